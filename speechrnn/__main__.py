@@ -1,0 +1,3 @@
+from speechrnn.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Audio input/output without Qt: files (``io``) and microphones (``capture``)."""

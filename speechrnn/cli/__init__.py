@@ -1,0 +1,1 @@
+"""The ``speechrnn`` command: thin subcommands over the library (Mycroft Precise style)."""

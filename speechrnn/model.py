@@ -1,0 +1,204 @@
+"""The recurrent classifier: vanilla RNN, LSTM or GRU over feature frames.
+
+``forward(frames, state) -> (logits, state)`` runs any number of frames and carries the network's
+memory in ``state``; feeding a clip frame by frame with the returned state gives the same logits as
+feeding it whole (unidirectional models). ``forward_frames`` returns the logits after every frame,
+which is what live recognition reads.
+
+The state is a flat tuple of tensors so that it exports to ONNX/TorchScript as plain inputs and
+outputs: the recurrent hidden state ``h`` (and ``c`` for LSTM), then the pooling accumulators:
+
+* ``last``: nothing more; the clip's logits are the head applied to the last output.
+* ``mean``: running sum of outputs and frame count.
+* ``attention``: running max score, softmax denominator and weighted sum (an online softmax).
+
+Per-coefficient feature normalisation (statistics of the training set) is part of the model, so a
+checkpoint or an export takes raw features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+CELLS = ("rnn", "lstm", "gru")
+POOLINGS = ("last", "mean", "attention")
+NONLINEARITIES = ("tanh", "relu")
+
+State = tuple[torch.Tensor, ...]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    num_classes: int
+    input_dim: int = 40
+    cell: str = "gru"
+    hidden: int = 128
+    layers: int = 2
+    dropout: float = 0.1
+    bidirectional: bool = False
+    pooling: str = "last"
+    nonlinearity: str = "tanh"  # vanilla RNN only
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {CELLS}, not {self.cell!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
+        if self.nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, not {self.nonlinearity!r}")
+        if self.num_classes < 2:
+            raise ValueError("a classifier needs at least 2 classes")
+        if self.hidden < 1 or self.layers < 1:
+            raise ValueError("hidden and layers must be positive")
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def streamable(self) -> bool:
+        return not self.bidirectional
+
+
+class RNNClassifier(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.register_buffer("feature_mean", torch.zeros(config.input_dim))
+        self.register_buffer("feature_std", torch.ones(config.input_dim))
+        kwargs = dict(
+            input_size=config.input_dim,
+            hidden_size=config.hidden,
+            num_layers=config.layers,
+            batch_first=True,
+            dropout=config.dropout if config.layers > 1 else 0.0,
+            bidirectional=config.bidirectional,
+        )
+        if config.cell == "gru":
+            self.rnn = nn.GRU(**kwargs)
+        elif config.cell == "lstm":
+            self.rnn = nn.LSTM(**kwargs)
+        else:
+            self.rnn = nn.RNN(nonlinearity=config.nonlinearity, **kwargs)
+        width = config.hidden * config.directions
+        self.attention = nn.Linear(width, 1) if config.pooling == "attention" else None
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(width, config.num_classes)
+
+    # ----------------------------------------------------------------------------------- state
+    def initial_state(self, batch: int = 1, device: torch.device | str | None = None) -> State:
+        """A zeroed memory for ``batch`` independent streams."""
+        cfg = self.config
+        device = device if device is not None else self.head.weight.device
+        width = cfg.hidden * cfg.directions
+        h = torch.zeros(cfg.layers * cfg.directions, batch, cfg.hidden, device=device)
+        state: list[torch.Tensor] = [h]
+        if cfg.cell == "lstm":
+            state.append(torch.zeros_like(h))
+        if cfg.pooling == "mean":
+            state += [torch.zeros(batch, width, device=device), torch.zeros(batch, 1, device=device)]
+        elif cfg.pooling == "attention":
+            state += [
+                torch.full((batch, 1), float("-inf"), device=device),
+                torch.zeros(batch, 1, device=device),
+                torch.zeros(batch, width, device=device),
+            ]
+        return tuple(state)
+
+    @property
+    def recurrent_state_size(self) -> int:
+        return 2 if self.config.cell == "lstm" else 1
+
+    def normalize(self, frames: torch.Tensor) -> torch.Tensor:
+        return (frames - self.feature_mean) / self.feature_std
+
+    def encode(self, frames: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Normalised frames -> RNN outputs (B, T, width) and the new recurrent state."""
+        x = self.normalize(frames)
+        recurrent = None
+        if state is not None:
+            if self.config.bidirectional:
+                raise ValueError("a bidirectional model cannot carry state between calls")
+            recurrent = state[0] if self.config.cell != "lstm" else (state[0], state[1])
+        outputs, new = self.rnn(x, recurrent)
+        new_state = (new,) if self.config.cell != "lstm" else tuple(new)
+        return outputs, new_state
+
+    # ---------------------------------------------------------------------------------- forward
+    def forward(self, frames: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """(B, T, F) frames -> (B, num_classes) logits for everything seen since the state was zero."""
+        logits, state = self.forward_frames(frames, state, all_frames=False)
+        return logits[:, -1], state
+
+    def forward_frames(
+        self, frames: torch.Tensor, state: State | None = None, all_frames: bool = True
+    ) -> tuple[torch.Tensor, State]:
+        """(B, T, F) -> (B, T, num_classes): the clip logits as they stand after each frame.
+
+        With ``all_frames=False`` only the last frame's logits are computed (T == 1 in the output).
+        """
+        cfg = self.config
+        if state is None and not cfg.bidirectional:
+            state = self.initial_state(frames.shape[0], frames.device)
+        outputs, recurrent = self.encode(frames, state)
+        pool_state = state[self.recurrent_state_size :] if state is not None else ()
+        if cfg.pooling == "last":
+            pooled = outputs if all_frames else outputs[:, -1:]
+            new_pool: State = ()
+        elif cfg.pooling == "mean":
+            pooled, new_pool = self._mean_pool(outputs, pool_state, all_frames)
+        else:
+            pooled, new_pool = self._attention_pool(outputs, pool_state, all_frames)
+        logits = self.head(self.dropout(pooled))
+        return logits, tuple(recurrent) + tuple(new_pool)
+
+    def _mean_pool(self, outputs: torch.Tensor, pool: State, all_frames: bool) -> tuple[torch.Tensor, State]:
+        if pool:
+            total, count = pool
+        else:
+            total = outputs.new_zeros(outputs.shape[0], outputs.shape[2])
+            count = outputs.new_zeros(outputs.shape[0], 1)
+        steps = torch.arange(1, outputs.shape[1] + 1, device=outputs.device, dtype=outputs.dtype).view(1, -1, 1)
+        if all_frames:
+            sums = total.unsqueeze(1) + outputs.cumsum(1)
+            pooled = sums / (count.unsqueeze(1) + steps)
+            new_total = sums[:, -1]
+        else:
+            new_total = total + outputs.sum(1)
+            pooled = (new_total / (count + outputs.shape[1])).unsqueeze(1)
+        return pooled, (new_total, count + outputs.shape[1])
+
+    def _attention_pool(self, outputs: torch.Tensor, pool: State, all_frames: bool) -> tuple[torch.Tensor, State]:
+        assert self.attention is not None
+        scores = self.attention(outputs)  # (B, T, 1)
+        if pool:
+            prev_max, prev_den, prev_num = pool
+        else:
+            prev_max = outputs.new_full((outputs.shape[0], 1), float("-inf"))
+            prev_den = outputs.new_zeros(outputs.shape[0], 1)
+            prev_num = outputs.new_zeros(outputs.shape[0], outputs.shape[2])
+        new_max = torch.maximum(prev_max, scores.amax(1))  # (B, 1)
+        # exp(-inf - finite) == 0, so a fresh state contributes nothing.
+        carry = torch.exp(prev_max - new_max)
+        weights = torch.exp(scores - new_max.unsqueeze(1))  # (B, T, 1)
+        if all_frames:
+            den = prev_den.unsqueeze(1) * carry.unsqueeze(1) + weights.cumsum(1)
+            num = prev_num.unsqueeze(1) * carry.unsqueeze(1) + (weights * outputs).cumsum(1)
+            pooled = num / den
+            new_den, new_num = den[:, -1], num[:, -1]
+        else:
+            new_den = prev_den * carry + weights.sum(1)
+            new_num = prev_num * carry + (weights * outputs).sum(1)
+            pooled = (new_num / new_den).unsqueeze(1)
+        return pooled, (new_max, new_den, new_num)
+
+    # ------------------------------------------------------------------------------------ misc
+    def set_normalization(self, mean: torch.Tensor, std: torch.Tensor, min_std: float = 1e-3) -> None:
+        self.feature_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.feature_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp(min=min_std))
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
