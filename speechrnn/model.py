@@ -84,7 +84,8 @@ class RNNClassifier(nn.Module):
         else:
             self.rnn = nn.RNN(nonlinearity=config.nonlinearity, **kwargs)
         width = config.hidden * config.directions
-        self.attention = nn.Linear(width, 1) if config.pooling == "attention" else None
+        # No bias: softmax is shift-invariant, a bias would never receive a gradient.
+        self.attention = nn.Linear(width, 1, bias=False) if config.pooling == "attention" else None
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(width, config.num_classes)
 

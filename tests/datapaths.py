@@ -1,0 +1,8 @@
+"""Paths of the small real clips shipped with the tests (see data/ATTRIBUTION.md)."""
+
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / "data"
+SPEECH_COMMANDS = DATA / "speech_commands"
+FSDD = DATA / "fsdd"
+NOISE = DATA / "noise"

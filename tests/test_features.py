@@ -1,0 +1,98 @@
+"""The feature module against librosa, and streaming == whole-signal framing."""
+
+import numpy as np
+import pytest
+import torch
+
+from speechrnn.audio.io import load_audio, pad_or_crop
+from speechrnn.features import FeatureConfig, FeatureExtractor, StreamingFeatures
+
+from datapaths import DATA
+
+# Largest |difference| between our MFCCs and librosa's, in dB-scaled cepstral units, on real
+# speech whose coefficients reach several hundred: float32 FFT/matmul rounding, nothing systematic.
+LIBROSA_MFCC_ATOL = 5e-3
+LIBROSA_LOGMEL_ATOL = 1e-3
+
+
+def _speech(config: FeatureConfig) -> np.ndarray:
+    clip = load_audio(DATA / "speech_commands" / "yes" / "b87bdb22_nohash_1.wav", config.sample_rate_hz)
+    return pad_or_crop(clip, config.clip_samples)
+
+
+def _librosa_mel_db(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    import librosa
+
+    # librosa centres the window inside the n_fft frame; padding the signal by the same amount
+    # on both sides makes its frame t cover our samples [t * hop, t * hop + window).
+    pad = (config.n_fft - config.window_samples) // 2
+    mel = librosa.feature.melspectrogram(
+        y=np.pad(y, (pad, pad)), sr=config.sample_rate_hz, n_fft=config.n_fft,
+        hop_length=config.hop_samples, win_length=config.window_samples, window="hann",
+        center=False, power=2.0, n_mels=config.n_mels, fmin=config.f_min_hz, fmax=config.f_max_hz,
+        htk=False, norm="slaney",
+    )
+    return librosa.power_to_db(mel, ref=1.0, amin=config.log_floor, top_db=None)
+
+
+def test_mfcc_matches_librosa_on_real_speech():
+    import librosa
+
+    config = FeatureConfig()
+    y = _speech(config)
+    ours = FeatureExtractor(config).numpy(y)[0]
+    ref = librosa.feature.mfcc(S=_librosa_mel_db(y, config), n_mfcc=config.n_mfcc, dct_type=2, norm="ortho").T
+    assert ours.shape == ref.shape == (config.clip_frames, config.n_mfcc)
+    np.testing.assert_allclose(ours, ref, atol=LIBROSA_MFCC_ATOL, rtol=0)
+
+
+def test_logmel_matches_librosa_with_other_settings():
+    config = FeatureConfig(kind="logmel", n_mels=64, window_ms=30, hop_ms=10, f_max_hz=4000)
+    y = _speech(config)
+    ours = FeatureExtractor(config).numpy(y)[0]
+    ref = _librosa_mel_db(y, config).T
+    assert ours.shape == ref.shape == (config.clip_frames, 64)
+    np.testing.assert_allclose(ours, ref, atol=LIBROSA_LOGMEL_ATOL, rtol=0)
+
+
+def test_default_frame_count_and_shapes():
+    config = FeatureConfig()
+    assert (config.window_samples, config.hop_samples, config.clip_samples) == (400, 160, 16000)
+    assert config.clip_frames == 98
+    out = FeatureExtractor(config)(torch.zeros(3, 16000))
+    assert out.shape == (3, 98, 40)
+    assert FeatureExtractor(config)(torch.zeros(2, 100)).shape == (2, 0, 40)
+
+
+def test_batched_equals_one_by_one_and_chunked_cpu_path():
+    config = FeatureConfig()
+    extractor = FeatureExtractor(config)
+    waves = torch.randn(70, 8000) * 0.1  # more than one CPU chunk
+    batched = extractor(waves)
+    single = torch.cat([extractor(w) for w in waves])
+    torch.testing.assert_close(batched, single, atol=1e-3, rtol=1e-5)
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 160, 1000, 16000])
+def test_streaming_features_do_not_depend_on_chunk_size(chunk):
+    config = FeatureConfig()
+    extractor = FeatureExtractor(config)
+    y = _speech(config)
+    whole = extractor.numpy(y)[0]
+    stream = StreamingFeatures(extractor)
+    parts = [stream.push(y[i : i + chunk]) for i in range(0, y.size, chunk)]
+    streamed = np.concatenate(parts)
+    assert streamed.shape == whole.shape
+    assert stream.frames_emitted == whole.shape[0]
+    np.testing.assert_allclose(streamed, whole, atol=1e-3, rtol=1e-5)
+
+
+def test_invalid_configs_are_rejected():
+    with pytest.raises(ValueError, match="kind"):
+        FeatureConfig(kind="plp")
+    with pytest.raises(ValueError, match="n_mfcc"):
+        FeatureConfig(n_mfcc=50, n_mels=40)
+    with pytest.raises(ValueError, match="f_max_hz"):
+        FeatureConfig(f_max_hz=9000)
+    with pytest.raises(ValueError, match="n_fft"):
+        FeatureConfig(window_ms=40, n_fft=512)
