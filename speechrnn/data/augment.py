@@ -1,0 +1,255 @@
+"""Batch augmentation on torch tensors (CPU or GPU): noise mixing, time shift, SpecAugment.
+
+Everything works on whole batches with tensor ops (no Python loop over clips), so it costs a few
+milliseconds per batch of 256 one-second clips and runs wherever the batch lives. Randomness comes
+only from the ``torch.Generator`` passed in (drawn on the generator's device, then moved), so a
+seeded generator gives the same augmentation on CPU and GPU.
+
+Defaults, and why:
+
+* noise: with probability 0.8 a random stretch of a background-noise recording is mixed in at a
+  signal-to-noise ratio drawn uniformly from 0..20 dB (0 dB: speech and noise equally loud; above
+  20 dB noise is barely audible). The TensorFlow example mixes the same way, at a random volume.
+* silence examples (zero waves) become a random noise stretch at a random volume (0..1), the
+  TensorFlow example's ``_silence_`` recipe.
+* shift: the clip moves by up to +-100 ms, zero filled (the TensorFlow example's time shift).
+* SpecAugment: 2 time masks of up to 10 frames (100 ms at a 10 ms hop) and 2 frequency masks of up
+  to 5 of 40 bins, on the feature frames. Masked values are set to ``fill`` (pass the model's
+  feature mean: that is zero after its normalisation, as in the paper), else to each clip's
+  per-coefficient mean over time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DB_PER_POWER_DECADE = 10.0  # snr_db = 10 * log10(P_signal / P_noise)
+MIN_POWER = 1e-10  # power floor so silent clips and silent noise stretches never divide by zero
+GENERATED_NOISE_SECONDS = 10.0  # length of the fallback noise when no recordings are given
+GENERATED_NOISE_RMS = 0.05  # about -26 dBFS: a quiet room / microphone self-noise level
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Which augmentations run, and how strong. Each family can be switched off."""
+
+    noise: bool = True
+    noise_prob: float = 0.8
+    snr_db_min: float = 0.0
+    snr_db_max: float = 20.0
+    silence_volume_max: float = 1.0
+    shift: bool = True
+    shift_ms: float = 100.0
+    spec_augment: bool = True
+    time_masks: int = 2
+    time_mask_frames: int = 10
+    freq_masks: int = 2
+    freq_mask_bins: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.noise_prob <= 1:
+            raise ValueError("noise_prob must be within 0..1")
+        if self.snr_db_min > self.snr_db_max:
+            raise ValueError("snr_db_min must not exceed snr_db_max")
+        if self.shift_ms < 0 or self.time_mask_frames < 0 or self.freq_mask_bins < 0:
+            raise ValueError("shift_ms and mask sizes must not be negative")
+
+    @property
+    def wave_augmentation(self) -> bool:
+        """True when something must happen on the waveform (features cannot be cached then)."""
+        return self.noise or self.shift
+
+    @classmethod
+    def off(cls) -> "AugmentConfig":
+        return cls(noise=False, shift=False, spec_augment=False)
+
+
+def _power(x: torch.Tensor) -> torch.Tensor:
+    """Mean square per row over the last axis (one fused pass, no temporary)."""
+    norm = torch.linalg.vector_norm(x, dim=-1, dtype=torch.float32)
+    return (norm.square() / x.shape[-1]).clamp_min(MIN_POWER)
+
+
+def noise_gain(clean_power: torch.Tensor, noise_power: torch.Tensor, snr_db: float | torch.Tensor) -> torch.Tensor:
+    """Factor for the noise so that clean_power / (factor^2 * noise_power) is ``snr_db``."""
+    snr = torch.as_tensor(snr_db, dtype=torch.float32, device=clean_power.device)
+    return torch.sqrt(clean_power / (noise_power * torch.pow(10.0, snr / DB_PER_POWER_DECADE)))
+
+
+def mix_at_snr(clean: torch.Tensor, noise: torch.Tensor, snr_db: float | torch.Tensor) -> torch.Tensor:
+    """``clean + g * noise`` with ``g`` chosen so that power(clean) / power(g * noise) is ``snr_db``.
+
+    Works on (N,) or (B, N) (power per row over the last axis); ``snr_db`` is a number or a (B,)
+    tensor. A silent clip stays silent (its power is floored, so the noise gain is ~0).
+    """
+    gain = noise_gain(_power(clean), _power(noise), snr_db)
+    return torch.addcmul(clean, gain.unsqueeze(-1).to(clean.dtype), noise.to(clean.dtype))
+
+
+def generated_noise(sample_rate_hz: int, seconds: float = GENERATED_NOISE_SECONDS, seed: int = 0) -> list[torch.Tensor]:
+    """White and pink noise at a quiet-room level: the fallback when no noise recordings exist."""
+    rng = np.random.default_rng(seed)
+    length = int(sample_rate_hz * seconds)
+    white = rng.standard_normal(length)
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    spectrum[1:] /= np.sqrt(np.arange(1, spectrum.size))  # 1/f power: pink
+    spectrum[0] = 0.0
+    pink = np.fft.irfft(spectrum, n=length)
+    out = []
+    for wave in (white, pink):
+        wave = wave * (GENERATED_NOISE_RMS / np.sqrt(np.mean(wave**2)))
+        out.append(torch.from_numpy(wave.astype(np.float32)))
+    return out
+
+
+def _uniform(generator: torch.Generator, size: int, low: float, high: float, device: torch.device) -> torch.Tensor:
+    values = torch.rand(size, generator=generator, device=generator.device)
+    return (low + (high - low) * values).to(device)
+
+
+def _randint(generator: torch.Generator, size: int, high: torch.Tensor | int, device: torch.device) -> torch.Tensor:
+    """Integers in [0, high) per row; ``high`` may be a (size,) tensor."""
+    values = torch.rand(size, generator=generator, device=generator.device).to(device)
+    high = torch.as_tensor(high, device=device)
+    return torch.minimum((values * high).long(), (high - 1).clamp_min(0))
+
+
+class NoiseBank:
+    """Noise recordings joined end to end, so random stretches of all of them are one gather."""
+
+    def __init__(self, noise: list[torch.Tensor], length: int):
+        pieces = []
+        for wave in noise:
+            wave = wave.reshape(-1).float()
+            if wave.numel() == 0:
+                continue
+            if wave.numel() < length:  # a short recording repeats to cover one clip
+                wave = wave.repeat(-(-length // wave.numel()))
+            pieces.append(wave)
+        if not pieces:
+            raise ValueError("NoiseBank needs at least one non-empty noise recording")
+        self.length = length
+        self.sizes = torch.tensor([p.numel() for p in pieces], dtype=torch.long)
+        self.starts = torch.cumsum(self.sizes, 0) - self.sizes
+        self.bank = torch.cat(pieces)
+        # Running sum of squares: the power of any stretch is one subtraction, no pass over it.
+        self.energy = F.pad(torch.cumsum(self.bank.double().square(), 0), (1, 0))
+        self._on_device: dict[torch.device, tuple[torch.Tensor, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def _tensors(self, device: torch.device) -> tuple[torch.Tensor, ...]:
+        if device not in self._on_device:
+            energy = self.energy.to(device, torch.float32 if device.type == "mps" else torch.float64)
+            self._on_device[device] = (self.bank.to(device), self.starts.to(device), self.sizes.to(device), energy)
+        return self._on_device[device]
+
+    def sample_with_power(self, batch: int, generator: torch.Generator, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, length) random stretches (random recording, random offset) and their (batch,) powers."""
+        bank, starts, sizes, energy = self._tensors(device)
+        which = _randint(generator, batch, len(self), device)
+        first = starts[which] + _randint(generator, batch, sizes[which] - self.length + 1, device)
+        windows = bank.unfold(0, self.length, 1)  # a view: row i = bank[i : i + length]
+        power = ((energy[first + self.length] - energy[first]) / self.length).float().clamp_min(MIN_POWER)
+        return windows[first], power
+
+    def sample(self, batch: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+        """(batch, length) random stretches (random recording, random offset)."""
+        return self.sample_with_power(batch, generator, device)[0]
+
+
+def time_shift(waves: torch.Tensor, shift: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Move row ``b`` right by ``shift[b]`` samples (left if negative), zero filled; |shift| <= max_shift."""
+    length = waves.shape[-1]
+    padded = F.pad(waves, (max_shift, max_shift))
+    windows = padded.unfold(-1, length, 1)  # (B, 2 * max_shift + 1, N) view
+    rows = torch.arange(waves.shape[0], device=waves.device)
+    return windows[rows, max_shift - shift]
+
+
+class WaveAugmenter:
+    """Noise mixing, silence filling and time shift for a batch of waves.
+
+    ``WaveAugmenter(config, noise, sample_rate_hz)(waves (B, N) float, is_silence (B,) bool,
+    generator) -> (B, N)``. ``noise`` is a list of 1-D recordings at ``sample_rate_hz``; with none,
+    generated white/pink noise is used.
+    """
+
+    def __init__(self, config: AugmentConfig, noise: list[torch.Tensor], sample_rate_hz: int, clip_samples: int | None = None):
+        self.config = config
+        self.sample_rate_hz = sample_rate_hz
+        self.max_shift = round(sample_rate_hz * config.shift_ms / 1000)
+        self._noise = [n for n in noise if n.numel() > 0] or generated_noise(sample_rate_hz)
+        self._banks: dict[int, NoiseBank] = {}
+        if clip_samples is not None:
+            self._bank(clip_samples)
+
+    def _bank(self, length: int) -> NoiseBank:
+        if length not in self._banks:
+            self._banks[length] = NoiseBank(self._noise, length)
+        return self._banks[length]
+
+    @torch.no_grad()
+    def __call__(self, waves: torch.Tensor, is_silence: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augmented float32 copy of ``waves`` (float16 or float32, any device)."""
+        cfg = self.config
+        batch, length = waves.shape
+        device = waves.device
+        keep = (~is_silence.to(device=device, dtype=torch.bool)).float()
+        clean = waves
+        if cfg.shift and self.max_shift > 0:
+            shift = _randint(generator, batch, 2 * self.max_shift + 1, device) - self.max_shift
+            clean = time_shift(clean, shift, self.max_shift)
+        noise, noise_power = self._bank(length).sample_with_power(batch, generator, device)
+        # One output pass: out = keep * clean + noise_scale * noise, with a per-row noise_scale of
+        # a random volume for silence rows, the SNR gain for rows that get noise, else 0.
+        volume = _uniform(generator, batch, 0.0, cfg.silence_volume_max, device)
+        noise_scale = torch.zeros(batch, device=device)
+        if cfg.noise:
+            snr_db = _uniform(generator, batch, cfg.snr_db_min, cfg.snr_db_max, device)
+            apply = _uniform(generator, batch, 0.0, 1.0, device) < cfg.noise_prob
+            noise_scale = torch.where(apply, noise_gain(_power(clean), noise_power, snr_db), noise_scale)
+        noise_scale = torch.where(keep > 0, noise_scale, volume)
+        out = noise * noise_scale.unsqueeze(-1)
+        return out.addcmul_(clean, keep.unsqueeze(-1))
+
+
+def _band_mask(generator: torch.Generator, batch: int, count: int, max_width: int, size: int, device: torch.device) -> torch.Tensor:
+    """(batch, size) bool: ``count`` bands per row, each of width 0..max_width at a random place."""
+    mask = torch.zeros(batch, size, dtype=torch.bool, device=device)
+    if count == 0 or max_width == 0 or size == 0:
+        return mask
+    positions = torch.arange(size, device=device)
+    for _ in range(count):  # a couple of masks: a loop over masks, never over clips
+        width = _randint(generator, batch, min(max_width, size) + 1, device)
+        start = _randint(generator, batch, size - width + 1, device)
+        mask |= (positions >= start.unsqueeze(-1)) & (positions < (start + width).unsqueeze(-1))
+    return mask
+
+
+@torch.no_grad()
+def spec_augment(
+    frames: torch.Tensor, config: AugmentConfig, generator: torch.Generator, fill: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Time and frequency masks on (B, T, F) frames; returns a new tensor (input untouched).
+
+    ``fill`` ((F,), e.g. the model's ``feature_mean``) is written into masked cells; without it
+    each clip's per-coefficient mean over time is used.
+    """
+    if not config.spec_augment:
+        return frames
+    batch, steps, dims = frames.shape
+    device = frames.device
+    time_mask = _band_mask(generator, batch, config.time_masks, config.time_mask_frames, steps, device)
+    freq_mask = _band_mask(generator, batch, config.freq_masks, config.freq_mask_bins, dims, device)
+    mask = time_mask.unsqueeze(-1) | freq_mask.unsqueeze(1)
+    if fill is None:
+        values = frames.mean(dim=1, keepdim=True)
+    else:
+        values = fill.to(device=device, dtype=frames.dtype).reshape(1, 1, dims)
+    return torch.where(mask, values, frames)

@@ -1,0 +1,183 @@
+"""Batch augmentation: measured SNR, shift, masks, switches and determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from speechrnn.audio.io import load_audio
+from speechrnn.data.augment import (
+    AugmentConfig,
+    NoiseBank,
+    WaveAugmenter,
+    generated_noise,
+    mix_at_snr,
+    spec_augment,
+    time_shift,
+)
+from speechrnn.features import FeatureConfig, FeatureExtractor
+from test_data_layout import REPO_DATA
+
+RATE_HZ = 16000
+CLIP = 16000
+
+
+def snr_db(clean: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
+    noise = mixed - clean
+    return 10 * torch.log10(clean.square().mean(-1) / noise.square().mean(-1))
+
+
+@pytest.fixture(scope="module")
+def speech() -> torch.Tensor:
+    """Four real one-second clips (yes, no, one, two)."""
+    words = ("yes", "no", "one", "two")
+    waves = [load_audio(next((REPO_DATA / "speech_commands" / w).glob("*.wav")), RATE_HZ) for w in words]
+    return torch.stack([torch.from_numpy(np.resize(w, CLIP)) for w in waves])
+
+
+@pytest.fixture(scope="module")
+def noise() -> list[torch.Tensor]:
+    return [torch.from_numpy(load_audio(p, RATE_HZ)) for p in sorted((REPO_DATA / "noise").glob("*.wav"))]
+
+
+def test_mix_at_snr_hits_the_requested_snr(speech, noise):
+    recording = noise[0][:CLIP].expand(len(speech), -1)
+    for target in (0.0, 10.0, 20.0):
+        measured = snr_db(speech, mix_at_snr(speech, recording, target))
+        torch.testing.assert_close(measured, torch.full_like(measured, target), atol=0.01, rtol=0)
+    per_row = torch.tensor([-5.0, 3.0, 12.5, 30.0])
+    measured = snr_db(speech, mix_at_snr(speech, recording, per_row))
+    torch.testing.assert_close(measured, per_row, atol=0.01, rtol=0)
+    one = mix_at_snr(speech[0], noise[1][:CLIP], 6.0)
+    assert abs(float(snr_db(speech[0], one)) - 6.0) < 0.01
+
+
+def test_mix_at_snr_leaves_silence_silent(noise):
+    silent = torch.zeros(2, CLIP)
+    assert float(mix_at_snr(silent, noise[0][: 2 * CLIP].reshape(2, CLIP), 10.0).abs().max()) < 1e-4
+
+
+def test_time_shift_moves_the_signal_and_fills_zeros():
+    waves = torch.zeros(3, 100)
+    waves[:, 50] = 1.0
+    shifted = time_shift(waves, torch.tensor([7, -20, 0]), max_shift=20)
+    assert shifted.argmax(dim=1).tolist() == [57, 30, 50]
+    ramp = torch.arange(1.0, 101.0).unsqueeze(0)
+    right = time_shift(ramp, torch.tensor([5]), 10)[0]
+    left = time_shift(ramp, torch.tensor([-5]), 10)[0]
+    assert right[:5].eq(0).all() and torch.equal(right[5:], ramp[0, :95])
+    assert left[-5:].eq(0).all() and torch.equal(left[:95], ramp[0, 5:])
+
+
+def test_augmenter_shift_only_stays_within_range(speech):
+    augment = WaveAugmenter(AugmentConfig(noise=False, spec_augment=False, shift_ms=100), [], RATE_HZ)
+    impulses = torch.zeros(64, CLIP)
+    impulses[:, CLIP // 2] = 1.0
+    out = augment(impulses, torch.zeros(64, dtype=torch.bool), torch.Generator().manual_seed(1))
+    shifts = out.argmax(dim=1) - CLIP // 2
+    assert shifts.abs().max() <= 1600 and len(set(shifts.tolist())) > 10
+    assert torch.equal(out.sum(dim=1), torch.ones(64))  # moved, not smeared
+
+
+def test_noise_mixing_uses_the_configured_probability_and_snr_range(speech, noise):
+    config = AugmentConfig(noise_prob=1.0, snr_db_min=5.0, snr_db_max=15.0, shift=False)
+    augment = WaveAugmenter(config, noise, RATE_HZ)
+    batch = speech.repeat(16, 1)
+    out = augment(batch, torch.zeros(len(batch), dtype=torch.bool), torch.Generator().manual_seed(0))
+    measured = snr_db(batch, out)
+    assert measured.min() > 4.99 and measured.max() < 15.01 and measured.std() > 1.0
+    never = WaveAugmenter(AugmentConfig(noise_prob=0.0, shift=False), noise, RATE_HZ)
+    assert torch.equal(never(batch, torch.zeros(len(batch), dtype=torch.bool), torch.Generator()), batch)
+    sometimes = WaveAugmenter(AugmentConfig(noise_prob=0.5, shift=False), noise, RATE_HZ)
+    big = speech.repeat(100, 1)
+    changed = (sometimes(big, torch.zeros(len(big), dtype=torch.bool), torch.Generator().manual_seed(3)) != big).any(1)
+    assert 0.35 < changed.float().mean() < 0.65
+
+
+def test_silence_rows_become_noise_at_random_volume(noise):
+    augment = WaveAugmenter(AugmentConfig(noise=False, shift=False), noise, RATE_HZ)
+    waves = torch.zeros(32, CLIP)
+    is_silence = torch.arange(32) % 2 == 0
+    out = augment(waves, is_silence, torch.Generator().manual_seed(0))
+    assert out[~is_silence].eq(0).all()
+    rms = out[is_silence].square().mean(1).sqrt()
+    loudest = max(float(n.square().mean().sqrt()) for n in noise) * 1.5
+    assert (rms > 0).all() and rms.max() < loudest and rms.std() > 0
+
+
+def test_without_recordings_generated_noise_is_used():
+    augment = WaveAugmenter(AugmentConfig(shift=False), [], RATE_HZ)
+    out = augment(torch.zeros(4, CLIP), torch.ones(4, dtype=torch.bool), torch.Generator().manual_seed(0))
+    assert (out.std(dim=1) > 0).all()
+    assert len(generated_noise(RATE_HZ, 2.0)) == 2
+
+
+def test_noise_bank_stretches_come_from_the_recordings_and_short_ones_repeat():
+    short = torch.arange(1.0, 101.0)  # shorter than a clip: repeated
+    bank = NoiseBank([short], length=250)
+    stretches, power = bank.sample_with_power(20, torch.Generator().manual_seed(0), torch.device("cpu"))
+    for row in stretches:
+        first = int(row[0]) - 1
+        expected = short.roll(-first).repeat(3)[:250]
+        assert torch.equal(row, expected)
+    torch.testing.assert_close(power, stretches.square().mean(1))
+
+
+def test_augmentation_is_deterministic_with_a_seeded_generator(speech, noise):
+    augment = WaveAugmenter(AugmentConfig(), noise, RATE_HZ)
+    batch = speech.repeat(8, 1).half()  # the cache stores float16
+    is_silence = torch.zeros(len(batch), dtype=torch.bool)
+    is_silence[::5] = True
+    a = augment(batch, is_silence, torch.Generator().manual_seed(42))
+    b = augment(batch, is_silence, torch.Generator().manual_seed(42))
+    c = augment(batch, is_silence, torch.Generator().manual_seed(43))
+    assert a.dtype == torch.float32 and torch.equal(a, b) and not torch.equal(a, c)
+    frames = FeatureExtractor(FeatureConfig())(a)
+    assert torch.equal(spec_augment(frames, AugmentConfig(), torch.Generator().manual_seed(7)),
+                       spec_augment(frames, AugmentConfig(), torch.Generator().manual_seed(7)))
+
+
+def test_all_switches_off_returns_the_input(speech, noise):
+    config = AugmentConfig.off()
+    assert not config.wave_augmentation
+    out = WaveAugmenter(config, noise, RATE_HZ)(speech, torch.zeros(4, dtype=torch.bool), torch.Generator())
+    assert torch.equal(out, speech)
+    frames = torch.randn(4, 98, 40)
+    assert torch.equal(spec_augment(frames, config, torch.Generator()), frames)
+
+
+def test_spec_augment_masks_time_and_frequency_bands(speech):
+    frames = FeatureExtractor(FeatureConfig())(speech.repeat(16, 1))
+    config = AugmentConfig(time_masks=2, time_mask_frames=10, freq_masks=2, freq_mask_bins=5)
+    fill = torch.full((frames.shape[-1],), 123.0)
+    out = spec_augment(frames, config, torch.Generator().manual_seed(0), fill=fill)
+    masked = out == 123.0
+    time_masked = masked.all(dim=2)  # whole frames
+    freq_masked = masked.all(dim=1)  # whole coefficients
+    assert time_masked.sum(1).max() <= 20 and freq_masked.sum(1).max() <= 10
+    assert time_masked.any() and freq_masked.any()
+    assert torch.equal(masked, time_masked.unsqueeze(2) | freq_masked.unsqueeze(1))
+    assert torch.equal(out[~masked], frames[~masked])
+    default_fill = spec_augment(frames, config, torch.Generator().manual_seed(0))
+    mean = frames.mean(dim=1, keepdim=True).expand_as(frames)
+    assert torch.equal(default_fill[masked], mean[masked])
+
+
+def test_only_time_or_only_frequency_masks():
+    frames = torch.randn(8, 98, 40)
+    only_time = spec_augment(frames, AugmentConfig(freq_masks=0), torch.Generator().manual_seed(0), fill=torch.zeros(40))
+    changed = only_time != frames
+    assert changed.any() and torch.equal(changed.any(dim=2).unsqueeze(2).expand_as(changed), changed)
+    only_freq = spec_augment(frames, AugmentConfig(time_masks=0), torch.Generator().manual_seed(0), fill=torch.zeros(40))
+    changed = only_freq != frames
+    assert changed.any() and torch.equal(changed.any(dim=1).unsqueeze(1).expand_as(changed), changed)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+def test_gpu_batches_match_cpu_batches(speech, noise):
+    augment = WaveAugmenter(AugmentConfig(), noise, RATE_HZ)
+    is_silence = torch.tensor([False, True, False, False])
+    cpu = augment(speech, is_silence, torch.Generator().manual_seed(5))
+    gpu = augment(speech.cuda(), is_silence.cuda(), torch.Generator().manual_seed(5))
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=1e-4)
