@@ -1,0 +1,204 @@
+"""``speechrnn listen``: recognize words live from the microphone, or from a long audio file.
+
+A terminal (TTY) gets a live view: level meter, the top-3 smoothed scores and one line per
+detection. Anything else (a pipe, a log file) gets one plain line per detection::
+
+    14:03:07.512  detected  yes  0.93  (t=12.34 s)
+
+``--file`` runs the very same Recognizer over a file (the first column is then the position in
+the file). Ctrl-C stops cleanly; a microphone that disappears is waited for and reopened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import shutil
+import sys
+import time
+
+READ_INTERVAL_S = 0.08  # audio taken from the ring this often (as openWakeWord: 1280 samples); adds <= this latency
+VIEW_INTERVAL_S = 0.1  # TTY status line refresh
+FILE_CHUNK_S = 0.1  # push size for --file (results do not depend on it)
+METER_WIDTH = 20  # characters of the level bar
+METER_FLOOR_DB = -60.0  # the level bar's empty end
+TOP_K = 3
+
+
+def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by listen and stream-eval that build a DetectorConfig."""
+    group = parser.add_argument_group("detection")
+    group.add_argument("--threshold", type=float, default=None, help="smoothed score a word must reach (default 0.6)")
+    group.add_argument("--smoothing-ms", type=float, default=None, help="posterior moving average (default 100)")
+    group.add_argument("--suppression-ms", type=float, default=None, help="quiet time after a detection (default 750)")
+    group.add_argument("--min-count", type=int, default=None, help="frames the word must lead in the smoothing window")
+    group.add_argument("--lanes", type=int, default=None, help="staggered state lanes (default 4; 1 = one carried state)")
+    group.add_argument("--lane-stride-ms", type=float, default=None,
+                       help="lane reset stagger in ms (default 250); 0 = never reset (needs --lanes 1)")
+    group.add_argument("--silence-reset-ms", type=float, default=None, help="reset the state after this much silence")
+    group.add_argument("--mode", choices=("auto", "stream", "window"), default=None,
+                       help="carried state (stream) or re-run a 1 s window (window); auto picks")
+    group.add_argument("--window-stride-ms", type=float, default=None, help="window mode: re-run every N ms (default 100)")
+    group.add_argument("--engine", choices=("auto", "torch", "onnx"), default=None,
+                       help="run the RNN in torch or onnxruntime (default auto: onnxruntime if it works)")
+
+
+def detector_config_from_args(args: argparse.Namespace):
+    """A DetectorConfig with the defaults, overridden by the options given."""
+    from dataclasses import replace
+
+    from speechrnn.recognizer import DetectorConfig
+
+    names = ("threshold", "smoothing_ms", "suppression_ms", "min_count", "lanes", "lane_stride_ms",
+             "silence_reset_ms", "mode", "window_stride_ms", "engine")
+    changes = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    if changes.get("lane_stride_ms") == 0:
+        changes["lane_stride_ms"] = None
+    try:
+        return replace(DetectorConfig(), **changes)
+    except ValueError as exc:
+        from speechrnn.errors import SpeechRNNError
+
+        raise SpeechRNNError(str(exc)) from None
+
+
+def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    parser = subparsers.add_parser(
+        name,
+        help=help_text,
+        description="Recognize words as they are spoken. MODEL defaults to the bundled model. "
+        "Plain lines ('HH:MM:SS.mmm  detected  WORD  SCORE  (t=SECONDS s)') when stdout is not a terminal.",
+    )
+    parser.add_argument("model", nargs="?", default=None, help="checkpoint (default: assets/default_model.pt)")
+    parser.add_argument("--device", default=None, help="input device index or name part (see `speechrnn devices`)")
+    parser.add_argument("--file", default=None, help="recognize this audio file instead of the microphone")
+    parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--plain", action="store_true", help="plain detection lines even on a terminal")
+    add_detector_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def clock(seconds_since_midnight: float | None = None) -> str:
+    """``HH:MM:SS.mmm`` of now, or of an offset in seconds."""
+    if seconds_since_midnight is None:
+        return _dt.datetime.now().strftime("%H:%M:%S.%f")[:-3]
+    millis = round(seconds_since_midnight * 1000)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+
+
+def detection_line(detection, stamp: str) -> str:
+    return f"{stamp}  detected  {detection.label}  {detection.score:.2f}  (t={detection.time_s:.2f} s)"
+
+
+class TerminalView:
+    """Live status line on a TTY (meter + top-3), detection lines above it; plain lines otherwise."""
+
+    def __init__(self, labels: list[str], live_view: bool, stream=sys.stdout):
+        self.labels = labels
+        self.live_view = live_view
+        self.stream = stream
+        self._last_draw = 0.0
+
+    def detection(self, detection, stamp: str) -> None:
+        line = detection_line(detection, stamp)
+        if self.live_view:
+            self.stream.write("\r\x1b[K" + line + "\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def update(self, recognizer, force: bool = False) -> None:
+        if not self.live_view:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < VIEW_INTERVAL_S:
+            return
+        self._last_draw = now
+        level = recognizer.level_db
+        filled = round(METER_WIDTH * min(1.0, max(0.0, (level - METER_FLOOR_DB) / -METER_FLOOR_DB)))
+        posteriors = recognizer.posteriors
+        top = posteriors.argsort()[::-1][:TOP_K]
+        scores = "  ".join(f"{self.labels[i]} {posteriors[i]:.2f}" for i in top)
+        line = f"[{'#' * filled}{'-' * (METER_WIDTH - filled)}] {level:6.1f} dB | {scores} | t={recognizer.time_s:7.1f} s"
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        self.stream.write("\r\x1b[K" + line[:width])
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live_view:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from speechrnn.recognizer import Recognizer
+
+    torch.set_num_threads(1)  # tiny per-chunk work: more threads only add overhead
+    recognizer = Recognizer.from_checkpoint(args.model, detector_config_from_args(args))
+    if recognizer.engine_note:
+        print(f"note: {recognizer.engine_note}", file=sys.stderr)
+    view = TerminalView(recognizer.labels, live_view=sys.stdout.isatty() and not args.plain)
+    try:
+        if args.file:
+            return _listen_file(recognizer, args, view)
+        return _listen_live(recognizer, args, view)
+    finally:
+        view.close()
+
+
+def _listen_file(recognizer, args: argparse.Namespace, view: TerminalView) -> int:
+    from speechrnn.audio.io import load_audio
+
+    audio = load_audio(args.file, recognizer.sample_rate_hz)
+    if args.duration is not None:
+        audio = audio[: round(args.duration * recognizer.sample_rate_hz)]
+    chunk = round(FILE_CHUNK_S * recognizer.sample_rate_hz)
+    count = 0
+    for start in range(0, audio.size, chunk):
+        for detection in recognizer.push(audio[start : start + chunk]):
+            view.detection(detection, clock(detection.time_s))
+            count += 1
+    print(f"{count} detection(s) in {audio.size / recognizer.sample_rate_hz:.1f} s of {args.file}", file=sys.stderr)
+    return 0
+
+
+def _listen_live(recognizer, args: argparse.Namespace, view: TerminalView) -> int:
+    from speechrnn.audio.capture import Microphone, open_microphone
+    from speechrnn.errors import DeviceError
+
+    def make() -> Microphone:
+        return Microphone(args.device, recognizer.sample_rate_hz)
+
+    def waiting(error: DeviceError) -> None:
+        print(f"waiting for the microphone: {error}", file=sys.stderr)
+
+    mic = open_microphone(make, attempts=1)
+    print(f"listening on {mic.device.name} ({mic.capture_rate_hz} Hz); Ctrl-C to stop", file=sys.stderr)
+    started = time.monotonic()
+    try:
+        reader = mic.reader()
+        while args.duration is None or time.monotonic() - started < args.duration:
+            time.sleep(READ_INTERVAL_S)
+            try:
+                samples = reader.read()
+            except DeviceError as error:  # unplugged or stalled: wait for it to come back
+                print(f"\r\x1b[K{error}" if view.live_view else str(error), file=sys.stderr)
+                mic.stop()
+                mic = open_microphone(make, on_error=waiting)
+                reader = mic.reader()
+                print(f"listening again on {mic.device.name}", file=sys.stderr)
+                continue
+            for detection in recognizer.push(samples):
+                view.detection(detection, clock())
+            view.update(recognizer)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mic.stop()
+    if mic.overflows:
+        print(f"note: {mic.overflows} input overflow(s): audio was dropped by the device", file=sys.stderr)
+    return 0

@@ -1,0 +1,49 @@
+"""``speechrnn stream-eval``: hits, misses, false accepts per hour and latency on a synthetic stream."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    from speechrnn.cli.listen import add_detector_arguments
+
+    parser = subparsers.add_parser(
+        name,
+        help=help_text,
+        description="Place words from a labelled folder (DATA/<word>/*.wav) at random times over "
+        "background noise at a chosen SNR, run the live recognizer over the stream and report hits, "
+        "misses, wrong labels, false accepts per hour and detection latency after the word's end. "
+        "Words of the folder outside the model's vocabulary are played as distractors.",
+    )
+    parser.add_argument("model", nargs="?", default=None, help="checkpoint (default: assets/default_model.pt)")
+    parser.add_argument("--data", required=True, help="labelled folder: DATA/<word>/*.wav")
+    parser.add_argument("--noise", required=True, help="folder of background-noise recordings")
+    parser.add_argument("--minutes", type=float, default=10.0, help="stream length (default 10)")
+    parser.add_argument("--snr-db", type=float, default=10.0, help="word-to-noise ratio in dB (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for word choice, timing and noise (default 0)")
+    parser.add_argument("--distractors", type=float, default=0.2,
+                        help="share of words outside the vocabulary, when the folder has some (default 0.2)")
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--events", action="store_true", help="with --json: include every word and detection")
+    add_detector_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from speechrnn.cli.listen import detector_config_from_args
+    from speechrnn.cli.progress import consume
+    from speechrnn.errors import SpeechRNNError
+    from speechrnn.evaluate import write_json_atomic
+    from speechrnn.stream_eval import StreamConfig, stream_eval
+
+    try:
+        config = StreamConfig(minutes=args.minutes, snr_db=args.snr_db, seed=args.seed,
+                              distractor_fraction=args.distractors)
+    except ValueError as exc:
+        raise SpeechRNNError(str(exc)) from None
+    result = consume(stream_eval(args.model, args.data, args.noise, config, detector_config_from_args(args)))
+    print(result.table())
+    if args.json:
+        print(f"results: {write_json_atomic(args.json, result.to_dict(include_events=args.events))}")
+    return 0

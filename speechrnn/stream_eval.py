@@ -1,0 +1,507 @@
+"""Streaming evaluation: what a user of a live recognizer experiences, in numbers.
+
+:func:`stream_eval` builds a long synthetic stream - words from a labelled folder, placed at
+random times with gaps, over continuous background noise at a chosen signal-to-noise ratio, all
+seeded - runs the :class:`~speechrnn.recognizer.Recognizer` over it exactly as ``listen`` would,
+and counts:
+
+* **hits**: a word of the model's vocabulary detected with the right label between its start and
+  ``tolerance_s`` after its end; **latency** = detection time - word end (the word's end comes
+  from the energy of its clean clip);
+* **wrong**: detected, but only with other labels; **misses**: nothing detected;
+* **false accepts** (per hour of stream): detections outside every word, and detections during
+  words outside the vocabulary (the folder's other labels, played as distractors);
+  **duplicates**: extra detections of a word already hit (reported, not counted as false accepts).
+
+SNR: each word is scaled so that its 1 s clip's power over the power of the noise under it equals
+``snr_db`` (the same definition as training-time noise mixing, :func:`speechrnn.data.augment.noise_gain`);
+a single gain then brings the words back to their original average loudness.
+
+Also here: :func:`measure_recognizer_speed` (microseconds per frame, real-time factor), which the
+benchmarks call.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from speechrnn.audio.io import load_audio, pad_or_crop
+from speechrnn.errors import DataError
+from speechrnn.events import CancelToken, EventStream, Finished, Message, Progress, Stage
+from speechrnn.record import TrimConfig, frame_levels_db, speech_bounds
+
+FADE_MS = 10.0  # raised-cosine fade in/out of each placed word (no clicks at the cut)
+PUSH_S = 1.0  # audio pushed into the recognizer per call (results do not depend on it)
+PROGRESS_EVERY_S = 30.0  # stream seconds between progress events
+PLAN_PROGRESS_EVERY = 50  # placed words between progress events while planning
+SECONDS_PER_HOUR = 3600.0
+PERCENTILE_95 = 95.0
+CLIP_LIMIT = 1.0  # full scale: the mixed stream is clipped to +-1 like a real ADC
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """How the synthetic stream is built."""
+
+    minutes: float = 10.0
+    snr_db: float = 10.0
+    seed: int = 0
+    gap_min_s: float = 1.5  # silence (noise only) between one word's end and the next word's start
+    gap_max_s: float = 4.0
+    distractor_fraction: float = 0.2  # share of words outside the model's vocabulary (if the folder has any)
+    tolerance_s: float = 1.0  # a detection counts for a word up to this long after its end
+
+    def __post_init__(self) -> None:
+        if self.minutes <= 0:
+            raise ValueError("minutes must be positive")
+        if not 0 < self.gap_min_s <= self.gap_max_s:
+            raise ValueError("need 0 < gap_min_s <= gap_max_s")
+        if self.gap_min_s < self.tolerance_s:
+            raise ValueError("gap_min_s must be at least tolerance_s (so words do not share detections)")
+        if not 0 <= self.distractor_fraction < 1:
+            raise ValueError("distractor_fraction must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class PlacedWord:
+    """A word in the stream: where its speech is (seconds) and which file it came from."""
+
+    label: str
+    path: str
+    start_s: float
+    end_s: float
+    target: bool  # in the model's vocabulary
+
+
+@dataclass
+class StreamEvalResult:
+    hits: int
+    misses: int
+    wrong: int
+    false_accepts: int
+    duplicates: int
+    targets: int
+    distractors: int
+    hours: float
+    latencies_ms: list[float]
+    per_label: dict[str, dict[str, int]]
+    settings: dict[str, Any] = field(default_factory=dict)
+    words: list[PlacedWord] = field(default_factory=list)
+    detections: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def hit_rate(self) -> float:
+        return self.hits / self.targets if self.targets else 0.0
+
+    @property
+    def false_accepts_per_hour(self) -> float:
+        return self.false_accepts / self.hours if self.hours else 0.0
+
+    def latency_ms(self, percentile: float) -> float | None:
+        return float(np.percentile(self.latencies_ms, percentile)) if self.latencies_ms else None
+
+    def to_dict(self, include_events: bool = False) -> dict[str, Any]:
+        """JSON-ready summary (``include_events`` adds every word and detection)."""
+        out = {
+            "hit_rate": self.hit_rate,
+            "false_accepts_per_hour": self.false_accepts_per_hour,
+            "latency_median_ms": self.latency_ms(50.0),
+            "latency_p95_ms": self.latency_ms(PERCENTILE_95),
+            "hits": self.hits,
+            "misses": self.misses,
+            "wrong": self.wrong,
+            "false_accepts": self.false_accepts,
+            "duplicates": self.duplicates,
+            "targets": self.targets,
+            "distractors": self.distractors,
+            "hours": self.hours,
+            "per_label": self.per_label,
+            "settings": self.settings,
+        }
+        if include_events:
+            out["words"] = [asdict(word) for word in self.words]
+            out["detections"] = self.detections
+        return out
+
+    def table(self) -> str:
+        """The summary as an aligned text table."""
+        median, p95 = self.latency_ms(50.0), self.latency_ms(PERCENTILE_95)
+        rows = [
+            ("stream", f"{self.hours * 60:.1f} min, {self.targets} words + {self.distractors} distractors"),
+            ("hit rate", f"{100 * self.hit_rate:.1f} %  ({self.hits} / {self.targets})"),
+            ("misses", str(self.misses)),
+            ("wrong label", str(self.wrong)),
+            ("false accepts", f"{self.false_accepts}  ({self.false_accepts_per_hour:.1f} per hour)"),
+            ("duplicates", str(self.duplicates)),
+            ("latency median", "-" if median is None else f"{median:.0f} ms after word end"),
+            ("latency p95", "-" if p95 is None else f"{p95:.0f} ms"),
+        ]
+        width = max(len(name) for name, _ in rows)
+        lines = [f"{name:<{width}}  {value}" for name, value in rows]
+        lines.append("")
+        lines.append(f"{'word':<12} {'hits':>5} {'miss':>5} {'wrong':>6}")
+        for label, counts in sorted(self.per_label.items()):
+            lines.append(f"{label:<12} {counts['hits']:>5} {counts['misses']:>5} {counts['wrong']:>6}")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ the stream
+def _fade(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    length = min(samples.size // 2, round(sample_rate_hz * FADE_MS / 1000))
+    if length == 0:
+        return samples
+    ramp = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, length, dtype=np.float32))
+    out = samples.copy()
+    out[:length] *= ramp
+    out[-length:] *= ramp[::-1]
+    return out
+
+
+@dataclass(frozen=True)
+class _Word:
+    """A loaded word: its trimmed samples and where the speech lies inside them."""
+
+    samples: np.ndarray
+    speech_start: int
+    speech_end: int
+    clip_power: float  # mean square of the 1 s clip (the SNR reference)
+
+
+def _load_word(path: Path, sample_rate_hz: int, clip_samples: int, trim: TrimConfig) -> _Word | None:
+    audio = load_audio(path, sample_rate_hz)
+    frame = max(1, round(sample_rate_hz * trim.frame_ms / 1000))
+    bounds = speech_bounds(frame_levels_db(audio, frame), trim.frame_ms, trim)
+    if bounds is None:
+        return None
+    pad = round(sample_rate_hz * trim.pad_ms / 1000)
+    start, end = max(0, bounds[0] * frame - pad), min(audio.size, bounds[1] * frame + pad)
+    clip = pad_or_crop(audio, clip_samples)
+    return _Word(
+        samples=_fade(audio[start:end].astype(np.float32), sample_rate_hz),
+        speech_start=bounds[0] * frame - start,
+        speech_end=min(bounds[1] * frame, audio.size) - start,
+        clip_power=float(np.mean(np.square(clip, dtype=np.float64))),
+    )
+
+
+class _NoiseLoop:
+    """All noise recordings end to end, read as an endless loop from a random offset."""
+
+    def __init__(self, paths: list[Path], sample_rate_hz: int, rng: np.random.Generator):
+        parts = [load_audio(path, sample_rate_hz) for path in paths]
+        self.samples = np.concatenate(parts).astype(np.float32)
+        self.offset = int(rng.integers(self.samples.size))
+
+    def segment(self, start: int, length: int) -> np.ndarray:
+        index = (self.offset + start + np.arange(length)) % self.samples.size
+        return self.samples[index]
+
+
+def _word_gain(word: _Word, noise_power: float, snr_db: float) -> float:
+    """Scale for a word so that its clip power / noise power is ``snr_db`` (noise level fixed)."""
+    import torch
+
+    from speechrnn.data.augment import noise_gain
+
+    gain = noise_gain(torch.tensor(word.clip_power), torch.tensor(max(noise_power, 1e-10)), snr_db)
+    return 1.0 / max(float(gain), 1e-6)
+
+
+@dataclass
+class _Plan:
+    words: list[PlacedWord]
+    placements: list[tuple[int, int, float]]  # (start sample, index into loaded, gain)
+    loaded: list[_Word]
+    total_samples: int
+
+    @cached_property
+    def starts(self) -> list[int]:
+        return [start for start, _, _ in self.placements]
+
+
+def _plan_stream(
+    clips: list, vocabulary: set[str], config: StreamConfig, sample_rate_hz: int, clip_samples: int,
+    noise: _NoiseLoop, rng: np.random.Generator, cancel: CancelToken | None,
+) -> EventStream:
+    trim = TrimConfig()
+    total = round(config.minutes * 60 * sample_rate_hz)
+    targets = sorted({c.label for c in clips if c.label in vocabulary})
+    others = sorted({c.label for c in clips if c.label not in vocabulary})
+    if not targets:
+        raise DataError(f"no folder of the data matches the model's words ({', '.join(sorted(vocabulary))})")
+    by_label: dict[str, list] = {}
+    for clip in clips:
+        by_label.setdefault(clip.label, []).append(clip)
+    cache: dict[Path, int | None] = {}
+    loaded: list[_Word] = []
+    words, placements = [], []
+    position = round(rng.uniform(config.gap_min_s, config.gap_max_s) * sample_rate_hz)
+    yield Stage("plan", "placing words in the stream")
+    while True:
+        if cancel is not None:
+            cancel.check()
+        distractor = bool(others) and rng.random() < config.distractor_fraction
+        label = others[rng.integers(len(others))] if distractor else targets[rng.integers(len(targets))]
+        clip = by_label[label][rng.integers(len(by_label[label]))]
+        if clip.path not in cache:
+            word = _load_word(clip.path, sample_rate_hz, clip_samples, trim)
+            cache[clip.path] = None if word is None else len(loaded)
+            if word is not None:
+                loaded.append(word)
+        index = cache[clip.path]
+        if index is None:
+            continue  # no speech found in this file: skip it
+        word = loaded[index]
+        if position + word.samples.size > total:
+            break
+        noise_power = float(np.mean(np.square(noise.segment(position, clip_samples), dtype=np.float64)))
+        gain = _word_gain(word, noise_power, config.snr_db)
+        placements.append((position, index, gain))
+        words.append(PlacedWord(label, str(clip.path), (position + word.speech_start) / sample_rate_hz,
+                                (position + word.speech_end) / sample_rate_hz, not distractor))
+        position += word.samples.size + round(rng.uniform(config.gap_min_s, config.gap_max_s) * sample_rate_hz)
+        if len(words) % PLAN_PROGRESS_EVERY == 0:
+            yield Progress("plan", min(position, total) / sample_rate_hz, total / sample_rate_hz, unit="s")
+    if not words:
+        raise DataError("the stream is too short for a single word; use more minutes")
+    # one gain for everything: words back at their original average loudness (SNR unchanged)
+    powers = np.array([loaded[i].clip_power for _, i, _ in placements])
+    gains = np.array([g for _, _, g in placements])
+    overall = float(np.sqrt(np.mean(powers) / max(np.mean(powers * gains**2), 1e-12)))
+    placements = [(start, i, g * overall) for start, i, g in placements]
+    yield Finished((_Plan(words, placements, loaded, total), overall))
+
+
+def _render(plan: _Plan, noise: _NoiseLoop, noise_scale: float, start: int, length: int) -> np.ndarray:
+    """Samples ``[start, start + length)`` of the stream: scaled noise plus the words in it."""
+    out = noise.segment(start, length) * noise_scale
+    first = max(0, bisect.bisect_right(plan.starts, start) - 1)  # words are placed in order, apart
+    for position, index, gain in plan.placements[first:]:
+        word = plan.loaded[index].samples
+        if position >= start + length:
+            break
+        if position + word.size <= start:
+            continue
+        lo, hi = max(position, start), min(position + word.size, start + length)
+        out[lo - start : hi - start] += gain * word[lo - position : hi - position]
+    return np.clip(out, -CLIP_LIMIT, CLIP_LIMIT)
+
+
+# ------------------------------------------------------------------------------- scoring
+def score_detections(
+    words: list[PlacedWord], detections: list, tolerance_s: float, hours: float, labels: list[str] | None = None
+) -> StreamEvalResult:
+    """Match detections (``label``, ``time_s``) to words; count hits, misses, wrong, false accepts."""
+    ends = np.array([w.end_s + tolerance_s for w in words])
+    starts = np.array([w.start_s for w in words])
+    assigned: dict[int, list] = {}
+    false_accepts = 0
+    for detection in detections:
+        index = int(np.searchsorted(ends, detection.time_s, side="left"))  # first word not yet over
+        if index < len(words) and starts[index] <= detection.time_s:
+            assigned.setdefault(index, []).append(detection)
+        else:
+            false_accepts += 1
+    hits = misses = wrong = duplicates = 0
+    latencies = []
+    per_label: dict[str, dict[str, int]] = {
+        label: {"hits": 0, "misses": 0, "wrong": 0} for label in (labels or []) if not label.startswith("_")
+    }
+    for index, word in enumerate(words):
+        found = assigned.get(index, [])
+        if not word.target:
+            false_accepts += len(found)
+            continue
+        counts = per_label.setdefault(word.label, {"hits": 0, "misses": 0, "wrong": 0})
+        correct = [d for d in found if d.label == word.label]
+        if correct:
+            hits += 1
+            counts["hits"] += 1
+            latencies.append(1000.0 * (correct[0].time_s - word.end_s))
+            duplicates += len(correct) - 1
+            false_accepts += len(found) - len(correct)  # other labels around a hit are false alarms
+        elif found:
+            wrong += 1
+            counts["wrong"] += 1
+        else:
+            misses += 1
+            counts["misses"] += 1
+    targets = sum(w.target for w in words)
+    return StreamEvalResult(
+        hits=hits, misses=misses, wrong=wrong, false_accepts=false_accepts, duplicates=duplicates,
+        targets=targets, distractors=len(words) - targets, hours=hours, latencies_ms=latencies,
+        per_label=per_label,
+    )
+
+
+def stream_eval(
+    checkpoint_path: str | Path | None,
+    data: str | Path,
+    noise_dir: str | Path,
+    config: StreamConfig = StreamConfig(),
+    detector=None,
+    cancel: CancelToken | None = None,
+) -> EventStream:
+    """Build the stream, run the recognizer, score it. Events; ``Finished(StreamEvalResult)``.
+
+    ``checkpoint_path`` None means the bundled default model; ``detector`` is a
+    :class:`~speechrnn.recognizer.DetectorConfig` (default settings when None).
+    """
+    from speechrnn.data.layout import audio_files_in, scan_folder
+    from speechrnn.recognizer import Recognizer, is_background
+
+    recognizer = Recognizer.from_checkpoint(checkpoint_path, detector)
+    rate = recognizer.sample_rate_hz
+    clip_samples = recognizer.feature_config.clip_samples
+    vocabulary = {label for label in recognizer.labels if not is_background(label)}
+    rng = np.random.default_rng(config.seed)
+    yield Stage("load", f"loading noise from {noise_dir}")
+    noise = _NoiseLoop(audio_files_in(Path(noise_dir)), rate, rng)
+    clips = scan_folder(Path(data))
+    plan, noise_scale = None, 1.0
+    for event in _plan_stream(clips, vocabulary, config, rate, clip_samples, noise, rng, cancel):
+        if isinstance(event, Finished):
+            plan, noise_scale = event.result
+        else:
+            yield event
+    assert plan is not None
+    if recognizer.engine_note:
+        yield Message(recognizer.engine_note, "warning")
+    yield Stage("recognize", f"running the recognizer over {plan.total_samples / rate / 60:.1f} min of audio")
+    detections = []
+    push = round(PUSH_S * rate)
+    started = time.perf_counter()
+    next_progress = 0
+    for start in range(0, plan.total_samples, push):
+        if cancel is not None:
+            cancel.check()
+        chunk = _render(plan, noise, noise_scale, start, min(push, plan.total_samples - start))
+        detections.extend(recognizer.push(chunk))
+        if start >= next_progress:
+            yield Progress("recognize", start / rate, plan.total_samples / rate, unit="s")
+            next_progress = start + round(PROGRESS_EVERY_S * rate)
+    elapsed = time.perf_counter() - started
+    hours = plan.total_samples / rate / SECONDS_PER_HOUR
+    result = score_detections(plan.words, detections, config.tolerance_s, hours, recognizer.labels)
+    result.words = plan.words
+    result.detections = [asdict(d) for d in detections]
+    result.settings = {
+        "model": str(recognizer.checkpoint.path if recognizer.checkpoint else checkpoint_path),
+        "data": str(data),
+        "noise": str(noise_dir),
+        "stream": asdict(config),
+        "detector": {**asdict(recognizer.config), "label_thresholds": dict(recognizer.config.label_thresholds)},
+        "recognizer": recognizer.describe(),
+        "real_time_factor": elapsed / (plan.total_samples / rate),
+    }
+    yield Finished(result)
+
+
+# ---------------------------------------------------------------------------------- speed
+@dataclass(frozen=True)
+class SpeedResult:
+    """Cost of the recognizer per 10 ms frame, features and detection included."""
+
+    mode: str
+    engine: str
+    lanes: int
+    window_stride_ms: float | None
+    chunk_ms: float
+    threads: int
+    frames: int
+    seconds: float  # wall clock
+    us_per_frame: float  # wall clock
+    real_time_factor: float  # wall clock / audio duration
+    cpu_us_per_frame: float  # CPU time of this process: the cost on an idle core, even on a busy machine
+    cpu_real_time_factor: float
+
+
+def measure_recognizer_speed(
+    model,
+    labels: list[str] | None = None,
+    feature_config=None,
+    config=None,
+    audio_s: float = 30.0,
+    chunk_ms: float = 100.0,
+    threads: int = 1,
+    seed: int = 0,
+) -> SpeedResult:
+    """Time ``Recognizer.push`` over ``audio_s`` of noisy audio pushed in ``chunk_ms`` chunks.
+
+    Reports wall-clock time and the process's CPU time (which is what the work costs on a free
+    core; on a loaded machine the wall clock also counts waiting for a core).
+
+    ``model`` is an :class:`~speechrnn.model.RNNClassifier` (then ``labels`` may be omitted) or
+    a checkpoint path. Runs with ``threads`` torch threads (restored afterwards); one second of
+    audio warms up first and is not timed.
+    """
+    import torch
+
+    from speechrnn.recognizer import DetectorConfig, Recognizer
+
+    if isinstance(model, (str, Path)):
+        recognizer = Recognizer.from_checkpoint(model, config)
+    else:
+        labels = labels or [f"word{i}" for i in range(model.config.num_classes)]
+        recognizer = Recognizer(model, labels, feature_config, config or DetectorConfig())
+    rate = recognizer.sample_rate_hz
+    rng = np.random.default_rng(seed)
+    audio = (0.05 * rng.standard_normal(round((audio_s + 1.0) * rate))).astype(np.float32)
+    chunk = max(1, round(chunk_ms * rate / 1000))
+    warm = rate  # first second: warm-up
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for start in range(0, warm, chunk):
+            recognizer.push(audio[start : min(start + chunk, warm)])
+        frames_before = recognizer.frames_seen
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for start in range(warm, audio.size, chunk):
+            recognizer.push(audio[start : start + chunk])
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    finally:
+        torch.set_num_threads(previous_threads)
+    frames = recognizer.frames_seen - frames_before
+    seconds_of_audio = (audio.size - warm) / rate
+    return SpeedResult(
+        mode=recognizer.mode,
+        engine=recognizer.engine.name,
+        lanes=recognizer.lanes,
+        window_stride_ms=recognizer.config.window_stride_ms if recognizer.mode == "window" else None,
+        chunk_ms=chunk_ms,
+        threads=threads,
+        frames=frames,
+        seconds=elapsed,
+        us_per_frame=1e6 * elapsed / max(frames, 1),
+        real_time_factor=elapsed / seconds_of_audio,
+        cpu_us_per_frame=1e6 * cpu / max(frames, 1),
+        cpu_real_time_factor=cpu / seconds_of_audio,
+    )
+
+
+def compare_recognizer_speeds(model, labels: list[str] | None = None, audio_s: float = 30.0,
+                              chunk_ms: float = 100.0) -> list[SpeedResult]:
+    """The streaming recognizer (torch and onnxruntime engines, 4 lanes and 1) next to the
+    baseline of re-running a 1 s window every 10 ms and every 100 ms."""
+    from speechrnn.recognizer import DetectorConfig
+
+    settings = [
+        DetectorConfig(engine="onnx"),
+        DetectorConfig(engine="torch"),
+        DetectorConfig(engine="onnx", lanes=1, lane_stride_ms=None),
+        DetectorConfig(engine="torch", lanes=1, lane_stride_ms=None),
+        DetectorConfig(mode="window", window_stride_ms=100.0),
+        DetectorConfig(mode="window", window_stride_ms=10.0),
+    ]
+    results = []
+    for config in settings:
+        seconds = audio_s if config.mode != "window" or config.window_stride_ms >= 100 else min(audio_s, 5.0)
+        results.append(measure_recognizer_speed(model, labels, None, config, seconds, chunk_ms))
+    return results

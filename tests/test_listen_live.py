@@ -1,0 +1,95 @@
+"""`speechrnn listen`: live on the virtual microphone, Ctrl-C, and --file."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from datapaths import NOISE, SPEECH_COMMANDS
+
+from speechrnn.audio.io import load_audio, write_wav_atomic
+from speechrnn.recognizer import default_model_path
+
+RATE = 16000
+YES = SPEECH_COMMANDS / "yes" / "b87bdb22_nohash_1.wav"
+LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3}  detected  (\S+)  (\d\.\d\d)  \(t=(\d+\.\d\d) s\)$")
+
+
+def listen(*args: str) -> list[str]:
+    return [sys.executable, "-m", "speechrnn", "listen", *args]
+
+
+@pytest.mark.audio
+def test_listen_reports_a_word_played_into_the_microphone(virtual_mic, word_model):
+    from virtual_mic import Watched
+
+    watched = Watched(listen(str(word_model), "--duration", "6"), env={**os.environ, **virtual_mic.env()})
+    assert watched.wait_for("listening on", 120), watched.output()
+    virtual_mic.play(YES)
+    assert watched.finish(60) == 0, watched.output()
+    lines = [line for line in watched.stdout if line.strip()]
+    matches = [LINE.match(line) for line in lines]
+    assert lines and all(matches), watched.output()  # stdout is a pipe: plain lines only
+    assert [m.group(1) for m in matches] == ["yes"], watched.output()
+    assert float(matches[0].group(2)) >= 0.6
+
+
+@pytest.mark.audio
+def test_listen_stops_cleanly_on_ctrl_c(virtual_mic, random_model):
+    from virtual_mic import Watched
+
+    watched = Watched(listen(str(random_model)), env={**os.environ, **virtual_mic.env()})
+    assert watched.wait_for("listening on", 120), watched.output()
+    watched.interrupt()
+    assert watched.finish(20) == 0, watched.output()
+    assert "Traceback" not in watched.output()
+
+
+def long_file(tmp_path) -> tuple:
+    """Noise with "yes" at 1 s and "two" at 4 s."""
+    background = load_audio(sorted(NOISE.glob("*.wav"))[1], RATE)
+    audio = np.tile(background, 3)[: 7 * RATE] * 0.3
+    for word, at in (("yes", 1.0), ("two", 4.0)):
+        clip = load_audio(sorted((SPEECH_COMMANDS / word).glob("*.wav"))[-1], RATE)
+        audio[round(at * RATE) : round(at * RATE) + clip.size] += clip
+    return write_wav_atomic(tmp_path / "long.wav", audio, RATE), [("yes", 1.0), ("two", 4.0)]
+
+
+def test_listen_file_runs_the_same_path(word_model, tmp_path):
+    path, truth = long_file(tmp_path)
+    result = subprocess.run(listen(str(word_model), "--file", str(path)), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    matches = [LINE.match(line) for line in result.stdout.splitlines()]
+    assert all(matches), result.stdout
+    found = [(m.group(1), float(m.group(3))) for m in matches]
+    assert [label for label, _ in found] == [label for label, _ in truth]
+    for (_, time_s), (_, at) in zip(found, truth):
+        assert at < time_s < at + 2.0  # within the clip and up to a second after it
+    assert "2 detection(s) in 7.0 s" in result.stderr
+
+
+def test_listen_file_errors_are_one_line(word_model, tmp_path):
+    result = subprocess.run(listen(str(word_model), "--file", str(tmp_path / "missing.wav")),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("missing.wav: no such file")
+    assert "Traceback" not in result.stderr
+
+
+def test_listen_with_the_bundled_default_model(tmp_path):
+    if not default_model_path().exists():
+        pytest.skip(f"the bundled default model is not there yet ({default_model_path()})")
+    from speechrnn.checkpoint import load_checkpoint
+
+    padded = np.concatenate([np.zeros(RATE // 2), load_audio(YES, RATE), np.zeros(RATE)])
+    path = write_wav_atomic(tmp_path / "yes.wav", padded, RATE)
+    result = subprocess.run(listen("--file", str(path)), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "detection(s) in 2.5 s" in result.stderr
+    if "yes" in load_checkpoint(default_model_path()).labels:
+        assert [LINE.match(line).group(1) for line in result.stdout.splitlines()] == ["yes"]

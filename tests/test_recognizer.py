@@ -1,0 +1,308 @@
+"""The streaming Recognizer: chunk-size independence, lanes, window mode, detection rules, live mic."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from datapaths import NOISE, SPEECH_COMMANDS
+
+from speechrnn.audio.io import load_audio
+from speechrnn.errors import CheckpointError
+from speechrnn.features import FeatureConfig, FeatureExtractor
+from speechrnn.model import ModelConfig, RNNClassifier
+from speechrnn.recognizer import DetectorConfig, Recognizer, default_model_path, softmax
+
+RATE = 16000
+LABELS = ["_silence_", "_unknown_", "yes", "no"]
+YES = SPEECH_COMMANDS / "yes" / "b87bdb22_nohash_1.wav"
+
+
+def random_model(cell="gru", pooling="last", bidirectional=False, seed=0) -> RNNClassifier:
+    torch.manual_seed(seed)
+    return RNNClassifier(ModelConfig(num_classes=len(LABELS), cell=cell, pooling=pooling, hidden=32,
+                                     bidirectional=bidirectional)).eval()
+
+
+def speech_stream(seconds: float = 4.0) -> np.ndarray:
+    """Real words over real noise: yes at 0.5 s, no at 2.2 s."""
+    background = load_audio(sorted(NOISE.glob("*.wav"))[0], RATE)
+    stream = np.tile(background, 3)[: round(seconds * RATE)] * 0.2
+    for path, at in ((YES, 0.5), (SPEECH_COMMANDS / "no" / "b87bdb22_nohash_1.wav", 2.2)):
+        word = load_audio(path, RATE)
+        start = round(at * RATE)
+        if start < stream.size:
+            stream[start : start + word.size] += word[: stream.size - start]
+    return stream.astype(np.float32)
+
+
+def push_in_chunks(recognizer: Recognizer, audio: np.ndarray, chunk: int) -> list:
+    found = []
+    for start in range(0, audio.size, chunk):
+        found += recognizer.push(audio[start : start + chunk])
+    return found
+
+
+def model_frames(audio: np.ndarray) -> np.ndarray:
+    return FeatureExtractor(FeatureConfig()).numpy(audio)[0]
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnx"])
+@pytest.mark.parametrize("cell,pooling", [("gru", "last"), ("lstm", "mean"), ("rnn", "attention")])
+def test_posteriors_do_not_depend_on_push_size(engine, cell, pooling):
+    audio = speech_stream(3.0)
+    model = random_model(cell, pooling)
+    config = DetectorConfig(engine=engine, silence_reset_ms=300, silence_db=-30)
+    runs = {}
+    smallest = 1 if (cell, engine) == ("gru", "torch") else 13  # 1-sample pushes are slow: once is enough
+    for chunk in (smallest, 160, 1000, 16000):
+        recognizer = Recognizer(model, LABELS, config=config)
+        push_in_chunks(recognizer, audio, chunk)
+        assert recognizer.engine.name == engine
+        runs[chunk] = (recognizer.posterior_history(1000), recognizer.raw_history(1000),
+                       recognizer.hidden_history(1000))
+    reference = runs[16000]
+    assert reference[0].shape == (FeatureConfig().num_frames(audio.size), len(LABELS))
+    for chunk, (smoothed, raw, hidden) in runs.items():
+        assert np.allclose(smoothed, reference[0], atol=1e-5), chunk
+        assert np.allclose(raw, reference[1], atol=1e-5), chunk
+        assert np.allclose(hidden, reference[2], atol=1e-5), chunk
+
+
+def test_detections_do_not_depend_on_push_size(word_model):
+    audio = speech_stream(4.0)
+    results = {}
+    for chunk in (1, 160, 1000, 16000):
+        recognizer = Recognizer.from_checkpoint(word_model)
+        results[chunk] = push_in_chunks(recognizer, audio, chunk)
+    reference = results[16000]
+    assert [d.label for d in reference] == ["yes", "no"]
+    for chunk, found in results.items():
+        assert [(d.label, d.time_s, d.start_s, d.end_s) for d in found] == \
+               [(d.label, d.time_s, d.start_s, d.end_s) for d in reference], chunk
+        assert np.allclose([d.score for d in found], [d.score for d in reference], atol=1e-5)
+
+
+def test_onnx_and_torch_engines_agree():
+    audio = speech_stream(2.0)
+    histories = []
+    for engine in ("torch", "onnx"):
+        recognizer = Recognizer(random_model(), LABELS, config=DetectorConfig(engine=engine))
+        recognizer.push(audio)
+        histories.append(recognizer.raw_history(1000))
+    assert np.allclose(histories[0], histories[1], atol=1e-4)
+
+
+def test_one_lane_without_resets_is_the_plain_carried_state():
+    audio = speech_stream(2.0)
+    model = random_model()
+    recognizer = Recognizer(model, LABELS, config=DetectorConfig(lanes=1, lane_stride_ms=None, engine="torch"))
+    push_in_chunks(recognizer, audio, 1234)
+    with torch.no_grad():
+        logits, _ = model.forward_frames(torch.from_numpy(model_frames(audio))[None])
+    assert np.allclose(recognizer.raw_history(1000), softmax(logits[0].numpy()), atol=1e-5)
+
+
+def test_each_frame_is_read_from_the_lane_with_about_one_clip_of_context():
+    audio = speech_stream(3.0)
+    model = random_model()
+    lanes, stride_ms = 4, 250
+    recognizer = Recognizer(model, LABELS, config=DetectorConfig(lanes=lanes, lane_stride_ms=stride_ms,
+                                                                 engine="torch"))
+    push_in_chunks(recognizer, audio, 777)
+    raw = recognizer.raw_history(1000)
+    frames = torch.from_numpy(model_frames(audio))
+    stride = 25  # 250 ms in 10 ms frames
+    for frame in (10, 99, 100, 137, 174, 175, 250, 280):
+        lane = (frame // stride + 1) % lanes
+        # lane k restarts from zero at frames f with (f - k*S) % (K*S) == 0: its last restart <= frame
+        restarts = [f for f in range(frame + 1) if (f - lane * stride) % (lanes * stride) == 0]
+        begin = restarts[-1] if restarts else 0
+        age = frame - begin
+        assert frame < lanes * stride or (lanes - 1) * stride <= age < lanes * stride
+        with torch.no_grad():
+            logits, _ = model.forward_frames(frames[begin : frame + 1][None])
+        assert np.allclose(raw[frame], softmax(logits[0, -1].numpy()), atol=1e-5), frame
+
+
+def test_silence_resets_the_state():
+    model = random_model()
+    loud = speech_stream(1.5)
+    audio = np.concatenate([loud, np.zeros(RATE, dtype=np.float32), loud])
+    config = DetectorConfig(lanes=1, lane_stride_ms=None, silence_reset_ms=300, silence_db=-80.0, engine="torch")
+    recognizer = Recognizer(model, LABELS, config=config)
+    push_in_chunks(recognizer, audio, 3000)
+    raw = recognizer.raw_history(1000)
+    frames = torch.from_numpy(model_frames(audio))
+    levels = recognizer.level_history(1000)
+    silent = np.flatnonzero(levels < -80.0)
+    reset = silent[0] + 29  # the 30th silent frame starts from a zero state
+    with torch.no_grad():
+        logits, _ = model.forward_frames(frames[reset:][None])
+    assert np.allclose(raw[reset:], softmax(logits[0].numpy()), atol=1e-5)
+
+
+def test_window_mode_reruns_the_last_clip():
+    model = random_model()
+    audio = speech_stream(2.5)
+    recognizer = Recognizer(model, LABELS, config=DetectorConfig(mode="window", window_stride_ms=100))
+    push_in_chunks(recognizer, audio, 555)
+    raw = recognizer.raw_history(1000)
+    frames = torch.from_numpy(model_frames(audio))
+    clip = FeatureConfig().clip_frames
+    for frame in (149, 159, 209):  # (frame + 1) % 10 == 0: a window ends here
+        with torch.no_grad():
+            logits, _ = model(frames[frame + 1 - clip : frame + 1][None])
+        expected = softmax(logits[0].numpy())
+        assert np.allclose(raw[frame], expected, atol=1e-5)
+        assert np.allclose(raw[frame + 5], expected, atol=1e-5)  # held until the next window
+
+
+def test_bidirectional_models_fall_back_to_the_window():
+    model = random_model(bidirectional=True)
+    recognizer = Recognizer(model, LABELS)
+    assert recognizer.mode == "window"
+    recognizer.push(speech_stream(1.5))
+    assert recognizer.hidden_history(10).shape == (10, 64)  # both directions
+    with pytest.raises(CheckpointError, match="bidirectional"):
+        Recognizer(model, LABELS, config=DetectorConfig(mode="stream"))
+
+
+# ------------------------------------------------------------------------------ detection rules
+class ScriptedEngine:
+    """Stands in for the RNN: logits follow a script over absolute frames (1 lane)."""
+
+    name = "scripted"
+
+    def __init__(self, script: np.ndarray):
+        self.script = script
+        self.position = 0
+
+    def initial_state(self):
+        return []
+
+    def reset(self, state, lanes):
+        pass
+
+    def run(self, frames, state):
+        logits = self.script[self.position : self.position + len(frames)]
+        self.position += len(frames)
+        return logits[None], np.zeros((1, len(frames), 32), dtype=np.float32), state
+
+
+def scripted(config: DetectorConfig, runs: list[tuple[str, int, int]], total: int = 400) -> list:
+    """Detections when ``label`` is certain over frames [begin, end) and silence elsewhere."""
+    script = np.zeros((total, len(LABELS)), dtype=np.float32)
+    script[:, 0] = 10.0
+    for label, begin, end in runs:
+        script[begin:end] = 0.0
+        script[begin:end, LABELS.index(label)] = 10.0
+    recognizer = Recognizer(random_model(), LABELS, config=replace(config, lanes=1, lane_stride_ms=None,
+                                                                   engine="torch"))
+    recognizer.engine = ScriptedEngine(script)
+    samples = FeatureConfig().window_samples + (total - 1) * FeatureConfig().hop_samples
+    return recognizer.push(np.zeros(samples, dtype=np.float32))
+
+
+def test_a_word_fires_once_per_stretch_above_threshold():
+    config = DetectorConfig(threshold=0.8, smoothing_ms=50, suppression_ms=300)
+    found = scripted(config, [("yes", 100, 250)])  # 1.5 s above threshold, longer than suppression
+    assert [d.label for d in found] == ["yes"]
+    assert found[0].time_s == pytest.approx((104 * 160 + 400) / RATE)  # 5-frame average crosses 0.8 at its 4th frame
+    assert found[0].score >= 0.8
+
+
+def test_suppression_and_background_labels():
+    config = DetectorConfig(threshold=0.8, smoothing_ms=50, suppression_ms=500)
+    found = scripted(config, [("yes", 50, 80), ("no", 88, 98), ("no", 200, 230), ("_unknown_", 300, 350)])
+    # "yes" fires at frame 53; "no" at 88..98 is over before the 500 ms suppression ends;
+    # the second "no" is clear; _unknown_ never fires
+    assert [d.label for d in found] == ["yes", "no"]
+    assert found[1].time_s > 2.0
+    # a word still above threshold when the suppression ends fires then (as TF's RecognizeCommands)
+    late = scripted(config, [("yes", 50, 80), ("no", 90, 130)])
+    assert [d.label for d in late] == ["yes", "no"]
+    assert late[1].time_s == pytest.approx(late[0].time_s + 0.5)
+
+
+def test_min_count_and_per_word_thresholds():
+    spike = [("yes", 100, 102)]  # 20 ms spike
+    assert len(scripted(DetectorConfig(threshold=0.3, smoothing_ms=50), spike)) == 1
+    assert scripted(DetectorConfig(threshold=0.3, smoothing_ms=50, min_count=3), spike) == []
+    config = DetectorConfig(threshold=0.5, label_thresholds={"no": 1.0})  # "no" reaches 0.9999
+    assert [d.label for d in scripted(config, [("yes", 50, 80), ("no", 200, 240)])] == ["yes"]
+
+
+# ------------------------------------------------------------------------------ real words
+def test_a_real_word_is_detected_with_its_time(word_model):
+    recognizer = Recognizer.from_checkpoint(word_model)
+    audio = speech_stream(4.0)
+    found = push_in_chunks(recognizer, audio, 1600)
+    assert [d.label for d in found] == ["yes", "no"]
+    yes_end = 0.5 + load_audio(YES, RATE).size / RATE  # the file ends after the speech
+    first = found[0]
+    assert 0.5 < first.time_s < yes_end + 1.0
+    assert 0.3 < first.start_s < first.end_s <= first.time_s + 1e-9
+    assert recognizer.time_s == pytest.approx(4.0)
+    assert recognizer.posteriors.shape == (len(recognizer.labels),)
+    assert recognizer.feature_history(50).shape == (50, 40)
+    assert recognizer.hidden_history(50).shape == (50, 64)
+    assert -60 < recognizer.level_db < 0
+    assert list(recognizer.detections) == found
+
+
+def test_reset_starts_a_new_stream(word_model):
+    recognizer = Recognizer.from_checkpoint(word_model)
+    audio = speech_stream(4.0)
+    first = recognizer.push(audio)
+    recognizer.reset()
+    assert recognizer.time_s == 0 and recognizer.posterior_history(10).shape == (0, len(recognizer.labels))
+    again = recognizer.push(audio)
+    assert [(d.label, d.time_s) for d in again] == [(d.label, d.time_s) for d in first]
+
+
+def test_missing_default_model_is_a_clear_error(monkeypatch, tmp_path):
+    import speechrnn.recognizer as module
+
+    assert default_model_path().name == "default_model.pt"
+    monkeypatch.setattr(module, "default_model_path", lambda: tmp_path / "default_model.pt")
+    with pytest.raises(CheckpointError, match="bundled default model is missing"):
+        Recognizer.from_checkpoint(None)
+
+
+LIVE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    from speechrnn.audio.capture import Microphone
+    from speechrnn.recognizer import Recognizer
+    recognizer = Recognizer.from_checkpoint(sys.argv[1])
+    found = []
+    with Microphone(sample_rate_hz=recognizer.sample_rate_hz) as mic:
+        reader = mic.reader()
+        print("ready", flush=True)
+        end = time.monotonic() + float(sys.argv[2])
+        while time.monotonic() < end:
+            time.sleep(0.05)
+            found += recognizer.push(reader.read())
+    print(json.dumps([[d.label, d.score, d.time_s] for d in found]))
+    """
+)
+
+
+@pytest.mark.audio
+def test_recognizer_on_a_live_input_stream(virtual_mic, word_model):
+    from virtual_mic import Watched
+
+    watched = Watched([sys.executable, "-c", LIVE_SCRIPT, str(word_model), "4"],
+                      env={**os.environ, **virtual_mic.env()})
+    assert watched.wait_for("ready", 120), watched.output()
+    virtual_mic.play(YES)
+    assert watched.finish(60) == 0, watched.output()
+    found = json.loads(watched.stdout[-1])
+    assert [label for label, _, _ in found] == ["yes"], watched.output()

@@ -1,0 +1,107 @@
+"""Streaming evaluation: scoring rules, a tiny real stream, the CLI, and the speed probe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+from datapaths import NOISE, SPEECH_COMMANDS
+
+from speechrnn.events import Finished, Progress, Stage, run_to_end
+from speechrnn.model import ModelConfig, RNNClassifier
+from speechrnn.recognizer import DetectorConfig
+from speechrnn.stream_eval import PlacedWord, StreamConfig, measure_recognizer_speed, score_detections, stream_eval
+
+
+def word(label, start, end, target=True):
+    return PlacedWord(label, f"{label}.wav", start, end, target)
+
+
+def detection(label, time_s):
+    return SimpleNamespace(label=label, time_s=time_s)
+
+
+def test_scoring_counts_hits_misses_wrong_and_false_accepts():
+    words = [word("yes", 1.0, 1.5), word("no", 4.0, 4.4), word("two", 8.0, 8.5), word("cat", 12.0, 12.3, False),
+             word("yes", 16.0, 16.6)]
+    found = [
+        detection("yes", 1.6),  # hit, 100 ms after the end
+        detection("yes", 1.9),  # duplicate
+        detection("yes", 4.2),  # wrong label for "no"
+        detection("no", 6.0),  # nothing there: false accept
+        detection("two", 12.1),  # during a distractor: false accept
+        detection("no", 16.5), detection("yes", 16.9),  # hit (300 ms) with a wrong label first: false accept
+    ]
+    result = score_detections(words, found, tolerance_s=1.0, hours=0.5, labels=["_silence_", "yes", "no", "two"])
+    assert (result.hits, result.misses, result.wrong) == (2, 1, 1)
+    assert result.false_accepts == 3 and result.duplicates == 1
+    assert result.targets == 4 and result.distractors == 1
+    assert result.hit_rate == 0.5 and result.false_accepts_per_hour == 6.0
+    assert result.latencies_ms == pytest.approx([100.0, 300.0])
+    assert result.per_label["two"] == {"hits": 0, "misses": 1, "wrong": 0}
+    assert result.per_label["no"]["wrong"] == 1
+    summary = result.to_dict()
+    assert summary["latency_median_ms"] == pytest.approx(200.0)
+    assert "hit rate" in result.table() and "50.0 %" in result.table()
+
+
+def test_detection_after_the_tolerance_is_a_miss_and_a_false_accept():
+    result = score_detections([word("yes", 1.0, 1.5)], [detection("yes", 2.7)], tolerance_s=1.0, hours=1.0)
+    assert (result.hits, result.misses, result.false_accepts) == (0, 1, 1)
+
+
+def test_stream_eval_on_a_tiny_stream(word_model):
+    config = StreamConfig(minutes=1.0, snr_db=20.0, seed=3)
+    events = list(stream_eval(word_model, SPEECH_COMMANDS, NOISE, config))
+    assert any(isinstance(e, Stage) and e.name == "recognize" for e in events)
+    assert any(isinstance(e, Progress) for e in events)
+    result = events[-1].result
+    assert isinstance(events[-1], Finished)
+    assert 10 <= result.targets <= 40 and result.distractors == 0  # the model knows every folder's word
+    assert result.hits + result.misses + result.wrong == result.targets
+    assert result.hit_rate >= 0.7  # the tiny model was trained on these very clips
+    assert result.false_accepts <= 3
+    assert all(-300 < latency < 1000 for latency in result.latencies_ms)
+    assert {w.label for w in result.words} <= {"yes", "no", "one", "two", "three", "nine"}
+    again = run_to_end(stream_eval(word_model, SPEECH_COMMANDS, NOISE, config))
+    assert again.to_dict() | {"settings": None} == result.to_dict() | {"settings": None}  # seeded
+    other = run_to_end(stream_eval(word_model, SPEECH_COMMANDS, NOISE, StreamConfig(minutes=1.0, seed=4)))
+    assert [w.start_s for w in other.words] != [w.start_s for w in result.words]
+
+
+def test_stream_eval_command_writes_json(word_model, tmp_path):
+    out = tmp_path / "report" / "stream.json"
+    command = [sys.executable, "-m", "speechrnn", "stream-eval", str(word_model), "--data", str(SPEECH_COMMANDS),
+               "--noise", str(NOISE), "--minutes", "0.5", "--snr-db", "15", "--seed", "1", "--json", str(out),
+               "--events", "--threshold", "0.7"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "hit rate" in result.stdout and "false accepts" in result.stdout
+    data = json.loads(out.read_text())
+    for key in ("hit_rate", "false_accepts_per_hour", "latency_median_ms", "latency_p95_ms", "hits", "misses",
+                "wrong", "false_accepts"):
+        assert key in data
+    assert data["settings"]["detector"]["threshold"] == 0.7
+    assert len(data["words"]) == data["targets"] + data["distractors"]
+
+
+def test_stream_eval_bad_folders_are_one_line_errors(word_model, tmp_path):
+    command = [sys.executable, "-m", "speechrnn", "stream-eval", str(word_model), "--data", str(tmp_path / "nope"),
+               "--noise", str(NOISE), "--minutes", "0.5"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "nope: data folder does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_speed_probe_reports_frames_and_real_time_factor():
+    torch.manual_seed(0)
+    model = RNNClassifier(ModelConfig(num_classes=12)).eval()
+    result = measure_recognizer_speed(model, audio_s=2.0, chunk_ms=100.0)
+    assert result.frames == 200 and result.mode == "stream" and result.lanes == 4
+    assert result.us_per_frame > 0 and result.real_time_factor == pytest.approx(result.us_per_frame * 100 / 1e6)
+    window = measure_recognizer_speed(model, config=DetectorConfig(mode="window", window_stride_ms=100), audio_s=1.0)
+    assert window.mode == "window" and window.window_stride_ms == 100
