@@ -1,0 +1,119 @@
+"""Results -> the markdown table of BENCHMARKS.md (one section per benchmark)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 10 ** (digits - 1) else f"{value:.{digits}g}"
+    return str(value)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f} %"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _machine(m: dict) -> list[str]:
+    versions = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+    return [
+        f"- date: {m.get('date')}  (commit {m.get('commit')})",
+        f"- machine: {m.get('host')} — {m.get('os')}",
+        f"- CPU: {m.get('cpu')}, {m.get('cpu_cores')} cores, torch threads {m.get('torch_threads')}; "
+        f"GPU: {m.get('gpu') or 'none'}",
+        f"- versions: Python {m.get('python')}, {versions}",
+    ]
+
+
+def _features(r: dict) -> list[str]:
+    rows = [
+        ["speechrnn FeatureExtractor, batch of " + str(r["batch_clips"]), _num(r["ours_clips_per_s"]), "1.0"],
+        ["torchaudio.transforms.MFCC, same batch", _num(r["torchaudio_mfcc_clips_per_s"]),
+         _num(r["torchaudio_mfcc_clips_per_s"] / r["ours_clips_per_s"])],
+        ["librosa.feature.mfcc, one clip per call", _num(r["librosa_clips_per_s"]),
+         _num(r["librosa_clips_per_s"] / r["ours_clips_per_s"])],
+    ]
+    return [f"Settings: {r['settings']}.", ""] + _table(["feature extraction", "clips/s", "relative"], rows) + [
+        "", f"**Ours vs librosa per clip: {r['speedup_vs_librosa']:.1f}×**; vs torchaudio MFCC: "
+        f"{r['speedup_vs_torchaudio_mfcc']:.1f}×."]
+
+
+def _training(r: dict) -> list[str]:
+    rows = [[m["device"], m["cell"], f"{m['layers']}×{m['hidden']}", m.get("parameters", "—"),
+             _num(m["samples_per_s"])] for m in r["runs"]]
+    return [r.get("note", "")] + [""] + _table(["device", "cell", "size", "parameters", "training samples/s"], rows)
+
+
+def _recognizer(r: dict) -> list[str]:
+    rows = [[m["name"], _num(m.get("us_per_frame")), _num(m.get("real_time_factor")),
+             _num(m.get("relative"), 3)] for m in r["runs"]]
+    return [r.get("note", "")] + [""] + _table(["method", "µs per 10 ms frame", "real-time factor", "cost vs streaming"], rows)
+
+
+def _stream_eval(r: dict) -> list[str]:
+    rows = [[k, _num(v) if isinstance(v, float) else v] for k, v in r["table"].items()]
+    return [r.get("note", "")] + [""] + _table(["stream-eval", "value"], rows)
+
+
+def _default_model(r: dict) -> list[str]:
+    rows = [[k, _pct(v) if k.endswith("accuracy") or "accuracy" in k else _num(v)] for k, v in r["table"].items()]
+    return [r.get("note", "")] + [""] + _table(["default model", "value"], rows)
+
+
+def _gates(r: dict, base: Path) -> list[str]:
+    rows = [[m["cell"], f"{m['layers']}×{m['hidden']}", m["parameters"], _pct(m["accuracy"]),
+             _pct(m.get("accuracy_noisy")), f"{m['reach_ms']:.0f} ms" if m.get("reach_ms") is not None else "beyond clip"]
+            for m in r["runs"]]
+    lines = [r.get("note", "")] + [""] + _table(
+        ["cell", "size", "parameters", "held-out accuracy", "at 10 dB SNR", "gradient reach (<1 %)"], rows)
+    if r.get("plot"):
+        lines += ["", f"![gradient vs distance]({os.path.relpath(r['plot'], base)})"]
+    return lines
+
+
+def _synthetic(r: dict) -> list[str]:
+    rows = [[m["training"], *(f"{_pct(m[t]['accuracy'])} ({m[t]['clips']})" for t in r["tests"])] for m in r["runs"]]
+    return [r.get("note", "")] + [""] + _table(["trained on", *r["tests"]], rows)
+
+
+RENDERERS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
+    "features": ("Feature extraction", _features),
+    "training": ("Training throughput", _training),
+    "recognizer": ("Streaming recognizer cost", _recognizer),
+    "stream_eval": ("Stream evaluation of the default model", _stream_eval),
+    "default_model": ("Default model", _default_model),
+    "gates": ("Why gates matter: rnn / lstm / gru at equal size", _gates),
+    "synthetic": ("Synthetic voices: alone, and added to a few real takes", _synthetic),
+}
+
+
+def render(results: dict, base: Path) -> str:
+    """The whole markdown report of one run, for a file in folder ``base`` (image links are relative)."""
+    mode = "quick (correctness only: toy sizes, numbers mean nothing)" if results.get("quick") else "full"
+    lines = ["# speechrnn benchmarks", "", f"Mode: {mode}. Command: `{results.get('command')}`", ""]
+    lines += _machine(results.get("machine", {}))
+    for key, (title, renderer) in RENDERERS.items():
+        if key not in results.get("sections", {}):
+            continue
+        section = results["sections"][key]
+        lines += ["", f"## {title}", ""]
+        if "skipped" in section:
+            lines.append(f"_skipped: {section['skipped']}_")
+        elif "error" in section:
+            lines.append(f"_failed: {section['error']}_")
+        else:
+            lines += renderer(section, base) if key == "gates" else renderer(section)
+        if "seconds" in section:
+            lines += ["", f"<sub>section took {section['seconds']:.0f} s</sub>"]
+    return "\n".join(lines) + "\n"

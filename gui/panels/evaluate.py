@@ -1,0 +1,368 @@
+"""Evaluate panel: a model on a folder of labelled clips — accuracy, per-class table, confusions, mistakes.
+
+The library's :func:`~speechrnn.evaluate.evaluate` event generator does the work in a worker
+thread; this panel shows its progress and result, and plays the misclassified clips.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.context import AppContext
+from gui.panels.base import Panel, heading, hint, panel_shortcut
+from gui.playback import play_file
+from gui.theme import PlotColors
+from gui.widgets.confusion import ConfusionMatrixView
+from gui.worker import Task
+
+DEFAULT_SNR_DB = 10
+V2_TEST_SOURCE = "speech-commands:v2-test"  # the official 12-word test archive (downloaded when missing)
+PATH_ROLE = Qt.ItemDataRole.UserRole
+
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+ROW_PX = 22  # compact table rows
+
+
+class NumericItem(QTableWidgetItem):
+    """A right-aligned, formatted number that sorts by value (not by its text)."""
+
+    def __init__(self, value: float | int | None, fmt: str):
+        super().__init__("–" if value is None else fmt.format(value))
+        self.setData(SORT_ROLE, float("-inf") if value is None else float(value))
+        self.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        mine, theirs = self.data(SORT_ROLE), other.data(SORT_ROLE)
+        if mine is None or theirs is None:
+            return super().__lt__(other)
+        return mine < theirs
+
+
+def compact(table: QTableWidget) -> None:
+    table.verticalHeader().setDefaultSectionSize(ROW_PX)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSortingEnabled(True)
+    table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # model order until clicked
+
+
+class EvaluatePanel(Panel):
+    key = "evaluate"
+    title = "Evaluate"
+
+    def __init__(self, ctx: AppContext):
+        super().__init__(ctx)
+        self.task: Task | None = None
+        self.result: Any = None
+        self._build()
+        ctx.model.changed.connect(lambda path, _summary: self._follow_active(path))
+        if ctx.model.path is not None:
+            self.model_edit.setText(str(ctx.model.path))
+
+    # ------------------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.addWidget(heading("Evaluate a model"))
+        root.addWidget(hint("How well does a model do on clips it has not learned from? Pick a model and a "
+                            "folder of labelled clips (one sub-folder per word, like Speech Commands)."))
+        form = QFormLayout()
+        model_row = QHBoxLayout()
+        self.model_edit = QLineEdit()
+        self.model_edit.setToolTip("Model file (.pt); follows the active model unless you pick another")
+        model_button = QPushButton("Browse…")
+        model_button.clicked.connect(self._browse_model)
+        active = QPushButton("Active model")
+        active.setToolTip("Evaluate the model that is active in the Listen panel")
+        active.clicked.connect(lambda: self.model_edit.setText(str(self.ctx.model.path or "")))
+        model_row.addWidget(self.model_edit, 1)
+        model_row.addWidget(model_button)
+        model_row.addWidget(active)
+        form.addRow("Model:", model_row)
+        data_row = QHBoxLayout()
+        self.folder_edit = QLineEdit(self.ctx.settings.eval_folder)
+        self.folder_edit.setPlaceholderText("folder with one sub-folder of clips per word")
+        self.folder_edit.setToolTip("Clips to test on. Every clip counts, whatever split it was in when training.")
+        folder_button = QPushButton("Browse…")
+        folder_button.clicked.connect(self._browse_folder)
+        self.v2_test = QCheckBox("Speech Commands v2 test set")
+        self.v2_test.setToolTip("The official 12-word test archive (downloaded once, 112 MB) instead of a folder")
+        self.v2_test.toggled.connect(lambda on: (self.folder_edit.setEnabled(not on), folder_button.setEnabled(not on)))
+        data_row.addWidget(self.folder_edit, 1)
+        data_row.addWidget(folder_button)
+        data_row.addWidget(self.v2_test)
+        form.addRow("Clips:", data_row)
+        noise_row = QHBoxLayout()
+        self.noise_edit = QLineEdit()
+        self.noise_edit.setPlaceholderText("optional: a folder of noise recordings, to also score with noise mixed in")
+        self.noise_edit.setToolTip("Scores the clips a second time with this noise mixed in at the SNR on the right")
+        noise_button = QPushButton("Browse…")
+        noise_button.clicked.connect(lambda: self._browse_into(self.noise_edit, "Folder of noise recordings"))
+        self.snr_spin = QSpinBox()
+        self.snr_spin.setRange(-10, 40)
+        self.snr_spin.setValue(DEFAULT_SNR_DB)
+        self.snr_spin.setSuffix(" dB SNR")
+        self.snr_spin.setToolTip("Signal-to-noise ratio of the mix: 0 dB = speech and noise equally loud")
+        noise_row.addWidget(self.noise_edit, 1)
+        noise_row.addWidget(noise_button)
+        noise_row.addWidget(self.snr_spin)
+        form.addRow("Noise:", noise_row)
+        root.addLayout(form)
+
+        run_row = QHBoxLayout()
+        self.run_button = QPushButton("▶ Evaluate")
+        self.run_button.setToolTip("Run the model on every clip (Ctrl+Return)")
+        panel_shortcut(self, "Ctrl+Return", self.start)
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("")
+        self.stage_label = QLabel()
+        self.stage_label.setProperty("role", "muted")
+        run_row.addWidget(self.run_button)
+        run_row.addWidget(self.cancel_button)
+        run_row.addWidget(self.progress, 1)
+        root.addLayout(run_row)
+        root.addWidget(self.stage_label)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        card = QFrame()
+        card.setProperty("role", "card")
+        card_layout = QVBoxLayout(card)
+        self.accuracy_label = QLabel("–")
+        font = self.accuracy_label.font()
+        font.setPointSizeF(font.pointSizeF() * 2.4)
+        font.setBold(True)
+        self.accuracy_label.setFont(font)
+        self.accuracy_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.accuracy_caption = QLabel("accuracy")
+        self.accuracy_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.accuracy_caption.setProperty("role", "muted")
+        card_layout.addWidget(self.accuracy_label)
+        card_layout.addWidget(self.accuracy_caption)
+        left_layout.addWidget(card)
+        self.class_table = QTableWidget(0, 5)
+        self.class_table.setHorizontalHeaderLabels(["Word", "Precision", "Recall", "F1", "Clips"])
+        header = self.class_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        compact(self.class_table)
+        self.class_table.setToolTip("Precision: of the clips called this word, the share that were it.\n"
+                                    "Recall: of the clips of this word, the share found.")
+        left_layout.addWidget(self.class_table, 1)
+        top.addWidget(left)
+        self.matrix = ConfusionMatrixView()
+        top.addWidget(self.matrix)
+        top.setStretchFactor(0, 1)
+        top.setStretchFactor(1, 1)
+        top.setSizes([520, 540])
+        splitter.addWidget(top)
+
+        wrong_box = QWidget()
+        wrong_layout = QVBoxLayout(wrong_box)
+        wrong_layout.setContentsMargins(0, 0, 0, 0)
+        wrong_row = QHBoxLayout()
+        self.wrong_title = QLabel("Misclassified clips")
+        self.wrong_title.setProperty("role", "muted")
+        play = QPushButton("▶ Play")
+        play.setToolTip("Play the selected clip (or double-click it)")
+        play.clicked.connect(self.play_selected)
+        wrong_row.addWidget(self.wrong_title, 1)
+        wrong_row.addWidget(play)
+        wrong_layout.addLayout(wrong_row)
+        self.wrong_table = QTableWidget(0, 4)
+        self.wrong_table.setHorizontalHeaderLabels(["Clip", "True word", "Model said", "Score"])
+        self.wrong_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        compact(self.wrong_table)
+        self.wrong_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.wrong_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.wrong_table.cellDoubleClicked.connect(lambda row, _col: self.play_row(row))
+        wrong_layout.addWidget(self.wrong_table, 1)
+        splitter.addWidget(wrong_box)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        root.addWidget(splitter, 1)
+
+    def _follow_active(self, path: Path) -> None:
+        if not self.running:
+            self.model_edit.setText(str(path))
+
+    def _browse_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model to evaluate", self.model_edit.text(),
+                                              "speechrnn models (*.pt);;All files (*)")
+        if path:
+            self.model_edit.setText(path)
+
+    def _browse_folder(self) -> None:
+        self._browse_into(self.folder_edit, "Folder of labelled clips")
+
+    def _browse_into(self, edit: QLineEdit, title: str) -> None:
+        path = QFileDialog.getExistingDirectory(self, title, edit.text())
+        if path:
+            edit.setText(path)
+
+    # ------------------------------------------------------------------------------ running
+    @property
+    def running(self) -> bool:
+        return self.task is not None and self.task.running
+
+    def start(self) -> None:
+        if self.running:
+            return
+        model = self.model_edit.text().strip()
+        data = V2_TEST_SOURCE if self.v2_test.isChecked() else self.folder_edit.text().strip()
+        if not model:
+            self.ctx.notify.error.emit("Evaluate", "Choose a model file first.")
+            return
+        if not data:
+            self.ctx.notify.error.emit("Evaluate", "Choose a folder of labelled clips first.")
+            return
+        if not self.v2_test.isChecked():
+            self.ctx.settings.eval_folder = data
+
+        noise = self.noise_edit.text().strip()
+        snr_db = float(self.snr_spin.value()) if noise else None
+
+        def events(token):
+            from speechrnn.evaluate import evaluate
+
+            return evaluate(Path(model), data, noise_dirs=(noise,) if noise else (), snr_db=snr_db, cancel=token)
+
+        self.clear_results()
+        self.task = Task(events)
+        self.task.stage.connect(lambda stage: self.stage_label.setText(stage.description or stage.name))
+        self.task.progress.connect(self._progress)
+        self.task.message.connect(lambda message: self.stage_label.setText(message.text))
+        self.task.succeeded.connect(self.show_result)
+        self.task.failed.connect(self._failed)
+        self.task.cancelled.connect(lambda: self.stage_label.setText("Cancelled."))
+        self.task.done.connect(self._done)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.task.start()
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.stage_label.setText("Cancelling…")
+
+    def _progress(self, event) -> None:
+        if event.total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * event.done / event.total))
+            self.progress.setFormat(f"{event.stage}: {event.done:.0f} / {event.total:.0f} {event.unit}")
+        else:
+            self.progress.setRange(0, 0)
+
+    def _failed(self, message: str) -> None:
+        self.stage_label.setText(f"Failed: {message}")
+        self.ctx.notify.error.emit("Evaluation failed", message)
+
+    def _done(self) -> None:
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(1000 if self.result is not None else 0)
+        self.progress.setFormat("done" if self.result is not None else "")
+
+    # ------------------------------------------------------------------------------ results
+    def clear_results(self) -> None:
+        self.result = None
+        self.accuracy_label.setText("–")
+        self.accuracy_caption.setText("accuracy")
+        self.class_table.setRowCount(0)
+        self.wrong_table.setRowCount(0)
+        self.matrix.clear()
+
+    def show_result(self, result) -> None:
+        self.result = result
+        labels = list(result.labels)
+        self.accuracy_label.setText(f"{100 * result.accuracy:.1f} %")
+        caption = [f"accuracy on {result.clips} clips  ·  {len(result.wrong)} wrong  ·  macro F1 "
+                   f"{100 * result.macro_f1:.1f} %"]
+        if len(result.per_source) > 1:
+            caption.append("  ·  ".join(f"{name}: {100 * s['accuracy']:.1f} % of {s['clips']}"
+                                        for name, s in result.per_source.items()))
+        if result.noisy:
+            caption.append(f"with noise at {result.noisy['snr_db']:g} dB SNR: {100 * result.noisy['accuracy']:.1f} %")
+        self.accuracy_caption.setText("<br>".join(caption))
+        self.matrix.set_matrix(labels, result.confusion)
+        for table in (self.class_table, self.wrong_table):
+            table.setSortingEnabled(False)
+            table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.class_table.setRowCount(len(labels))
+        for row, label in enumerate(labels):
+            stats = result.per_class.get(label, {}) if isinstance(result.per_class, dict) else {}
+            self.class_table.setItem(row, 0, QTableWidgetItem(label))
+            for col, key in enumerate(("precision", "recall", "f1"), start=1):
+                value = stats.get(key)
+                self.class_table.setItem(row, col, NumericItem(None if value is None else 100 * value, "{:.1f} %"))
+            self.class_table.setItem(row, 4, NumericItem(stats.get("support"), "{:.0f}"))
+        self.wrong_table.setRowCount(len(result.wrong))
+        for row, (path, true, predicted, score) in enumerate(result.wrong):
+            name = QTableWidgetItem(f"{Path(path).parent.name}/{Path(path).name}")
+            name.setData(PATH_ROLE, str(path))
+            name.setToolTip(str(path))
+            self.wrong_table.setItem(row, 0, name)
+            self.wrong_table.setItem(row, 1, QTableWidgetItem(str(true)))
+            self.wrong_table.setItem(row, 2, QTableWidgetItem(str(predicted)))
+            self.wrong_table.setItem(row, 3, NumericItem(score, "{:.2f}"))
+        for table in (self.class_table, self.wrong_table):
+            table.setSortingEnabled(True)
+        self.wrong_title.setText(f"Misclassified clips ({len(result.wrong)}) — double-click to listen")
+        self.stage_label.setText("Done.")
+
+    def play_row(self, row: int) -> None:
+        item = self.wrong_table.item(row, 0)
+        if item is not None:
+            problem = play_file(item.data(PATH_ROLE))
+            if problem:
+                self.ctx.notify.status.emit(problem)
+
+    def play_selected(self) -> None:
+        rows = self.wrong_table.selectionModel().selectedRows()
+        if rows:
+            self.play_row(rows[0].row())
+
+    # ------------------------------------------------------------------------------ hooks
+    def shutdown(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.task.wait()
+
+    def apply_colors(self, colors: PlotColors) -> None:
+        from PySide6.QtGui import QColor
+
+        self.matrix.accent = QColor(colors.accent)
+        self.matrix.wrong = QColor(colors.warning)
+        self.matrix.update()

@@ -1,0 +1,633 @@
+"""Listen panel: live recognition from the microphone, and what the network sees and remembers.
+
+The microphone's audio callback only fills the library's ring buffer. A ~30 Hz screen timer here
+reads this panel's cursor into it, pushes the new samples into the library's
+:class:`~speechrnn.recognizer.Recognizer` (features, RNN step with carried state, smoothing,
+detection: all in the library), and refreshes the plots from the recognizer's read-only views.
+Plots are skipped while the panel is hidden; recognition goes on.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.context import AppContext
+from gui.panels.base import Panel, panel_shortcut
+from gui.theme import PlotColors
+from gui.widgets.level_meter import LevelMeter, levels_dbfs
+from gui.widgets.plots import FrameImage, ProbabilityBars, ScrollingWaveform, diverging_map
+from gui.worker import Task, run_call
+from speechrnn.errors import DeviceError
+
+REFRESH_MS = 33  # screen timer: ~30 frames/s
+HISTORY_S = 3.0  # seconds shown by the waveform, feature and memory views
+HOP_S = 0.010  # fallback frame hop for the image views before a model is loaded
+MAX_HISTORY_ITEMS = 200  # detections kept in the list
+WORD_FADE_S = 2.0  # the big word turns grey this long after its detection
+SLIDER_STEPS = 100  # sensitivity slider resolution
+MIN_THRESHOLD, MAX_THRESHOLD = 0.05, 0.99
+THRESHOLD_DEBOUNCE_MS = 300  # rebuild the detector only once the slider stops moving
+FEATURE_LEVELS = (-2.5, 2.5)  # normalised features (what the RNN reads): about +-2.5 standard deviations
+
+
+def threshold_for(sensitivity: int) -> float:
+    """Slider position (0 = strict .. 100 = sensitive) -> detection threshold."""
+    value = 1.0 - sensitivity / SLIDER_STEPS
+    return round(min(MAX_THRESHOLD, max(MIN_THRESHOLD, value)), 2)
+
+
+def sensitivity_for(threshold: float) -> int:
+    return int(round((1.0 - threshold) * SLIDER_STEPS))
+
+
+class FileFeed:
+    """A recording fed to the recognizer at real-time speed, read like a microphone.
+
+    Lets people without a microphone (and demos) try a model: the screen timer reads it exactly as
+    it reads the microphone's ring buffer.
+    """
+
+    def __init__(self, path: Path, samples: np.ndarray, sample_rate_hz: int):
+        self.path = path
+        self.samples = samples
+        self.sample_rate_hz = sample_rate_hz
+        self.position = 0
+        self.started = time.monotonic()
+
+    def read(self) -> np.ndarray:
+        due = min(self.samples.size, int((time.monotonic() - self.started) * self.sample_rate_hz))
+        chunk = self.samples[self.position : due]
+        self.position = due
+        return chunk
+
+    @property
+    def finished(self) -> bool:
+        return self.position >= self.samples.size
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.size / self.sample_rate_hz
+
+
+def word_text(label: str) -> str:
+    return label.replace("_", " ").strip() if not label.startswith("_") else label
+
+
+class ListenPanel(Panel):
+    key = "listen"
+    title = "Listen"
+
+    def __init__(self, ctx: AppContext):
+        super().__init__(ctx)
+        self.recognizer = None
+        self.reader = None
+        self.listening = False
+        self._load_task: Task | None = None
+        self._visible = False
+        self._last_word_time = 0.0
+        self._frames_drawn = 0
+        self._fps_since = time.monotonic()
+        self.fps = 0.0
+        self.detections: list = []  # every Detection shown, newest last (tests read it)
+        self._generation = 0  # counts model changes (a threshold rebuild of an old model is dropped)
+        self._build()
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.tick)
+        self._threshold_timer = QTimer(self)  # apply the threshold once the slider rests
+        self._threshold_timer.setSingleShot(True)
+        self._threshold_timer.setInterval(THRESHOLD_DEBOUNCE_MS)
+        self._threshold_timer.timeout.connect(self._apply_threshold)
+        ctx.audio.started.connect(self._audio_started)
+        ctx.audio.unavailable.connect(self._audio_unavailable)
+        ctx.model.changed.connect(self._model_changed)
+        ctx.model.loading.connect(self._model_loading)
+        ctx.model.failed.connect(self._model_failed)
+        if ctx.model.path is not None:
+            self._model_changed(ctx.model.path, ctx.model.summary)
+        QTimer.singleShot(0, self.start_listening)
+
+    # ------------------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.setSpacing(8)
+
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Microphone:"))
+        self.device_combo = QComboBox()
+        self.device_combo.setMinimumWidth(220)
+        self.device_combo.setToolTip("The input device to listen to (remembered)")
+        self.device_combo.activated.connect(self._device_chosen)
+        bar.addWidget(self.device_combo, 1)
+        rescan = QToolButton()
+        rescan.setText("⟳")
+        rescan.setToolTip("Look for microphones again (after plugging one in)")
+        rescan.clicked.connect(self.retry)
+        bar.addWidget(rescan)
+        self.listen_button = QPushButton("■ Stop")
+        self.listen_button.setToolTip("Start / stop listening (Space)")
+        self.listen_button.setMinimumWidth(96)
+        self.listen_button.clicked.connect(self.toggle_listening)
+        bar.addWidget(self.listen_button)
+        self.file_button = QPushButton("Play a file…")
+        self.file_button.setToolTip("Feed a recording (WAV, FLAC, OGG, MP3) to the recognizer in real time, "
+                                    "as if it were spoken into the microphone")
+        self.file_button.clicked.connect(self._choose_file)
+        bar.addWidget(self.file_button)
+        bar.addSpacing(12)
+        level_label = QLabel("Level:")
+        level_label.setToolTip("Microphone input level")
+        bar.addWidget(level_label)
+        self.meter = LevelMeter()
+        self.meter.setMinimumWidth(200)
+        bar.addWidget(self.meter, 1)
+        root.addLayout(bar)
+
+        self.sensitivity = QSlider(Qt.Orientation.Horizontal)
+        self.sensitivity.setRange(0, SLIDER_STEPS - int(MIN_THRESHOLD * SLIDER_STEPS))
+        self.sensitivity.setMinimumWidth(120)
+        self.sensitivity.setToolTip(
+            "How easily a word is accepted. More sensitive = lower threshold: fewer missed words but "
+            "more false alarms.\nA word is reported when its smoothed probability crosses the threshold "
+            "(dashed line in the bar chart)."
+        )
+        self.sensitivity.valueChanged.connect(self._sensitivity_changed)
+        self.threshold_label = QLabel("threshold –")
+        self.threshold_label.setMinimumWidth(90)
+
+        self.banner = QFrame()
+        self.banner.setProperty("role", "banner")
+        banner_layout = QHBoxLayout(self.banner)
+        self.banner_label = QLabel()
+        self.banner_label.setWordWrap(True)
+        self.banner_label.setTextFormat(Qt.TextFormat.RichText)
+        self.retry_button = QPushButton("Retry")
+        self.retry_button.setToolTip("Look for microphones again and open the chosen one")
+        self.retry_button.clicked.connect(self.retry)
+        banner_layout.addWidget(self.banner_label, 1)
+        banner_layout.addWidget(self.retry_button)
+        self.banner.hide()
+        root.addWidget(self.banner)
+
+        self.file_bar = QFrame()
+        self.file_bar.setProperty("role", "info")
+        file_layout = QHBoxLayout(self.file_bar)
+        self.file_label = QLabel()
+        back = QPushButton("Back to the microphone")
+        back.clicked.connect(self.stop_file)
+        file_layout.addWidget(self.file_label, 1)
+        file_layout.addWidget(back)
+        self.file_bar.hide()
+        root.addWidget(self.file_bar)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        card = QFrame()
+        card.setProperty("role", "card")
+        card_layout = QVBoxLayout(card)
+        self.word_label = QLabel("…")
+        self.word_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        font = self.word_label.font()
+        font.setPointSizeF(font.pointSizeF() * 3.4)
+        font.setBold(True)
+        self.word_label.setFont(font)
+        self.word_label.setMinimumHeight(72)
+        self.word_label.setToolTip("The last word recognized")
+        self.score_label = QLabel("Loading the model…")
+        self.score_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.score_label.setProperty("role", "muted")
+        self.vocab_label = QLabel()
+        self.vocab_label.setWordWrap(True)
+        self.vocab_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.vocab_label.setToolTip("The words the active model knows (Models panel: open another model)")
+        card_layout.addWidget(self.word_label)
+        card_layout.addWidget(self.score_label)
+        card_layout.addWidget(self.vocab_label)
+        left_layout.addWidget(card)
+        self.bars = ProbabilityBars()
+        self.bars.setToolTip("The network's smoothed probability for each word, right now.\n"
+                             "Green: above the threshold (dashed line).")
+        left_layout.addWidget(self.bars, 3)
+        sensitivity_row = QHBoxLayout()
+        sensitivity_label = QLabel("Sensitivity:")
+        sensitivity_label.setToolTip(self.sensitivity.toolTip())
+        sensitivity_row.addWidget(sensitivity_label)
+        sensitivity_row.addWidget(self.sensitivity, 1)
+        sensitivity_row.addWidget(self.threshold_label)
+        left_layout.addLayout(sensitivity_row)
+        history_row = QHBoxLayout()
+        history_title = QLabel("Detections")
+        history_title.setProperty("role", "muted")
+        clear = QToolButton()
+        clear.setText("Clear")
+        clear.setToolTip("Clear the detection list")
+        clear.clicked.connect(self.clear_history)
+        history_row.addWidget(history_title, 1)
+        history_row.addWidget(clear)
+        left_layout.addLayout(history_row)
+        self.history = QListWidget()
+        self.history.setToolTip("Words recognized so far: clock time, word, score (stream time in the tooltip)")
+        self.history.setMinimumHeight(60)
+        left_layout.addWidget(self.history, 2)
+        self._history_hint()
+        splitter.addWidget(left)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        self.waveform = ScrollingWaveform(self.ctx.audio.sample_rate_hz, HISTORY_S)
+        self.waveform.setToolTip("The last three seconds of microphone input")
+        frames = int(round(HISTORY_S / HOP_S))
+        self.features = FrameImage("What the network hears: MFCC frames (normalised)", frames, HOP_S, "coefficient")
+        self.features.setToolTip("The feature frames the RNN reads, one column per 10 ms, as the network "
+                                 "sees them (each coefficient normalised by its training-set statistics)")
+        self.features.set_levels(*FEATURE_LEVELS)
+        self.memory = FrameImage("The network's memory: hidden state of the last layer", frames, HOP_S, "unit")
+        self.memory.setToolTip("The recurrent layer's hidden state after every frame: the network's memory. "
+                               "Watch units switch on while a word is spoken and fade after it.")
+        right_layout.addWidget(self.waveform, 2)
+        right_layout.addWidget(self.features, 3)
+        right_layout.addWidget(self.memory, 4)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 5)
+        splitter.setSizes([330, 760])
+        root.addWidget(splitter, 1)
+
+        panel_shortcut(self, "Space", self.toggle_listening)
+        self._fill_devices()
+        threshold = self.ctx.settings.threshold
+        self.sensitivity.blockSignals(True)
+        self.sensitivity.setValue(sensitivity_for(threshold if threshold is not None else 0.5))
+        self.sensitivity.blockSignals(False)
+
+    # ------------------------------------------------------------------------------ devices
+    def _fill_devices(self, rescan: bool = False) -> None:
+        devices = self.ctx.audio.devices(rescan=rescan)
+        current = self.ctx.audio.device.name if self.ctx.audio.device else self.ctx.settings.input_device
+        self.device_combo.blockSignals(True)
+        self.device_combo.clear()
+        if not devices:
+            self.device_combo.addItem("(no microphone found)", "")
+            self.device_combo.setEnabled(False)
+        else:
+            self.device_combo.setEnabled(True)
+            for device in devices:
+                label = device.name + ("  (system default)" if device.is_default else "")
+                self.device_combo.addItem(label, device.name)
+                self.device_combo.setItemData(self.device_combo.count() - 1,
+                                              f"{device.host_api}, {device.max_input_channels} channel(s), "
+                                              f"{device.default_sample_rate_hz:g} Hz", Qt.ItemDataRole.ToolTipRole)
+            index = self.device_combo.findData(current) if current else -1
+            if index < 0:
+                index = next((i for i, d in enumerate(devices) if d.is_default), 0)
+            self.device_combo.setCurrentIndex(index)
+        self.device_combo.blockSignals(False)
+
+    def _device_chosen(self, index: int) -> None:
+        name = self.device_combo.itemData(index)
+        if name is None:
+            return
+        self.ctx.settings.input_device = name
+        self.ctx.audio.open(name)
+
+    def retry(self) -> None:
+        """Rescan devices and open the chosen (or remembered) one."""
+        wanted = self.device_combo.currentData() or self.ctx.settings.input_device or None
+        self.ctx.audio.close(notify=False)
+        self._fill_devices(rescan=True)
+        wanted = self.device_combo.currentData() or wanted
+        if self.ctx.audio.open(wanted or None):
+            self.start_listening()
+
+    def _audio_started(self, device) -> None:
+        self.banner.hide()
+        self._fill_devices()
+        if self.listening:
+            self.reader = self.ctx.audio.reader()
+            self.waveform.clear_signal()
+
+    def _audio_unavailable(self, message: str) -> None:
+        self.reader = None
+        self.meter.reset()
+        self.banner_label.setText(
+            "<b>No microphone available:</b> " + message.replace("<", "&lt;").rstrip(".") + "."
+            + "<br>Connect a microphone (or pick another device above) and press <b>Retry</b>. Meanwhile, "
+            "try the model on a recording with <b>Play a file…</b>; training, evaluation and models work as usual."
+        )
+        self.banner.show()
+        self._fill_devices()
+
+    # ------------------------------------------------------------------------------ listening
+    def start_listening(self) -> None:
+        audio = self.ctx.audio
+        if audio.mic is None:
+            spec = self.ctx.input_device or self.ctx.settings.input_device or None
+            if not audio.open(spec) and spec:
+                audio.open(None)  # the remembered device is gone: fall back to the default input
+        self.listening = True
+        self.listen_button.setText("■ Stop")
+        self.reader = audio.reader()
+        if self.recognizer is not None:
+            self.recognizer.reset()
+        self.timer.start()
+
+    def stop_listening(self) -> None:
+        self.listening = False
+        self.timer.stop()
+        self.reader = None
+        self.file_bar.hide()
+        self.meter.reset()
+        self.listen_button.setText("▶ Listen")
+        self.score_label.setText("Stopped. Press Listen (Space) to continue.")
+
+    def toggle_listening(self) -> None:
+        if self.listening:
+            self.stop_listening()
+        else:
+            self.start_listening()
+
+    def tick(self) -> None:
+        """Screen timer: pull new samples, recognize, refresh the views."""
+        samples = self._read()
+        if samples is not None and samples.size:
+            self.feed(samples)
+        if self._visible:
+            self.refresh()
+
+    def _read(self) -> np.ndarray | None:
+        if self.reader is None:
+            return None
+        try:
+            samples = self.reader.read()
+        except DeviceError as exc:
+            self.reader = None
+            self.ctx.audio.fail(str(exc))
+            return None
+        if isinstance(self.reader, FileFeed) and self.reader.finished:
+            self.stop_file()
+        return samples
+
+    # ------------------------------------------------------------------------------ file input
+    def _choose_file(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Play a recording into the recognizer", str(Path.home()),
+                                              "Audio (*.wav *.flac *.ogg *.mp3);;All files (*)")
+        if path:
+            self.play_file(Path(path))
+
+    def play_file(self, path: Path, audible: bool = True) -> bool:
+        """Feed ``path`` to the recognizer in real time instead of the microphone."""
+        from gui.playback import play_samples
+        from speechrnn.audio.io import load_audio
+        from speechrnn.errors import SpeechRNNError
+
+        rate = self.recognizer.sample_rate_hz if self.recognizer is not None else self.ctx.audio.sample_rate_hz
+        try:
+            samples = load_audio(path, rate)
+        except SpeechRNNError as exc:
+            self.ctx.notify.error.emit("Cannot play the file", str(exc))
+            return False
+        if audible:
+            play_samples(samples, rate)  # no output device: it is still recognized, just not heard
+        self.reader = FileFeed(path, samples, rate)
+        if self.recognizer is not None:
+            self.recognizer.reset()
+        self.file_label.setText(f"Listening to <b>{path.name}</b> ({self.reader.duration_s:.1f} s) instead of "
+                                "the microphone.")
+        self.file_bar.show()
+        if not self.listening:
+            self.listening = True
+            self.listen_button.setText("■ Stop")
+            self.timer.start()
+        return True
+
+    def stop_file(self) -> None:
+        if isinstance(self.reader, FileFeed):
+            self.reader = self.ctx.audio.reader()
+        self.file_bar.hide()
+
+    def feed(self, samples: np.ndarray) -> list:
+        """Push samples through the recognizer and the waveform/meter (the timer, tests, screenshots)."""
+        self.waveform.append(samples)
+        self.meter.set_level(*levels_dbfs(samples))
+        if self.recognizer is None:
+            return []
+        detections = self.recognizer.push(samples)
+        for detection in detections:
+            self._show_detection(detection)
+        return detections
+
+    def refresh(self) -> None:
+        self.waveform.refresh()
+        recognizer = self.recognizer
+        if recognizer is not None:
+            self.bars.set_values(recognizer.posteriors)
+            self.features.set_frames(self._normalised(recognizer.feature_history(self.features.frames)))
+            self.memory.set_frames(recognizer.hidden_history(self.memory.frames))
+        if self._last_word_time and time.monotonic() - self._last_word_time > WORD_FADE_S:
+            self._last_word_time = 0.0
+            self.word_label.setProperty("role", "muted")
+            self._repolish(self.word_label)
+        self._count_frame()
+
+    def _normalised(self, frames: np.ndarray) -> np.ndarray:
+        mean, std = self._feature_stats
+        if mean is None or frames.size == 0:
+            return frames
+        return (frames - mean) / std
+
+    def _count_frame(self) -> None:
+        self._frames_drawn += 1
+        now = time.monotonic()
+        if now - self._fps_since >= 1.0:
+            self.fps = self._frames_drawn / (now - self._fps_since)
+            self._frames_drawn, self._fps_since = 0, now
+
+    def _history_hint(self) -> None:
+        item = QListWidgetItem("Recognized words will be listed here.")
+        item.setFlags(Qt.ItemFlag.NoItemFlags)
+        self.history.addItem(item)
+        self._hint_shown = True
+
+    def clear_history(self) -> None:
+        self.history.clear()
+        self._history_hint()
+
+    def _show_detection(self, detection) -> None:
+        if self._hint_shown:
+            self.history.clear()
+            self._hint_shown = False
+        self.detections.append(detection)
+        self.word_label.setText(word_text(detection.label))
+        self.word_label.setProperty("role", "good")
+        self._repolish(self.word_label)
+        self._last_word_time = time.monotonic()
+        self.score_label.setText(f"score {detection.score:.2f}  ·  at {detection.end_s:.1f} s")
+        item = QListWidgetItem(f"{time.strftime('%H:%M:%S')}   {word_text(detection.label):<12}   {detection.score:.2f}")
+        item.setToolTip(f"stream time {detection.start_s:.2f}–{detection.end_s:.2f} s")
+        self.history.insertItem(0, item)
+        while self.history.count() > MAX_HISTORY_ITEMS:
+            self.history.takeItem(self.history.count() - 1)
+
+    # ------------------------------------------------------------------------------ model
+    def _model_loading(self, _path) -> None:
+        if self.recognizer is None:
+            self.score_label.setText("Loading the model…")
+
+    def _model_failed(self, _message: str) -> None:
+        if self.recognizer is None:
+            self.word_label.setText("–")
+            self.score_label.setText("No model loaded: open one (Ctrl+O) or train one in the Train panel.")
+
+    def _model_changed(self, path: Path, summary: dict) -> None:
+        self._generation += 1
+        threshold = self.ctx.settings.threshold
+
+        def build():
+            from speechrnn.recognizer import DetectorConfig, Recognizer
+
+            config = DetectorConfig(threshold=threshold) if threshold is not None else None
+            return Recognizer.from_checkpoint(path, config)
+
+        task = run_call(build)
+        generation = self._generation
+        task.succeeded.connect(lambda recognizer: self._recognizer_ready(recognizer, generation))
+        task.failed.connect(lambda msg: self.ctx.notify.error.emit("Could not start recognition", msg))
+        self._load_task = task
+        task.start()
+
+    def _recognizer_ready(self, recognizer, generation: int) -> None:
+        if generation != self._generation:
+            return  # another model was chosen while this one loaded
+        import torch
+
+        # The recognizer runs here, in the GUI thread, on a few frames per tick: torch's thread pool
+        # only adds overhead for such small work (10x for the FFT under load). The setting is per
+        # thread: training and evaluation workers choose their own.
+        torch.set_num_threads(1)
+        self.recognizer = recognizer
+        model = recognizer.model
+        self._feature_stats = (model.feature_mean.numpy().copy(), model.feature_std.numpy().copy())
+        labels = list(recognizer.labels)
+        self.bars.set_labels([word_text(label) for label in labels])
+        threshold = recognizer.config.threshold
+        self.sensitivity.blockSignals(True)
+        self.sensitivity.setValue(sensitivity_for(threshold))
+        self.sensitivity.blockSignals(False)
+        self._show_threshold(threshold)
+        words = [word_text(label) for label in labels if not label.startswith("_")]
+        self.vocab_label.setText("Say one of: <b>" + ", ".join(words) + "</b>")
+        self.word_label.setText("…")
+        self.score_label.setText(f"Listening with {self.ctx.model.display_name}")
+        rate = recognizer.sample_rate_hz
+        if rate != self.ctx.audio.sample_rate_hz:
+            self.ctx.audio.sample_rate_hz = rate
+            if self.ctx.audio.mic is not None:
+                self.ctx.audio.open(self.ctx.audio.device.name, rate)
+        self.waveform.sample_rate_hz = rate
+        if self.listening:
+            self.reader = self.ctx.audio.reader()
+
+    def _sensitivity_changed(self, value: int) -> None:
+        threshold = threshold_for(value)
+        self.ctx.settings.threshold = threshold
+        self._show_threshold(threshold)
+        if self.recognizer is not None:
+            self._threshold_timer.start()
+
+    def _apply_threshold(self) -> None:
+        """Give the recognizer the slider's threshold."""
+        recognizer = self.recognizer
+        if recognizer is None:
+            return
+        threshold = threshold_for(self.sensitivity.value())
+        if recognizer.config.threshold == threshold:
+            return
+        setter = getattr(recognizer, "set_threshold", None)
+        if setter is not None:
+            setter(threshold)
+            return
+        if self._load_task is not None and self._load_task.running:
+            self._threshold_timer.start()  # a rebuild is under way: try again when it is done
+            return
+        # The recognizer fixes its thresholds when it is built: build one with the new threshold in
+        # a worker (it exports the network to ONNX, ~0.1-1 s) from a copy of the model, so the one
+        # in use keeps recognizing meanwhile; then swap.
+        config = replace(recognizer.config, threshold=threshold)
+        model = copy.deepcopy(recognizer.model)
+        labels, features, checkpoint = list(recognizer.labels), recognizer.feature_config, recognizer.checkpoint
+        task = run_call(lambda: type(recognizer)(model, labels, features, config, checkpoint))
+        generation = self._generation
+        task.succeeded.connect(lambda new: self._swap_recognizer(new, generation))
+        self._load_task = task
+        task.start()
+
+    def _swap_recognizer(self, recognizer, generation: int) -> None:
+        if generation == self._generation:  # the model was not replaced meanwhile
+            self.recognizer = recognizer
+
+    def _show_threshold(self, threshold: float) -> None:
+        self.threshold_label.setText(f"threshold {threshold:.2f}")
+        self.bars.set_threshold(threshold)
+
+    # ------------------------------------------------------------------------------ hooks
+    _feature_stats: tuple = (None, None)
+
+    @staticmethod
+    def _repolish(widget: QWidget) -> None:
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)
+
+    def activated(self) -> None:
+        self._visible = True
+
+    def deactivated(self) -> None:
+        self._visible = False
+
+    def showEvent(self, event) -> None:
+        self._visible = True
+        super().showEvent(event)
+
+    def hideEvent(self, event) -> None:
+        self._visible = False
+        super().hideEvent(event)
+
+    def shutdown(self) -> None:
+        self.timer.stop()
+        self.reader = None
+        if self._load_task is not None:
+            self._load_task.wait()
+
+    def apply_colors(self, colors: PlotColors) -> None:
+        import pyqtgraph as pg
+
+        for view in (self.waveform, self.features, self.memory, self.bars):
+            view.apply_colors(colors)
+        self.features.set_colormap(pg.colormap.get("viridis"))
+        self.memory.set_colormap(diverging_map(colors))
+        self.meter.set_colors(colors.warning, colors.muted)

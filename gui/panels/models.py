@@ -1,0 +1,348 @@
+"""Models panel: open / save / recent models, and everything the active checkpoint says about itself.
+
+The checkpoint's own summary (the library's :meth:`~speechrnn.checkpoint.Checkpoint.summary`) is
+shown as a friendly header plus a complete property tree (model, features, training, metrics,
+data sources and licenses). On request, the library's gradient-vs-distance curve
+(:mod:`speechrnn.gradients`) shows how far back this network's memory can learn from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.context import AppContext
+from gui.panels.base import Panel, heading, hint
+from gui.theme import PlotColors
+from gui.widgets.plots import ThemedPlot
+from gui.worker import Task, run_call
+
+GRADIENT_CLIPS = 32  # clips averaged for the curve: a few seconds on a laptop CPU
+MAX_VALUE_CHARS = 160  # long values (lists) are cut in the tree; the tooltip has them whole
+PATH_ROLE = Qt.ItemDataRole.UserRole
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(v) for v in value)
+    return str(value)
+
+
+def add_tree(parent: QTreeWidgetItem, data: Any) -> None:
+    """Nested dicts/lists -> child items (lists of scalars stay on one line)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict)):
+                child = QTreeWidgetItem([str(key), ""])
+                parent.addChild(child)
+                add_tree(child, value)
+            else:
+                text = format_value(value)
+                child = QTreeWidgetItem([str(key), text[:MAX_VALUE_CHARS] + ("…" if len(text) > MAX_VALUE_CHARS else "")])
+                child.setToolTip(1, text)
+                parent.addChild(child)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            child = QTreeWidgetItem([f"[{i}]", ""])
+            parent.addChild(child)
+            add_tree(child, value)
+
+
+def headline_accuracy(metrics: dict) -> str:
+    """The best-known accuracy figure of a checkpoint's metrics, as text ("" if none)."""
+    for key in ("test_accuracy", "accuracy", "val_accuracy", "validation_accuracy", "best_val_accuracy"):
+        value = metrics.get(key)
+        if isinstance(value, (int, float)):
+            return f"{key.replace('_', ' ')}: {100 * value:.1f} %" if value <= 1 else f"{key}: {value:.1f} %"
+    for value in metrics.values():
+        if isinstance(value, dict):
+            found = headline_accuracy(value)
+            if found:
+                return found
+    return ""
+
+
+class GradientPlot(ThemedPlot):
+    def __init__(self, parent=None):
+        super().__init__("Gradient reaching each past frame (relative to the last frame)", interactive=True,
+                         parent=parent)
+        self.setLogMode(y=True)
+        self.getAxis("bottom").setLabel("distance from the output (ms)")
+        self.getAxis("left").setLabel("relative gradient")
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.curve = self.plot([], [])
+        self.setMinimumHeight(180)
+        self.set_placeholder("Pick a folder of clips and press Measure", 0.5, 0.0)
+
+    def show_curve(self, distance_ms: np.ndarray, relative: np.ndarray) -> None:
+        self.curve.setData(distance_ms, np.maximum(relative, 1e-12))
+        self.placeholder.setVisible(distance_ms.size == 0)
+
+    def apply_colors(self, colors: PlotColors) -> None:
+        super().apply_colors(colors)
+        self.curve.setPen(pg.mkPen(colors.accent, width=2))
+
+
+class ModelsPanel(Panel):
+    key = "models"
+    title = "Models"
+
+    def __init__(self, ctx: AppContext):
+        super().__init__(ctx)
+        self._gradient_task: Task | None = None
+        self._build()
+        ctx.model.changed.connect(self.show_summary)
+        if ctx.model.path is not None:
+            self.show_summary(ctx.model.path, ctx.model.summary)
+        self.fill_recent()
+
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        top = QHBoxLayout()
+        top.addWidget(heading("Models"))
+        top.addStretch(1)
+        for text, tip, slot in (
+            ("Open…", "Load a model file and make it active (Ctrl+O)", self.open_model),
+            ("Save as…", "Save a copy of the active model (Ctrl+Shift+S)", self.save_as),
+            ("Use bundled digits model", "Go back to the model shipped with the app", self.use_bundled),
+        ):
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            top.addWidget(button)
+        root.addLayout(top)
+        root.addWidget(hint("The active model is used by the Listen panel. A model file (.pt) describes "
+                            "itself: its words, network, features, training and results."))
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        recent_title = QLabel("Recent models")
+        recent_title.setProperty("role", "muted")
+        left_layout.addWidget(recent_title)
+        self.recent = QListWidget()
+        self.recent.setToolTip("Double-click to make a model active")
+        self.recent.itemActivated.connect(lambda item: self.ctx.model.activate(item.data(PATH_ROLE)))
+        left_layout.addWidget(self.recent, 1)
+        forget = QPushButton("Remove from list")
+        forget.clicked.connect(self._forget_selected)
+        left_layout.addWidget(forget)
+        splitter.addWidget(left)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        card = QFrame()
+        card.setProperty("role", "card")
+        grid = QGridLayout(card)
+        self.name_label = QLabel("No model loaded")
+        font = self.name_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.name_label.setFont(font)
+        self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.path_label = QLabel()
+        self.path_label.setProperty("role", "muted")
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.words_label = QLabel()
+        self.words_label.setWordWrap(True)
+        self.arch_label = QLabel()
+        self.arch_label.setWordWrap(True)
+        self.result_label = QLabel()
+        self.result_label.setWordWrap(True)
+        grid.addWidget(self.name_label, 0, 0, 1, 2)
+        grid.addWidget(self.path_label, 1, 0, 1, 2)
+        for row, (title, label) in enumerate((("Words", self.words_label), ("Network", self.arch_label),
+                                              ("Results", self.result_label)), start=2):
+            caption = QLabel(title)
+            caption.setProperty("role", "muted")
+            grid.addWidget(caption, row, 0, Qt.AlignmentFlag.AlignTop)
+            grid.addWidget(label, row, 1)
+        grid.setColumnStretch(1, 1)
+        right_layout.addWidget(card)
+
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Property", "Value"])
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setToolTip("Everything stored in the model file (except the weights)")
+        right_layout.addWidget(self.tree, 3)
+
+        gradient_row = QHBoxLayout()
+        gradient_title = QLabel("<b>How far back does it learn?</b>")
+        gradient_title.setToolTip(
+            "Gradient of the output with respect to each earlier input frame, averaged over clips.\n"
+            "A vanilla RNN's gradient vanishes within a few hundred ms; LSTM and GRU carry it further."
+        )
+        gradient_row.addWidget(gradient_title)
+        self.gradient_folder = QLineEdit(self.ctx.settings.eval_folder or self.ctx.settings.record_folder)
+        self.gradient_folder.setPlaceholderText("folder of labelled clips (dataset layout)")
+        self.gradient_folder.setToolTip("Clips to measure on: any folder in Speech Commands layout")
+        gradient_row.addWidget(self.gradient_folder, 1)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_gradient_folder)
+        gradient_row.addWidget(browse)
+        self.gradient_clips = QSpinBox()
+        self.gradient_clips.setRange(1, 512)
+        self.gradient_clips.setValue(GRADIENT_CLIPS)
+        self.gradient_clips.setSuffix(" clips")
+        gradient_row.addWidget(self.gradient_clips)
+        self.gradient_button = QPushButton("Measure")
+        self.gradient_button.setToolTip("Compute the gradient-vs-distance curve of the active model")
+        self.gradient_button.clicked.connect(self.measure_gradients)
+        gradient_row.addWidget(self.gradient_button)
+        right_layout.addLayout(gradient_row)
+        self.gradient_result = QLabel()
+        self.gradient_result.setProperty("role", "muted")
+        right_layout.addWidget(self.gradient_result)
+        self.gradient_plot = GradientPlot()
+        right_layout.addWidget(self.gradient_plot, 2)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([260, 820])
+        root.addWidget(splitter, 1)
+
+    # ------------------------------------------------------------------------------ recent
+    def fill_recent(self) -> None:
+        self.recent.clear()
+        for path in self.ctx.settings.recent_models:
+            item = QListWidgetItem(Path(path).parent.name + "/" + Path(path).name)
+            item.setData(PATH_ROLE, path)
+            item.setToolTip(path + ("" if Path(path).exists() else "  (missing)"))
+            if not Path(path).exists():
+                item.setForeground(self.palette().placeholderText())
+            self.recent.addItem(item)
+
+    def _forget_selected(self) -> None:
+        item = self.recent.currentItem()
+        if item is not None:
+            self.ctx.settings.remove_recent_model(item.data(PATH_ROLE))
+            self.fill_recent()
+
+    # ------------------------------------------------------------------------------ actions
+    def open_model(self) -> None:
+        self.window().open_model()
+
+    def save_as(self) -> None:
+        self.window().save_model_as()
+
+    def use_bundled(self) -> None:
+        self.ctx.model.activate(None)
+
+    # ------------------------------------------------------------------------------ summary
+    def show_summary(self, path: Path, summary: dict) -> None:
+        self.fill_recent()
+        mc = summary.get("model_config", {})
+        fc = summary.get("feature_config", {})
+        labels = summary.get("labels", [])
+        self.name_label.setText(self.ctx.model.display_name)
+        size_kb = Path(path).stat().st_size / 1024 if Path(path).exists() else 0
+        self.path_label.setText(f"{path}  ·  {size_kb:.0f} KB  ·  created {summary.get('created', '?')}  ·  "
+                                f"speechrnn {summary.get('package_version', '?')}")
+        self.words_label.setText(", ".join(labels))
+        direction = "bidirectional " if mc.get("bidirectional") else ""
+        self.arch_label.setText(
+            f"{direction}{str(mc.get('cell', '?')).upper()}, {mc.get('layers', '?')} layer(s) × "
+            f"{mc.get('hidden', '?')} units, {mc.get('pooling', '?')} pooling, "
+            f"{summary.get('parameters', 0):,} parameters  ·  {fc.get('kind', '?').upper()} "
+            f"{fc.get('n_mfcc' if fc.get('kind') == 'mfcc' else 'n_mels', '?')} × "
+            f"{fc.get('hop_ms', '?')} ms frames at {fc.get('sample_rate_hz', '?')} Hz"
+        )
+        metrics = summary.get("metrics", {}) or {}
+        self.result_label.setText(headline_accuracy(metrics) or "no metrics stored")
+        self.tree.clear()
+        sections = (
+            ("Model", summary.get("model_config", {})),
+            ("Features", summary.get("feature_config", {})),
+            ("Labels", {str(i): label for i, label in enumerate(labels)}),
+            ("Metrics", metrics),
+            ("Training", summary.get("train_config", {})),
+            ("Data and licenses", summary.get("data", {})),
+            ("File", {"path": str(path), "created": summary.get("created", ""),
+                      "speechrnn version": summary.get("package_version", ""),
+                      "parameters": summary.get("parameters", 0), "recipe": summary.get("recipe", "")}),
+        )
+        for title, data in sections:
+            top = QTreeWidgetItem([title, ""])
+            font = top.font(0)
+            font.setBold(True)
+            top.setFont(0, font)
+            self.tree.addTopLevelItem(top)
+            add_tree(top, data)
+            top.setExpanded(title not in ("Labels", "Training"))
+        self.gradient_plot.show_curve(np.zeros(0), np.zeros(0))
+        self.gradient_result.setText("")
+
+    # ------------------------------------------------------------------------------ gradients
+    def _browse_gradient_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Clips to measure gradients on", self.gradient_folder.text())
+        if path:
+            self.gradient_folder.setText(path)
+
+    def measure_gradients(self) -> None:
+        path, folder = self.ctx.model.path, self.gradient_folder.text().strip()
+        if path is None:
+            return
+        if not folder:
+            self.gradient_result.setText("Choose a folder of labelled clips first.")
+            return
+        clips = self.gradient_clips.value()
+
+        def measure():
+            from speechrnn.gradients import checkpoint_curve
+
+            return checkpoint_curve(path, folder, max_clips=clips)
+
+        self.gradient_button.setEnabled(False)
+        self.gradient_result.setText("Measuring…")
+        task = run_call(measure)
+        task.succeeded.connect(self._gradients_done)
+        task.failed.connect(lambda msg: self.gradient_result.setText(f"Could not measure: {msg}"))
+        task.done.connect(lambda: self.gradient_button.setEnabled(True))
+        self._gradient_task = task.start()
+
+    def _gradients_done(self, curve) -> None:
+        relative = np.asarray(curve.relative)
+        distance_ms = np.arange(relative.size) * curve.hop_ms
+        self.gradient_plot.show_curve(distance_ms, relative)
+        reach = curve.reach_frames()
+        reach_text = (f"falls below 1 % after {reach * curve.hop_ms:.0f} ms" if reach is not None
+                      else "stays above 1 % over the whole clip")
+        self.gradient_result.setText(f"{curve.name}: the gradient {reach_text} (mean of {curve.clips} clips)")
+
+    # ------------------------------------------------------------------------------ hooks
+    def activated(self) -> None:
+        self.fill_recent()
+
+    def shutdown(self) -> None:
+        if self._gradient_task is not None:
+            self._gradient_task.cancel()
+            self._gradient_task.wait()
+
+    def apply_colors(self, colors: PlotColors) -> None:
+        self.gradient_plot.apply_colors(colors)

@@ -1,0 +1,798 @@
+"""Train panel: choose data and a network, train off the GUI thread, watch the curves, use the model.
+
+The form becomes the library's frozen configs (:class:`~speechrnn.data.spec.DataSpec`,
+:class:`~speechrnn.model.ModelConfig`, :class:`~speechrnn.data.augment.AugmentConfig`,
+:class:`~speechrnn.train.TrainConfig`); :func:`speechrnn.train.train` (preceded, if asked, by
+:func:`speechrnn.synth.synthesize` for synthetic voices of the user's words) runs in a
+:class:`~gui.worker.Task` thread whose events drive the progress bar, the curves and the log.
+Cancel sets the library's CancelToken. Speech Commands can be downloaded here beforehand
+(:func:`speechrnn.data.download.download`, cancellable, resumable).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.context import AppContext
+from gui.panels.base import Panel, heading, hint, panel_shortcut
+from gui.theme import PlotColors
+from gui.widgets.plots import CurvePlot
+from gui.worker import Task
+
+CELLS = (("GRU (gated, fast, accurate)", "gru"), ("LSTM (gated, long memory)", "lstm"),
+         ("vanilla RNN (no gates: forgets fast)", "rnn"))
+VOCABULARIES = (
+    ("The words of my recordings", "recorded"),
+    ("These words:", "typed"),
+    ("Speech Commands 12 (yes, no, up, down, left, right, on, off, stop, go)", "12"),
+    ("Digits (zero … nine)", "digits"),
+    ("Every folder is a word", "all"),
+)
+SPEECH_COMMANDS_VERSIONS = (("v2 (105,829 clips, 35 words, 2.4 GB)", "v2"), ("v1 (64,727 clips, 30 words, 1.5 GB)", "v1"))
+DEFAULT_EPOCHS = 30
+DEFAULT_SYNTH_PER_WORD = 40
+COMBO_MIN_CHARS = 16  # combo boxes of the form shrink to this many characters
+ETA_MIN_FRACTION = 0.01
+# What "Finished — N %" reports, best first: the held-out test split, else validation.
+RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "validation accuracy"),
+                     ("val_acc", "validation accuracy"))
+# Synthetic _unknown_ words get this many times fewer clips each than the user's words (there are
+# 25 of them: together they still outnumber each word, as unknown does in Speech Commands).
+UNKNOWN_PER_WORD_DIVISOR = 4  # no ETA before 1 % is done (too noisy)
+
+
+@dataclass
+class TrainRequest:
+    """What the form asks for, as library configs (built in the GUI thread, used in the worker)."""
+
+    data: Any  # DataSpec
+    model: Any  # ModelConfig
+    augment: Any  # AugmentConfig
+    train: Any  # TrainConfig
+    out_dir: Path
+    synth_words: tuple[str, ...] = ()
+    synth_per_word: int = 0
+    synth_dir: Path | None = None
+    synth_unknown_words: tuple[str, ...] = ()  # other words, spoken by the voices, for _unknown_
+
+    def synth_events(self, cancel):
+        """Render the synthetic clips (before training); the library's synthesize() does the work."""
+        from speechrnn.synth import SynthConfig, synthesize
+
+        if self.synth_words:
+            yield from synthesize(SynthConfig(words=self.synth_words, per_word=self.synth_per_word),
+                                  self.synth_dir, cancel=cancel)
+        if self.synth_unknown_words:
+            per_word = max(1, self.synth_per_word // UNKNOWN_PER_WORD_DIVISOR)
+            yield from synthesize(SynthConfig(words=self.synth_unknown_words, per_word=per_word),
+                                  self.synth_dir, cancel=cancel)
+
+
+def epoch_summary(metrics: dict) -> str:
+    """"loss 0.412 / val 0.520 · accuracy 88.1 % / val 84.0 % · 1,250 samples/s" from EpochEnd metrics."""
+    parts = []
+    if "train_loss" in metrics:
+        parts.append(f"loss {metrics['train_loss']:.3f}"
+                     + (f" / val {metrics['val_loss']:.3f}" if "val_loss" in metrics else ""))
+    if "train_acc" in metrics:
+        parts.append(f"accuracy {100 * metrics['train_acc']:.1f} %"
+                     + (f" / val {100 * metrics['val_acc']:.1f} %" if "val_acc" in metrics else ""))
+    if "samples_per_s" in metrics:
+        parts.append(f"{metrics['samples_per_s']:,.0f} samples/s")
+    return "  ·  ".join(parts)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def recorded_words(folder: Path) -> dict[str, int]:
+    """Clip count per word of a dataset folder (the library's scanner); empty when none."""
+    from speechrnn.data.layout import scan_folder
+    from speechrnn.errors import DataError
+
+    try:
+        clips = scan_folder(folder)
+    except DataError:
+        return {}
+    counts: dict[str, int] = {}
+    for clip in clips:
+        counts[clip.label] = counts.get(clip.label, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+class TrainPanel(Panel):
+    key = "train"
+    title = "Train"
+
+    def __init__(self, ctx: AppContext):
+        super().__init__(ctx)
+        self.task: Task | None = None
+        self.download_task: Task | None = None
+        self.result: Any = None
+        self._started = 0.0
+        self._train_started = 0.0
+        self._epochs = 0
+        self._epoch_done = 0
+        self._build()
+        self._restore_form()
+        ctx.notify.recordings_changed.connect(lambda _folder: self._update_recordings())
+        self._update_recordings()
+        self._update_download_status()
+        self._update_state()
+
+    # ------------------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        root = QHBoxLayout(self)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        root.addWidget(splitter)
+
+        form_widget = QWidget()
+        form_layout = QVBoxLayout(form_widget)
+        form_layout.addWidget(heading("Train a model"))
+        form_layout.addWidget(hint("Choose what to learn from and which network, then Start. Training runs in "
+                                   "the background; the window stays usable."))
+        form_layout.addWidget(self._data_box())
+        form_layout.addWidget(self._words_box())
+        form_layout.addWidget(self._model_box())
+        form_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(form_widget)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(420)
+        for combo in form_widget.findChildren(QComboBox):
+            # long item texts must not widen the form: show what fits, the popup shows all
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(COMBO_MIN_CHARS)
+        splitter.addWidget(scroll)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("▶ Start training")
+        self.start_button.setToolTip("Train with these settings (Ctrl+Return)")
+        panel_shortcut(self, "Ctrl+Return", self.start)
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("■ Cancel")
+        self.cancel_button.setToolTip("Stop training; the last finished epoch is kept as a resumable checkpoint")
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        right_layout.addLayout(buttons)
+        self.stage_label = QLabel("Not started.")
+        self.stage_label.setProperty("role", "muted")
+        right_layout.addWidget(self.stage_label)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        right_layout.addWidget(self.progress)
+
+        self.result_frame = QFrame()
+        self.result_frame.setProperty("role", "info")
+        result_layout = QVBoxLayout(self.result_frame)
+        self.result_label = QLabel()
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        result_buttons = QHBoxLayout()
+        self.use_button = QPushButton("Use this model")
+        self.use_button.setToolTip("Make the new model the active one and go to the Listen panel")
+        self.use_button.clicked.connect(self.use_model)
+        evaluate_button = QPushButton("Evaluate…")
+        evaluate_button.setToolTip("Open the Evaluate panel with this model")
+        evaluate_button.clicked.connect(self._evaluate_model)
+        folder_button = QPushButton("Open folder")
+        folder_button.clicked.connect(self._open_run_folder)
+        result_layout.addWidget(self.result_label)
+        result_buttons.addWidget(self.use_button)
+        result_buttons.addWidget(evaluate_button)
+        result_buttons.addWidget(folder_button)
+        result_buttons.addStretch(1)
+        result_layout.addLayout(result_buttons)
+        self.result_frame.hide()
+        right_layout.addWidget(self.result_frame)
+
+        curves = QHBoxLayout()
+        self.loss_plot = CurvePlot("Loss", "cross-entropy")
+        self.loss_plot.add_series("train_loss", "train")
+        self.loss_plot.add_series("val_loss", "validation")
+        self.acc_plot = CurvePlot("Accuracy", "%")
+        self.acc_plot.add_series("train_acc", "train")
+        self.acc_plot.add_series("val_acc", "validation")
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.set_placeholder("no epochs yet")
+            curves.addWidget(plot)
+        right_layout.addLayout(curves, 3)
+        log_title = QLabel("Log")
+        log_title.setProperty("role", "muted")
+        right_layout.addWidget(log_title)
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.log.setToolTip("Messages from data preparation and training")
+        right_layout.addWidget(self.log, 1)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([470, 620])
+
+    def _data_box(self) -> QGroupBox:
+        box = QGroupBox("1. What to learn from")
+        grid = QGridLayout(box)
+        row = 0
+        self.use_recordings = QCheckBox("My recordings")
+        self.use_recordings.setToolTip("The clips recorded in the Record panel")
+        self.recordings_edit = QLineEdit(self.ctx.settings.record_folder)
+        self.recordings_edit.editingFinished.connect(self._update_recordings)
+        browse = QPushButton("…")
+        browse.setMaximumWidth(32)
+        browse.setToolTip("Choose the recordings folder")
+        browse.clicked.connect(lambda: self._browse_into(self.recordings_edit, self._update_recordings))
+        grid.addWidget(self.use_recordings, row, 0)
+        grid.addWidget(self.recordings_edit, row, 1)
+        grid.addWidget(browse, row, 2)
+        row += 1
+        self.recordings_info = QLabel()
+        self.recordings_info.setProperty("role", "muted")
+        self.recordings_info.setWordWrap(True)
+        grid.addWidget(self.recordings_info, row, 1, 1, 2)
+        row += 1
+
+        self.use_synth = QCheckBox("Synthetic voices")
+        self.use_synth.setToolTip("Add text-to-speech renderings of your words (every installed espeak-ng / "
+                                  "flite voice): many more “speakers” than your own takes.\nWith _unknown_ on, "
+                                  "the voices also say 25 other words, so no download is needed.")
+        self.synth_spin = QSpinBox()
+        self.synth_spin.setRange(1, 500)
+        self.synth_spin.setValue(DEFAULT_SYNTH_PER_WORD)
+        self.synth_spin.setSuffix(" per word")
+        self.synth_spin.setToolTip(self.use_synth.toolTip())
+        grid.addWidget(self.use_synth, row, 0)
+        grid.addWidget(self.synth_spin, row, 1, 1, 2)
+        row += 1
+
+        self.use_speech_commands = QCheckBox("Speech Commands")
+        self.use_speech_commands.setToolTip("Google's Speech Commands dataset (CC BY 4.0): thousands of speakers. "
+                                            "Words outside your vocabulary become _unknown_.")
+        self.version_combo = QComboBox()
+        for text, version in SPEECH_COMMANDS_VERSIONS:
+            self.version_combo.addItem(text, version)
+        self.version_combo.currentIndexChanged.connect(lambda _i: self._update_download_status())
+        grid.addWidget(self.use_speech_commands, row, 0)
+        grid.addWidget(self.version_combo, row, 1, 1, 2)
+        row += 1
+        download_row = QHBoxLayout()
+        self.download_status = QLabel()
+        self.download_status.setProperty("role", "muted")
+        self.download_button = QPushButton("Download")
+        self.download_button.setToolTip("Download and unpack it now (resumable; training would do it too)")
+        self.download_button.clicked.connect(self.download)
+        self.download_cancel = QPushButton("Cancel")
+        self.download_cancel.clicked.connect(self.cancel_download)
+        self.download_cancel.hide()
+        download_row.addWidget(self.download_status, 1)
+        download_row.addWidget(self.download_button)
+        download_row.addWidget(self.download_cancel)
+        grid.addLayout(download_row, row, 1, 1, 2)
+        row += 1
+        self.download_progress = QProgressBar()
+        self.download_progress.setRange(0, 1000)
+        self.download_progress.hide()
+        grid.addWidget(self.download_progress, row, 1, 1, 2)
+        row += 1
+
+        grid.addWidget(QLabel("Other folders"), row, 0, Qt.AlignmentFlag.AlignTop)
+        self.folder_list = QListWidget()
+        self.folder_list.setMaximumHeight(64)
+        self.folder_list.setToolTip("Any folders in Speech Commands layout (one sub-folder per word)")
+        grid.addWidget(self.folder_list, row, 1)
+        folder_buttons = QVBoxLayout()
+        add = QPushButton("+")
+        add.setMaximumWidth(32)
+        add.setToolTip("Add a folder")
+        add.clicked.connect(self._add_folder)
+        remove = QPushButton("−")
+        remove.setMaximumWidth(32)
+        remove.setToolTip("Remove the selected folder")
+        remove.clicked.connect(lambda: self.folder_list.takeItem(self.folder_list.currentRow()))
+        folder_buttons.addWidget(add)
+        folder_buttons.addWidget(remove)
+        folder_buttons.addStretch(1)
+        grid.addLayout(folder_buttons, row, 2)
+        row += 1
+        grid.addWidget(QLabel("Noise"), row, 0)
+        self.noise_edit = QLineEdit()
+        self.noise_edit.setPlaceholderText("optional folder of background-noise recordings")
+        self.noise_edit.setToolTip("Long recordings of background noise, mixed into training clips and used "
+                                   "for _silence_. Speech Commands brings its own.")
+        noise_browse = QPushButton("…")
+        noise_browse.setMaximumWidth(32)
+        noise_browse.clicked.connect(lambda: self._browse_into(self.noise_edit))
+        grid.addWidget(self.noise_edit, row, 1)
+        grid.addWidget(noise_browse, row, 2)
+        grid.setColumnStretch(1, 1)
+        return box
+
+    def _words_box(self) -> QGroupBox:
+        box = QGroupBox("2. Which words")
+        layout = QVBoxLayout(box)
+        self.vocab_combo = QComboBox()
+        for text, key in VOCABULARIES:
+            self.vocab_combo.addItem(text, key)
+        self.vocab_combo.currentIndexChanged.connect(lambda _i: self._update_state())
+        self.words_edit = QLineEdit()
+        self.words_edit.setPlaceholderText("e.g. lights_on, lights_off, music")
+        self.words_edit.setToolTip("Folder names of the words to recognize, separated by commas")
+        layout.addWidget(self.vocab_combo)
+        layout.addWidget(self.words_edit)
+        extras = QHBoxLayout()
+        self.unknown_check = QCheckBox("_unknown_ (other words)")
+        self.unknown_check.setChecked(True)
+        self.unknown_check.setToolTip("A class for every other word in the data, so the model can say "
+                                      "“not one of my words”")
+        self.silence_check = QCheckBox("_silence_ (background)")
+        self.silence_check.setChecked(True)
+        self.silence_check.setToolTip("A class for background noise without speech")
+        extras.addWidget(self.unknown_check)
+        extras.addWidget(self.silence_check)
+        extras.addStretch(1)
+        layout.addLayout(extras)
+        return box
+
+    def _model_box(self) -> QGroupBox:
+        box = QGroupBox("3. Network and training")
+        form = QFormLayout(box)
+        self.cell_combo = QComboBox()
+        for text, cell in CELLS:
+            self.cell_combo.addItem(text, cell)
+        self.cell_combo.setToolTip("The recurrent cell. Gates (GRU, LSTM) let the memory keep what matters "
+                                   "over a whole word; a vanilla RNN forgets within a few hundred ms.")
+        form.addRow("Cell:", self.cell_combo)
+        size_row = QHBoxLayout()
+        self.hidden_spin = QSpinBox()
+        self.hidden_spin.setRange(8, 1024)
+        self.hidden_spin.setSingleStep(16)
+        self.hidden_spin.setValue(128)
+        self.hidden_spin.setSuffix(" units")
+        self.layers_spin = QSpinBox()
+        self.layers_spin.setRange(1, 6)
+        self.layers_spin.setValue(2)
+        self.layers_spin.setSuffix(" layers")
+        size_row.addWidget(self.hidden_spin)
+        size_row.addWidget(self.layers_spin)
+        form.addRow("Size:", size_row)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 500)
+        self.epochs_spin.setValue(DEFAULT_EPOCHS)
+        self.epochs_spin.setToolTip("Passes over the training data")
+        form.addRow("Epochs:", self.epochs_spin)
+        aug_row = QHBoxLayout()
+        self.aug_noise = QCheckBox("noise")
+        self.aug_noise.setToolTip("Mix background noise into training clips (0–20 dB SNR)")
+        self.aug_shift = QCheckBox("time shift")
+        self.aug_shift.setToolTip("Move clips by up to ±100 ms")
+        self.aug_spec = QCheckBox("SpecAugment")
+        self.aug_spec.setToolTip("Mask random stretches of time and frequency")
+        for check in (self.aug_noise, self.aug_shift, self.aug_spec):
+            check.setChecked(True)
+            aug_row.addWidget(check)
+        aug_row.addStretch(1)
+        form.addRow("Augmentation:", aug_row)
+        out_row = QHBoxLayout()
+        self.runs_edit = QLineEdit(self.ctx.settings.runs_folder)
+        self.runs_edit.setToolTip("Each training run gets its own sub-folder here (best.pt, last.pt, metrics)")
+        runs_browse = QPushButton("…")
+        runs_browse.setMaximumWidth(32)
+        runs_browse.clicked.connect(lambda: self._browse_into(self.runs_edit))
+        out_row.addWidget(self.runs_edit, 1)
+        out_row.addWidget(runs_browse)
+        form.addRow("Save runs in:", out_row)
+        return box
+
+    # ------------------------------------------------------------------------------ form state
+    def _browse_into(self, edit: QLineEdit, then=None) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a folder", edit.text())
+        if path:
+            edit.setText(path)
+            if then is not None:
+                then()
+
+    def _add_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add a folder in Speech Commands layout")
+        if path:
+            self.folder_list.addItem(path)
+
+    @property
+    def other_folders(self) -> list[str]:
+        return [self.folder_list.item(i).text() for i in range(self.folder_list.count())]
+
+    def form(self) -> dict:
+        return {
+            "recordings": self.use_recordings.isChecked(), "recordings_folder": self.recordings_edit.text(),
+            "synth": self.use_synth.isChecked(), "synth_per_word": self.synth_spin.value(),
+            "speech_commands": self.use_speech_commands.isChecked(), "version": self.version_combo.currentData(),
+            "folders": self.other_folders, "noise": self.noise_edit.text(),
+            "vocabulary": self.vocab_combo.currentData(), "words": self.words_edit.text(),
+            "unknown": self.unknown_check.isChecked(), "silence": self.silence_check.isChecked(),
+            "cell": self.cell_combo.currentData(), "hidden": self.hidden_spin.value(),
+            "layers": self.layers_spin.value(), "epochs": self.epochs_spin.value(),
+            "aug_noise": self.aug_noise.isChecked(), "aug_shift": self.aug_shift.isChecked(),
+            "aug_spec": self.aug_spec.isChecked(), "runs": self.runs_edit.text(),
+        }
+
+    def _restore_form(self) -> None:
+        form = self.ctx.settings.train_form
+        self.use_recordings.setChecked(form.get("recordings", True))
+        if form.get("recordings_folder"):
+            self.recordings_edit.setText(form["recordings_folder"])
+        self.use_synth.setChecked(form.get("synth", False))
+        self.synth_spin.setValue(int(form.get("synth_per_word", DEFAULT_SYNTH_PER_WORD)))
+        self.use_speech_commands.setChecked(form.get("speech_commands", False))
+        self._select(self.version_combo, form.get("version", "v2"))
+        for folder in form.get("folders", []):
+            self.folder_list.addItem(folder)
+        self.noise_edit.setText(form.get("noise", ""))
+        self._select(self.vocab_combo, form.get("vocabulary", "recorded"))
+        self.words_edit.setText(form.get("words", ""))
+        self.unknown_check.setChecked(form.get("unknown", True))
+        self.silence_check.setChecked(form.get("silence", True))
+        self._select(self.cell_combo, form.get("cell", "gru"))
+        self.hidden_spin.setValue(int(form.get("hidden", 128)))
+        self.layers_spin.setValue(int(form.get("layers", 2)))
+        self.epochs_spin.setValue(int(form.get("epochs", DEFAULT_EPOCHS)))
+        self.aug_noise.setChecked(form.get("aug_noise", True))
+        self.aug_shift.setChecked(form.get("aug_shift", True))
+        self.aug_spec.setChecked(form.get("aug_spec", True))
+        if form.get("runs"):
+            self.runs_edit.setText(form["runs"])
+
+    @staticmethod
+    def _select(combo: QComboBox, data) -> None:
+        index = combo.findData(data)
+        if index >= 0:
+            combo.setCurrentIndex(index)
+
+    def _update_recordings(self) -> None:
+        counts = recorded_words(Path(self.recordings_edit.text()).expanduser())
+        if counts:
+            self.recordings_info.setText(", ".join(f"{word} ({n})" for word, n in counts.items()))
+        else:
+            self.recordings_info.setText("No recordings yet — record some in the Record panel.")
+        self._recorded = counts
+
+    def _update_download_status(self) -> None:
+        from speechrnn.data.download import archive_for, dataset_dir, is_complete
+
+        version = self.version_combo.currentData()
+        folder = dataset_dir(archive_for(version))
+        if is_complete(folder):
+            self.download_status.setText(f"downloaded ✓  ({folder})")
+            self.download_button.hide()
+        else:
+            self.download_status.setText("not downloaded yet")
+            self.download_button.setVisible(self.download_task is None)
+
+    def _update_state(self) -> None:
+        training = self.task is not None and self.task.running
+        self.start_button.setEnabled(not training)
+        self.cancel_button.setEnabled(training)
+        vocabulary = self.vocab_combo.currentData()
+        self.words_edit.setVisible(vocabulary == "typed")
+        self.unknown_check.setEnabled(vocabulary != "all")
+        self.silence_check.setEnabled(vocabulary != "all")
+
+    # ------------------------------------------------------------------------------ request
+    def vocabulary_words(self) -> tuple[str, ...]:
+        vocabulary = self.vocab_combo.currentData()
+        if vocabulary == "recorded":
+            return tuple(self._recorded)
+        if vocabulary == "typed":
+            return tuple(w.strip() for w in self.words_edit.text().split(",") if w.strip())
+        return ()
+
+    def build_request(self) -> TrainRequest:
+        """The form as library configs; SpeechRNNError/ValueError with a message on bad choices."""
+        from speechrnn.data.augment import AugmentConfig
+        from speechrnn.data.spec import DataSpec
+        from speechrnn.errors import SpeechRNNError
+        from speechrnn.features import FeatureConfig
+        from speechrnn.model import ModelConfig
+        from speechrnn.synth import label_folder
+        from speechrnn.train import TrainConfig
+
+        vocabulary = self.vocab_combo.currentData()
+        words = self.vocabulary_words()
+        if vocabulary in ("recorded", "typed") and not words:
+            raise SpeechRNNError("no words chosen: record some words first, or pick another vocabulary")
+        sources: list[str] = []
+        synth_words: tuple[str, ...] = ()
+        synth_unknown: tuple[str, ...] = ()
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        runs = Path(self.runs_edit.text()).expanduser()
+        synth_dir = None
+        if self.use_recordings.isChecked():
+            if not self._recorded:
+                raise SpeechRNNError(f"{self.recordings_edit.text()}: no recordings in this folder")
+            sources.append(str(Path(self.recordings_edit.text()).expanduser()))
+        if self.use_synth.isChecked():
+            if vocabulary not in ("recorded", "typed"):
+                raise SpeechRNNError("synthetic voices speak your own words: in step 2 choose “The words of my "
+                                     "recordings” or “These words”")
+            synth_words = tuple(w.replace("_", " ") for w in words)
+            synth_dir = runs / f"synth-{stamp}"
+            sources.append(str(synth_dir))
+            if self.unknown_check.isChecked():
+                from speechrnn.recipes import UNKNOWN_WORDS
+
+                synth_unknown = tuple(w for w in UNKNOWN_WORDS if label_folder(w) not in words)
+        if self.use_speech_commands.isChecked():
+            sources.append(f"speech-commands:{self.version_combo.currentData()}")
+        sources += self.other_folders
+        if not sources:
+            raise SpeechRNNError("choose at least one source of clips (step 1)")
+        task = {"12": "12", "digits": "digits"}.get(vocabulary)
+        all_words = vocabulary == "all"
+        data = DataSpec(
+            sources=tuple(sources),
+            task=task,
+            words=words if vocabulary in ("recorded", "typed") else None,
+            include_unknown=None if all_words else self.unknown_check.isChecked(),
+            include_silence=None if all_words else self.silence_check.isChecked(),
+            noise_dirs=(self.noise_edit.text().strip(),) if self.noise_edit.text().strip() else (),
+        )
+        feature_config = FeatureConfig()
+        model = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=self.cell_combo.currentData(),
+                            hidden=self.hidden_spin.value(), layers=self.layers_spin.value())
+        augment = AugmentConfig(noise=self.aug_noise.isChecked(), shift=self.aug_shift.isChecked(),
+                                spec_augment=self.aug_spec.isChecked())
+        config = TrainConfig(epochs=self.epochs_spin.value())
+        out_dir = runs / f"{stamp}-{model.cell}{model.layers}x{model.hidden}"
+        return TrainRequest(data, model, augment, config, out_dir, synth_words, self.synth_spin.value(), synth_dir,
+                            synth_unknown)
+
+    # ------------------------------------------------------------------------------ training
+    @property
+    def running(self) -> bool:
+        return self.task is not None and self.task.running
+
+    def start(self) -> None:
+        if self.running:
+            return
+        from speechrnn.errors import SpeechRNNError
+
+        try:
+            request = self.build_request()
+        except (SpeechRNNError, ValueError) as exc:
+            self.ctx.notify.error.emit("Cannot start training", str(exc))
+            return
+        self.ctx.settings.train_form = self.form()
+        self.ctx.settings.runs_folder = self.runs_edit.text()
+        self.run_request(request)
+
+    def run_request(self, request: TrainRequest) -> Task:
+        """Start training ``request`` in a worker thread (tests call this with a prepared request)."""
+
+        def events(token):
+            from speechrnn.features import FeatureConfig
+            from speechrnn.train import train
+
+            yield from request.synth_events(token)
+            yield from train(request.data, FeatureConfig(), request.model, request.augment, request.train,
+                             request.out_dir, cancel=token)
+
+        self.result = None
+        self.result_frame.hide()
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.clear_data()
+            plot.set_placeholder("preparing data…" if plot is self.loss_plot else "")
+        self.log.clear()
+        self._log(f"Training into {request.out_dir}")
+        self._log("Data: " + ", ".join(request.data.sources))
+        self._started = time.monotonic()
+        self._train_started = 0.0
+        self._epochs = request.train.epochs
+        self._epoch_done = 0
+        self.progress.setValue(0)
+        task = Task(events)
+        task.stage.connect(self._on_stage)
+        task.progress.connect(self._on_progress)
+        task.message.connect(lambda m: self._log(("⚠ " if m.level == "warning" else "") + m.text))
+        task.epoch.connect(self._on_epoch)
+        task.succeeded.connect(self._on_finished)
+        task.failed.connect(self._on_failed)
+        task.cancelled.connect(self._on_cancelled)
+        task.done.connect(self._update_state)
+        self.task = task
+        task.start()
+        self._update_state()
+        return task
+
+    def cancel(self) -> None:
+        if self.task is not None and self.task.running:
+            self.task.cancel()
+            self.stage_label.setText("Cancelling after the current batch…")
+
+    def _log(self, text: str) -> None:
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+
+    def _on_stage(self, stage) -> None:
+        self.stage_label.setText(stage.description or stage.name)
+        if stage.description:
+            self._log(stage.description)
+
+    def _on_progress(self, event) -> None:
+        if event.stage == "train" and self._epochs:
+            if not self._train_started:
+                self._train_started = time.monotonic()
+            batch_fraction = event.done / event.total if event.total else 0.0
+            fraction = min(1.0, (self._epoch_done + batch_fraction) / self._epochs)
+            self.progress.setValue(int(1000 * fraction))
+            text = f"epoch {self._epoch_done + 1}/{self._epochs}  ·  {100 * fraction:.0f} %"
+            elapsed = time.monotonic() - self._train_started
+            if fraction >= ETA_MIN_FRACTION and elapsed > 1:
+                text += f"  ·  about {format_duration(elapsed * (1 - fraction) / fraction)} left"
+            metrics = event.metrics or {}
+            if "loss" in metrics:
+                text += f"  ·  loss {metrics['loss']:.3f}"
+            self.progress.setFormat(text)
+        elif event.total:
+            self.progress.setValue(int(1000 * event.done / event.total))
+            self.progress.setFormat(f"{event.stage}: {100 * event.done / event.total:.0f} %")
+        else:
+            self.progress.setFormat(f"{event.stage}: {event.done:.0f} {event.unit}")
+
+    def _on_epoch(self, event) -> None:
+        self._epoch_done = event.epoch
+        self._epochs = event.epochs
+        metrics = event.metrics
+        for name, plot, scale in (("train_loss", self.loss_plot, 1.0), ("val_loss", self.loss_plot, 1.0),
+                                  ("train_acc", self.acc_plot, 100.0), ("val_acc", self.acc_plot, 100.0)):
+            if name in metrics:
+                plot.append(name, event.epoch, float(metrics[name]) * scale)
+        self._log(f"epoch {event.epoch}/{event.epochs}  " + epoch_summary(metrics))
+
+    def _on_finished(self, result) -> None:
+        self.result = result
+        self.progress.setValue(1000)
+        elapsed = format_duration(time.monotonic() - self._started)
+        self.progress.setFormat(f"done in {elapsed}")
+        metrics = getattr(result, "metrics", {}) or {}
+        found = next(((name, metrics[key]) for key, name in RESULT_ACCURACIES
+                      if isinstance(metrics.get(key), (int, float))), None)
+        score = f" — {100 * found[1]:.1f} % {found[0]}" if found is not None else ""
+        self.result_label.setText(f"<b>Finished{score}.</b><br>{result.best_path}")
+        self.result_frame.show()
+        self.stage_label.setText("Finished.")
+        self._log(f"best model: {result.best_path}")
+        self.ctx.notify.status.emit("Training finished")
+
+    def _on_failed(self, message: str) -> None:
+        self.stage_label.setText(f"Failed: {message}")
+        self._log(f"✗ {message}")
+        self.progress.setFormat("failed")
+        self.ctx.notify.error.emit("Training failed", message)
+
+    def _on_cancelled(self) -> None:
+        self.stage_label.setText("Cancelled. The last finished epoch is saved and can be resumed from the CLI.")
+        self._log("cancelled")
+        self.progress.setFormat("cancelled")
+
+    # ------------------------------------------------------------------------------ result
+    def use_model(self) -> None:
+        if self.result is None:
+            return
+        self.ctx.model.activate(self.result.best_path)
+        self.ctx.notify.show_panel.emit("listen")
+
+    def _evaluate_model(self) -> None:
+        if self.result is None:
+            return
+        self.ctx.notify.show_panel.emit("evaluate")
+        panel = self.window().panel("evaluate")
+        panel.model_edit.setText(str(self.result.best_path))
+
+    def _open_run_folder(self) -> None:
+        if self.result is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.result.out_dir)))
+
+    # ------------------------------------------------------------------------------ download
+    def download(self) -> None:
+        if self.download_task is not None:
+            return
+        version = self.version_combo.currentData()
+
+        def events(token):
+            from speechrnn.data.download import download
+
+            return download(version, cancel=token)
+
+        task = Task(events)
+        task.progress.connect(self._download_progress)
+        task.stage.connect(lambda stage: self.download_status.setText(stage.description or stage.name))
+        task.failed.connect(lambda message: self.ctx.notify.error.emit("Download failed", message))
+        task.cancelled.connect(lambda: self.ctx.notify.status.emit("Download cancelled (it resumes next time)"))
+        task.succeeded.connect(lambda folder: self.ctx.notify.status.emit(f"Speech Commands is in {folder}"))
+        task.done.connect(self._download_done)
+        self.download_task = task
+        self.download_button.hide()
+        self.download_cancel.show()
+        self.download_progress.setValue(0)
+        self.download_progress.show()
+        task.start()
+
+    def _download_progress(self, event) -> None:
+        if event.total:
+            self.download_progress.setValue(int(1000 * event.done / event.total))
+            if event.unit == "B":
+                self.download_progress.setFormat(f"{event.stage}: {event.done / 1e6:,.0f} / {event.total / 1e6:,.0f} MB")
+            else:
+                self.download_progress.setFormat(f"{event.stage}: {100 * event.done / event.total:.0f} %")
+        else:
+            self.download_progress.setFormat(f"{event.stage}: {event.done:,.0f} {event.unit}")
+
+    def cancel_download(self) -> None:
+        if self.download_task is not None:
+            self.download_task.cancel()
+
+    def _download_done(self) -> None:
+        self.download_task = None
+        self.download_cancel.hide()
+        self.download_progress.hide()
+        self._update_download_status()
+
+    # ------------------------------------------------------------------------------ hooks
+    def busy_reason(self) -> str:
+        reasons = []
+        if self.running:
+            reasons.append("A model is training (the last finished epoch is kept).")
+        if self.download_task is not None:
+            reasons.append("Speech Commands is downloading (it resumes next time).")
+        return " ".join(reasons)
+
+    def shutdown(self) -> None:
+        self.ctx.settings.train_form = self.form()
+        for task in (self.task, self.download_task):
+            if task is not None:
+                task.cancel()
+                task.wait()
+
+    def activated(self) -> None:
+        self._update_recordings()
+
+    def apply_colors(self, colors: PlotColors) -> None:
+        self.loss_plot.apply_colors(colors)
+        self.acc_plot.apply_colors(colors)

@@ -1,0 +1,62 @@
+"""``speechrnn info MODEL``: what a checkpoint is (labels, features, model, metrics, data)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    parser = subparsers.add_parser(
+        name, help=help_text,
+        description="Show a checkpoint's labels, feature settings, model, parameter count, training "
+                    "settings, metrics, data sources and their licenses.")
+    parser.add_argument("model", help="checkpoint (.pt)")
+    parser.add_argument("--json", action="store_true", help="print everything as JSON")
+    parser.set_defaults(func=run)
+
+
+def _line(name: str, value) -> None:
+    print(f"{name:>12}: {value}")
+
+
+def _fmt(values: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from speechrnn.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(args.model)
+    summary = checkpoint.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    model = summary["model_config"]
+    _line("file", checkpoint.path)
+    _line("labels", f"{len(checkpoint.labels)}: {', '.join(checkpoint.labels)}")
+    _line("model", f"{model['cell'].upper()} {model['layers']}x{model['hidden']}"
+                   f"{' bidirectional' if model['bidirectional'] else ''}, pooling {model['pooling']}, "
+                   f"{summary['parameters']:,} parameters")
+    _line("features", _fmt(summary["feature_config"]))
+    train = summary.get("train_config") or {}
+    if train.get("train"):
+        _line("training", _fmt(train["train"]))
+    if train.get("augment"):
+        _line("augment", _fmt(train["augment"]))
+    metrics = summary.get("metrics") or {}
+    if metrics:
+        shown = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in metrics.items() if not isinstance(v, dict)}
+        _line("metrics", _fmt(shown))
+        for source, values in (metrics.get("test_per_source") or {}).items():
+            _line("", f"test {source}: {100 * values['accuracy']:.2f} % ({values['clips']} clips)")
+    data = summary.get("data") or {}
+    for source in data.get("sources", []):
+        license_text = (data.get("licenses") or {}).get(source.get("name"), "")
+        _line("data", f"{source.get('name')} ({source.get('clips')} clips, {source.get('speakers')} speakers) "
+                      f"{source.get('path', '')}" + (f"; license: {license_text}" if license_text else ""))
+    if summary.get("recipe"):
+        _line("recipe", summary["recipe"])
+    _line("created", f"{summary.get('created')} with speechrnn {summary.get('package_version')}")
+    return 0

@@ -1,0 +1,246 @@
+"""``speechrnn train``: train an RNN / LSTM / GRU classifier on folders or Speech Commands.
+
+Examples:
+
+    speechrnn train --data speech-commands:v2 --task 12 --cell gru --hidden 128 --layers 2 --epochs 30 --out runs/gru12
+    speechrnn train --data path/to/folder --words yes,no,up,down --out runs/mine
+    speechrnn train --resume --out runs/gru12          # continue an interrupted run
+    torchrun --nproc_per_node=2 -m speechrnn train ...  # data-parallel (same options)
+
+The first Ctrl-C stops after the current batch and saves a resumable ``last.pt``; a second one
+aborts at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+# Feature options shared with `evaluate` (there: only to check a checkpoint's features).
+FEATURE_OPTIONS = {  # option -> (FeatureConfig field, type, help)
+    "--kind": ("kind", str, "mfcc or logmel (default mfcc)"),
+    "--n-mfcc": ("n_mfcc", int, "MFCC coefficients (default 40)"),
+    "--n-mels": ("n_mels", int, "mel bands (default 40)"),
+    "--window-ms": ("window_ms", float, "analysis window in ms (default 25)"),
+    "--hop-ms": ("hop_ms", float, "frame hop in ms (default 10)"),
+    "--n-fft": ("n_fft", int, "FFT size (default 512)"),
+    "--f-min-hz": ("f_min_hz", float, "lowest mel frequency (default 20)"),
+    "--f-max-hz": ("f_max_hz", float, "highest mel frequency (default 7600)"),
+    "--clip-ms": ("clip_ms", int, "clip length in ms; clips are padded/cropped to it (default 1000)"),
+}
+DEFAULT_OUT_HELP = "run folder: checkpoints, metrics.jsonl, curves.png, config.json (required)"
+
+
+def add_feature_arguments(parser: argparse.ArgumentParser, title: str) -> None:
+    group = parser.add_argument_group(title)
+    for option, (_field, kind, help_text) in FEATURE_OPTIONS.items():
+        group.add_argument(option, type=kind, default=None, help=help_text,
+                           **({"choices": ("mfcc", "logmel")} if option == "--kind" else {}))
+
+
+def feature_overrides(args: argparse.Namespace) -> dict:
+    """The feature options given on the command line, as FeatureConfig fields."""
+    out = {}
+    for option, (field, _kind, _help) in FEATURE_OPTIONS.items():
+        value = getattr(args, option.lstrip("-").replace("-", "_"))
+        if value is not None:
+            out[field] = value
+    return out
+
+
+def parse_words(text: str | None) -> tuple[str, ...] | None:
+    if not text:
+        return None
+    words = tuple(w.strip() for w in text.split(",") if w.strip())
+    return words or None
+
+
+def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) -> None:
+    parser = subparsers.add_parser(
+        name, help=help_text, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n\n", 1)[0].split(": ", 1)[1] + "\n\n" + __doc__.split("\n\n", 1)[1])
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", action="append", metavar="SOURCE",
+                      help="folder in Speech Commands layout (ROOT/<label>/*.wav) or speech-commands:v1|v2; "
+                           "repeat to combine sources")
+    data.add_argument("--task", choices=("12", "35", "digits"),
+                      help="12: ten words + _silence_ + _unknown_; 35: every word; digits: zero..nine "
+                           "(FSDD's 0..9 folders included). Default: every label folder is a class")
+    data.add_argument("--words", help="comma-separated vocabulary, e.g. yes,no,up,down (others -> _unknown_)")
+    data.add_argument("--silence", action=argparse.BooleanOptionalAction, default=None,
+                      help="a _silence_ class (default: on for --task 12 and --words, else off)")
+    data.add_argument("--unknown", action=argparse.BooleanOptionalAction, default=None,
+                      help="an _unknown_ class of the other words (default: on for --task 12 and --words)")
+    data.add_argument("--silence-pct", type=float, default=10.0, help="silence examples, %% of words (default 10)")
+    data.add_argument("--unknown-pct", type=float, default=10.0, help="unknown examples, %% of words (default 10)")
+    data.add_argument("--validation-pct", type=float, default=10.0, help="speakers held out for validation (default 10)")
+    data.add_argument("--testing-pct", type=float, default=10.0, help="speakers held out for testing (default 10)")
+    data.add_argument("--noise-dir", action="append", default=[], metavar="DIR",
+                      help="extra background-noise recordings (besides each source's _background_noise_/)")
+    data.add_argument("--data-dir", metavar="DIR", help="where speech-commands:* live / are downloaded")
+    data.add_argument("--cache-dir", metavar="DIR", help="decoded-audio cache (default: <data dir>/cache)")
+
+    add_feature_arguments(parser, "features")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--cell", choices=("gru", "lstm", "rnn"), default="gru", help="recurrent cell (default gru)")
+    model.add_argument("--hidden", type=int, default=128, help="hidden units per layer (default 128)")
+    model.add_argument("--layers", type=int, default=2, help="stacked layers (default 2)")
+    model.add_argument("--dropout", type=float, default=0.1, help="dropout between layers and before the head")
+    model.add_argument("--bidirectional", action="store_true", help="bidirectional (offline only, no live use)")
+    model.add_argument("--pooling", choices=("last", "mean", "attention"), default="last",
+                       help="how frame outputs become a clip decision (default last)")
+    model.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh", help="vanilla RNN only")
+
+    augment = parser.add_argument_group("augmentation")
+    augment.add_argument("--no-noise", action="store_true", help="no background-noise mixing")
+    augment.add_argument("--no-shift", action="store_true", help="no random time shift")
+    augment.add_argument("--no-specaugment", action="store_true", help="no SpecAugment masks")
+    augment.add_argument("--noise-prob", type=float, default=None, help="share of clips that get noise (default 0.8)")
+    augment.add_argument("--snr-db-min", type=float, default=None, help="lowest mixing SNR in dB (default 0)")
+    augment.add_argument("--snr-db-max", type=float, default=None, help="highest mixing SNR in dB (default 20)")
+    augment.add_argument("--shift-ms", type=float, default=None, help="largest time shift in ms (default 100)")
+
+    optim = parser.add_argument_group("training")
+    optim.add_argument("--epochs", type=int, default=30)
+    optim.add_argument("--batch-size", type=int, default=256,
+                       help="clips per optimizer step (default 256; smaller for small data, see --min-steps)")
+    optim.add_argument("--min-steps", type=int, default=None, metavar="N",
+                       help="shrink the batch so that an epoch has at least N steps (default 20, 0 = never)")
+    optim.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-3)")
+    optim.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default 0.01)")
+    optim.add_argument("--warmup-epochs", type=float, default=None, help="linear warmup (default 1)")
+    optim.add_argument("--label-smoothing", type=float, default=0.0)
+    optim.add_argument("--grad-clip", type=float, default=None, help="max gradient norm, 0 = off (default 1)")
+    optim.add_argument("--balance-sources", action="store_true",
+                       help="draw each --data source's clips equally often (small sources with many speakers "
+                            "then count as much as large ones)")
+    optim.add_argument("--seed", type=int, default=0)
+    optim.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
+    optim.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    optim.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
+                       help="CPU matrix products: float32, bfloat16 (mixed precision), or auto "
+                            "(bfloat16 on CPUs with AMX); default float32")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", required=True, metavar="DIR", help=DEFAULT_OUT_HELP)
+    run.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    run.add_argument("--force", action="store_true", help="replace a run already in --out")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(func=run_command)
+
+
+def _configs(args: argparse.Namespace):
+    import dataclasses
+
+    from speechrnn.data.augment import AugmentConfig
+    from speechrnn.data.spec import DataSpec
+    from speechrnn.features import FeatureConfig
+    from speechrnn.model import ModelConfig
+    from speechrnn.train import TrainConfig
+
+    words = parse_words(args.words)
+    data = DataSpec(
+        sources=tuple(args.data), task=args.task, words=words,
+        include_silence=args.silence, include_unknown=args.unknown,
+        silence_pct=args.silence_pct, unknown_pct=args.unknown_pct,
+        validation_pct=args.validation_pct, testing_pct=args.testing_pct,
+        noise_dirs=tuple(args.noise_dir), data_dir=args.data_dir, seed=args.seed,
+    )
+    features = FeatureConfig(**feature_overrides(args))
+    model = ModelConfig(num_classes=2, input_dim=features.feature_dim, cell=args.cell, hidden=args.hidden,
+                        layers=args.layers, dropout=args.dropout, bidirectional=args.bidirectional,
+                        pooling=args.pooling, nonlinearity=args.nonlinearity)
+    augment = {"noise": not args.no_noise, "shift": not args.no_shift, "spec_augment": not args.no_specaugment}
+    for name in ("noise_prob", "snr_db_min", "snr_db_max", "shift_ms"):
+        if getattr(args, name) is not None:
+            augment[name] = getattr(args, name)
+    train = {"epochs": args.epochs, "batch_size": args.batch_size, "label_smoothing": args.label_smoothing,
+             "seed": args.seed, "device": args.device, "threads": args.threads,
+             "balance_sources": args.balance_sources}
+    for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps"):
+        if getattr(args, name) is not None:
+            train[name] = getattr(args, name)
+    return data, features, model, AugmentConfig(**augment), dataclasses.replace(TrainConfig(), **train)
+
+
+def _interrupt_to_cancel(token):
+    """First Ctrl-C: cancel at the next batch (a resumable checkpoint is saved); second: abort."""
+    import signal
+
+    def handler(signum, frame):
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        import sys
+
+        print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
+
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        return None
+
+
+def run_command(args: argparse.Namespace) -> int:
+    import os
+    import signal
+    import sys
+
+    from speechrnn.cli.progress import consume
+    from speechrnn.errors import SpeechRNNError
+    from speechrnn.events import CancelToken, Cancelled
+    from speechrnn.train import TrainConfig, train
+
+    if args.resume and args.force:
+        raise SpeechRNNError("--resume and --force contradict each other: choose one")
+    if args.resume:
+        if args.data:
+            print("note: --resume continues with the run's saved data and settings", file=sys.stderr)
+        from speechrnn.data.spec import DataSpec
+
+        data, features, model, augment = DataSpec(("resume",)), None, None, None
+        try:
+            config = TrainConfig(device=args.device, threads=args.threads)
+        except ValueError as exc:
+            raise SpeechRNNError(str(exc)) from None
+    else:
+        if not args.data:
+            raise SpeechRNNError("--data is required (a folder or speech-commands:v2), unless --resume")
+        try:
+            data, features, model, augment, config = _configs(args)
+        except ValueError as exc:
+            raise SpeechRNNError(str(exc)) from None
+    token = CancelToken()
+    previous = _interrupt_to_cancel(token)
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    quiet = args.quiet or not main_rank
+    try:
+        result = consume(train(data, features, model, augment, config, args.out, resume=args.resume,
+                               force=args.force, cancel=token, cache_dir=args.cache_dir), quiet=quiet)
+    except Cancelled:
+        from pathlib import Path
+
+        from speechrnn.train import LAST_NAME
+
+        hint = (f"; continue with: speechrnn train --resume --out {args.out}"
+                if (Path(args.out) / LAST_NAME).is_file() else " before the first checkpoint")
+        print(f"speechrnn train: interrupted{hint}", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if result is None or not main_rank:
+        return 0
+    _print_summary(result)
+    return 0
+
+
+def _print_summary(result) -> None:
+    metrics = result.metrics
+    print(f"best model: {result.best_path} (epoch {metrics.get('best_epoch')}, "
+          f"validation accuracy {100 * metrics.get('best_val_acc', 0):.2f} %)")
+    if "test_accuracy" in metrics:
+        print(f"test accuracy: {100 * metrics['test_accuracy']:.2f} % on {metrics['test_clips']} clips")
+        for source, values in metrics.get("test_per_source", {}).items():
+            print(f"  {source}: {100 * values['accuracy']:.2f} % ({values['clips']} clips)")
+    print(f"training speed: {metrics.get('samples_per_s', 0):,.0f} samples/s")

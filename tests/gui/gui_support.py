@@ -1,0 +1,67 @@
+"""Helpers of the GUI tests (a module of its own: ``conftest`` is ambiguous next to tests/conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent.parent
+DATA = TESTS / "data"
+SPEECH_COMMANDS = DATA / "speech_commands"
+DIGIT_LABELS = ["_silence_", "_unknown_", "zero", "one", "two", "three", "four", "five", "six", "seven",
+                "eight", "nine"]
+
+
+def make_checkpoint(path: Path, labels: list[str] | None = None, cell: str = "gru", hidden: int = 16) -> Path:
+    """A valid checkpoint with random weights (fast; for panels that only need a loadable model)."""
+    from speechrnn.checkpoint import Checkpoint, save_checkpoint
+    from speechrnn.features import FeatureConfig
+    from speechrnn.model import ModelConfig, RNNClassifier
+
+    labels = labels or DIGIT_LABELS
+    model = RNNClassifier(ModelConfig(num_classes=len(labels), cell=cell, hidden=hidden, layers=1))
+    checkpoint = Checkpoint(model_config=model.config, feature_config=FeatureConfig(), labels=labels,
+                            state_dict=model.state_dict(), metrics={"test_accuracy": 0.5},
+                            data={"sources": ["generated"], "licenses": {"generated": "CC0"}})
+    return save_checkpoint(checkpoint, path)
+
+
+class RingMicrophone:
+    """Stands in for :class:`speechrnn.audio.capture.Microphone` without PortAudio.
+
+    The test writes audio into its real :class:`~speechrnn.audio.capture.RingBuffer`, as the audio
+    callback would; panels read it through the library's real :class:`MicReader`.
+    """
+
+    def __init__(self, device=None, sample_rate_hz: int = 16000, **_options):
+        from speechrnn.audio.capture import InputDevice, RingBuffer
+
+        self.device = InputDevice(index=0, name="Test ring microphone", host_api="test", max_input_channels=1,
+                                  default_sample_rate_hz=float(sample_rate_hz), is_default=True)
+        self.sample_rate_hz = self.capture_rate_hz = sample_rate_hz
+        self.ring = RingBuffer(sample_rate_hz * 30)
+        self.running = False
+
+    def start(self):
+        self.running = True
+        return self
+
+    def stop(self) -> None:
+        self.running = False
+
+    def check(self) -> None:
+        """A ring that nobody writes to is silence, not a dead device."""
+
+    def reader(self, from_now: bool = True):
+        from speechrnn.audio.capture import MicReader
+
+        return MicReader(self, from_now=from_now)
+
+    def write(self, samples) -> None:
+        self.ring.write(samples)
+
+
+def speech(word: str = "yes", index: int = 0, rate_hz: int = 16000):
+    """A real recorded word from tests/data (float32 at ``rate_hz``)."""
+    from speechrnn.audio.io import load_audio
+
+    return load_audio(sorted((SPEECH_COMMANDS / word).glob("*.wav"))[index], rate_hz)

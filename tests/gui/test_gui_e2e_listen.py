@@ -1,0 +1,84 @@
+"""End to end through real audio: a recorded word played into the virtual microphone (PulseAudio ->
+ALSA -> PortAudio -> the library's ring buffer) appears, large, in the app's Listen panel."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from gui_support import SPEECH_COMMANDS
+
+from gui.app import build_window, parse_args
+
+pytestmark = pytest.mark.audio
+
+
+@pytest.fixture
+def virtual_mic_env(virtual_mic, monkeypatch):
+    """Point this process's PortAudio at the virtual microphone (it lists devices once: rescan)."""
+    from speechrnn.audio.capture import refresh_devices
+
+    for key, value in virtual_mic.env().items():
+        monkeypatch.setenv(key, value)
+    refresh_devices()
+    yield virtual_mic
+    monkeypatch.undo()
+    refresh_devices()
+
+
+def open_app(qtbot, model):
+    window = build_window(parse_args(["--model", str(model)]))
+    qtbot.addWidget(window)
+    window.show()
+    window.show_panel("listen")
+    window.ctx.model.activate(model)
+    panel = window.panels["listen"]
+    qtbot.waitUntil(lambda: panel.recognizer is not None and window.ctx.audio.running, timeout=60000)
+    assert not panel.banner.isVisible(), panel.banner_label.text()
+    return window, panel
+
+
+def play(virtual_mic, path):
+    """Play in the background: the GUI thread must keep running its timer meanwhile."""
+    thread = threading.Thread(target=virtual_mic.play, args=(path,), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_word_played_into_the_microphone_shows_in_the_listen_panel(qtbot, virtual_mic_env, word_model):
+    window, panel = open_app(qtbot, word_model)
+    qtbot.wait(500)  # a moment of background first, as when someone starts to speak
+    clip = sorted((SPEECH_COMMANDS / "yes").glob("*.wav"))[0]
+    player = play(virtual_mic_env, clip)
+    qtbot.waitUntil(lambda: panel.word_label.text() == "yes", timeout=20000)
+    player.join(timeout=20)
+    assert panel.detections and panel.detections[-1].label == "yes"
+    assert "yes" in panel.history.item(0).text()
+    assert "Microphone:" in window.mic_label.text() and "none" not in window.mic_label.text()
+    assert panel.meter.peak_hold_db > -30  # the level meter saw the word
+    window.close()
+
+
+def bundled_model_missing() -> bool:
+    from speechrnn.recognizer import default_model_path
+
+    return not default_model_path().is_file()
+
+
+@pytest.mark.skipif(bundled_model_missing(), reason="assets/default_model.pt not built")
+def test_the_app_opens_with_the_bundled_model_and_hears_a_digit(qtbot, virtual_mic_env):
+    """What a new user sees: no options, the bundled digits model, a digit spoken by an unseen speaker."""
+    window = build_window(parse_args([]))
+    qtbot.addWidget(window)
+    window.show()
+    window.show_panel("listen")
+    window.ctx.model.activate(None)  # as speechrnn-gui does without --model on a first start
+    panel = window.panels["listen"]
+    qtbot.waitUntil(lambda: panel.recognizer is not None and window.ctx.audio.running, timeout=60000)
+    assert window.ctx.model.display_name == "bundled digits model"
+    assert "zero" in panel.vocab_label.text() and "nine" in panel.vocab_label.text()
+    qtbot.wait(500)
+    player = play(virtual_mic_env, SPEECH_COMMANDS / "three" / "563aa4e6_nohash_2.wav")
+    qtbot.waitUntil(lambda: panel.word_label.text() == "three", timeout=20000)
+    player.join(timeout=20)
+    window.close()

@@ -1,0 +1,163 @@
+"""Listen panel: microphone handling, live views, sensitivity, detections, file input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gui_support import SPEECH_COMMANDS, speech
+
+from gui.panels.listen import FileFeed, sensitivity_for, threshold_for
+from gui.settings import Settings
+
+RATE = 16000
+
+
+def listen_panel(qtbot, window):
+    window.show_panel("listen")
+    panel = window.panels["listen"]
+    qtbot.waitUntil(lambda: panel.recognizer is not None, timeout=30000)
+    return panel
+
+
+def test_sensitivity_slider_maps_to_thresholds():
+    assert threshold_for(0) == pytest.approx(0.99)
+    assert threshold_for(40) == pytest.approx(0.6)
+    assert threshold_for(100) == pytest.approx(0.05)
+    for threshold in (0.3, 0.6, 0.9):
+        assert threshold_for(sensitivity_for(threshold)) == pytest.approx(threshold)
+
+
+def test_no_microphone_shows_a_banner_with_retry_and_the_rest_keeps_working(qtbot, no_microphone, window):
+    panel = listen_panel(qtbot, window)
+    qtbot.waitUntil(panel.banner.isVisible)
+    assert "No microphone" in panel.banner_label.text()
+    assert not panel.device_combo.isEnabled()
+    assert "none" in window.mic_label.text()
+    panel.retry_button.click()  # still none: the banner stays, nothing crashes
+    assert panel.banner.isVisible()
+    # the model is loaded and the views work without a microphone
+    assert panel.bars.labels[2:] == ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    assert "zero" in panel.vocab_label.text() and "_silence_" not in panel.vocab_label.text()
+
+
+def test_microphone_audio_reaches_recognizer_and_views(qtbot, ring_microphone, window):
+    panel = listen_panel(qtbot, window)
+    mic = ring_microphone()
+    assert not panel.banner.isVisible()
+    assert panel.device_combo.currentText().startswith("Test ring microphone")
+    assert Settings().input_device == ""  # nothing chosen yet: the default device is used
+    word = speech("yes")
+    mic.write(np.concatenate([np.zeros(RATE // 4, np.float32), word]))
+    qtbot.waitUntil(lambda: panel.recognizer.time_s >= (word.size + RATE // 4) / RATE - 1e-6, timeout=5000)
+    panel.refresh()
+    frames = panel.recognizer.frames_seen
+    assert frames > 100
+    assert np.abs(panel.features.image.values).sum() > 0  # the MFCC view shows the frames
+    assert np.abs(panel.memory.image.values).sum() > 0  # and the hidden state
+    assert panel.meter.peak_db > -40  # the word is loud
+    assert np.isclose(panel.recognizer.posteriors.sum(), 1.0, atol=1e-3)
+
+
+def test_choosing_a_device_is_remembered(qtbot, ring_microphone, window):
+    panel = listen_panel(qtbot, window)
+    panel.device_combo.activated.emit(0)
+    assert Settings().input_device == "Test ring microphone"
+    assert ring_microphone().running
+
+
+def test_space_stops_and_starts_listening(qtbot, ring_microphone, window):
+    from PySide6.QtCore import Qt
+
+    panel = listen_panel(qtbot, window)
+    assert panel.listening and panel.timer.isActive()
+    panel.setFocus()
+    qtbot.keyClick(panel, Qt.Key.Key_Space)
+    assert not panel.listening and not panel.timer.isActive()
+    assert panel.listen_button.text().endswith("Listen")
+    qtbot.keyClick(panel, Qt.Key.Key_Space)
+    assert panel.listening and panel.timer.isActive()
+
+
+def test_sensitivity_changes_the_recognizer_threshold_and_is_remembered(qtbot, no_microphone, window):
+    panel = listen_panel(qtbot, window)
+    panel.sensitivity.setValue(sensitivity_for(0.8))
+    assert panel.threshold_label.text() == "threshold 0.80"
+    assert panel.bars.threshold_line.value() == pytest.approx(0.8)
+    qtbot.waitUntil(lambda: panel.recognizer.config.threshold == pytest.approx(0.8), timeout=5000)
+    assert Settings().threshold == pytest.approx(0.8)
+
+
+def test_detections_show_the_word_large_and_in_the_history(qtbot, no_microphone, window):
+    from speechrnn.recognizer import Detection
+
+    panel = listen_panel(qtbot, window)
+    panel._show_detection(Detection("seven", 0.93, 1.2, 1.7, 1.8))
+    panel._show_detection(Detection("two", 0.88, 3.0, 3.4, 3.5))
+    assert panel.word_label.text() == "two"
+    assert "0.88" in panel.score_label.text()
+    assert panel.history.count() == 2
+    assert "two" in panel.history.item(0).text() and "seven" in panel.history.item(1).text()
+    panel.clear_history()
+    assert panel.history.count() == 1 and not panel.history.item(0).flags()  # the grey hint line
+
+
+def test_a_word_spoken_into_the_microphone_is_shown(qtbot, ring_microphone, window, word_model):
+    """The whole live path but PortAudio: ring buffer -> screen timer -> Recognizer -> panel."""
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(word_model)
+    panel = listen_panel(qtbot, window)
+    qtbot.waitUntil(lambda: panel.bars.labels[:2] == ["_silence_", "yes"], timeout=30000)
+    mic = ring_microphone()
+    silence = np.zeros(RATE // 2, np.float32)
+    mic.write(np.concatenate([silence, speech("yes"), silence]))
+    qtbot.waitUntil(lambda: any(d.label == "yes" for d in panel.detections), timeout=10000)
+    assert panel.word_label.text() == "yes"
+    assert "yes" in panel.history.item(0).text()
+
+
+def test_playing_a_file_feeds_it_in_real_time_then_returns_to_the_microphone(qtbot, no_microphone, window,
+                                                                              monkeypatch):
+    import gui.panels.listen as listen
+
+    panel = listen_panel(qtbot, window)
+    path = sorted((SPEECH_COMMANDS / "no").glob("*.wav"))[0]
+    assert panel.play_file(path, audible=False)
+    assert isinstance(panel.reader, FileFeed) and panel.file_bar.isVisible()
+    assert path.name in panel.file_label.text()
+    qtbot.waitUntil(lambda: not panel.file_bar.isVisible(), timeout=10000)
+    assert panel.recognizer.time_s == pytest.approx(1.0, abs=0.05)  # the whole 1 s clip went in
+    assert not isinstance(panel.reader, FileFeed)
+
+
+def test_an_unreadable_file_is_an_error_message(qtbot, no_microphone, window, tmp_path):
+    panel = listen_panel(qtbot, window)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF....not audio")
+    assert not panel.play_file(bad, audible=False)
+    assert window.last_error is not None and "bad.wav" in window.last_error[1]
+
+
+def test_switching_models_rebuilds_the_recognizer(qtbot, no_microphone, window, other_model):
+    panel = listen_panel(qtbot, window)
+    first = panel.recognizer
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(other_model)
+    qtbot.waitUntil(lambda: panel.recognizer is not first, timeout=30000)
+    assert panel.bars.labels == ["_silence_", "_unknown_", "yes", "no"]
+    assert "yes, no" in panel.vocab_label.text()
+
+
+def test_without_any_model_the_panel_says_what_to_do(qtbot, no_microphone, tmp_path):
+    from gui.app import build_window, parse_args
+
+    window = build_window(parse_args([]))
+    qtbot.addWidget(window)
+    window.show()
+    window.show_panel("listen")
+    panel = window.panels["listen"]
+    with qtbot.waitSignal(window.ctx.model.failed, timeout=30000):
+        window.ctx.model.activate(tmp_path / "nothing.pt")
+    assert panel.recognizer is None
+    assert "No model loaded" in panel.score_label.text()
+    assert "nothing.pt" in window.last_error[1]
+    window.close()

@@ -1,0 +1,64 @@
+"""Models panel: what the active checkpoint says about itself, recent models, the gradient curve."""
+
+from __future__ import annotations
+
+import numpy as np
+from gui_support import SPEECH_COMMANDS
+
+
+def models_panel(window):
+    window.show_panel("models")
+    return window.panels["models"]
+
+
+def test_active_model_is_described(qtbot, window, digits_model):
+    panel = models_panel(window)
+    assert panel.name_label.text() == "random_gru.pt"
+    assert str(digits_model) in panel.path_label.text()
+    assert panel.words_label.text().startswith("_silence_, _unknown_, zero, one")
+    assert "GRU, 1 layer(s) × 16 units" in panel.arch_label.text()
+    assert "MFCC 40 × 10.0 ms frames at 16000 Hz" in panel.arch_label.text()
+    assert panel.result_label.text() == "test accuracy: 50.0 %"
+    sections = [panel.tree.topLevelItem(i).text(0) for i in range(panel.tree.topLevelItemCount())]
+    assert sections == ["Model", "Features", "Labels", "Metrics", "Training", "Data and licenses", "File"]
+    data = panel.tree.topLevelItem(5)
+    rows = {data.child(i).text(0): data.child(i) for i in range(data.childCount())}
+    licenses = rows["licenses"]
+    assert licenses.child(0).text(0) == "generated" and licenses.child(0).text(1) == "CC0"
+
+
+def test_recent_models_switch_the_active_model(qtbot, window, digits_model, other_model):
+    panel = models_panel(window)
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(other_model)
+    assert panel.name_label.text() == "yes_no.pt" and "LSTM" in panel.arch_label.text()
+    assert panel.recent.count() == 2 and panel.recent.item(0).text().endswith("yes_no.pt")
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        panel.recent.itemActivated.emit(panel.recent.item(1))
+    assert window.ctx.model.path.name == "random_gru.pt"
+    panel.recent.setCurrentRow(1)
+    panel._forget_selected()
+    assert panel.recent.count() == 1
+
+
+def test_gradient_reach_is_measured_and_drawn(qtbot, window, word_model):
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(word_model)
+    panel = models_panel(window)
+    panel.gradient_folder.setText(str(SPEECH_COMMANDS))
+    panel.gradient_clips.setValue(6)
+    panel.gradient_button.click()
+    assert not panel.gradient_button.isEnabled()
+    qtbot.waitUntil(panel.gradient_button.isEnabled, timeout=120000)
+    x, y = panel.gradient_plot.curve.getData()
+    assert x is not None and len(x) == 98  # one point per frame of a 1 s clip
+    # 10 ms apart; relative to the last frame, so 1 there (the log-scale plot holds log10 values)
+    assert x[1] - x[0] == 10.0 and np.isclose(y[0], 0.0)
+    assert "mean of 6 clips" in panel.gradient_result.text()
+
+
+def test_gradient_needs_a_folder(qtbot, window):
+    panel = models_panel(window)
+    panel.gradient_folder.setText("")
+    panel.measure_gradients()
+    assert "folder" in panel.gradient_result.text()

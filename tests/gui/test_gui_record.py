@@ -1,0 +1,141 @@
+"""Record panel: countdown, recording from the microphone ring, trimming, saving, redo, delete, closing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from gui_support import speech
+
+import gui.panels.record as record_module
+from gui.panels.record import State
+
+RATE = 16000
+
+
+@pytest.fixture
+def fast_countdown(monkeypatch):
+    monkeypatch.setattr(record_module, "COUNTDOWN_STEP_MS", 10)
+    monkeypatch.setattr(record_module, "REVIEW_MS", 10)
+
+
+def record_panel(qtbot, window, folder, words="yes", takes=2, auto=False):
+    window.show_panel("record")
+    panel = window.panels["record"]
+    panel.folder_edit.setText(str(folder))
+    panel._folder_edited()
+    panel.words_edit.setText(words)
+    panel.takes_spin.setValue(takes)
+    panel.auto_check.setChecked(auto)
+    return panel
+
+
+def say(qtbot, panel, mic, word="yes", index=0):
+    """Wait for the recording to start, then 'speak': write the word into the microphone ring."""
+    qtbot.waitUntil(lambda: panel.state == State.RECORDING, timeout=5000)
+    take = np.concatenate([np.zeros(RATE // 5, np.float32), speech(word, index) * 0.8,
+                           np.zeros(RATE // 2, np.float32)])
+    mic.write(take)
+
+
+def test_a_take_is_trimmed_saved_and_listed(qtbot, ring_microphone, fast_countdown, window, tmp_path):
+    folder = tmp_path / "my words"
+    panel = record_panel(qtbot, window, folder)
+    with qtbot.waitSignal(window.ctx.notify.recordings_changed, timeout=10000):
+        panel.start_button.click()
+        assert panel.state == State.COUNTDOWN and panel.prompt_label.text() == "3"
+        say(qtbot, panel, ring_microphone())
+    assert panel.state == State.REVIEW
+    saved = folder / "yes" / "me_nohash_0.wav"
+    assert panel.last_path == saved and saved.exists()
+    clip, rate = sf.read(saved, dtype="float32")
+    assert rate == RATE and clip.size == RATE  # one second, Speech Commands style
+    assert np.abs(clip).max() > 0.1  # the word is in it
+    assert panel.take_progress.value() == 1
+    assert panel.tree.topLevelItem(0).text(0) == "yes" and panel.tree.topLevelItem(0).text(1) == "1"
+    assert panel.preview.region.isVisible()  # the kept part is shaded in the preview
+    assert panel.next_button.isEnabled() and panel.redo_button.isEnabled()
+
+
+def test_redo_replaces_the_last_take_and_keep_goes_on(qtbot, ring_microphone, fast_countdown, window, tmp_path):
+    panel = record_panel(qtbot, window, tmp_path, takes=2)
+    mic = ring_microphone()
+    panel.start()
+    say(qtbot, panel, mic)
+    qtbot.waitUntil(lambda: panel.state == State.REVIEW, timeout=10000)
+    first = panel.last_path
+    panel.redo_button.click()
+    assert not first.exists()  # the take is gone ...
+    say(qtbot, panel, mic, index=1)  # ... and recorded again under the same number
+    qtbot.waitUntil(lambda: panel.state == State.REVIEW, timeout=10000)
+    assert panel.last_path == first and first.exists()
+    panel.next_button.click()
+    say(qtbot, panel, mic)
+    qtbot.waitUntil(lambda: panel.state == State.IDLE, timeout=10000)  # 2 of 2 takes: done
+    assert sorted(p.name for p in (tmp_path / "yes").glob("*.wav")) == ["me_nohash_0.wav", "me_nohash_1.wav"]
+    assert panel.prompt_label.text() == "Done!"
+
+
+def test_silence_is_not_saved_and_asks_again(qtbot, ring_microphone, fast_countdown, window, tmp_path):
+    panel = record_panel(qtbot, window, tmp_path, takes=1)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.state == State.RECORDING, timeout=5000)
+    ring_microphone().write(np.zeros(2 * RATE, np.float32))
+    qtbot.waitUntil(lambda: panel.state == State.REVIEW, timeout=10000)
+    assert panel.last_path is None and not (tmp_path / "yes").exists()
+    assert "no speech" in panel.detail_label.text()
+
+
+def test_closing_the_app_mid_recording_keeps_the_take(qtbot, ring_microphone, fast_countdown, window, tmp_path):
+    panel = record_panel(qtbot, window, tmp_path, words="no")
+    panel.start()
+    qtbot.waitUntil(lambda: panel.state == State.RECORDING, timeout=5000)
+    ring_microphone().write(np.concatenate([np.zeros(RATE // 10, np.float32), speech("no")]))  # 1.1 s of 1.5
+    window.close()
+    assert (tmp_path / "no" / "me_nohash_0.wav").exists()
+
+
+def test_deleting_selected_clips(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from speechrnn.record import save_take
+
+    for word in ("up", "down"):
+        for _ in range(2):
+            save_take(tmp_path, word, "me", speech("yes"), RATE)
+    panel = record_panel(qtbot, window, tmp_path)
+    assert panel.summary_label.text().startswith("<b>4</b> clips of <b>2</b> words")
+    down = panel.tree.topLevelItem(0)
+    assert down.text(0) == "down"
+    down.child(0).setSelected(True)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    panel.delete_button.click()
+    assert sorted(p.name for p in (tmp_path / "down").glob("*.wav")) == ["me_nohash_1.wav"]
+    panel.tree.topLevelItem(1).setSelected(True)  # a whole word
+    panel.delete_button.click()
+    assert not list((tmp_path / "up").glob("*.wav"))
+
+
+def test_bad_words_and_no_microphone_are_explained(qtbot, no_microphone, window, tmp_path):
+    panel = record_panel(qtbot, window, tmp_path, words="")
+    panel.start()
+    assert panel.state == State.IDLE and panel.prompt_label.text() == "Which words?"
+    panel.words_edit.setText("_hidden")
+    panel.start()
+    assert window.last_error is not None and "_hidden" in window.last_error[1]
+    panel.words_edit.setText("lights on")
+    panel.start()
+    assert panel.state == State.IDLE and panel.banner.isVisible() and "No microphone" in panel.banner.text()
+
+
+def test_typing_words_is_not_taken_by_the_panel_shortcuts(qtbot, window, tmp_path, monkeypatch):
+    import gui.panels.record as record_module
+
+    played = []
+    monkeypatch.setattr(record_module, "play_samples", lambda *a: played.append(a) or "")
+    monkeypatch.setattr(record_module, "play_file", lambda *a: played.append(a) or "")
+    panel = record_panel(qtbot, window, tmp_path, words="")
+    panel.words_edit.setFocus()
+    qtbot.keyClicks(panel.words_edit, "pop, up")
+    assert panel.words_edit.text() == "pop, up" and not played
+    assert "10 of “pop”, “up”" in panel.detail_label.text()

@@ -1,0 +1,190 @@
+"""Train panel: the form becomes library configs; training runs off the GUI thread; Use this model."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import threading
+import time
+
+import pytest
+from gui_support import SPEECH_COMMANDS
+
+from gui.settings import Settings
+
+
+@pytest.fixture
+def recordings(tmp_path):
+    """A dataset folder like the Record panel makes: six words, two speakers."""
+    folder = tmp_path / "recordings"
+    shutil.copytree(SPEECH_COMMANDS, folder)
+    return folder
+
+
+def train_panel(window, recordings, tmp_path):
+    window.show_panel("train")
+    panel = window.panels["train"]
+    panel.recordings_edit.setText(str(recordings))
+    panel._update_recordings()
+    panel.use_recordings.setChecked(True)
+    panel.use_speech_commands.setChecked(False)
+    panel.use_synth.setChecked(False)
+    panel.runs_edit.setText(str(tmp_path / "runs"))
+    return panel
+
+
+def test_the_form_becomes_library_configs(qtbot, window, recordings, tmp_path):
+    panel = train_panel(window, recordings, tmp_path)
+    assert "yes (2)" in panel.recordings_info.text()
+    panel.cell_combo.setCurrentIndex(panel.cell_combo.findData("lstm"))
+    panel.hidden_spin.setValue(64)
+    panel.layers_spin.setValue(1)
+    panel.epochs_spin.setValue(7)
+    panel.aug_spec.setChecked(False)
+    panel.silence_check.setChecked(False)
+    panel.use_speech_commands.setChecked(True)
+    panel.version_combo.setCurrentIndex(panel.version_combo.findData("v1"))
+    request = panel.build_request()
+    assert request.data.sources == (str(recordings), "speech-commands:v1")
+    assert request.data.words == ("nine", "no", "one", "three", "two", "yes")
+    assert request.data.include_unknown is True and request.data.include_silence is False
+    assert (request.model.cell, request.model.hidden, request.model.layers) == ("lstm", 64, 1)
+    assert request.train.epochs == 7
+    assert request.augment.noise and request.augment.shift and not request.augment.spec_augment
+    assert request.out_dir.parent == tmp_path / "runs" and request.out_dir.name.endswith("lstm1x64")
+
+    panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("12"))
+    assert panel.build_request().data.task == "12" and panel.build_request().data.words is None
+    panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("typed"))
+    panel.words_edit.setText("yes, no")
+    assert panel.build_request().data.words == ("yes", "no")
+
+
+def test_synthetic_voices_add_my_words_and_unknown_words(qtbot, window, recordings, tmp_path):
+    from speechrnn.recipes import UNKNOWN_WORDS
+
+    panel = train_panel(window, recordings, tmp_path)
+    panel.use_synth.setChecked(True)
+    request = panel.build_request()
+    assert request.synth_words == ("nine", "no", "one", "three", "two", "yes")
+    assert str(request.synth_dir) in request.data.sources
+    assert "yes" not in request.synth_unknown_words and "bed" in request.synth_unknown_words
+    assert set(request.synth_unknown_words) < set(UNKNOWN_WORDS)
+    panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("digits"))
+    panel.start()
+    assert window.last_error is not None and "synthetic voices" in window.last_error[1]
+
+
+def test_missing_choices_are_explained(qtbot, window, recordings, tmp_path):
+    panel = train_panel(window, recordings, tmp_path)
+    panel.use_recordings.setChecked(False)
+    panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("all"))
+    panel.start_button.click()
+    assert panel.task is None
+    assert window.last_error[0] == "Cannot start training" and "source" in window.last_error[1]
+    panel.recordings_edit.setText(str(tmp_path / "empty"))
+    panel._update_recordings()
+    panel.use_recordings.setChecked(True)
+    panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("recorded"))
+    panel.start_button.click()
+    assert "record some words" in window.last_error[1]
+
+
+def test_choices_are_remembered(qtbot, window, recordings, tmp_path):
+    panel = train_panel(window, recordings, tmp_path)
+    panel.cell_combo.setCurrentIndex(panel.cell_combo.findData("rnn"))
+    panel.epochs_spin.setValue(3)
+    panel.folder_list.addItem(str(tmp_path))
+    panel.shutdown()
+    form = Settings().train_form
+    assert form["cell"] == "rnn" and form["epochs"] == 3 and form["folders"] == [str(tmp_path)]
+
+
+@pytest.mark.slow
+def test_training_finishes_and_use_this_model_switches_listen(qtbot, no_microphone, window, recordings, tmp_path):
+    """Train on a tiny dataset from the panel, keep the window responsive, then use the model."""
+    window.show_panel("listen")
+    listen = window.panels["listen"]
+    qtbot.waitUntil(lambda: listen.recognizer is not None, timeout=30000)
+    panel = train_panel(window, recordings, tmp_path)
+    panel.hidden_spin.setValue(16)
+    panel.layers_spin.setValue(1)
+    panel.epochs_spin.setValue(3)
+    epochs = []
+    panel.start_button.click()
+    assert panel.running and not panel.start_button.isEnabled() and panel.cancel_button.isEnabled()
+    panel.task.epoch.connect(epochs.append)
+    ticks = []  # the GUI thread keeps running its timers while the worker trains
+    listen.timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    qtbot.waitUntil(lambda: not panel.running, timeout=300000)
+    assert window.last_error is None, window.last_error
+    assert [e.epoch for e in epochs] == [1, 2, 3]
+    assert len(ticks) > 10
+    assert panel.loss_plot.series["train_loss"][1] == [1, 2, 3]
+    assert panel.result is not None and panel.result.best_path.exists()
+    assert panel.result_frame.isVisible() and str(panel.result.best_path) in panel.result_label.text()
+    assert "epoch 3/3" in panel.log.toPlainText()
+
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        panel.use_button.click()
+    assert window.ctx.model.path == panel.result.best_path
+    assert window.current_key == "listen"
+    qtbot.waitUntil(lambda: listen.bars.labels == ["_silence_", "_unknown_", "nine", "no", "one", "three",
+                                                   "two", "yes"], timeout=30000)
+    assert listen.recognizer.labels == window.ctx.model.labels
+
+
+@pytest.mark.slow
+def test_cancelling_training_keeps_a_resumable_checkpoint(qtbot, window, recordings, tmp_path):
+    panel = train_panel(window, recordings, tmp_path)
+    panel.hidden_spin.setValue(16)
+    panel.layers_spin.setValue(1)
+    panel.epochs_spin.setValue(500)
+    panel.start()
+    qtbot.waitUntil(lambda: bool(panel.loss_plot.series["train_loss"][1]), timeout=300000)  # an epoch is done
+    panel.cancel_button.click()
+    qtbot.waitUntil(lambda: not panel.running, timeout=60000)
+    assert "Cancelled" in panel.stage_label.text() and panel.result is None
+    run = next((tmp_path / "runs").glob("*gru1x16"))
+    assert (run / "last.pt").exists()
+    assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+class _SlowArchive(http.server.BaseHTTPRequestHandler):
+    """Serves an endless slow download (the cancel button must stop it)."""
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.send_header("Content-Length", str(10**9))
+        self.end_headers()
+        try:
+            for _ in range(10000):
+                self.wfile.write(b"\0" * 65536)
+                time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_speech_commands_download_shows_progress_and_cancels(qtbot, window, recordings, tmp_path, monkeypatch):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowArchive)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("SPEECHRNN_DOWNLOAD_URL", f"http://127.0.0.1:{server.server_address[1]}/")
+        monkeypatch.setenv("SPEECHRNN_DATA_DIR", str(tmp_path / "data"))
+        panel = train_panel(window, recordings, tmp_path)
+        assert panel.download_status.text() == "not downloaded yet" and panel.download_button.isVisibleTo(panel)
+        panel.download_button.click()
+        assert panel.download_progress.isVisibleTo(panel) and panel.download_cancel.isVisibleTo(panel)
+        qtbot.waitUntil(lambda: panel.download_progress.value() > 0 and "MB" in panel.download_progress.format(),
+                        timeout=30000)
+        panel.download_cancel.click()
+        qtbot.waitUntil(lambda: panel.download_task is None, timeout=30000)
+        assert not panel.download_progress.isVisibleTo(panel)
+        assert panel.download_status.text() == "not downloaded yet"
+        assert list((tmp_path / "data").glob("*.part"))  # kept: the next download resumes from here
+    finally:
+        server.shutdown()

@@ -1,0 +1,341 @@
+"""Training on small generated data: every cell learns, seeds repeat, runs resume, run folders are safe.
+
+``make_tone_dataset`` (also used by the evaluate, export and CLI tests) writes "words" made of two
+tones in Speech Commands layout, one pitch pair per word, each speaker slightly detuned, so a
+speaker-disjoint split has something to generalise across.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from speechrnn.checkpoint import load_checkpoint
+from speechrnn.data.augment import AugmentConfig
+from speechrnn.data.spec import DataSpec
+from speechrnn.errors import SpeechRNNError
+from speechrnn.events import CancelToken, Cancelled, EpochEnd, Finished, Message, Progress, run_to_end
+from speechrnn.features import FeatureConfig
+from speechrnn.model import ModelConfig
+from speechrnn.train import (
+    BEST_NAME,
+    LAST_NAME,
+    METRICS_NAME,
+    PLOT_NAME,
+    TrainConfig,
+    epoch_batches,
+    lr_factor,
+    train,
+)
+
+RATE_HZ = 16000
+TONE_S = 0.4  # each word: two tones with a short gap, about 0.85 s in a 1 s clip
+WORD_TONES_HZ = {"alpha": (300, 500), "bravo": (700, 900), "charlie": (1100, 1300), "delta": (1500, 1700)}
+SPEAKERS = 24
+DETUNE = 0.1  # each speaker's pitch within +-10 %
+FEATURES = FeatureConfig()
+SPLIT = dict(validation_pct=20.0, testing_pct=20.0)
+TINY_MODEL = dict(hidden=32, layers=1, dropout=0.0)
+# Small batches: enough optimizer steps in a few epochs of ~60 clips (about 5 s per run on one core).
+TINY_TRAIN = dict(batch_size=8, lr=1e-2, threads=1)
+EPOCHS_TO_LEARN = 12
+
+
+def tone_word(low_hz: float, high_hz: float, pitch: float, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(int(TONE_S * RATE_HZ)) / RATE_HZ
+    gap = np.zeros(int(0.05 * RATE_HZ))
+    wave = np.concatenate([np.sin(2 * np.pi * low_hz * pitch * t), gap, np.sin(2 * np.pi * high_hz * pitch * t)])
+    return (0.4 * wave + 0.005 * rng.standard_normal(wave.size)).astype(np.float32)
+
+
+def make_tone_dataset(root: Path, speakers: int = SPEAKERS, words: dict = WORD_TONES_HZ, seed: int = 0,
+                      prefix: str = "spk") -> Path:
+    """ROOT/<word>/<prefix><n>_nohash_0.wav for each speaker and word."""
+    rng = np.random.default_rng(seed)
+    for s in range(speakers):
+        pitch = 1 + DETUNE * rng.uniform(-1, 1)
+        for word, (low, high) in words.items():
+            path = Path(root) / word / f"{prefix}{s:03d}_nohash_0.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, tone_word(low, high, pitch, rng), RATE_HZ, subtype="PCM_16")
+    return Path(root)
+
+
+def spec_of(*roots: Path, **options) -> DataSpec:
+    return DataSpec(tuple(str(r) for r in roots), **{**SPLIT, **options})
+
+
+def run_training(root: Path, out: Path, cache: Path, epochs: int = 2, cell: str = "gru",
+                 augment: AugmentConfig | None = None, cancel: CancelToken | None = None, **train_options):
+    config = TrainConfig(epochs=epochs, **{**TINY_TRAIN, **train_options})
+    model = ModelConfig(num_classes=2, cell=cell, **TINY_MODEL)
+    events = list(train(spec_of(root), FEATURES, model, augment or AugmentConfig(), config, out, cache_dir=cache,
+                        cancel=cancel))
+    return events, events[-1].result
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory) -> Path:
+    return make_tone_dataset(tmp_path_factory.mktemp("tones") / "data")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+# ------------------------------------------------------------------------------------ learning
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn"])
+def test_each_cell_learns_the_words_of_unseen_speakers(cell, tones, cache, tmp_path):
+    events, result = run_training(tones, tmp_path / "run", cache, epochs=EPOCHS_TO_LEARN, cell=cell)
+    chance = 1 / len(WORD_TONES_HZ)
+    assert result.metrics["best_val_acc"] >= 0.6 > 2 * chance
+    assert result.metrics["test_accuracy"] >= 0.5 and result.metrics["test_clips"] >= 12
+    epochs = [e for e in events if isinstance(e, EpochEnd)]
+    assert [e.epoch for e in epochs] == list(range(1, EPOCHS_TO_LEARN + 1))
+    assert epochs[-1].metrics["train_loss"] < epochs[0].metrics["train_loss"]
+    progress = [e for e in events if isinstance(e, Progress) and e.stage == "train"]
+    assert progress and {"loss", "acc", "samples/s"} <= set(progress[-1].metrics)
+
+    best = load_checkpoint(result.best_path)
+    assert best.labels == sorted(WORD_TONES_HZ)
+    assert best.model_config.cell == cell and best.model_config.num_classes == len(WORD_TONES_HZ)
+    assert best.metrics["test_accuracy"] == result.metrics["test_accuracy"]
+    assert best.metrics["epoch"] == result.metrics["best_epoch"]
+    # normalisation statistics of the training features are part of the weights
+    assert best.state_dict["feature_std"].min() > 0 and best.state_dict["feature_mean"].abs().max() > 1
+    assert best.data["licenses"] and best.train_config["train"]["epochs"] == EPOCHS_TO_LEARN
+    assert best.extra == {}  # best.pt is for use; the resume state lives in last.pt
+
+
+def test_run_folder_holds_config_metrics_plot_and_checkpoints(tones, cache, tmp_path):
+    _, result = run_training(tones, tmp_path / "run", cache, epochs=2)
+    run = tmp_path / "run"
+    for name in (BEST_NAME, LAST_NAME, METRICS_NAME, PLOT_NAME, "config.json", "results.json"):
+        assert (run / name).is_file(), name
+    rows = [json.loads(line) for line in (run / METRICS_NAME).read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert all(0 <= r["val_acc"] <= 1 and r["train_loss"] > 0 and r["samples_per_s"] > 0 for r in rows)
+    assert (run / PLOT_NAME).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    settings = json.loads((run / "config.json").read_text())
+    assert settings["model"]["hidden"] == TINY_MODEL["hidden"] and settings["train"]["batch_size"] == 8
+    assert settings["model"]["num_classes"] == len(WORD_TONES_HZ)
+    last = load_checkpoint(run / LAST_NAME)
+    assert last.extra["resume"]["run"]["epoch"] == 2
+    assert result.metrics["epochs"] == 2
+
+
+# ------------------------------------------------------------------------------- determinism
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path).state_dict
+
+
+def test_same_seed_gives_the_same_model_and_another_seed_does_not(tones, cache, tmp_path):
+    _, first = run_training(tones, tmp_path / "a", cache, epochs=2, seed=3)
+    _, second = run_training(tones, tmp_path / "b", cache, epochs=2, seed=3)
+    _, other = run_training(tones, tmp_path / "c", cache, epochs=2, seed=4)
+    a, b, c = _weights(first.last_path), _weights(second.last_path), _weights(other.last_path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_resume_after_cancel_continues_exactly_where_it_stopped(tones, cache, tmp_path):
+    _, whole = run_training(tones, tmp_path / "whole", cache, epochs=3)
+
+    token = CancelToken()
+    seen = []
+    config = TrainConfig(epochs=3, **TINY_TRAIN)
+    model = ModelConfig(num_classes=2, **TINY_MODEL)
+    stream = train(spec_of(tones), FEATURES, model, AugmentConfig(), config, tmp_path / "cut", cache_dir=cache,
+                   cancel=token)
+    with pytest.raises(Cancelled):
+        for event in stream:
+            seen.append(event)
+            if isinstance(event, Progress) and event.stage == "train" and event.metrics["epoch"] == 2 \
+                    and event.done == 2:
+                token.cancel()  # mid-epoch, after two batches of epoch 2
+    assert any(isinstance(e, Message) and "--resume" in e.text for e in seen)
+    state = load_checkpoint(tmp_path / "cut" / LAST_NAME).extra["resume"]["run"]
+    assert (state["epoch"], state["batch"]) == (1, 2)
+
+    resumed = run_to_end(train(spec_of(tones), FEATURES, model, AugmentConfig(), config, tmp_path / "cut",
+                               resume=True, cache_dir=cache))
+    assert resumed.metrics["epochs"] == 3
+    rows = [json.loads(x) for x in (tmp_path / "cut" / METRICS_NAME).read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    a, b = _weights(whole.last_path), _weights(resumed.last_path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.metrics["val_acc"] == whole.metrics["val_acc"]
+
+
+def test_resuming_a_finished_run_changes_nothing(tones, cache, tmp_path):
+    _, done = run_training(tones, tmp_path / "run", cache, epochs=1)
+    before = _weights(done.last_path)
+    config = TrainConfig(epochs=1, **TINY_TRAIN)
+    events = list(train(spec_of(tones), FEATURES, ModelConfig(num_classes=2), AugmentConfig(), config,
+                        tmp_path / "run", resume=True, cache_dir=cache))
+    assert not any(isinstance(e, EpochEnd) for e in events)
+    assert any(isinstance(e, Message) and "already finished" in e.text for e in events)
+    after = _weights(done.last_path)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+# ------------------------------------------------------------------------------ run folders
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_an_existing_run_is_refused_and_left_untouched(tones, cache, tmp_path):
+    run_training(tones, tmp_path / "run", cache, epochs=1)
+    before = _snapshot(tmp_path / "run")
+    with pytest.raises(SpeechRNNError, match="already holds a training run.*--resume.*--force"):
+        run_training(tones, tmp_path / "run", cache, epochs=1)
+    assert _snapshot(tmp_path / "run") == before
+
+
+def test_force_replaces_an_existing_run(tones, cache, tmp_path):
+    run_training(tones, tmp_path / "run", cache, epochs=2)
+    config = TrainConfig(epochs=1, **TINY_TRAIN)
+    result = run_to_end(train(spec_of(tones), FEATURES, ModelConfig(num_classes=2, **TINY_MODEL), AugmentConfig(),
+                              config, tmp_path / "run", force=True, cache_dir=cache))
+    rows = (tmp_path / "run" / METRICS_NAME).read_text().splitlines()
+    assert len(rows) == 1 and result.metrics["epochs"] == 1
+
+
+def test_resume_without_a_run_is_an_error(tmp_path):
+    with pytest.raises(SpeechRNNError, match="no run to resume"):
+        run_to_end(train(spec_of(tmp_path), FEATURES, ModelConfig(num_classes=2), AugmentConfig(),
+                         TrainConfig(), tmp_path / "nothing", resume=True))
+
+
+# ------------------------------------------------------------------------------- data paths
+def test_without_waveform_augmentation_the_feature_cache_is_used_and_silence_still_varies(tones, cache, tmp_path):
+    augment = AugmentConfig(noise=False, shift=False, spec_augment=False)
+    config = TrainConfig(epochs=1, **TINY_TRAIN)
+    events = list(train(spec_of(tones, include_silence=True), FEATURES, ModelConfig(num_classes=2, **TINY_MODEL),
+                        augment, config, tmp_path / "run", cache_dir=cache))
+    assert any(e.name == "features" for e in events if hasattr(e, "name") and hasattr(e, "description"))
+    assert load_checkpoint(events[-1].result.best_path).labels[0] == "_silence_"
+    assert any(p.name.startswith("features-") for p in cache.iterdir())
+
+
+def test_unreadable_files_are_skipped_with_a_count(tones, cache, tmp_path):
+    data = tmp_path / "data"
+    make_tone_dataset(data, speakers=8)
+    (data / "alpha" / "broken_nohash_0.wav").write_bytes(b"RIFF\x00\x00not really a wav")
+    (data / "bravo" / "empty_nohash_0.wav").write_bytes(b"")
+    events, result = run_training(data, tmp_path / "run", tmp_path / "cache", epochs=1)
+    warnings = [e.text for e in events if isinstance(e, Message) and e.level == "warning"]
+    assert any("skipped 2 unreadable" in w for w in warnings)
+    assert result.best_path.is_file()
+
+
+def test_batches_are_sharded_evenly_and_a_short_tail_is_dropped():
+    order = torch.arange(20)
+    assert [len(b) for b in epoch_batches(order, 8, 1)] == [8, 8]
+    assert [len(b) for b in epoch_batches(torch.arange(5), 8, 1)] == [5]  # one short batch is kept
+    assert epoch_batches(torch.arange(1), 8, 2) == []  # nothing to share between two ranks
+
+
+def test_small_data_gets_smaller_batches_and_sources_can_be_balanced():
+    from speechrnn.train import effective_batch_size, epoch_order, source_balance_weights
+
+    assert effective_batch_size(TrainConfig(batch_size=256), 100_000) == 256
+    assert effective_batch_size(TrainConfig(batch_size=256), 1_300) == 65  # 20 steps per epoch
+    assert effective_batch_size(TrainConfig(batch_size=256), 100) == 16  # never below 16
+    assert effective_batch_size(TrainConfig(batch_size=256, min_steps=0), 100) == 256
+    sources = ["big"] * 90 + ["small"] * 10 + [""] * 5
+    weights = source_balance_weights(sources)
+    assert weights[:90].sum() == pytest.approx(weights[90:100].sum()) == pytest.approx(50.0)
+    assert weights[100:].sum() == 5.0  # generated silence keeps its share
+    drawn = epoch_order(len(sources), 0, 1, weights)
+    small_share = float(((drawn >= 90) & (drawn < 100)).float().mean())
+    assert 0.3 < small_share < 0.65 and len(drawn) == len(sources)
+
+
+def test_learning_rate_warms_up_then_decays_to_the_floor():
+    factors = [lr_factor(step, 10, 100, 0.02) for step in range(101)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
+    assert factors[100] == pytest.approx(0.02)
+
+
+def test_fused_gru_gradients_equal_torch_gru():
+    from speechrnn.fused_rnn import fused_gru_forward
+
+    torch.manual_seed(0)
+    rnn = torch.nn.GRU(12, 16, 2, batch_first=True)
+    x = torch.randn(3, 9, 12, requires_grad=True)
+    h0 = torch.randn(2, 3, 16, requires_grad=True)
+    weights = torch.randn(3, 9, 16), torch.randn(2, 3, 16)
+
+    def grads(forward, dtype=None):
+        for p in [*rnn.parameters(), x, h0]:
+            p.grad = None
+        out, last = forward(rnn, x, h0) if dtype is None else forward(rnn, x, h0, dtype)
+        ((out * weights[0]).sum() + (last * weights[1]).sum()).backward()
+        return [out.detach(), last.detach()] + [p.grad.clone() for p in [*rnn.parameters(), x, h0]]
+
+    reference = grads(lambda r, a, b: r(a, b))
+    for got, want in zip(grads(fused_gru_forward), reference):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    for got, want in zip(grads(fused_gru_forward, torch.bfloat16), reference):  # mixed precision: ~1 %
+        assert (got - want).abs().max() <= 0.02 * want.abs().max()
+
+
+def test_fused_gru_only_changes_training_on_cpu():
+    from speechrnn.fused_rnn import FusedGRU, use_fused_rnn
+    from speechrnn.model import RNNClassifier
+
+    model = RNNClassifier(ModelConfig(num_classes=3, hidden=8))
+    keys = list(model.state_dict())
+    assert use_fused_rnn(model) and isinstance(model.rnn, FusedGRU)
+    assert list(model.state_dict()) == keys
+    frames = torch.randn(2, 6, 40)
+    model.eval()
+    with torch.no_grad():
+        assert not model.rnn._fused_applies(frames, None)
+    model.train()
+    assert model.rnn._fused_applies(frames, None)
+    assert not use_fused_rnn(RNNClassifier(ModelConfig(num_classes=3, cell="lstm")))
+
+
+def test_bad_train_settings_are_value_errors():
+    with pytest.raises(ValueError):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError):
+        TrainConfig(precision="float8")
+    with pytest.raises(ValueError):
+        TrainConfig(label_smoothing=1.0)
+
+
+def test_throughput_measurement_runs_the_training_step():
+    from speechrnn.train import measure_training_throughput
+
+    rate = measure_training_throughput("gru", hidden=16, layers=1, batch_size=8, seconds=0.2, warmup_batches=1)
+    assert rate > 0
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+    os.environ.pop("WORLD_SIZE", None)
+
+
+# --------------------------------------------------------------- a trained model for other tests
+@functools.cache
+def trained_tone_model(base: Path) -> tuple[Path, Path]:
+    """(data folder, best.pt) of a small GRU that knows the tone words; trained once per session."""
+    data = make_tone_dataset(base / "tone_model" / "data")
+    run_training(data, base / "tone_model" / "run", base / "tone_model" / "cache", epochs=EPOCHS_TO_LEARN)
+    return data, base / "tone_model" / "run" / BEST_NAME
