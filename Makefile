@@ -9,11 +9,16 @@ gui: setup
 
 # Set up everything the tests need and run the whole test suite (what CI runs).
 test: setup-test
+	$(MAKE) screenshots
 	$(PY) -m pytest -q -rs
 
 # Full benchmark suite on this machine (writes bench/results/ and prints the table).
 bench: setup-test
 	$(PY) -m bench.run
+
+# A PNG of every panel under a virtual X screen (Xvfb), as a user would see it.
+screenshots: setup-test
+	xvfb-run -a -s '-screen 0 1280x800x24' env QT_QPA_PLATFORM=xcb $(PY) -m gui.screenshots $${SCREENSHOT_DIR:-shots}
 
 setup:
 	.ci/setup app

@@ -24,7 +24,7 @@ def test_quick_bench_runs_every_section_and_writes_json_and_markdown(tmp_path):
     assert results["quick"] is True
     assert results["machine"]["versions"]["torch"]
     sections = results["sections"]
-    assert set(sections) == {"features", "training", "recognizer", "default_model", "stream_eval", "gates"}
+    assert set(sections) >= {"features", "training", "recognizer", "default_model", "stream_eval", "gates"}
     assert not [name for name, s in sections.items() if "error" in s]
     model_sections = {"default_model", "stream_eval"}
     for name, section in sections.items():

@@ -325,6 +325,7 @@ class ListenPanel(Panel):
 
     def _audio_started(self, device) -> None:
         self.banner.hide()
+        self.listen_button.setEnabled(True)
         self._fill_devices()
         if self.listening:
             self.reader = self.ctx.audio.reader()
@@ -333,6 +334,7 @@ class ListenPanel(Panel):
     def _audio_unavailable(self, message: str) -> None:
         self.reader = None
         self.meter.reset()
+        self.listen_button.setEnabled(False)
         self.banner_label.setText(
             "<b>No microphone available:</b> " + message.replace("<", "&lt;").rstrip(".") + "."
             + "<br>Connect a microphone (or pick another device above) and press <b>Retry</b>. Meanwhile, "
@@ -420,6 +422,7 @@ class ListenPanel(Panel):
         self.file_label.setText(f"Listening to <b>{path.name}</b> ({self.reader.duration_s:.1f} s) instead of "
                                 "the microphone.")
         self.file_bar.show()
+        self.listen_button.setEnabled(True)
         if not self.listening:
             self.listening = True
             self.listen_button.setText("■ Stop")
@@ -430,6 +433,7 @@ class ListenPanel(Panel):
         if isinstance(self.reader, FileFeed):
             self.reader = self.ctx.audio.reader()
         self.file_bar.hide()
+        self.listen_button.setEnabled(self.ctx.audio.mic is not None)
 
     def feed(self, samples: np.ndarray) -> list:
         """Push samples through the recognizer and the waveform/meter (the timer, tests, screenshots)."""

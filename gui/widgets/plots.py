@@ -154,7 +154,8 @@ class HeatImage(pg.GraphicsObject):
     Lighter than pyqtgraph's ImageItem for a picture replaced 30 times a second: the colour
     lookup is one numpy ``take`` into a 32-bit RGB buffer, which Qt draws without converting
     (an 8-bit indexed image, ImageItem's choice, is converted on every paint: ~6x slower).
-    Row 0 of the data is drawn at the bottom (y up, as in the plot).
+    Row 0 of the data is drawn at the bottom (y up, as in the plot); NaN values (no data yet) take
+    the plot's background colour.
     """
 
     LUT_SIZE = 256
@@ -167,6 +168,12 @@ class HeatImage(pg.GraphicsObject):
         self._values: np.ndarray | None = None
         self._image = QImage(1, 1, QImage.Format.Format_RGB32)
         self._pixels = np.zeros((1, 1), dtype=np.uint32)
+        self._background = np.uint32(0xFFFFFFFF)
+
+    def set_background(self, color: str) -> None:
+        rgb = QColor(color)
+        self._background = np.uint32(0xFF000000 | (rgb.red() << 16) | (rgb.green() << 8) | rgb.blue())
+        self._render()
 
     def set_colormap(self, cmap: pg.ColorMap) -> None:
         rgb = cmap.getLookupTable(nPts=self.LUT_SIZE, alpha=False).astype(np.uint32)
@@ -201,8 +208,11 @@ class HeatImage(pg.GraphicsObject):
             self._pixels = np.frombuffer(self._image.bits(), dtype=np.uint32).reshape(rows, columns)
         low, high = self._levels
         scale = (self.LUT_SIZE - 1) / max(high - low, 1e-12)
-        index = np.clip((self._values - low) * scale, 0, self.LUT_SIZE - 1).astype(np.intp)
+        missing = np.isnan(self._values)
+        scaled = np.nan_to_num((self._values - low) * scale, nan=0.0)
+        index = np.clip(scaled, 0, self.LUT_SIZE - 1).astype(np.intp)
         np.take(self._lut, index, out=self._pixels)
+        self._pixels[missing] = self._background
         self.update()
 
     def boundingRect(self) -> QRectF:
@@ -233,7 +243,7 @@ class FrameImage(ThemedPlot):
 
     def _blank(self, dim: int) -> None:
         self._dim = dim
-        self._data = np.zeros((dim, self.frames), dtype=np.float32)
+        self._data = np.full((dim, self.frames), np.nan, dtype=np.float32)
         self.image.set_values(self._data)
         span = self.frames * self.hop_s
         self.image.set_rect(QRectF(-span, 0.0, span, float(dim)))
@@ -254,14 +264,18 @@ class FrameImage(ThemedPlot):
         if frames.shape[1] != self._dim:
             self._blank(frames.shape[1])
         count = min(frames.shape[0], self.frames)
-        self._data[:, : self.frames - count] = 0.0
+        self._data[:, : self.frames - count] = np.nan  # before the stream started
         if count:
             self._data[:, self.frames - count :] = frames[-count:].T
         self.image.set_values(self._data)
 
     def clear_frames(self) -> None:
-        self._data[:] = 0.0
+        self._data[:] = np.nan
         self.image.set_values(self._data)
+
+    def apply_colors(self, colors: PlotColors) -> None:
+        super().apply_colors(colors)
+        self.image.set_background(colors.background)
 
 
 class ProbabilityBars(ThemedPlot):

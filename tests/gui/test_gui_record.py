@@ -138,4 +138,4 @@ def test_typing_words_is_not_taken_by_the_panel_shortcuts(qtbot, window, tmp_pat
     panel.words_edit.setFocus()
     qtbot.keyClicks(panel.words_edit, "pop, up")
     assert panel.words_edit.text() == "pop, up" and not played
-    assert "10 of “pop”, “up”" in panel.detail_label.text()
+    assert "4 takes: 2 of “pop”, “up”" in panel.detail_label.text()
