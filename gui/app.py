@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     window = build_window(args, app)
     window.show()
     window.show_panel(args.panel or "listen")
+    # Paint the window before the model loader starts importing torch in its thread (the import
+    # holds the GIL much of the time and would delay the first paint by a second).
+    app.processEvents()
     window.ctx.model.activate(initial_model(args, window.ctx.settings))
 
     # Ctrl-C in the terminal closes the window cleanly (Python sees signals only between Qt events).

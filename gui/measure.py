@@ -94,10 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     window = build_window(app_args(options), app)
     window.show()
     window.show_panel("listen")
-    window.ctx.model.activate(args.model)
     panel = window.panels["listen"]
-    app.processEvents()  # first paint
+    app.processEvents()  # first paint, then the model loads (as in gui.app.main)
     window_s = time.monotonic() - START_S
+    window.ctx.model.activate(args.model)
 
     def listening() -> bool:
         recognizer = panel.recognizer

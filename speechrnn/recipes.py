@@ -76,6 +76,9 @@ class DigitsRecipe:
     # data
     validation_pct: float = 15.0
     testing_pct: float = 25.0
+    # Final build: FSDD's validation speaker trains too (4 speakers are few) and the last epoch
+    # is shipped, with the number of epochs chosen beforehand on validation.
+    validation_speakers_train: bool = False
     silence_pct: float = 10.0
     unknown_pct: float = 30.0  # high enough that every real other-word clip is used for _unknown_
     synth: bool = True
@@ -161,11 +164,33 @@ def noise_folders(recipe: DigitsRecipe) -> tuple[Path, Path]:
     return train_dir, test_dir
 
 
+def fsdd_root(recipe: DigitsRecipe) -> Path:
+    """FSDD as the recipe splits it: the data folder itself (speaker hash), or, with
+    ``validation_speakers_train``, a view of links whose split lists keep only the test speakers out."""
+    from speechrnn.data.layout import TESTING_LIST, VALIDATION_LIST, assign_split, scan_folder
+
+    real = recipe.root / FSDD_DIR
+    if not recipe.validation_speakers_train:
+        return real
+    view = recipe.work / FSDD_DIR  # same folder name: reports still say "fsdd"
+    view.mkdir(parents=True, exist_ok=True)
+    testing = []
+    for clip in scan_folder(real):
+        link = view / clip.label
+        if not link.exists():
+            link.symlink_to((real / clip.label).resolve(), target_is_directory=True)
+        if assign_split(clip.speaker, recipe.validation_pct, recipe.testing_pct) == "testing":
+            testing.append(f"{clip.label}/{clip.path.name}")
+    (view / VALIDATION_LIST).write_text("")
+    (view / TESTING_LIST).write_text("".join(line + "\n" for line in testing))
+    return view
+
+
 def data_spec(recipe: DigitsRecipe, train_noise: Path):
     """The :class:`~speechrnn.data.spec.DataSpec` of the recipe."""
     from speechrnn.data.spec import DataSpec
 
-    sources = [str(recipe.root / FSDD_DIR), str(recipe.root / SPEECH_COMMANDS_DIR)]
+    sources = [str(fsdd_root(recipe)), str(recipe.root / SPEECH_COMMANDS_DIR)]
     if recipe.synth:
         sources += [str(recipe.work / SYNTH_DIGITS_DIR), str(recipe.work / SYNTH_UNKNOWN_DIR)]
     return DataSpec(
@@ -287,19 +312,21 @@ def build_digits(recipe: DigitsRecipe, out_path: str | Path, run_name: str = "ru
     run_dir = recipe.work / run_name
     result = yield from _forward(train(spec, feature_config, model_config, augment, train_config, run_dir,
                                        force=True, cancel=cancel, cache_dir=recipe.work / "cache", recipe="digits"))
+    shipped_path = result.last_path if recipe.validation_speakers_train else result.best_path
     splits = ("validation", "testing") if evaluate_test else ("validation",)
-    metrics: dict = {"training": {k: v for k, v in result.metrics.items() if not k.startswith("test")}}
+    metrics: dict = {"training": {k: v for k, v in result.metrics.items() if not k.startswith("test")},
+                     "shipped_epoch": "last" if recipe.validation_speakers_train else "best on validation"}
     for split in splits:
         yield Stage(f"evaluate-{split}", f"Scoring the {split} split (clean and at {recipe.snr_db_test:g} dB SNR, "
                                          "held-out noises)")
-        metrics[split] = yield from _forward(held_out_metrics(result.best_path, eval_spec, test_noise,
+        metrics[split] = yield from _forward(held_out_metrics(shipped_path, eval_spec, test_noise,
                                                               recipe.snr_db_test, split, cancel))
-    ckpt = load_checkpoint(result.best_path)
+    ckpt = load_checkpoint(shipped_path)
     ckpt.recipe = "digits"
     ckpt.extra = {}
     # the wrong-file lists stay in the run folder (recipe_metrics.json), not in the shipped model
-    shipped = {k: ({n: m for n, m in v.items() if n != "wrong"} if k in splits else v) for k, v in metrics.items()}
-    ckpt.metrics = {**ckpt.metrics, "recipe": shipped}
+    recorded = {k: ({n: m for n, m in v.items() if n != "wrong"} if k in splits else v) for k, v in metrics.items()}
+    ckpt.metrics = {**ckpt.metrics, "recipe": recorded}
     ckpt.data = {**ckpt.data, "recipe": recipe.to_dict(), "licenses": _licenses(spec),
                  "held_out": {"test_noises": list(TEST_NOISES), "speakers": held_out_speakers(recipe)}}
     save_checkpoint(ckpt, out_path)
@@ -316,7 +343,10 @@ def held_out_speakers(recipe: DigitsRecipe) -> dict[str, dict[str, list[str]]]:
     speakers = sorted({clip.speaker for clip in scan_folder(recipe.root / FSDD_DIR)})
     by_split: dict[str, list[str]] = {}
     for speaker in speakers:
-        by_split.setdefault(assign_split(speaker, recipe.validation_pct, recipe.testing_pct), []).append(speaker)
+        split = assign_split(speaker, recipe.validation_pct, recipe.testing_pct)
+        if split == "validation" and recipe.validation_speakers_train:
+            split = "train"
+        by_split.setdefault(split, []).append(speaker)
     return {FSDD_DIR: by_split}
 
 

@@ -56,6 +56,7 @@ RANK_SEED_STRIDE = 7919  # seed spacing between ranks of a distributed run
 SPEECH_COMMANDS_LICENSE = "CC BY 4.0 (Speech Commands, Pete Warden, Google, arXiv:1804.03209)"
 PRECISIONS = ("float32", "bfloat16", "auto")
 MIN_BATCH = 16  # smallest batch that min_steps may choose
+GATE_INITS = ("pytorch", "chrono")
 KEEP_FREED_BYTES = 1 << 30  # glibc: freed blocks up to this size stay mapped for reuse
 LICENSE_FILE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "ATTRIBUTION.txt", "ATTRIBUTION.md", "README.md")
 
@@ -79,6 +80,7 @@ class TrainConfig:
     precision: str = "float32"  # CPU matrix products: float32, bfloat16 (mixed precision) or auto
     min_steps: int = 20  # small data: the batch shrinks so that an epoch has at least this many steps
     balance_sources: bool = False  # draw each source's clips equally often (see source_balance_weights)
+    gate_init: str = "pytorch"  # "chrono": gate biases for long memory (see chrono_init)
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -95,6 +97,8 @@ class TrainConfig:
             raise ValueError("min_lr_ratio must be within [0, 1]")
         if self.threads < 0 or self.min_steps < 0:
             raise ValueError("threads and min_steps must not be negative")
+        if self.gate_init not in GATE_INITS:
+            raise ValueError(f"gate_init must be one of {', '.join(GATE_INITS)}, not {self.gate_init!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
@@ -346,6 +350,28 @@ def _set_threads(config: TrainConfig, dist_env: _Dist, device: torch.device) -> 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
+@torch.no_grad()
+def chrono_init(model: torch.nn.Module, max_frames: int, generator: torch.Generator | None = None) -> bool:
+    """Chrono initialisation (Tallec & Ollivier, ICLR 2018) of an LSTM's forget / a GRU's update gate.
+
+    Their biases become ``log(U(1, max_frames - 1))``, so at the start of training the units keep
+    their state for 1 .. max_frames steps instead of about one. A word in the middle of a clip must
+    be remembered for tens of frames until the clip's last frame ("last" pooling); with PyTorch's
+    default initialisation an LSTM then spends most of a short run at chance. True if applied.
+    """
+    cfg = model.config
+    if cfg.cell not in ("lstm", "gru"):
+        return False
+    hidden = cfg.hidden
+    gate = slice(hidden, 2 * hidden)  # LSTM gates i|f|g|o, GRU gates r|z|n: the second one keeps state
+    for name, parameter in model.rnn.named_parameters():
+        if name.startswith("bias_ih"):
+            parameter[gate] = torch.log(torch.empty(hidden).uniform_(1, max(2, max_frames - 1), generator=generator))
+        elif name.startswith("bias_hh"):
+            parameter[gate] = 0.0
+    return True
+
+
 def keep_freed_memory() -> bool:
     """Ask glibc to keep freed large blocks for reuse instead of unmapping them (Linux only).
 
@@ -566,6 +592,8 @@ class _Session:
         else:
             self.model.set_normalization(*_normalization_stats(
                 prepared.train.waves, prepared.train.is_silence, self.extractor, device, config.seed, cached_train))
+            if config.gate_init == "chrono":
+                chrono_init(self.model, self.feature_config.clip_frames, torch.Generator().manual_seed(config.seed))
         self.precision = resolve_precision(config.precision, device)
         self.autocast = speed_up(self.model, device, self.precision, config.fast_rnn)
         if device.type == "cpu":

@@ -308,6 +308,18 @@ def test_fused_gru_only_changes_training_on_cpu():
     assert not use_fused_rnn(RNNClassifier(ModelConfig(num_classes=3, cell="lstm")))
 
 
+def test_chrono_init_sets_the_memory_gate_biases():
+    from speechrnn.model import RNNClassifier
+    from speechrnn.train import chrono_init
+
+    model = RNNClassifier(ModelConfig(num_classes=3, cell="lstm", hidden=8, layers=2))
+    assert chrono_init(model, 98, torch.Generator().manual_seed(0))
+    forget = model.rnn.bias_ih_l1[8:16]
+    assert forget.min() >= 0.0 and forget.max() <= np.log(97) and forget.std() > 0
+    assert model.rnn.bias_hh_l1[8:16].abs().max() == 0
+    assert not chrono_init(RNNClassifier(ModelConfig(num_classes=3, cell="rnn")), 98)
+
+
 def test_bad_train_settings_are_value_errors():
     with pytest.raises(ValueError):
         TrainConfig(epochs=0)

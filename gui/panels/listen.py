@@ -21,12 +21,13 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
+    QHeaderView,
     QPushButton,
     QSlider,
     QSplitter,
     QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -39,13 +40,17 @@ from gui.widgets.plots import FrameImage, ProbabilityBars, ScrollingWaveform, di
 from gui.worker import Task, run_call
 from speechrnn.errors import DeviceError
 
-REFRESH_MS = 33  # screen timer: ~30 frames/s
+REFRESH_MS = 38  # screen timer: ~26 frames/s (the goal is >= 25; each frame costs CPU)
 HISTORY_S = 3.0  # seconds shown by the waveform, feature and memory views
 HOP_S = 0.010  # fallback frame hop for the image views before a model is loaded
 MAX_HISTORY_ITEMS = 200  # detections kept in the list
 WORD_FADE_S = 2.0  # the big word turns grey this long after its detection
 SLIDER_STEPS = 100  # sensitivity slider resolution
 MIN_THRESHOLD, MAX_THRESHOLD = 0.05, 0.99
+# torch, not onnxruntime: building the ONNX engine exports the network (~1 s at start-up, when the
+# app should already be recognizing); at the screen rate (~4 frames per push) torch costs only
+# ~0.6 % of a core more.
+RECOGNIZER_ENGINE = "torch"
 THRESHOLD_DEBOUNCE_MS = 300  # rebuild the detector only once the slider stops moving
 FEATURE_LEVELS = (-2.5, 2.5)  # normalised features (what the RNN reads): about +-2.5 standard deviations
 
@@ -110,6 +115,7 @@ class ListenPanel(Panel):
         self.fps = 0.0
         self.detections: list = []  # every Detection shown, newest last (tests read it)
         self._generation = 0  # counts model changes (a threshold rebuild of an old model is dropped)
+        self._frames_shown = 0  # recognizer frames already drawn in the feature and memory views
         self._build()
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -248,8 +254,17 @@ class ListenPanel(Panel):
         history_row.addWidget(history_title, 1)
         history_row.addWidget(clear)
         left_layout.addLayout(history_row)
-        self.history = QListWidget()
-        self.history.setToolTip("Words recognized so far: clock time, word, score (stream time in the tooltip)")
+        self.history = QTreeWidget()
+        self.history.setColumnCount(3)
+        self.history.setHeaderLabels(["Time", "Word", "Score"])
+        self.history.setRootIsDecorated(False)
+        self.history.setUniformRowHeights(True)
+        header = self.history.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.history.setToolTip("Words recognized so far, newest first (stream time in each row's tooltip)")
         self.history.setMinimumHeight(60)
         left_layout.addWidget(self.history, 2)
         self._history_hint()
@@ -353,8 +368,7 @@ class ListenPanel(Panel):
         self.listening = True
         self.listen_button.setText("■ Stop")
         self.reader = audio.reader()
-        if self.recognizer is not None:
-            self.recognizer.reset()
+        self._restart_stream()
         self.timer.start()
 
     def stop_listening(self) -> None:
@@ -417,8 +431,7 @@ class ListenPanel(Panel):
         if audible:
             play_samples(samples, rate)  # no output device: it is still recognized, just not heard
         self.reader = FileFeed(path, samples, rate)
-        if self.recognizer is not None:
-            self.recognizer.reset()
+        self._restart_stream()
         self.file_label.setText(f"Listening to <b>{path.name}</b> ({self.reader.duration_s:.1f} s) instead of "
                                 "the microphone.")
         self.file_bar.show()
@@ -451,8 +464,16 @@ class ListenPanel(Panel):
         recognizer = self.recognizer
         if recognizer is not None:
             self.bars.set_values(recognizer.posteriors)
-            self.features.set_frames(self._normalised(recognizer.feature_history(self.features.frames)))
-            self.memory.set_frames(recognizer.hidden_history(self.memory.frames))
+            seen = recognizer.frames_seen
+            if seen < self._frames_shown:  # a new stream (reset, another model): start the views afresh
+                self.features.clear_frames()
+                self.memory.clear_frames()
+                self._frames_shown = 0
+            new = min(seen - self._frames_shown, self.features.frames)
+            if new > 0:
+                self.features.append_frames(self._normalised(recognizer.feature_history(new)))
+                self.memory.append_frames(recognizer.hidden_history(new))
+                self._frames_shown = seen
         if self._last_word_time and time.monotonic() - self._last_word_time > WORD_FADE_S:
             self._last_word_time = 0.0
             self.word_label.setProperty("role", "muted")
@@ -473,9 +494,10 @@ class ListenPanel(Panel):
             self._frames_drawn, self._fps_since = 0, now
 
     def _history_hint(self) -> None:
-        item = QListWidgetItem("Recognized words will be listed here.")
+        item = QTreeWidgetItem(["Recognized words will be listed here."])
         item.setFlags(Qt.ItemFlag.NoItemFlags)
-        self.history.addItem(item)
+        self.history.addTopLevelItem(item)
+        item.setFirstColumnSpanned(True)
         self._hint_shown = True
 
     def clear_history(self) -> None:
@@ -491,12 +513,16 @@ class ListenPanel(Panel):
         self.word_label.setProperty("role", "good")
         self._repolish(self.word_label)
         self._last_word_time = time.monotonic()
-        self.score_label.setText(f"score {detection.score:.2f}  ·  at {detection.end_s:.1f} s")
-        item = QListWidgetItem(f"{time.strftime('%H:%M:%S')}   {word_text(detection.label):<12}   {detection.score:.2f}")
-        item.setToolTip(f"stream time {detection.start_s:.2f}–{detection.end_s:.2f} s")
-        self.history.insertItem(0, item)
-        while self.history.count() > MAX_HISTORY_ITEMS:
-            self.history.takeItem(self.history.count() - 1)
+        clock = time.strftime("%H:%M:%S")
+        self.score_label.setText(f"score {detection.score:.2f}  ·  {clock}")
+        item = QTreeWidgetItem([clock, word_text(detection.label), f"{detection.score:.2f}"])
+        item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        tip = f"spoken {detection.start_s:.2f}–{detection.end_s:.2f} s into the stream, detected at {detection.time_s:.2f} s"
+        for column in range(3):
+            item.setToolTip(column, tip)
+        self.history.insertTopLevelItem(0, item)
+        while self.history.topLevelItemCount() > MAX_HISTORY_ITEMS:
+            self.history.takeTopLevelItem(self.history.topLevelItemCount() - 1)
 
     # ------------------------------------------------------------------------------ model
     def _model_loading(self, _path) -> None:
@@ -515,7 +541,9 @@ class ListenPanel(Panel):
         def build():
             from speechrnn.recognizer import DetectorConfig, Recognizer
 
-            config = DetectorConfig(threshold=threshold) if threshold is not None else None
+            config = DetectorConfig(engine=RECOGNIZER_ENGINE)
+            if threshold is not None:
+                config = replace(config, threshold=threshold)
             return Recognizer.from_checkpoint(path, config)
 
         task = run_call(build)
@@ -548,6 +576,7 @@ class ListenPanel(Panel):
         self.vocab_label.setText("Say one of: <b>" + ", ".join(words) + "</b>")
         self.word_label.setText("…")
         self.score_label.setText(f"Listening with {self.ctx.model.display_name}")
+        self._restart_stream()
         rate = recognizer.sample_rate_hz
         if rate != self.ctx.audio.sample_rate_hz:
             self.ctx.audio.sample_rate_hz = rate
@@ -580,8 +609,7 @@ class ListenPanel(Panel):
             self._threshold_timer.start()  # a rebuild is under way: try again when it is done
             return
         # The recognizer fixes its thresholds when it is built: build one with the new threshold in
-        # a worker (it exports the network to ONNX, ~0.1-1 s) from a copy of the model, so the one
-        # in use keeps recognizing meanwhile; then swap.
+        # a worker, from a copy of the model, so the one in use keeps recognizing meanwhile; then swap.
         config = replace(recognizer.config, threshold=threshold)
         model = copy.deepcopy(recognizer.model)
         labels, features, checkpoint = list(recognizer.labels), recognizer.feature_config, recognizer.checkpoint
@@ -594,6 +622,15 @@ class ListenPanel(Panel):
     def _swap_recognizer(self, recognizer, generation: int) -> None:
         if generation == self._generation:  # the model was not replaced meanwhile
             self.recognizer = recognizer
+            self._restart_stream()
+
+    def _restart_stream(self) -> None:
+        """The recognizer starts a new stream: so do the feature and memory views."""
+        if self.recognizer is not None:
+            self.recognizer.reset()
+        self.features.clear_frames()
+        self.memory.clear_frames()
+        self._frames_shown = 0
 
     def _show_threshold(self, threshold: float) -> None:
         self.threshold_label.setText(f"threshold {threshold:.2f}")

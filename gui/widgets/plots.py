@@ -103,7 +103,7 @@ class ScrollingWaveform(ThemedPlot):
         self._pending = np.zeros(0, dtype=np.float32)  # samples of the column being filled
         self._low = np.zeros(WAVE_COLUMNS, dtype=np.float32)
         self._high = np.zeros(WAVE_COLUMNS, dtype=np.float32)
-        self._dirty = True
+        self._new_columns = WAVE_COLUMNS  # everything is to be drawn
         self.refresh()
 
     def append(self, samples: np.ndarray) -> None:
@@ -117,22 +117,27 @@ class ScrollingWaveform(ThemedPlot):
         self._low = np.concatenate([self._low[columns:], blocks.min(axis=1)])
         self._high = np.concatenate([self._high[columns:], blocks.max(axis=1)])
         self._pending = pending[used:]
-        self._dirty = True
+        self._new_columns += columns
 
     def clear_signal(self) -> None:
         self.sample_rate_hz = self._rate
 
     def refresh(self) -> None:
-        if not self._dirty:
+        count = min(self._new_columns, WAVE_COLUMNS)
+        if count == 0:
             return
         # a row is lit where its amplitude lies within the column's [min, max], widened to at
         # least one row so silence still shows a line at zero
         half_row = 1.0 / WAVE_ROWS
-        low = np.minimum(self._low, -half_row)
-        high = np.maximum(self._high, half_row)
+        low = np.minimum(self._low[-count:], -half_row)
+        high = np.maximum(self._high[-count:], half_row)
         rows = self._row_amplitude[:, None]
-        self.image.set_values(((rows >= low) & (rows <= high)).astype(np.float32))
-        self._dirty = False
+        lit = ((rows >= low) & (rows <= high)).astype(np.float32)
+        if count == WAVE_COLUMNS:
+            self.image.set_values(lit)
+        else:
+            self.image.scroll_in(lit)
+        self._new_columns = 0
 
     @property
     def envelope(self) -> tuple[np.ndarray, np.ndarray]:
@@ -191,12 +196,39 @@ class HeatImage(pg.GraphicsObject):
 
     def set_values(self, values: np.ndarray) -> None:
         """``values``: (rows, columns) floats; mapped through the colour map between the levels."""
-        self._values = values
+        self._values = np.array(values, dtype=np.float32)
         self._render()
+
+    def scroll_in(self, columns: np.ndarray) -> None:
+        """Shift the picture left by ``columns.shape[1]`` and append ``columns`` (rows, k) on the right.
+
+        Only the new columns go through the colour map: a scrolling view costs a memory move plus
+        a few columns per frame instead of the whole picture.
+        """
+        count = columns.shape[1]
+        if self._values is None or count >= self._values.shape[1] or columns.shape[0] != self._values.shape[0]:
+            full = columns if self._values is None else np.hstack([self._values, columns])
+            self.set_values(full[:, -(full.shape[1] if self._values is None else self._values.shape[1]):])
+            return
+        if count == 0:
+            return
+        self._values[:, :-count] = self._values[:, count:]
+        self._values[:, -count:] = columns
+        self._pixels[:, :-count] = self._pixels[:, count:]
+        self._pixels[:, -count:] = self._colours(self._values[:, -count:])
+        self.update()
 
     @property
     def values(self) -> np.ndarray | None:
         return self._values
+
+    def _colours(self, values: np.ndarray) -> np.ndarray:
+        low, high = self._levels
+        scale = (self.LUT_SIZE - 1) / max(high - low, 1e-12)
+        index = np.clip(np.nan_to_num((values - low) * scale, nan=0.0), 0, self.LUT_SIZE - 1).astype(np.intp)
+        colours = self._lut[index]
+        colours[np.isnan(values)] = self._background
+        return colours
 
     def _render(self) -> None:
         if self._values is None:
@@ -206,13 +238,7 @@ class HeatImage(pg.GraphicsObject):
             # The image owns its memory; we write into it through a numpy view of its bits.
             self._image = QImage(columns, rows, QImage.Format.Format_RGB32)
             self._pixels = np.frombuffer(self._image.bits(), dtype=np.uint32).reshape(rows, columns)
-        low, high = self._levels
-        scale = (self.LUT_SIZE - 1) / max(high - low, 1e-12)
-        missing = np.isnan(self._values)
-        scaled = np.nan_to_num((self._values - low) * scale, nan=0.0)
-        index = np.clip(scaled, 0, self.LUT_SIZE - 1).astype(np.intp)
-        np.take(self._lut, index, out=self._pixels)
-        self._pixels[missing] = self._background
+        self._pixels[:] = self._colours(self._values)
         self.update()
 
     def boundingRect(self) -> QRectF:
@@ -225,7 +251,7 @@ class HeatImage(pg.GraphicsObject):
 class FrameImage(ThemedPlot):
     """A scrolling image of per-frame vectors (feature frames or hidden states): time → x, index → y.
 
-    ``set_frames(frames)`` takes the most recent frames as (T, D); the newest is drawn on the right.
+    ``append_frames(frames)`` scrolls in the newest frames, (T, D); the newest is drawn on the right.
     """
 
     def __init__(self, title: str, frames: int, hop_s: float, y_label: str, parent=None):
@@ -243,8 +269,7 @@ class FrameImage(ThemedPlot):
 
     def _blank(self, dim: int) -> None:
         self._dim = dim
-        self._data = np.full((dim, self.frames), np.nan, dtype=np.float32)
-        self.image.set_values(self._data)
+        self.image.set_values(np.full((dim, self.frames), np.nan, dtype=np.float32))
         span = self.frames * self.hop_s
         self.image.set_rect(QRectF(-span, 0.0, span, float(dim)))
         self.setXRange(-span, 0.0, padding=0)
@@ -257,21 +282,16 @@ class FrameImage(ThemedPlot):
     def set_colormap(self, cmap: pg.ColorMap) -> None:
         self.image.set_colormap(cmap)
 
-    def set_frames(self, frames: np.ndarray) -> None:
-        """``frames``: (T, D), oldest first; only the last ``self.frames`` are shown."""
-        if frames.ndim != 2 or frames.shape[1] == 0:
+    def append_frames(self, frames: np.ndarray) -> None:
+        """Scroll in the newest frames, (T, D) oldest first (only the last ``self.frames`` can show)."""
+        if frames.ndim != 2 or frames.shape[1] == 0 or frames.shape[0] == 0:
             return
         if frames.shape[1] != self._dim:
             self._blank(frames.shape[1])
-        count = min(frames.shape[0], self.frames)
-        self._data[:, : self.frames - count] = np.nan  # before the stream started
-        if count:
-            self._data[:, self.frames - count :] = frames[-count:].T
-        self.image.set_values(self._data)
+        self.image.scroll_in(np.ascontiguousarray(frames[-self.frames :].T, dtype=np.float32))
 
     def clear_frames(self) -> None:
-        self._data[:] = np.nan
-        self.image.set_values(self._data)
+        self.image.set_values(np.full((self._dim, self.frames), np.nan, dtype=np.float32))
 
     def apply_colors(self, colors: PlotColors) -> None:
         super().apply_colors(colors)

@@ -114,6 +114,9 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     optim.add_argument("--balance-sources", action="store_true",
                        help="draw each --data source's clips equally often (small sources with many speakers "
                             "then count as much as large ones)")
+    optim.add_argument("--gate-init", choices=("pytorch", "chrono"), default=None,
+                       help="chrono: LSTM/GRU gate biases that keep state for up to a clip's length "
+                            "(much faster LSTM training with 'last' pooling); default pytorch")
     optim.add_argument("--seed", type=int, default=0)
     optim.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
     optim.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
@@ -157,7 +160,7 @@ def _configs(args: argparse.Namespace):
     train = {"epochs": args.epochs, "batch_size": args.batch_size, "label_smoothing": args.label_smoothing,
              "seed": args.seed, "device": args.device, "threads": args.threads,
              "balance_sources": args.balance_sources}
-    for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps"):
+    for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps", "gate_init"):
         if getattr(args, name) is not None:
             train[name] = getattr(args, name)
     return data, features, model, AugmentConfig(**augment), dataclasses.replace(TrainConfig(), **train)

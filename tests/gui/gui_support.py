@@ -7,6 +7,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent.parent
 DATA = TESTS / "data"
 SPEECH_COMMANDS = DATA / "speech_commands"
+FSDD = DATA / "fsdd"
 DIGIT_LABELS = ["_silence_", "_unknown_", "zero", "one", "two", "three", "four", "five", "six", "seven",
                 "eight", "nine"]
 
