@@ -29,7 +29,7 @@ from gui import icons
 from gui.context import AppContext
 from gui.panels.base import Panel
 from gui.theme import THEME_MODES, apply_theme
-from gui.worker import Task, run_call, stop_all
+from gui.worker import Task, run_call
 
 MIN_WIDTH, MIN_HEIGHT = 980, 640  # everything readable on a 1024x768 screen
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 1240, 780
@@ -316,7 +316,7 @@ class MainWindow(QMainWindow):
         self.ctx.settings.window_geometry = self.saveGeometry()
         for panel in self.panels.values():
             panel.shutdown()
-        stop_all()
+        Task.stop_all()
         self.ctx.audio.close(notify=False)
         event.accept()
 

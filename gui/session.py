@@ -41,11 +41,6 @@ class ModelSession(QObject):
         self.settings = settings
         self.path: Path | None = None
         self.summary: dict[str, Any] = {}
-        self._task: Task | None = None
-
-    @property
-    def busy(self) -> bool:
-        return self._task is not None and self._task.running
 
     def activate(self, path: str | Path | None) -> Task:
         """Load ``path`` (None: the bundled default model) and make it active when valid."""
@@ -58,7 +53,6 @@ class ModelSession(QObject):
         task = run_call(load)
         task.succeeded.connect(self._loaded)
         task.failed.connect(self.failed)
-        self._task = task
         return task.start()
 
     def _loaded(self, result: tuple[Path, dict[str, Any]]) -> None:
@@ -68,10 +62,6 @@ class ModelSession(QObject):
         self.settings.add_recent_model(path)
         self.changed.emit(path, summary)
 
-    def wait(self) -> None:
-        if self._task is not None:
-            self._task.wait()
-
     @property
     def labels(self) -> list[str]:
         return list(self.summary.get("labels", []))
@@ -80,10 +70,7 @@ class ModelSession(QObject):
     def display_name(self) -> str:
         if self.path is None:
             return "no model"
-        try:
-            if self.path.resolve() == bundled_model_path().resolve():
-                return "bundled digits model"
-        except Exception:  # the library's default path helper is missing or broken: show the file name
-            pass
+        if self.path.resolve() == bundled_model_path().resolve():
+            return "bundled digits model"
         name = self.path.name
         return f"{self.path.parent.name}/{name}" if name in ("best.pt", "last.pt") else name

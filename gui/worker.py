@@ -33,7 +33,9 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-class _Runner(QObject):
+class _TaskSignals(QObject):
+    """The signals of a running operation (the worker emits them, the Task re-emits them)."""
+
     stage = Signal(object)
     progress = Signal(object)
     message = Signal(object)
@@ -43,6 +45,8 @@ class _Runner(QObject):
     cancelled = Signal()
     done = Signal()
 
+
+class _Runner(_TaskSignals):
     def __init__(self, make_events: EventFactory, token: CancelToken):
         super().__init__()
         self._make_events = make_events
@@ -88,24 +92,15 @@ class _Runner(QObject):
             self.done.emit()
 
 
-_RUNNING: set["Task"] = set()  # started tasks whose thread has not finished: never garbage-collected early
-
-
-class Task(QObject):
+class Task(_TaskSignals):
     """One long operation in its own thread.
 
-    A started task stays referenced (module registry) until its thread has finished, so neither
-    the garbage collector nor a closing panel can destroy a running QThread (which aborts).
+    A started task stays referenced (``Task.running_tasks``) until its thread has finished, so
+    neither the garbage collector nor a closing panel can destroy a running QThread, which would
+    abort the process. ``Task.stop_all()`` cancels and joins them when the app closes.
     """
 
-    stage = Signal(object)
-    progress = Signal(object)
-    message = Signal(object)
-    epoch = Signal(object)
-    succeeded = Signal(object)
-    failed = Signal(str)
-    cancelled = Signal()
-    done = Signal()
+    running_tasks: set["Task"] = set()  # lifetime guard for running threads, not shared state
 
     def __init__(self, make_events: EventFactory):
         super().__init__()  # no Qt parent: owned by Python, and by the registry while running
@@ -125,13 +120,13 @@ class Task(QObject):
 
     def start(self) -> "Task":
         self._running = True
-        _RUNNING.add(self)
+        Task.running_tasks.add(self)
         self._thread.start()
         return self
 
     def _mark_stopped(self) -> None:
         self._running = False
-        _RUNNING.discard(self)
+        Task.running_tasks.discard(self)
 
     @property
     def running(self) -> bool:
@@ -146,14 +141,14 @@ class Task(QObject):
             return self._thread.wait()
         return self._thread.wait(timeout_ms)
 
-
-def stop_all(timeout_ms: int = -1) -> None:
-    """Cancel every running task and wait for its thread (the app is closing)."""
-    for task in list(_RUNNING):
-        task.cancel()
-    for task in list(_RUNNING):
-        task.wait(timeout_ms)
-        _RUNNING.discard(task)
+    @classmethod
+    def stop_all(cls) -> None:
+        """Cancel every running task and wait for its thread (the app is closing)."""
+        for task in list(cls.running_tasks):
+            task.cancel()
+        for task in list(cls.running_tasks):
+            task.wait()
+            cls.running_tasks.discard(task)
 
 
 def run_call(function: Callable[[], Any]) -> Task:

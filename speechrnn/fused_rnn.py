@@ -13,8 +13,14 @@ then a few large matrix products. The maths is PyTorch's GRU exactly (``n = tanh
 r * (W_hn h + b_hn))``); in float32 the gradients agree with ``nn.GRU`` to rounding (tested).
 
 Matrix products may run in bfloat16 (``matmul_dtype``) while gates, states and their gradients
-stay float32: mixed precision as ``torch.autocast`` does it, several times faster on CPUs with
-bfloat16 matrix units (Intel AMX) and slower elsewhere, hence :func:`fast_matmul_dtype`.
+stay float32: mixed precision as ``torch.autocast`` does it, but without autocast's casts per op;
+fast on CPUs with bfloat16 matrix units (Intel AMX), slower elsewhere, hence
+:func:`fast_matmul_dtype`.
+
+Measured (2x128 GRU, batch 256, one core, model step only, quiet machine): nn.GRU 774, fused
+float32 832, fused bfloat16 1,121 samples/s (nn.GRU under autocast: 970). The recurrent matrix
+products and the gates' elementwise work are what remains; the per-step autograd bookkeeping is
+gone.
 
 :func:`use_fused_rnn` switches a model's ``nn.GRU`` to :class:`FusedGRU`, a subclass whose
 ``forward`` takes this path only when training on the CPU in float32 (unidirectional,

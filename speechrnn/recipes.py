@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from speechrnn.errors import DataError
-from speechrnn.events import CancelToken, EventStream, Finished, Message, Stage
+from speechrnn.events import CancelToken, EventStream, Finished, Message, Progress, Stage
 
 FSDD_DIR = "fsdd"
 SPEECH_COMMANDS_DIR = "speech_commands_sample"
@@ -52,6 +52,7 @@ LICENSES = {
 }
 SYNTH_DIGITS_DIR = "synth_digits"
 SYNTH_UNKNOWN_DIR = "synth_unknown"
+PERTURBED_DIR = "real_perturbed"
 TRAIN_NOISE_DIR = "noise_train"
 TEST_NOISE_DIR = "noise_test"
 DONE_MARKER = ".done.json"  # written after a derived folder is complete, with the settings that made it
@@ -84,6 +85,9 @@ class DigitsRecipe:
     synth: bool = True
     synth_digit_voices: int | None = 300  # clips per digit (None = every voice once)
     synth_unknown_per_word: int = 40
+    # Copies of the real training clips read at these rates (pitch, formants and tempo scaled
+    # together, like a smaller or larger speaker): more "speakers" from the few real ones.
+    real_voice_scales: tuple[float, ...] = ()
     # training
     epochs: int = 30
     batch_size: int = 64  # a few thousand clips: small batches give enough optimizer steps
@@ -133,6 +137,44 @@ def synthesize_words(words: tuple[str, ...], per_word: int | None, seed: int, ou
     _mark_done(out, settings)
 
 
+def speaker_split(recipe: DigitsRecipe, speaker: str) -> str:
+    """The split of a real speaker under the recipe: the Speech Commands hash, except that with
+    ``validation_speakers_train`` FSDD's validation speakers train (see :func:`fsdd_root`)."""
+    from speechrnn.data.layout import assign_split
+
+    split = assign_split(speaker, recipe.validation_pct, recipe.testing_pct)
+    return "train" if split == "validation" and recipe.validation_speakers_train else split
+
+
+def perturb_real_voices(recipe: DigitsRecipe, cancel: CancelToken | None = None) -> EventStream:
+    """Write ``real_voice_scales`` copies of every real training clip (FSDD, Speech Commands) into
+    ``work/real_perturbed`` as new speakers ``<speaker>-vs<scale%>``; training-only folder."""
+    from speechrnn.audio.io import load_audio, resample, write_wav_atomic
+    from speechrnn.data.layout import scan_folder
+
+    out = recipe.work / PERTURBED_DIR
+    rate = 16000  # the clips are written at the model's rate
+    settings = {"scales": list(recipe.real_voice_scales), "validation_pct": recipe.validation_pct,
+                "testing_pct": recipe.testing_pct, "validation_speakers_train": recipe.validation_speakers_train}
+    if _done(out, settings):
+        return
+    clips = [c for name in (FSDD_DIR, SPEECH_COMMANDS_DIR) for c in scan_folder(recipe.root / name)
+             if speaker_split(recipe, c.speaker) == "train"]
+    yield Stage("perturb", f"Voice-scaled copies of {len(clips)} real training clips")
+    for done, clip in enumerate(clips):
+        if cancel is not None:
+            cancel.check()
+        samples = load_audio(clip.path, rate)
+        for scale in recipe.real_voice_scales:
+            # read as if recorded at rate * scale: pitch and formants times `scale`
+            scaled = resample(samples, round(rate * scale), rate)
+            name = f"{clip.speaker}-vs{round(100 * scale)}_nohash_{clip.path.stem}.wav"
+            write_wav_atomic(out / clip.label / name, scaled, rate)
+        yield Progress("perturb", done + 1, len(clips), unit="clips")
+    train_only(out)
+    _mark_done(out, settings)
+
+
 def train_only(folder: Path) -> None:
     """Empty split lists in ``folder``: every clip of it trains (the layout's rule for unlisted
     files when both lists exist). Synthetic voices are training material; validation and test
@@ -167,7 +209,7 @@ def noise_folders(recipe: DigitsRecipe) -> tuple[Path, Path]:
 def fsdd_root(recipe: DigitsRecipe) -> Path:
     """FSDD as the recipe splits it: the data folder itself (speaker hash), or, with
     ``validation_speakers_train``, a view of links whose split lists keep only the test speakers out."""
-    from speechrnn.data.layout import TESTING_LIST, VALIDATION_LIST, assign_split, scan_folder
+    from speechrnn.data.layout import TESTING_LIST, VALIDATION_LIST, scan_folder
 
     real = recipe.root / FSDD_DIR
     if not recipe.validation_speakers_train:
@@ -179,7 +221,7 @@ def fsdd_root(recipe: DigitsRecipe) -> Path:
         link = view / clip.label
         if not link.exists():
             link.symlink_to((real / clip.label).resolve(), target_is_directory=True)
-        if assign_split(clip.speaker, recipe.validation_pct, recipe.testing_pct) == "testing":
+        if speaker_split(recipe, clip.speaker) == "testing":
             testing.append(f"{clip.label}/{clip.path.name}")
     (view / VALIDATION_LIST).write_text("")
     (view / TESTING_LIST).write_text("".join(line + "\n" for line in testing))
@@ -193,6 +235,8 @@ def data_spec(recipe: DigitsRecipe, train_noise: Path):
     sources = [str(fsdd_root(recipe)), str(recipe.root / SPEECH_COMMANDS_DIR)]
     if recipe.synth:
         sources += [str(recipe.work / SYNTH_DIGITS_DIR), str(recipe.work / SYNTH_UNKNOWN_DIR)]
+    if recipe.real_voice_scales:
+        sources.append(str(recipe.work / PERTURBED_DIR))
     return DataSpec(
         sources=tuple(sources), task="digits", include_silence=True, include_unknown=True,
         silence_pct=recipe.silence_pct, unknown_pct=recipe.unknown_pct,
@@ -205,20 +249,20 @@ def evaluation_spec(recipe: DigitsRecipe, train_noise: Path):
     """The recipe's spec on the real recordings only (FSDD, Speech Commands): its validation and
     testing splits are the same speakers as in training, without synthetic voices -- what the
     reported accuracies are measured on."""
-    return data_spec(dataclasses.replace(recipe, synth=False), train_noise)
+    return data_spec(dataclasses.replace(recipe, synth=False, real_voice_scales=()), train_noise)
 
 
 def held_out_view(recipe: DigitsRecipe, out_dir: Path, split: str = "testing") -> Path:
     """A folder of links to the real clips of ``split`` in the dataset layout, FSDD's digit folders
     renamed to words (``out_dir/zero/...``): for stream-eval and the gradient plot."""
-    from speechrnn.data.layout import assign_split, scan_folder
+    from speechrnn.data.layout import scan_folder
     from speechrnn.data.spec import DIGIT_ALIASES
 
     aliases = dict(DIGIT_ALIASES)
     out_dir = Path(out_dir)
     for name in (FSDD_DIR, SPEECH_COMMANDS_DIR):
         for clip in scan_folder(recipe.root / name):
-            if assign_split(clip.speaker, recipe.validation_pct, recipe.testing_pct) != split:
+            if speaker_split(recipe, clip.speaker) != split:
                 continue
             link = out_dir / aliases.get(clip.label, clip.label) / clip.path.name
             link.parent.mkdir(parents=True, exist_ok=True)
@@ -242,6 +286,8 @@ def prepare_recipe_data(recipe: DigitsRecipe, cancel: CancelToken | None = None)
                                     recipe.work / SYNTH_UNKNOWN_DIR, cancel)
         for name in (SYNTH_DIGITS_DIR, SYNTH_UNKNOWN_DIR):
             train_only(recipe.work / name)
+    if recipe.real_voice_scales:
+        yield from perturb_real_voices(recipe, cancel)
     train_noise, test_noise = noise_folders(recipe)
     yield Finished((data_spec(recipe, train_noise), evaluation_spec(recipe, train_noise), test_noise))
 
@@ -338,14 +384,12 @@ def build_digits(recipe: DigitsRecipe, out_path: str | Path, run_name: str = "ru
 
 def held_out_speakers(recipe: DigitsRecipe) -> dict[str, dict[str, list[str]]]:
     """FSDD's speakers per split under the recipe's hash split (e.g. the one test speaker)."""
-    from speechrnn.data.layout import assign_split, scan_folder
+    from speechrnn.data.layout import scan_folder
 
     speakers = sorted({clip.speaker for clip in scan_folder(recipe.root / FSDD_DIR)})
     by_split: dict[str, list[str]] = {}
     for speaker in speakers:
-        split = assign_split(speaker, recipe.validation_pct, recipe.testing_pct)
-        if split == "validation" and recipe.validation_speakers_train:
-            split = "train"
+        split = speaker_split(recipe, speaker)
         by_split.setdefault(split, []).append(speaker)
     return {FSDD_DIR: by_split}
 
@@ -355,6 +399,9 @@ def _licenses(spec) -> dict[str, str]:
     for source in spec.sources:
         name = Path(source).name
         key = "synthetic" if name in (SYNTH_DIGITS_DIR, SYNTH_UNKNOWN_DIR) else name
+        if name == PERTURBED_DIR:
+            out[name] = f"derived from {FSDD_DIR} ({LICENSES[FSDD_DIR]}) and {SPEECH_COMMANDS_DIR} ({LICENSES[SPEECH_COMMANDS_DIR]})"
+            continue
         out[name] = LICENSES.get(key, "unknown")
     out[NOISE_DIR] = LICENSES[NOISE_DIR]
     return out

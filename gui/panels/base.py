@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QLayout, QVBoxLayout, QWidget
 
 from gui.context import AppContext
 from gui.theme import PlotColors
+
+
+HEADING_SCALE = 1.25  # panel titles, relative to the normal font
 
 
 class Panel(QWidget):
@@ -46,13 +49,35 @@ def panel_shortcut(panel: QWidget, keys: str, slot) -> QShortcut:
     return shortcut
 
 
-def heading(text: str) -> QLabel:
+def big_label(text: str, scale: float, centred: bool = False) -> QLabel:
+    """Bold text ``scale`` times the normal size (scales with the user's font and screen DPI)."""
     label = QLabel(text)
     font = label.font()
-    font.setPointSizeF(font.pointSizeF() * 1.25)
+    font.setPointSizeF(font.pointSizeF() * scale)
     font.setBold(True)
     label.setFont(font)
+    if centred:
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
     return label
+
+
+def heading(text: str) -> QLabel:
+    return big_label(text, HEADING_SCALE)
+
+
+def column() -> tuple[QWidget, QVBoxLayout]:
+    """A borderless vertical container (one side of a splitter)."""
+    widget = QWidget()
+    layout = QVBoxLayout(widget)
+    layout.setContentsMargins(0, 0, 0, 0)
+    return widget, layout
+
+
+def card(layout_type=None) -> tuple[QFrame, QLayout]:
+    """A framed, rounded group (style sheet role "card") with a layout of ``layout_type``."""
+    frame = QFrame()
+    frame.setProperty("role", "card")
+    return frame, (layout_type or QVBoxLayout)(frame)
 
 
 def hint(text: str) -> QLabel:

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -27,16 +26,16 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
 from gui.context import AppContext
-from gui.panels.base import Panel, heading, hint, panel_shortcut
+from gui.panels.base import Panel, big_label, card, column, heading, hint, panel_shortcut
 from gui.playback import play_file
 from gui.theme import PlotColors
 from gui.widgets.confusion import ConfusionMatrixView
 from gui.worker import Task
 
+ACCURACY_SCALE = 2.4  # the big accuracy figure, relative to the normal font
 DEFAULT_SNR_DB = 10
 V2_TEST_SOURCE = "speech-commands:v2-test"  # the official 12-word test archive (downloaded when missing)
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -152,24 +151,15 @@ class EvaluatePanel(Panel):
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         top = QSplitter(Qt.Orientation.Horizontal)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        card = QFrame()
-        card.setProperty("role", "card")
-        card_layout = QVBoxLayout(card)
-        self.accuracy_label = QLabel("–")
-        font = self.accuracy_label.font()
-        font.setPointSizeF(font.pointSizeF() * 2.4)
-        font.setBold(True)
-        self.accuracy_label.setFont(font)
-        self.accuracy_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        left, left_layout = column()
+        accuracy_card, card_layout = card()
+        self.accuracy_label = big_label("–", ACCURACY_SCALE, centred=True)
         self.accuracy_caption = QLabel("accuracy")
         self.accuracy_caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.accuracy_caption.setProperty("role", "muted")
         card_layout.addWidget(self.accuracy_label)
         card_layout.addWidget(self.accuracy_caption)
-        left_layout.addWidget(card)
+        left_layout.addWidget(accuracy_card)
         self.class_table = QTableWidget(0, 5)
         self.class_table.setHorizontalHeaderLabels(["Word", "Precision", "Recall", "F1", "Clips"])
         header = self.class_table.horizontalHeader()
@@ -187,9 +177,7 @@ class EvaluatePanel(Panel):
         top.setSizes([520, 540])
         splitter.addWidget(top)
 
-        wrong_box = QWidget()
-        wrong_layout = QVBoxLayout(wrong_box)
-        wrong_layout.setContentsMargins(0, 0, 0, 0)
+        wrong_box, wrong_layout = column()
         wrong_row = QHBoxLayout()
         self.wrong_title = QLabel("Misclassified clips")
         self.wrong_title.setProperty("role", "muted")
@@ -321,13 +309,17 @@ class EvaluatePanel(Panel):
             table.setSortingEnabled(False)
             table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.class_table.setRowCount(len(labels))
+        predicted = [sum(row[i] for row in result.confusion) for i in range(len(labels))]
         for row, label in enumerate(labels):
-            stats = result.per_class.get(label, {}) if isinstance(result.per_class, dict) else {}
+            stats = result.per_class.get(label, {})
+            support = stats.get("support", 0)
+            # undefined (no clips of the word / never predicted) shows "–", not a misleading 0 %
+            defined = {"precision": predicted[row] > 0, "recall": support > 0, "f1": support > 0 or predicted[row] > 0}
             self.class_table.setItem(row, 0, QTableWidgetItem(label))
             for col, key in enumerate(("precision", "recall", "f1"), start=1):
-                value = stats.get(key)
+                value = stats.get(key) if defined[key] else None
                 self.class_table.setItem(row, col, NumericItem(None if value is None else 100 * value, "{:.1f} %"))
-            self.class_table.setItem(row, 4, NumericItem(stats.get("support"), "{:.0f}"))
+            self.class_table.setItem(row, 4, NumericItem(support, "{:.0f}"))
         self.wrong_table.setRowCount(len(result.wrong))
         for row, (path, true, predicted, score) in enumerate(result.wrong):
             name = QTableWidgetItem(f"{Path(path).parent.name}/{Path(path).name}")

@@ -33,10 +33,10 @@ from PySide6.QtWidgets import (
 )
 
 from gui.context import AppContext
-from gui.panels.base import Panel, panel_shortcut
+from gui.panels.base import Panel, big_label, card, column, panel_shortcut
 from gui.theme import PlotColors
 from gui.widgets.level_meter import LevelMeter, levels_dbfs
-from gui.widgets.plots import FrameImage, ProbabilityBars, ScrollingWaveform, diverging_map
+from gui.widgets.live_views import VIRIDIS, BarsView, FrameView, WaveformView
 from gui.worker import Task, run_call
 from speechrnn.errors import DeviceError
 
@@ -44,6 +44,7 @@ REFRESH_MS = 38  # screen timer: ~26 frames/s (the goal is >= 25; each frame cos
 HISTORY_S = 3.0  # seconds shown by the waveform, feature and memory views
 HOP_S = 0.010  # fallback frame hop for the image views before a model is loaded
 MAX_HISTORY_ITEMS = 200  # detections kept in the list
+WORD_SCALE = 3.4  # the recognized word, relative to the normal font
 WORD_FADE_S = 2.0  # the big word turns grey this long after its detection
 SLIDER_STEPS = 100  # sensitivity slider resolution
 MIN_THRESHOLD, MAX_THRESHOLD = 0.05, 0.99
@@ -52,6 +53,7 @@ MIN_THRESHOLD, MAX_THRESHOLD = 0.05, 0.99
 # ~0.6 % of a core more.
 RECOGNIZER_ENGINE = "torch"
 THRESHOLD_DEBOUNCE_MS = 300  # rebuild the detector only once the slider stops moving
+HIDDEN_LEVELS = (-1.0, 1.0)  # tanh-bounded GRU / LSTM / RNN outputs
 FEATURE_LEVELS = (-2.5, 2.5)  # normalised features (what the RNN reads): about +-2.5 standard deviations
 
 
@@ -208,18 +210,9 @@ class ListenPanel(Panel):
         root.addWidget(self.file_bar)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        card = QFrame()
-        card.setProperty("role", "card")
-        card_layout = QVBoxLayout(card)
-        self.word_label = QLabel("…")
-        self.word_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        font = self.word_label.font()
-        font.setPointSizeF(font.pointSizeF() * 3.4)
-        font.setBold(True)
-        self.word_label.setFont(font)
+        left, left_layout = column()
+        word_card, card_layout = card()
+        self.word_label = big_label("…", WORD_SCALE, centred=True)
         self.word_label.setMinimumHeight(72)
         self.word_label.setToolTip("The last word recognized")
         self.score_label = QLabel("Loading the model…")
@@ -232,8 +225,8 @@ class ListenPanel(Panel):
         card_layout.addWidget(self.word_label)
         card_layout.addWidget(self.score_label)
         card_layout.addWidget(self.vocab_label)
-        left_layout.addWidget(card)
-        self.bars = ProbabilityBars()
+        left_layout.addWidget(word_card)
+        self.bars = BarsView()
         self.bars.setToolTip("The network's smoothed probability for each word, right now.\n"
                              "Green: above the threshold (dashed line).")
         left_layout.addWidget(self.bars, 3)
@@ -270,17 +263,16 @@ class ListenPanel(Panel):
         self._history_hint()
         splitter.addWidget(left)
 
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        self.waveform = ScrollingWaveform(self.ctx.audio.sample_rate_hz, HISTORY_S)
+        right, right_layout = column()
+        self.waveform = WaveformView(self.ctx.audio.sample_rate_hz, HISTORY_S)
         self.waveform.setToolTip("The last three seconds of microphone input")
         frames = int(round(HISTORY_S / HOP_S))
-        self.features = FrameImage("What the network hears: MFCC frames (normalised)", frames, HOP_S, "coefficient")
+        self.features = FrameView("What the network hears: MFCC frames (normalised)", frames, HOP_S, "coefficient")
         self.features.setToolTip("The feature frames the RNN reads, one column per 10 ms, as the network "
                                  "sees them (each coefficient normalised by its training-set statistics)")
         self.features.set_levels(*FEATURE_LEVELS)
-        self.memory = FrameImage("The network's memory: hidden state of the last layer", frames, HOP_S, "unit")
+        self.memory = FrameView("The network's memory: hidden state of the last layer", frames, HOP_S, "unit")
+        self.memory.set_levels(*HIDDEN_LEVELS)
         self.memory.setToolTip("The recurrent layer's hidden state after every frame: the network's memory. "
                                "Watch units switch on while a word is spoken and fade after it.")
         right_layout.addWidget(self.waveform, 2)
@@ -517,7 +509,8 @@ class ListenPanel(Panel):
         self.score_label.setText(f"score {detection.score:.2f}  ·  {clock}")
         item = QTreeWidgetItem([clock, word_text(detection.label), f"{detection.score:.2f}"])
         item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        tip = f"spoken {detection.start_s:.2f}–{detection.end_s:.2f} s into the stream, detected at {detection.time_s:.2f} s"
+        tip = (f"spoken {detection.start_s:.2f}–{detection.end_s:.2f} s into the stream, "
+               f"detected at {detection.time_s:.2f} s")
         for column in range(3):
             item.setToolTip(column, tip)
         self.history.insertTopLevelItem(0, item)
@@ -576,6 +569,8 @@ class ListenPanel(Panel):
         self.vocab_label.setText("Say one of: <b>" + ", ".join(words) + "</b>")
         self.word_label.setText("…")
         self.score_label.setText(f"Listening with {self.ctx.model.display_name}")
+        self.features.set_rows(recognizer.feature_config.feature_dim)
+        self.memory.set_rows(recognizer.hidden_size)
         self._restart_stream()
         rate = recognizer.sample_rate_hz
         if rate != self.ctx.audio.sample_rate_hz:
@@ -665,10 +660,8 @@ class ListenPanel(Panel):
             self._load_task.wait()
 
     def apply_colors(self, colors: PlotColors) -> None:
-        import pyqtgraph as pg
-
         for view in (self.waveform, self.features, self.memory, self.bars):
             view.apply_colors(colors)
-        self.features.set_colormap(pg.colormap.get("viridis"))
-        self.memory.set_colormap(diverging_map(colors))
+        self.features.set_colormap(VIRIDIS)
+        self.memory.set_colormap([(0.0, colors.heat_low), (0.5, colors.heat_mid), (1.0, colors.heat_high)])
         self.meter.set_colors(colors.warning, colors.muted)

@@ -16,7 +16,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -30,16 +29,17 @@ from PySide6.QtWidgets import (
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
 from gui.context import AppContext
-from gui.panels.base import Panel, heading, hint
+from gui.panels.base import Panel, big_label, card, column, heading, hint
 from gui.theme import PlotColors
 from gui.widgets.plots import ThemedPlot
 from gui.worker import Task, run_call
 
+NAME_SCALE = 1.4  # the model's name, relative to the normal font
 GRADIENT_CLIPS = 32  # clips averaged for the curve: a few seconds on a laptop CPU
+MIN_RELATIVE_GRADIENT = 1e-12  # floor before the log axis (a gradient can be exactly 0)
 MAX_VALUE_CHARS = 160  # long values (lists) are cut in the tree; the tooltip has them whole
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
@@ -62,7 +62,8 @@ def add_tree(parent: QTreeWidgetItem, data: Any) -> None:
                 add_tree(child, value)
             else:
                 text = format_value(value)
-                child = QTreeWidgetItem([str(key), text[:MAX_VALUE_CHARS] + ("…" if len(text) > MAX_VALUE_CHARS else "")])
+                shown = text[:MAX_VALUE_CHARS] + ("…" if len(text) > MAX_VALUE_CHARS else "")
+                child = QTreeWidgetItem([str(key), shown])
                 child.setToolTip(1, text)
                 parent.addChild(child)
     elif isinstance(data, list):
@@ -86,6 +87,20 @@ def headline_accuracy(metrics: dict) -> str:
     return ""
 
 
+def log_ticks(low: float, high: float) -> list[tuple[float, str]]:
+    """Ticks for a log axis (positions in log10 units): 1, 10, 100 ..., with 2 and 5 between them
+    when the range spans less than two decades (pyqtgraph's own minor labels overlap)."""
+    first, last = int(np.floor(np.log10(low))), int(np.ceil(np.log10(high)))
+    multiples = (1, 2, 5) if np.log10(high / low) < 2 else (1,)
+    ticks = []
+    for exponent in range(first, last + 1):
+        for multiple in multiples:
+            value = multiple * 10.0**exponent
+            if low / 1.5 <= value <= high * 1.5:
+                ticks.append((np.log10(value), f"{value:g}"))
+    return ticks
+
+
 class GradientPlot(ThemedPlot):
     def __init__(self, parent=None):
         super().__init__("Gradient reaching each past frame (relative to the last frame)", interactive=True,
@@ -99,8 +114,11 @@ class GradientPlot(ThemedPlot):
         self.set_placeholder("Pick a folder of clips and press Measure", 0.5, 0.0)
 
     def show_curve(self, distance_ms: np.ndarray, relative: np.ndarray) -> None:
-        self.curve.setData(distance_ms, np.maximum(relative, 1e-12))
+        values = np.maximum(relative, MIN_RELATIVE_GRADIENT)
+        self.curve.setData(distance_ms, values)
         self.placeholder.setVisible(distance_ms.size == 0)
+        if values.size:
+            self.getAxis("left").setTicks([log_ticks(float(values.min()), float(values.max()))])
 
     def apply_colors(self, colors: PlotColors) -> None:
         super().apply_colors(colors)
@@ -139,9 +157,7 @@ class ModelsPanel(Panel):
                             "itself: its words, network, features, training and results."))
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
+        left, left_layout = column()
         recent_title = QLabel("Recent models")
         recent_title.setProperty("role", "muted")
         left_layout.addWidget(recent_title)
@@ -154,17 +170,9 @@ class ModelsPanel(Panel):
         left_layout.addWidget(forget)
         splitter.addWidget(left)
 
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        card = QFrame()
-        card.setProperty("role", "card")
-        grid = QGridLayout(card)
-        self.name_label = QLabel("No model loaded")
-        font = self.name_label.font()
-        font.setPointSizeF(font.pointSizeF() * 1.4)
-        font.setBold(True)
-        self.name_label.setFont(font)
+        right, right_layout = column()
+        model_card, grid = card(QGridLayout)
+        self.name_label = big_label("No model loaded", NAME_SCALE)
         self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.path_label = QLabel()
         self.path_label.setProperty("role", "muted")
@@ -184,7 +192,7 @@ class ModelsPanel(Panel):
             grid.addWidget(caption, row, 0, Qt.AlignmentFlag.AlignTop)
             grid.addWidget(label, row, 1)
         grid.setColumnStretch(1, 1)
-        right_layout.addWidget(card)
+        right_layout.addWidget(model_card)
 
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Property", "Value"])

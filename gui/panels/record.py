@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -39,7 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.context import AppContext
-from gui.panels.base import Panel, heading, hint, panel_shortcut
+from gui.panels.base import Panel, big_label, card, column, heading, hint, panel_shortcut
 from gui.playback import play_file, play_samples
 from gui.theme import PlotColors
 from gui.widgets.level_meter import LevelMeter
@@ -50,6 +49,7 @@ from speechrnn.features import FeatureConfig
 from speechrnn.record import CLIP_MARGIN_S, RecordingSession, Take, process_take, safe_speaker, save_take
 from speechrnn.synth import label_folder, parse_words
 
+PROMPT_SCALE = 2.6  # the countdown and the word to say, relative to the normal font
 COUNTDOWN_STEPS = 3  # "3, 2, 1"
 COUNTDOWN_STEP_MS = 700
 POLL_MS = 30  # recording poll / meter refresh
@@ -57,6 +57,20 @@ REVIEW_MS = 1300  # pause on a good take before the next countdown (auto-continu
 DEFAULT_TAKES = 10
 MAX_TAKES = 200
 PATH_ROLE = Qt.ItemDataRole.UserRole
+
+
+def clips_by_word(folder: Path) -> dict[str, list[Path]]:
+    """A dataset folder's clips per word, sorted (the library's scanner: the rules training uses)."""
+    from speechrnn.data.layout import scan_folder
+
+    try:
+        clips = scan_folder(folder)
+    except DataError:
+        return {}
+    by_word: dict[str, list[Path]] = {}
+    for clip in clips:
+        by_word.setdefault(clip.label, []).append(clip.path)
+    return {word: sorted(paths) for word, paths in sorted(by_word.items())}
 
 
 class State(enum.Enum):
@@ -184,19 +198,10 @@ class RecordPanel(Panel):
         root.addWidget(self.banner)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
+        left, left_layout = column()
 
-        self.prompt_frame = QFrame()
-        self.prompt_frame.setProperty("role", "card")
-        prompt_layout = QVBoxLayout(self.prompt_frame)
-        self.prompt_label = QLabel("Ready")
-        self.prompt_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        font = self.prompt_label.font()
-        font.setPointSizeF(font.pointSizeF() * 2.6)
-        font.setBold(True)
-        self.prompt_label.setFont(font)
+        self.prompt_frame, prompt_layout = card()
+        self.prompt_label = big_label("Ready", PROMPT_SCALE, centred=True)
         self.prompt_label.setMinimumHeight(70)
         self.detail_label = QLabel("Type some words and press Start.")
         self.detail_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -241,9 +246,7 @@ class RecordPanel(Panel):
         left_layout.addWidget(self.preview, 1)
         splitter.addWidget(left)
 
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
+        right, right_layout = column()
         self.summary_label = QLabel()
         right_layout.addWidget(self.summary_label)
         self.tree = QTreeWidget()
@@ -295,24 +298,11 @@ class RecordPanel(Panel):
         self.ctx.settings.record_folder = str(self.folder)
         self.refresh_table()
 
-    def clips_by_word(self) -> dict[str, list[Path]]:
-        """The folder's clips per word (the library's scanner: same rules as training)."""
-        from speechrnn.data.layout import scan_folder
-
-        try:
-            clips = scan_folder(self.folder)
-        except DataError:
-            return {}
-        by_word: dict[str, list[Path]] = {}
-        for clip in clips:
-            by_word.setdefault(clip.label, []).append(clip.path)
-        return {word: sorted(paths) for word, paths in sorted(by_word.items())}
-
     def refresh_table(self) -> None:
         expanded = {self.tree.topLevelItem(i).text(0) for i in range(self.tree.topLevelItemCount())
                     if self.tree.topLevelItem(i).isExpanded()}
         self.tree.clear()
-        by_word = self.clips_by_word()
+        by_word = clips_by_word(self.folder)
         for word, paths in by_word.items():
             top = QTreeWidgetItem([word, str(len(paths))])
             top.setData(0, PATH_ROLE, "")
@@ -420,7 +410,8 @@ class RecordPanel(Panel):
         return True
 
     def _microphone_missing(self, message: str) -> None:
-        self.banner.setText(f"No microphone: {message.rstrip('.')}. Once one is connected, pick it in the Listen panel.")
+        self.banner.setText(f"No microphone: {message.rstrip('.')}. "
+                            "Once one is connected, pick it in the Listen panel.")
         self.banner.show()
 
     def _show_plan(self) -> None:

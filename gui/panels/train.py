@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 
 from gui.context import AppContext
 from gui.panels.base import Panel, heading, hint, panel_shortcut
+from gui.panels.record import clips_by_word
 from gui.theme import PlotColors
 from gui.widgets.plots import CurvePlot
 from gui.worker import Task
@@ -56,7 +57,8 @@ VOCABULARIES = (
     ("Digits (zero … nine)", "digits"),
     ("Every folder is a word", "all"),
 )
-SPEECH_COMMANDS_VERSIONS = (("v2 (105,829 clips, 35 words, 2.4 GB)", "v2"), ("v1 (64,727 clips, 30 words, 1.5 GB)", "v1"))
+SPEECH_COMMANDS_VERSIONS = (("v2 (105,829 clips, 35 words, 2.4 GB)", "v2"),
+                            ("v1 (64,727 clips, 30 words, 1.5 GB)", "v1"))
 DEFAULT_EPOCHS = 30
 DEFAULT_SYNTH_PER_WORD = 40
 COMBO_MIN_CHARS = 16  # combo boxes of the form shrink to this many characters
@@ -115,21 +117,6 @@ def format_duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
     return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def recorded_words(folder: Path) -> dict[str, int]:
-    """Clip count per word of a dataset folder (the library's scanner); empty when none."""
-    from speechrnn.data.layout import scan_folder
-    from speechrnn.errors import DataError
-
-    try:
-        clips = scan_folder(folder)
-    except DataError:
-        return {}
-    counts: dict[str, int] = {}
-    for clip in clips:
-        counts[clip.label] = counts.get(clip.label, 0) + 1
-    return dict(sorted(counts.items()))
 
 
 class TrainPanel(Panel):
@@ -281,6 +268,12 @@ class TrainPanel(Panel):
         self.synth_spin.setValue(DEFAULT_SYNTH_PER_WORD)
         self.synth_spin.setSuffix(" per word")
         self.synth_spin.setToolTip(self.use_synth.toolTip())
+        from speechrnn.synth import find_engines, no_engine_message
+
+        if not find_engines():
+            self.use_synth.setEnabled(False)
+            self.synth_spin.setEnabled(False)
+            self.use_synth.setToolTip(no_engine_message())
         grid.addWidget(self.use_synth, row, 0)
         grid.addWidget(self.synth_spin, row, 1, 1, 2)
         row += 1
@@ -459,7 +452,7 @@ class TrainPanel(Panel):
         self.use_recordings.setChecked(form.get("recordings", True))
         if form.get("recordings_folder"):
             self.recordings_edit.setText(form["recordings_folder"])
-        self.use_synth.setChecked(form.get("synth", False))
+        self.use_synth.setChecked(form.get("synth", True) and self.use_synth.isEnabled())
         self.synth_spin.setValue(int(form.get("synth_per_word", DEFAULT_SYNTH_PER_WORD)))
         self.use_speech_commands.setChecked(form.get("speech_commands", False))
         self._select(self.version_combo, form.get("version", "v2"))
@@ -487,7 +480,8 @@ class TrainPanel(Panel):
             combo.setCurrentIndex(index)
 
     def _update_recordings(self) -> None:
-        counts = recorded_words(Path(self.recordings_edit.text()).expanduser())
+        folder = Path(self.recordings_edit.text()).expanduser()
+        counts = {word: len(paths) for word, paths in clips_by_word(folder).items()}
         if counts:
             self.recordings_info.setText(", ".join(f"{word} ({n})" for word, n in counts.items()))
         else:
@@ -758,7 +752,8 @@ class TrainPanel(Panel):
         if event.total:
             self.download_progress.setValue(int(1000 * event.done / event.total))
             if event.unit == "B":
-                self.download_progress.setFormat(f"{event.stage}: {event.done / 1e6:,.0f} / {event.total / 1e6:,.0f} MB")
+                megabytes = f"{event.done / 1e6:,.0f} / {event.total / 1e6:,.0f} MB"
+                self.download_progress.setFormat(f"{event.stage}: {megabytes}")
             else:
                 self.download_progress.setFormat(f"{event.stage}: {100 * event.done / event.total:.0f} %")
         else:

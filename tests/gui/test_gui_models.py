@@ -55,6 +55,7 @@ def test_gradient_reach_is_measured_and_drawn(qtbot, window, word_model):
     # 10 ms apart; relative to the last frame, so 1 there (the log-scale plot holds log10 values)
     assert x[1] - x[0] == 10.0 and np.isclose(y[0], 0.0)
     assert "mean of 6 clips" in panel.gradient_result.text()
+    assert panel.gradient_plot.curve.opts["pen"].color().name() == window.ctx.colors.accent
 
 
 def test_gradient_needs_a_folder(qtbot, window):
@@ -62,3 +63,11 @@ def test_gradient_needs_a_folder(qtbot, window):
     panel.gradient_folder.setText("")
     panel.measure_gradients()
     assert "folder" in panel.gradient_result.text()
+
+
+def test_log_axis_ticks_are_round_numbers():
+    from gui.panels.models import log_ticks
+
+    assert [text for _, text in log_ticks(1e-4, 1.0)] == ["0.0001", "0.001", "0.01", "0.1", "1"]
+    assert [text for _, text in log_ticks(0.9, 45)] == ["1", "2", "5", "10", "20", "50"]  # < 2 decades: 2 and 5 too
+    assert log_ticks(0.9, 45)[3][0] == 1.0  # positions in log10 units, as the plot's log mode uses
