@@ -8,6 +8,11 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+# The process's file-creation mask, read once at import (reading it means setting it briefly).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+NEW_FILE_MODE = 0o666 & ~_UMASK  # what open() would give a new file; mkstemp alone gives 0600
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -18,10 +23,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, NEW_FILE_MODE)
+    finally:
+        os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
+        with open(tmp, "rb+") as handle:  # on disk before the rename: a crash leaves old or new, never empty
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import torch
 
 from speechrnn import __version__
+from speechrnn.atomic import atomic_path
 from speechrnn.errors import CheckpointError
 from speechrnn.features import FeatureConfig
 from speechrnn.model import ModelConfig, RNNClassifier
@@ -82,17 +81,8 @@ class Checkpoint:
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
     """Atomically write ``checkpoint`` to ``path`` (temp file in the same folder, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(checkpoint.to_dict(), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(checkpoint.to_dict(), tmp)
     checkpoint.path = path
     return path
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +93,8 @@ class DigitsRecipe:
     freq_mask_bins: int = 2  # SpecAugment frequency masks, scaled to 13 coefficients
     snr_db_test: float = 10.0
     extra_train: dict = field(default_factory=dict)  # more TrainConfig fields, by name
+    extra_augment: dict = field(default_factory=dict)  # more AugmentConfig fields, by name
+    extra_features: dict = field(default_factory=dict)  # more FeatureConfig fields, by name
 
     @property
     def root(self) -> Path:
@@ -117,9 +118,9 @@ def _done(folder: Path, settings: dict) -> bool:
 
 
 def _mark_done(folder: Path, settings: dict) -> None:
-    tmp = folder / (DONE_MARKER + ".tmp")
-    tmp.write_text(json.dumps(settings, sort_keys=True))
-    os.replace(tmp, folder / DONE_MARKER)
+    from speechrnn.atomic import write_text_atomic
+
+    write_text_atomic(folder / DONE_MARKER, json.dumps(settings, sort_keys=True))
 
 
 def synthesize_words(words: tuple[str, ...], per_word: int | None, seed: int, out: Path,
@@ -311,13 +312,14 @@ def recipe_configs(recipe: DigitsRecipe):
     from speechrnn.model import ModelConfig
     from speechrnn.train import TrainConfig
 
-    feature_config = FeatureConfig(f_max_hz=recipe.f_max_hz, n_mfcc=recipe.n_mfcc)
+    feature_config = FeatureConfig(f_max_hz=recipe.f_max_hz, n_mfcc=recipe.n_mfcc, **recipe.extra_features)
     model_config = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=recipe.cell,
                                hidden=recipe.hidden, layers=recipe.layers, dropout=recipe.dropout,
                                pooling=recipe.pooling)
     train_config = TrainConfig(epochs=recipe.epochs, batch_size=recipe.batch_size, seed=recipe.seed,
                                **recipe.extra_train)
-    return feature_config, model_config, AugmentConfig(freq_mask_bins=recipe.freq_mask_bins), train_config
+    augment = AugmentConfig(freq_mask_bins=recipe.freq_mask_bins, **recipe.extra_augment)
+    return feature_config, model_config, augment, train_config
 
 
 def held_out_metrics(checkpoint_path: Path, spec, noise_dir: Path, snr_db: float, split: str,

@@ -10,6 +10,7 @@ from speechrnn.audio.io import load_audio
 from speechrnn.data.augment import (
     AugmentConfig,
     NoiseBank,
+    room_response,
     WaveAugmenter,
     generated_noise,
     mix_at_snr,
@@ -21,6 +22,7 @@ from test_data_layout import REPO_DATA
 
 RATE_HZ = 16000
 CLIP = 16000
+DRY = {"room": False, "gain": False}  # leaves the clean speech as it is, to measure noise and shift alone
 
 
 def snr_db(clean: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
@@ -71,7 +73,7 @@ def test_time_shift_moves_the_signal_and_fills_zeros():
 
 
 def test_augmenter_shift_only_stays_within_range(speech):
-    augment = WaveAugmenter(AugmentConfig(noise=False, spec_augment=False, shift_ms=100), [], RATE_HZ)
+    augment = WaveAugmenter(AugmentConfig(noise=False, spec_augment=False, shift_ms=100, **DRY), [], RATE_HZ)
     impulses = torch.zeros(64, CLIP)
     impulses[:, CLIP // 2] = 1.0
     out = augment(impulses, torch.zeros(64, dtype=torch.bool), torch.Generator().manual_seed(1))
@@ -81,22 +83,22 @@ def test_augmenter_shift_only_stays_within_range(speech):
 
 
 def test_noise_mixing_uses_the_configured_probability_and_snr_range(speech, noise):
-    config = AugmentConfig(noise_prob=1.0, snr_db_min=5.0, snr_db_max=15.0, shift=False)
+    config = AugmentConfig(noise_prob=1.0, snr_db_min=5.0, snr_db_max=15.0, shift=False, **DRY)
     augment = WaveAugmenter(config, noise, RATE_HZ)
     batch = speech.repeat(16, 1)
     out = augment(batch, torch.zeros(len(batch), dtype=torch.bool), torch.Generator().manual_seed(0))
     measured = snr_db(batch, out)
     assert measured.min() > 4.99 and measured.max() < 15.01 and measured.std() > 1.0
-    never = WaveAugmenter(AugmentConfig(noise_prob=0.0, shift=False), noise, RATE_HZ)
+    never = WaveAugmenter(AugmentConfig(noise_prob=0.0, shift=False, **DRY), noise, RATE_HZ)
     assert torch.equal(never(batch, torch.zeros(len(batch), dtype=torch.bool), torch.Generator()), batch)
-    sometimes = WaveAugmenter(AugmentConfig(noise_prob=0.5, shift=False), noise, RATE_HZ)
+    sometimes = WaveAugmenter(AugmentConfig(noise_prob=0.5, shift=False, **DRY), noise, RATE_HZ)
     big = speech.repeat(100, 1)
     changed = (sometimes(big, torch.zeros(len(big), dtype=torch.bool), torch.Generator().manual_seed(3)) != big).any(1)
     assert 0.35 < changed.float().mean() < 0.65
 
 
 def test_silence_rows_become_noise_at_random_volume(noise):
-    augment = WaveAugmenter(AugmentConfig(noise=False, shift=False), noise, RATE_HZ)
+    augment = WaveAugmenter(AugmentConfig(noise=False, shift=False, **DRY), noise, RATE_HZ)
     waves = torch.zeros(32, CLIP)
     is_silence = torch.arange(32) % 2 == 0
     out = augment(waves, is_silence, torch.Generator().manual_seed(0))
@@ -104,6 +106,46 @@ def test_silence_rows_become_noise_at_random_volume(noise):
     rms = out[is_silence].square().mean(1).sqrt()
     loudest = max(float(n.square().mean().sqrt()) for n in noise) * 1.5
     assert (rms > 0).all() and rms.max() < loudest and rms.std() > 0
+
+
+def test_room_keeps_the_direct_sound_in_place_adds_a_decaying_tail_and_keeps_power():
+    config = AugmentConfig(rt60_s_min=0.3, rt60_s_max=0.3, drr_db_min=0.0, drr_db_max=0.0, tilt_db_per_octave_max=0.0)
+    clicks = torch.zeros(8, CLIP)
+    clicks[:, 1000] = 1.0
+    out = room_response(clicks, config, RATE_HZ, torch.Generator().manual_seed(0))
+    assert out[:, :1000].abs().max() < 1e-4  # causal: nothing before the click
+    assert torch.equal(out.abs().argmax(1), torch.full((8,), 1000))  # the direct path is the peak
+    torch.testing.assert_close(out.square().mean(1), clicks.square().mean(1))
+    tail = out[:, 1001:].square()
+    # energy 60 dB down after the RT60: compare 50 ms windows 0.1 s and 0.2 s after the click
+    early, late = tail[:, 1600:2400].sum(1), tail[:, 3200:4000].sum(1)
+    decay_db = 10 * torch.log10(early / late)
+    assert ((decay_db > 14) & (decay_db < 26)).all()  # 60 dB * 0.1 s / 0.3 s = 20 dB
+    direct, reverb = out[:, 1000].square(), tail.sum(1)
+    assert ((10 * torch.log10(direct / reverb)).abs() < 1.0).all()  # the drawn 0 dB ratio
+
+
+def test_room_tilt_changes_the_spectral_balance(speech):
+    flat = AugmentConfig(drr_db_min=60.0, drr_db_max=60.0, tilt_db_per_octave_max=0.0)
+    tilted = AugmentConfig(drr_db_min=60.0, drr_db_max=60.0, tilt_db_per_octave_max=6.0)
+    dry = room_response(speech, flat, RATE_HZ, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(dry, speech, atol=2e-3, rtol=0)  # no room, no tilt: unchanged
+    out = room_response(speech.repeat(8, 1), tilted, RATE_HZ, torch.Generator().manual_seed(1))
+    spectrum = torch.fft.rfft(out).abs().square()
+    reference = torch.fft.rfft(speech.repeat(8, 1)).abs().square()
+    high_over_low = spectrum[:, 4000:8000].sum(1) / spectrum[:, 200:1000].sum(1)
+    ratio_db = 10 * torch.log10(high_over_low / (reference[:, 4000:8000].sum(1) / reference[:, 200:1000].sum(1)))
+    assert ratio_db.abs().max() > 6 and ratio_db.std() > 3  # brighter and duller microphones
+
+
+def test_gain_scales_whole_clips_within_range(speech):
+    augment = WaveAugmenter(AugmentConfig(noise=False, shift=False, room=False, gain_db_max=12.0), [], RATE_HZ)
+    batch = speech.repeat(16, 1)
+    out = augment(batch, torch.zeros(len(batch), dtype=torch.bool), torch.Generator().manual_seed(0))
+    gain_db = 10 * torch.log10(out.square().mean(1) / batch.square().mean(1))
+    assert gain_db.abs().max() <= 12.0 + 1e-3 and gain_db.std() > 3
+    gain = torch.pow(10.0, gain_db / 20).unsqueeze(-1)
+    torch.testing.assert_close(out, batch * gain, atol=1e-5, rtol=1e-4)  # one gain per clip, nothing else
 
 
 def test_without_recordings_generated_noise_is_used():

@@ -1,6 +1,9 @@
 """Self-describing checkpoints: round trip, atomic save, clear errors."""
 
 import dataclasses
+import os
+import stat
+from pathlib import Path
 
 import pytest
 import torch
@@ -48,8 +51,8 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
     path = save_checkpoint(_checkpoint(), tmp_path / "model.pt")
     before = path.read_bytes()
 
-    def broken_save(obj, handle):
-        handle.write(b"partial")
+    def broken_save(obj, target):
+        Path(target).write_bytes(b"partial")
         raise OSError("No space left on device")
 
     monkeypatch.setattr(torch, "save", broken_save)
@@ -57,6 +60,24 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
         save_checkpoint(_checkpoint(), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_saved_files_get_the_usual_permissions_not_private_temp_ones(tmp_path):
+    old = os.umask(0o022)
+    try:
+        import importlib
+
+        import speechrnn.atomic
+
+        importlib.reload(speechrnn.atomic)  # reads the umask at import
+        from speechrnn.atomic import write_text_atomic
+
+        path = save_checkpoint(_checkpoint(), tmp_path / "model.pt")
+        text = write_text_atomic(tmp_path / "notes.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # others may read a shared model; mkstemp gives 0600
+    assert stat.S_IMODE(text.stat().st_mode) == 0o644
 
 
 @pytest.mark.parametrize(

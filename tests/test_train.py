@@ -218,7 +218,7 @@ def test_resume_without_a_run_is_an_error(tmp_path):
 
 # ------------------------------------------------------------------------------- data paths
 def test_without_waveform_augmentation_the_feature_cache_is_used_and_silence_still_varies(tones, cache, tmp_path):
-    augment = AugmentConfig(noise=False, shift=False, spec_augment=False)
+    augment = AugmentConfig(noise=False, shift=False, room=False, gain=False, spec_augment=False)
     config = TrainConfig(epochs=1, **TINY_TRAIN)
     events = list(train(spec_of(tones, include_silence=True), FEATURES, ModelConfig(num_classes=2, **TINY_MODEL),
                         augment, config, tmp_path / "run", cache_dir=cache))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,55 @@ RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "valid
 UNKNOWN_PER_WORD_DIVISOR = 4  # no ETA before 1 % is done (too noisy)
 
 
+# The library splits a folder by speaker, so that no speaker is in two splits. The data of a
+# custom-word run is too small for that: the Record panel's takes are one speaker (the default
+# "me" hashes into testing: never trained on), and the synthetic voices say every word, so whole
+# classes would miss from validation, which then cannot tell a trained network from an untrained
+# one. Both are split by take instead: one clip in this many of each word validates, the rest trains.
+VALIDATION_EVERY = 5
+
+
+def write_take_split(folder: Path, every: int = VALIDATION_EVERY) -> int:
+    """Split lists in ``folder``: every ``every``-th clip of each word validates, the rest trains.
+
+    Returns the number of validation clips. (Unlisted clips train when both lists exist.)
+    """
+    from speechrnn.data.layout import TESTING_LIST, VALIDATION_LIST
+
+    validation = [f"{word}/{path.name}" for word, paths in clips_by_word(folder).items()
+                  for index, path in enumerate(paths) if len(paths) >= every and index % every == every - 1]
+    (folder / VALIDATION_LIST).write_text("".join(f"{line}\n" for line in validation), encoding="utf-8")
+    (folder / TESTING_LIST).write_text("", encoding="utf-8")
+    return len(validation)
+
+
+def split_by_take(folder: Path, view: Path) -> int:
+    """Fill ``view`` with links to ``folder``'s clips, split by take; the user's folder stays as it is.
+
+    Returns the number of clips linked.
+    """
+    import os
+    import shutil
+
+    count = 0
+    for word, paths in clips_by_word(folder).items():
+        (view / word).mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            link = view / word / path.name
+            try:
+                os.symlink(path.resolve(), link)
+            except OSError:  # a file system without links
+                shutil.copy2(path, link)
+            count += 1
+    write_take_split(view)
+    return count
+
+
+def class_share_pct(words: int) -> float:
+    """_silence_ and _unknown_ get about as many clips as one word (Speech Commands: 10 % of 10 words)."""
+    return float(min(100.0, max(10.0, 100.0 / max(1, words))))
+
+
 @dataclass
 class TrainRequest:
     """What the form asks for, as library configs (built in the GUI thread, used in the worker)."""
@@ -84,6 +133,19 @@ class TrainRequest:
     synth_per_word: int = 0
     synth_dir: Path | None = None
     synth_unknown_words: tuple[str, ...] = ()  # other words, spoken by the voices, for _unknown_
+    recordings: Path | None = None  # the Record panel's folder ...
+    recordings_view: Path | None = None  # ... as the source training reads: split by take
+
+    def recordings_events(self):
+        """Link the recordings into ``recordings_view`` with a split by take (before training)."""
+        from speechrnn.events import Message, Stage
+
+        if self.recordings is None or self.recordings_view is None:
+            return
+        yield Stage("recordings", f"Splitting my recordings by take (one in {VALIDATION_EVERY} validates, "
+                    "the rest trains)")
+        count = split_by_take(self.recordings, self.recordings_view)
+        yield Message(f"{count} recorded clips from {self.recordings}")
 
     def synth_events(self, cancel):
         """Render the synthetic clips (before training); the library's synthesize() does the work."""
@@ -96,6 +158,16 @@ class TrainRequest:
             per_word = max(1, self.synth_per_word // UNKNOWN_PER_WORD_DIVISOR)
             yield from synthesize(SynthConfig(words=self.synth_unknown_words, per_word=per_word),
                                   self.synth_dir, cancel=cancel)
+        if self.synth_dir is not None and self.synth_dir.is_dir():
+            write_take_split(self.synth_dir)  # the voices say every word: split by clip, not by voice
+
+
+def training_threads() -> int:
+    """CPU threads for training: all cores but one, which keeps the window (and listening) smooth."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)
 
 
 def epoch_summary(metrics: dict) -> str:
@@ -134,7 +206,7 @@ class TrainPanel(Panel):
         self._epoch_done = 0
         self._build()
         self._restore_form()
-        ctx.notify.recordings_changed.connect(lambda _folder: self._update_recordings())
+        ctx.notify.recordings_changed.connect(self._recordings_changed)
         self._update_recordings()
         self._update_download_status()
         self._update_state()
@@ -479,6 +551,12 @@ class TrainPanel(Panel):
         if index >= 0:
             combo.setCurrentIndex(index)
 
+    def _recordings_changed(self, folder: str) -> None:
+        """Takes were just recorded (or deleted) in ``folder``: that is the folder to train on."""
+        if folder and Path(self.recordings_edit.text()).expanduser() != Path(folder):
+            self.recordings_edit.setText(folder)
+        self._update_recordings()
+
     def _update_recordings(self) -> None:
         folder = Path(self.recordings_edit.text()).expanduser()
         counts = {word: len(paths) for word, paths in clips_by_word(folder).items()}
@@ -537,11 +615,13 @@ class TrainPanel(Panel):
         synth_unknown: tuple[str, ...] = ()
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         runs = Path(self.runs_edit.text()).expanduser()
-        synth_dir = None
+        synth_dir = recordings = recordings_view = None
         if self.use_recordings.isChecked():
             if not self._recorded:
                 raise SpeechRNNError(f"{self.recordings_edit.text()}: no recordings in this folder")
-            sources.append(str(Path(self.recordings_edit.text()).expanduser()))
+            recordings = Path(self.recordings_edit.text()).expanduser()
+            recordings_view = runs / f"recordings-{stamp}"
+            sources.append(str(recordings_view))
         if self.use_synth.isChecked():
             if vocabulary not in ("recorded", "typed"):
                 raise SpeechRNNError("synthetic voices speak your own words: in step 2 choose “The words of my "
@@ -568,15 +648,19 @@ class TrainPanel(Panel):
             include_silence=None if all_words else self.silence_check.isChecked(),
             noise_dirs=(self.noise_edit.text().strip(),) if self.noise_edit.text().strip() else (),
         )
+        if vocabulary in ("recorded", "typed"):
+            # a few own words: _silence_ and _unknown_ as large as a word, not 10 % of all words
+            share = class_share_pct(len(words))
+            data = replace(data, silence_pct=share, unknown_pct=share)
         feature_config = FeatureConfig()
         model = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=self.cell_combo.currentData(),
                             hidden=self.hidden_spin.value(), layers=self.layers_spin.value())
         augment = AugmentConfig(noise=self.aug_noise.isChecked(), shift=self.aug_shift.isChecked(),
                                 spec_augment=self.aug_spec.isChecked())
-        config = TrainConfig(epochs=self.epochs_spin.value())
+        config = TrainConfig(epochs=self.epochs_spin.value(), threads=training_threads())
         out_dir = runs / f"{stamp}-{model.cell}{model.layers}x{model.hidden}"
         return TrainRequest(data, model, augment, config, out_dir, synth_words, self.synth_spin.value(), synth_dir,
-                            synth_unknown)
+                            synth_unknown, recordings, recordings_view)
 
     # ------------------------------------------------------------------------------ training
     @property
@@ -604,6 +688,7 @@ class TrainPanel(Panel):
             from speechrnn.features import FeatureConfig
             from speechrnn.train import train
 
+            yield from request.recordings_events()
             yield from request.synth_events(token)
             yield from train(request.data, FeatureConfig(), request.model, request.augment, request.train,
                              request.out_dir, cancel=token)

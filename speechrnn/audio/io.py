@@ -7,8 +7,6 @@ and channel count becomes mono float32 at ``sample_rate_hz``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -82,14 +80,9 @@ def write_wav_atomic(path: str | Path, samples: np.ndarray, sample_rate_hz: int)
     """Write 16-bit PCM WAV via a temp file in the same folder and an atomic rename."""
     import soundfile as sf
 
+    from speechrnn.atomic import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav.tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, np.clip(samples, -1.0, 1.0), sample_rate_hz, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -95,6 +95,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     augment.add_argument("--no-noise", action="store_true", help="no background-noise mixing")
     augment.add_argument("--no-shift", action="store_true", help="no random time shift")
     augment.add_argument("--no-specaugment", action="store_true", help="no SpecAugment masks")
+    augment.add_argument("--no-room", action="store_true",
+                         help="no simulated room reverberation and microphone tilt (default: half the clips)")
+    augment.add_argument("--no-gain", action="store_true", help="no random loudness change (default -12..+12 dB)")
+    augment.add_argument("--room-prob", type=float, default=None, help="share of clips played into a room (default 0.5)")
     augment.add_argument("--noise-prob", type=float, default=None, help="share of clips that get noise (default 0.8)")
     augment.add_argument("--snr-db-min", type=float, default=None, help="lowest mixing SNR in dB (default 0)")
     augment.add_argument("--snr-db-max", type=float, default=None, help="highest mixing SNR in dB (default 20)")
@@ -153,8 +157,9 @@ def _configs(args: argparse.Namespace):
     model = ModelConfig(num_classes=2, input_dim=features.feature_dim, cell=args.cell, hidden=args.hidden,
                         layers=args.layers, dropout=args.dropout, bidirectional=args.bidirectional,
                         pooling=args.pooling, nonlinearity=args.nonlinearity)
-    augment = {"noise": not args.no_noise, "shift": not args.no_shift, "spec_augment": not args.no_specaugment}
-    for name in ("noise_prob", "snr_db_min", "snr_db_max", "shift_ms"):
+    augment = {"noise": not args.no_noise, "shift": not args.no_shift, "spec_augment": not args.no_specaugment,
+               "room": not args.no_room, "gain": not args.no_gain}
+    for name in ("noise_prob", "snr_db_min", "snr_db_max", "shift_ms", "room_prob"):
         if getattr(args, name) is not None:
             augment[name] = getattr(args, name)
     train = {"epochs": args.epochs, "batch_size": args.batch_size, "label_smoothing": args.label_smoothing,

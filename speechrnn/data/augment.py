@@ -1,4 +1,4 @@
-"""Batch augmentation on torch tensors (CPU or GPU): noise mixing, time shift, SpecAugment.
+"""Batch augmentation on torch tensors (CPU or GPU): room, gain, noise mixing, time shift, SpecAugment.
 
 Everything works on whole batches with tensor ops (no Python loop over clips), so it costs a few
 milliseconds per batch of 256 one-second clips and runs wherever the batch lives. Randomness comes
@@ -13,6 +13,14 @@ Defaults, and why:
 * silence examples (zero waves) become a random noise stretch at a random volume (0..1), the
   TensorFlow example's ``_silence_`` recipe.
 * shift: the clip moves by up to +-100 ms, zero filled (the TensorFlow example's time shift).
+* room: with probability 0.5 the clip is played into a simulated room and microphone: convolved
+  with a synthetic impulse response (a direct path plus exponentially decaying noise, reverberation
+  time 0.1..0.6 s, direct-to-reverberant ratio 0..15 dB) and tilted by a random microphone/channel
+  response of -3..+3 dB per octave around 1 kHz, then brought back to its original power. Close-
+  talk clean corpora (FSDD, synthetic voices) otherwise never show the model a room or a laptop
+  microphone, which is what it hears live (the Kaldi/ESPnet reverberation recipes, simplified).
+* gain: every clip (speech and noise together) is scaled by a random -12..+12 dB, so loudness
+  is not a cue: a quiet speaker or a low microphone level must still be recognized.
 * SpecAugment: 2 time masks of up to 10 frames (100 ms at a 10 ms hop) and 2 frequency masks of up
   to 5 of 40 bins, on the feature frames. Masked values are set to ``fill`` (pass the model's
   feature mean: that is zero after its normalisation, as in the paper), else to each clip's
@@ -21,6 +29,7 @@ Defaults, and why:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +53,15 @@ class AugmentConfig:
     silence_volume_max: float = 1.0
     shift: bool = True
     shift_ms: float = 100.0
+    room: bool = True
+    room_prob: float = 0.5
+    rt60_s_min: float = 0.1
+    rt60_s_max: float = 0.6
+    drr_db_min: float = 0.0
+    drr_db_max: float = 15.0
+    tilt_db_per_octave_max: float = 3.0
+    gain: bool = True
+    gain_db_max: float = 12.0
     spec_augment: bool = True
     time_masks: int = 2
     time_mask_frames: int = 10
@@ -53,6 +71,14 @@ class AugmentConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.noise_prob <= 1:
             raise ValueError("noise_prob must be within 0..1")
+        if not 0 <= self.room_prob <= 1:
+            raise ValueError("room_prob must be within 0..1")
+        if not 0 < self.rt60_s_min <= self.rt60_s_max:
+            raise ValueError("rt60_s_min must be positive and not exceed rt60_s_max")
+        if self.drr_db_min > self.drr_db_max:
+            raise ValueError("drr_db_min must not exceed drr_db_max")
+        if self.tilt_db_per_octave_max < 0 or self.gain_db_max < 0:
+            raise ValueError("tilt_db_per_octave_max and gain_db_max must not be negative")
         if self.snr_db_min > self.snr_db_max:
             raise ValueError("snr_db_min must not exceed snr_db_max")
         if self.shift_ms < 0 or self.time_mask_frames < 0 or self.freq_mask_bins < 0:
@@ -61,11 +87,11 @@ class AugmentConfig:
     @property
     def wave_augmentation(self) -> bool:
         """True when something must happen on the waveform (features cannot be cached then)."""
-        return self.noise or self.shift
+        return self.noise or self.shift or self.room or self.gain
 
     @classmethod
     def off(cls) -> "AugmentConfig":
-        return cls(noise=False, shift=False, spec_augment=False)
+        return cls(noise=False, shift=False, room=False, gain=False, spec_augment=False)
 
 
 def _power(x: torch.Tensor) -> torch.Tensor:
@@ -163,6 +189,59 @@ class NoiseBank:
         return self.sample_with_power(batch, generator, device)[0]
 
 
+RT60_DECAY = math.log(1e3)  # reverberation time: the energy falls by 60 dB (amplitude by 1e3)
+ROOM_TAIL_S = 0.25  # impulse-response length kept: a 0.6 s RT60 tail is -36 dB by then
+TILT_PIVOT_HZ = 1000.0  # the channel tilt turns around this frequency
+TILT_FLOOR_HZ = 50.0  # below it the tilt stays constant (no boost toward DC)
+
+
+def _fft_size(minimum: int) -> int:
+    """The smallest 2^a * 3^b * 5^c >= ``minimum``: FFTs of such sizes are fast (20,480, not 32,768)."""
+    best = 1 << max(0, minimum - 1).bit_length()
+    threes = 1
+    while threes < best:
+        fives = threes
+        while fives < best:
+            size = fives
+            while size < minimum:
+                size *= 2
+            best = min(best, size)
+            fives *= 5
+        threes *= 3
+    return best
+
+
+def room_response(waves: torch.Tensor, config: AugmentConfig, sample_rate_hz: int,
+                  generator: torch.Generator) -> torch.Tensor:
+    """``waves`` (B, N) through a random synthetic room and microphone, each row at its own power.
+
+    Impulse response: 1 at t = 0 (the direct sound, so the word does not move) plus Gaussian noise
+    under an exponential decay of the drawn RT60, scaled to the drawn direct-to-reverberant ratio;
+    the microphone: a spectral tilt in dB per octave. Both are one multiplication in the frequency
+    domain (FFT convolution, truncated to N samples).
+    """
+    batch, length = waves.shape
+    device = waves.device
+    tail = max(1, round(ROOM_TAIL_S * sample_rate_hz))
+    n_fft = _fft_size(length + tail - 1)
+    rt60 = _uniform(generator, batch, config.rt60_s_min, config.rt60_s_max, device)
+    drr_db = _uniform(generator, batch, config.drr_db_min, config.drr_db_max, device)
+    tilt = _uniform(generator, batch, -config.tilt_db_per_octave_max, config.tilt_db_per_octave_max, device)
+    noise = torch.randn(batch, tail, generator=generator, device=generator.device).to(device)
+    t = torch.arange(tail, device=device) / sample_rate_hz
+    reverb = noise * torch.exp(-RT60_DECAY * t / rt60.unsqueeze(-1))
+    reverb[:, 0] = 0.0
+    reverb_energy = reverb.square().sum(-1).clamp_min(MIN_POWER)
+    reverb *= torch.sqrt(torch.pow(10.0, -drr_db / DB_PER_POWER_DECADE) / reverb_energy).unsqueeze(-1)
+    reverb[:, 0] = 1.0
+    freqs = torch.fft.rfftfreq(n_fft, 1.0 / sample_rate_hz, device=device).clamp_min(TILT_FLOOR_HZ)
+    octaves = torch.log2(freqs / TILT_PIVOT_HZ)
+    channel = torch.pow(10.0, tilt.unsqueeze(-1) * octaves / (2 * DB_PER_POWER_DECADE))  # dB -> amplitude
+    spectrum = torch.fft.rfft(waves, n=n_fft) * torch.fft.rfft(reverb, n=n_fft) * channel
+    out = torch.fft.irfft(spectrum, n=n_fft)[:, :length]
+    return out * torch.sqrt(_power(waves) / _power(out)).unsqueeze(-1)
+
+
 def time_shift(waves: torch.Tensor, shift: torch.Tensor, max_shift: int) -> torch.Tensor:
     """Move row ``b`` right by ``shift[b]`` samples (left if negative), zero filled; |shift| <= max_shift."""
     length = waves.shape[-1]
@@ -205,6 +284,11 @@ class WaveAugmenter:
         if cfg.shift and self.max_shift > 0:
             shift = _randint(generator, batch, 2 * self.max_shift + 1, device) - self.max_shift
             clean = time_shift(clean, shift, self.max_shift)
+        if cfg.room and cfg.room_prob > 0:
+            rows = torch.nonzero((_uniform(generator, batch, 0.0, 1.0, device) < cfg.room_prob) & (keep > 0)).flatten()
+            if len(rows):
+                clean = clean.float().index_copy(0, rows, room_response(clean[rows].float(), cfg, self.sample_rate_hz,
+                                                                        generator))
         noise, noise_power = self._bank(length).sample_with_power(batch, generator, device)
         # One output pass: out = keep * clean + noise_scale * noise, with a per-row noise_scale of
         # a random volume for silence rows, the SNR gain for rows that get noise, else 0.
@@ -216,7 +300,11 @@ class WaveAugmenter:
             noise_scale = torch.where(apply, noise_gain(_power(clean), noise_power, snr_db), noise_scale)
         noise_scale = torch.where(keep > 0, noise_scale, volume)
         out = noise * noise_scale.unsqueeze(-1)
-        return out.addcmul_(clean, keep.unsqueeze(-1))
+        out.addcmul_(clean, keep.unsqueeze(-1))
+        if cfg.gain and cfg.gain_db_max > 0:
+            gain_db = _uniform(generator, batch, -cfg.gain_db_max, cfg.gain_db_max, device)
+            out *= torch.pow(10.0, gain_db / (2 * DB_PER_POWER_DECADE)).unsqueeze(-1)
+        return out
 
 
 def _band_mask(generator: torch.Generator, batch: int, count: int, max_width: int, size: int, device: torch.device) -> torch.Tensor:

@@ -29,6 +29,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from speechrnn.atomic import NEW_FILE_MODE, write_text_atomic
 from speechrnn.audio.io import load_audio, pad_or_crop
 from speechrnn.data.augment import AugmentConfig, WaveAugmenter, generated_noise
 from speechrnn.data.layout import (
@@ -110,17 +111,6 @@ def _cache_error(path: Path, exc: OSError) -> DataError:
                      "fix the permissions, or choose another cache folder")
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class _ArrayWriter:
     """Streams rows into ``path`` as a .npy file of known shape; only a complete file is renamed in."""
 
@@ -131,6 +121,7 @@ class _ArrayWriter:
         self.written = 0
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, NEW_FILE_MODE)
         self.file = os.fdopen(fd, "wb")
         header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape}
         np.lib.format.write_array_header_2_0(self.file, header)
@@ -291,7 +282,7 @@ def decode_clips(
 
     yield from _stream_write(array_path, shape, WAVE_DTYPE, chunks(), stage="decode")
     try:
-        _atomic_text(meta_path, json.dumps({"format": CACHE_FORMAT, "count": len(paths),
+        write_text_atomic(meta_path, json.dumps({"format": CACHE_FORMAT, "count": len(paths),
                                             "failures": {str(k): v for k, v in failures.items()}}))
     except OSError as exc:
         array_path.unlink(missing_ok=True)
@@ -323,7 +314,7 @@ def decode_noise(paths: list[Path], sample_rate_hz: int, cache_dir: Path) -> tup
     joined = np.concatenate(waves).astype(np.float32)
     _write_array(array_path, joined.shape, np.float32, iter([joined]))
     try:
-        _atomic_text(meta_path, json.dumps({"format": CACHE_FORMAT, "lengths": lengths, "skipped": skipped}))
+        write_text_atomic(meta_path, json.dumps({"format": CACHE_FORMAT, "lengths": lengths, "skipped": skipped}))
     except OSError as exc:
         array_path.unlink(missing_ok=True)
         raise _cache_error(meta_path, exc) from None

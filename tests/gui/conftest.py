@@ -92,3 +92,12 @@ def no_microphone(monkeypatch):
     monkeypatch.setattr(audio_input, "Microphone", fail)
     monkeypatch.setattr(audio_input, "list_input_devices", lambda: [])
     monkeypatch.setattr(audio_input, "refresh_devices", lambda: None)
+
+
+@pytest.fixture
+def fast_countdown(monkeypatch):
+    """The Record panel's countdown and review pause in milliseconds, not seconds."""
+    import gui.panels.record as record_module
+
+    monkeypatch.setattr(record_module, "COUNTDOWN_STEP_MS", 10)
+    monkeypatch.setattr(record_module, "REVIEW_MS", 10)

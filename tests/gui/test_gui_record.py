@@ -7,16 +7,9 @@ import pytest
 import soundfile as sf
 from gui_support import speech
 
-import gui.panels.record as record_module
 from gui.panels.record import State
 
 RATE = 16000
-
-
-@pytest.fixture
-def fast_countdown(monkeypatch):
-    monkeypatch.setattr(record_module, "COUNTDOWN_STEP_MS", 10)
-    monkeypatch.setattr(record_module, "REVIEW_MS", 10)
 
 
 def record_panel(qtbot, window, folder, words="yes", takes=2, auto=False):
