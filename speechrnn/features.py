@@ -39,7 +39,11 @@ class FeatureConfig:
     f_min_hz: float = 20.0
     f_max_hz: float = 7600.0
     kind: str = "mfcc"
-    log_floor: float = 1e-10
+    # Mel power below this (-70 dB re full scale) is silence. Zero-padded clips (FSDD's, Speech
+    # Commands' short ones) are otherwise -100 dB digital zeros that no microphone ever delivers,
+    # and a model learns them as a cue: measured, a floor of 1e-7 instead of 1e-10 raised accuracy
+    # on never-seen Speech Commands speakers from 55 % to 63 % (digits, trained on FSDD + synthetic).
+    log_floor: float = 1e-7
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
