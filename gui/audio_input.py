@@ -8,6 +8,8 @@ listening and recording never fight over the device. All capture code stays in t
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QObject, Signal
 
 from speechrnn.audio.capture import (
@@ -19,6 +21,14 @@ from speechrnn.audio.capture import (
     refresh_devices,
 )
 from speechrnn.errors import DeviceError
+
+
+CLI_HINT = re.compile(r"\s*\(see `speechrnn [^`]*`\)")  # the library's pointers to terminal commands
+
+
+def window_message(error: str) -> str:
+    """A device error as the window shows it: without pointers to terminal commands."""
+    return CLI_HINT.sub("", error).strip()
 
 
 class AudioInput(QObject):
@@ -40,7 +50,7 @@ class AudioInput(QObject):
                 refresh_devices()
             return list_input_devices()
         except DeviceError as exc:
-            self.error = str(exc)
+            self.error = window_message(str(exc))
             return []
 
     @property
@@ -61,7 +71,7 @@ class AudioInput(QObject):
             mic = Microphone(spec if spec not in ("", None) else None, sample_rate_hz=self.sample_rate_hz)
             mic.start()
         except DeviceError as exc:
-            self.error = str(exc)
+            self.error = window_message(str(exc))
             self.unavailable.emit(self.error)
             return False
         self.mic, self.error = mic, ""
@@ -74,7 +84,7 @@ class AudioInput(QObject):
         try:
             refresh_devices()
         except DeviceError as exc:
-            self.error = str(exc)
+            self.error = window_message(str(exc))
             self.unavailable.emit(self.error)
             return False
         return self.open(spec)
@@ -86,8 +96,8 @@ class AudioInput(QObject):
     def fail(self, message: str) -> None:
         """A reader found the device dead: close it and tell everyone."""
         self.close(notify=False)
-        self.error = message
-        self.unavailable.emit(message)
+        self.error = window_message(message)
+        self.unavailable.emit(self.error)
 
     def close(self, notify: bool = True) -> None:
         if self.mic is not None:

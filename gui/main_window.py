@@ -294,7 +294,8 @@ class MainWindow(QMainWindow):
     def _model_changed(self, path: Path, summary: dict) -> None:
         labels = summary.get("labels", [])
         words = [w for w in labels if not w.startswith("_")]
-        self.model_label.setText(f"Model: {self.ctx.model.display_name} ({len(words)} word{'' if len(words) == 1 else 's'})")
+        count = f"{len(words)} word{'' if len(words) == 1 else 's'}"
+        self.model_label.setText(f"Model: {self.ctx.model.display_name} ({count})")
         self.model_label.setToolTip(str(path))
 
     def _model_failed(self, message: str) -> None:

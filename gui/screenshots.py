@@ -3,8 +3,9 @@
 Runs offscreen (or under Xvfb: ``QT_QPA_PLATFORM=xcb``), with settings and app data in a temporary
 folder so the user's own are never touched. To show the panels at work without a microphone, it
 feeds a recording (``--clip``) through the Listen panel exactly as the screen timer does with
-microphone audio, records nothing, and, when ``--data`` is given, evaluates the model on that
-folder and measures its gradient curve, so those panels show results. Writes
+microphone audio, records nothing, and, when ``--data`` is given, trains a tiny model on a few of
+its words (one thread, a few seconds), evaluates the model on that folder and measures its
+gradient curve, so those panels show results. Writes
 ``listen.png``, ``listen-no-microphone.png``, ``record.png``, ``train.png``, ``evaluate.png``,
 ``models.png`` (and ``*-dark.png`` with ``--theme both``).
 """
@@ -24,7 +25,12 @@ DEFAULT_DATA = REPO / "tests" / "data" / "speech_commands"
 DEFAULT_CLIP = DEFAULT_DATA / "three" / "b87bdb22_nohash_1.wav"
 WINDOW_SIZE = (1240, 780)
 CHUNK_S = 0.033  # what one screen-timer tick reads at 30 frames/s
-WAIT_S = 120.0  # longest wait for a model to load or an evaluation to finish
+HISTORY_S = 3.0  # what the Listen panel's views show (gui.panels.listen.HISTORY_S)
+ROOM_NOISE = 3e-4  # standard deviation of the quiet-room noise between words (about -70 dBFS)
+WAIT_S = 120.0  # longest wait for a model to load, a training run or an evaluation to finish
+SHOT_EPOCHS = 30  # the Train panel's run: a few seconds on one core
+SHOT_HIDDEN = 48
+SHOT_SYNTH_PER_WORD = 12
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,16 +61,23 @@ def settle(app, seconds: float = 0.3) -> None:
 
 
 def feed_clips(app, panel, clips: list[Path]) -> None:
-    """Push silence, each clip, silence through the Listen panel in screen-timer-sized chunks."""
+    """Push room noise, each clip, room noise through the Listen panel in screen-timer-sized chunks."""
     import numpy as np
 
     from speechrnn.audio.io import load_audio
 
     rate = panel.recognizer.sample_rate_hz
-    parts = [np.zeros(int(0.5 * rate), dtype=np.float32)]
+    rng = np.random.default_rng(0)
+
+    def room(seconds: float) -> np.ndarray:  # a quiet room, as a real microphone hears it
+        return (rng.standard_normal(max(0, int(seconds * rate))) * ROOM_NOISE).astype(np.float32)
+
+    parts = []
     for clip in clips:
-        parts += [load_audio(clip, rate), np.zeros(int(0.4 * rate), dtype=np.float32)]
-    stream = np.concatenate(parts)
+        parts += [load_audio(clip, rate), room(0.4)]
+    spoken_s = sum(part.size for part in parts) / rate
+    # enough lead-in that the views' whole history holds audio (no empty strip on the left)
+    stream = np.concatenate([room(max(0.5, HISTORY_S + 0.2 - spoken_s)), *parts])
     chunk = int(CHUNK_S * rate)
     panel.timer.stop()
     panel.reader = None
@@ -126,7 +139,26 @@ def shoot(args: argparse.Namespace, theme: str, suffix: str, workdir: Path) -> l
     settle(app)
     saved.append(save(window, args.out_dir, "record" + suffix))
 
+    train = window.panel("train")
     window.show_panel("train")
+    if args.data is not None:
+        # a small, quick run on the recordings above, so the panel shows curves, a log and a result
+        import gui.panels.train as train_module
+
+        train_module.training_threads = lambda: 1
+        train.recordings_edit.setText(str(dataset))
+        train._update_recordings()
+        train.use_recordings.setChecked(True)
+        train.use_synth.setChecked(train.use_synth.isEnabled())  # two clips a word are too few to learn
+        train.synth_spin.setValue(SHOT_SYNTH_PER_WORD)
+        train.use_speech_commands.setChecked(False)
+        train.hidden_spin.setValue(SHOT_HIDDEN)
+        train.layers_spin.setValue(1)
+        train.epochs_spin.setValue(SHOT_EPOCHS)
+        train.aug_noise.setChecked(False)  # generated noise slows learning down: more epochs
+        train.runs_edit.setText(str(workdir / f"runs{suffix}"))
+        train.start()
+        wait_until(app, lambda: not train.running)
     settle(app)
     saved.append(save(window, args.out_dir, "train" + suffix))
 

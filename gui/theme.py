@@ -106,6 +106,38 @@ def _palette(colors: PlotColors) -> QPalette:
     return palette
 
 
+CHECK_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 12 12"><path d="M2.5 6.2 5 8.7 9.6 3.4" '
+             'fill="none" stroke="{color}" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round"/></svg>')
+
+
+def _check_image(color: str) -> str:
+    """Path of a check-mark SVG in ``color`` (style sheets take images from files only)."""
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.gettempdir()) / f"speechrnn-gui-check-{color.lstrip('#')}.svg"
+    try:
+        if not path.exists():
+            path.write_text(CHECK_SVG.format(color=color), encoding="utf-8")
+    except OSError:
+        return ""
+    return path.as_posix()
+
+
+def _dark_checkboxes(colors: PlotColors) -> str:
+    """Fusion outlines check boxes with a darker shade of the window colour: invisible on a dark
+    palette. Draw them with a visible border (and our own check mark, which a styled box needs)."""
+    image = _check_image("#ffffff")
+    image_rule = f" image: url({image});" if image else ""
+    return f"""
+QCheckBox::indicator {{ width: 12px; height: 12px; border-radius: 3px; }}
+QCheckBox::indicator:unchecked {{ border: 1px solid {colors.muted}; background: #0d1117; }}
+QCheckBox::indicator:checked {{ border: 1px solid #1f6feb; background: #1f6feb;{image_rule} }}
+QCheckBox::indicator:unchecked:disabled {{ border-color: #484f58; }}
+QCheckBox::indicator:checked:disabled {{ border-color: #30363d; background: #30363d; }}
+"""
+
+
 def style_sheet(colors: PlotColors) -> str:
     """Rules for widgets tagged with a ``role`` property (hints, banners, the big word, sidebar)."""
     banner_bg = "#3d1d20" if colors.dark else "#fff1f0"
@@ -124,7 +156,7 @@ QListWidget[role="sidebar"] {{ background: {side_bg}; border: none; outline: non
 QListWidget[role="sidebar"]::item {{ padding: 8px 10px; margin: 2px 6px; border-radius: 6px; }}
 QListWidget[role="sidebar"]::item:selected {{ background: {side_sel}; color: #ffffff; }}
 QListWidget[role="sidebar"]::item:hover:!selected {{ background: {colors.grid}; }}
-"""
+""" + (_dark_checkboxes(colors) if colors.dark else "")
 
 
 def apply_theme(app: QApplication, mode: str) -> PlotColors:

@@ -116,6 +116,15 @@ def test_splits_are_speaker_disjoint_and_stable_when_files_are_added(tmp_path):
     assert all(after[path] == split for path, split in before.items())
 
 
+def test_one_speakers_recordings_are_split_by_take(tmp_path):
+    """`speechrnn record` names every take `me_nohash_<n>`: a speaker split would put them all in one split."""
+    root = make_dataset(tmp_path / "data", ("yes", "no"), speakers=1, takes=30)
+    data = prepared(DataSpec((str(root),)), tmp_path / "cache")
+    sizes = {split: len(data.split(split)) for split in ("train", "validation", "testing")}
+    assert sizes["train"] > 40 and sizes["validation"] > 0 and sum(sizes.values()) == 60
+    assert {clip.speaker for clip in data.train.clips} == {clip.speaker for clip in data.validation.clips}
+
+
 def test_split_lists_are_honoured(tmp_path):
     root = make_dataset(tmp_path / "data", ("yes", "no"), speakers=10)
     (root / "validation_list.txt").write_text("yes/spk000_nohash_0.wav\nno/spk001_nohash_0.wav\n")

@@ -228,7 +228,8 @@ class ListenPanel(Panel):
         left_layout.addWidget(word_card)
         self.bars = BarsView()
         self.bars.setToolTip("The network's smoothed probability for each word, right now.\n"
-                             "Green: above the threshold (dashed line).")
+                             "Green: a word above the threshold (dashed line), so it is reported.\n"
+                             "_silence_ and _unknown_ (background, other words) are never reported.")
         left_layout.addWidget(self.bars, 3)
         sensitivity_row = QHBoxLayout()
         sensitivity_label = QLabel("Sensitivity:")
@@ -265,7 +266,7 @@ class ListenPanel(Panel):
 
         right, right_layout = column()
         self.waveform = WaveformView(self.ctx.audio.sample_rate_hz, HISTORY_S)
-        self.waveform.setToolTip("The last three seconds of microphone input")
+        self.waveform.setToolTip("The last three seconds of microphone input (amplitude: 1 = full scale)")
         frames = int(round(HISTORY_S / HOP_S))
         self.features = FrameView("What the network hears: MFCC frames (normalised)", frames, HOP_S, "coefficient")
         self.features.setToolTip("The feature frames the RNN reads, one column per 10 ms, as the network "
@@ -333,6 +334,10 @@ class ListenPanel(Panel):
     def _audio_started(self, device) -> None:
         self.banner.hide()
         self.listen_button.setEnabled(True)
+        if self.listening:
+            self.listen_button.setText("■ Stop")
+            if self.recognizer is not None:
+                self.score_label.setText(f"Listening with {self.ctx.model.display_name}")
         self._fill_devices()
         if self.listening:
             self.reader = self.ctx.audio.reader()
@@ -344,11 +349,15 @@ class ListenPanel(Panel):
         self.listen_button.setEnabled(False)
         self.banner_label.setText(
             "<b>No microphone available:</b> " + message.replace("<", "&lt;").rstrip(".") + "."
-            + "<br>Connect a microphone (or pick another device above) and press <b>Retry</b>. Meanwhile, "
+            + "<br>Once one is connected, press <b>Retry</b> (or pick another device above). Meanwhile, "
             "try the model on a recording with <b>Play a file…</b>; training, evaluation and models work as usual."
         )
         self.banner.show()
         self._fill_devices()
+        if not isinstance(self.reader, FileFeed):
+            self.listen_button.setText("▶ Listen")
+            if self.recognizer is not None:
+                self.score_label.setText("Not listening: no microphone.")
 
     # ------------------------------------------------------------------------------ listening
     def start_listening(self) -> None:
@@ -358,7 +367,7 @@ class ListenPanel(Panel):
             if not audio.open(spec) and spec:
                 audio.open(None)  # the remembered device is gone: fall back to the default input
         self.listening = True
-        self.listen_button.setText("■ Stop")
+        self.listen_button.setText("■ Stop" if audio.mic is not None else "▶ Listen")
         self.reader = audio.reader()
         self._restart_stream()
         self.timer.start()
@@ -439,6 +448,8 @@ class ListenPanel(Panel):
             self.reader = self.ctx.audio.reader()
         self.file_bar.hide()
         self.listen_button.setEnabled(self.ctx.audio.mic is not None)
+        if self.ctx.audio.mic is None:
+            self.listen_button.setText("▶ Listen")
 
     def feed(self, samples: np.ndarray) -> list:
         """Push samples through the recognizer and the waveform/meter (the timer, tests, screenshots)."""
@@ -568,9 +579,13 @@ class ListenPanel(Panel):
         words = [word_text(label) for label in labels if not label.startswith("_")]
         self.vocab_label.setText("Say one of: <b>" + ", ".join(words) + "</b>")
         self.word_label.setText("…")
-        self.score_label.setText(f"Listening with {self.ctx.model.display_name}")
+        if self.ctx.audio.mic is None and not isinstance(self.reader, FileFeed):
+            self.score_label.setText("Not listening: no microphone.")
+        else:
+            self.score_label.setText(f"Listening with {self.ctx.model.display_name}")
         self.features.set_rows(recognizer.feature_config.feature_dim)
         self.memory.set_rows(recognizer.hidden_size)
+        self._align_time_axes()
         self._restart_stream()
         rate = recognizer.sample_rate_hz
         if rate != self.ctx.audio.sample_rate_hz:
@@ -580,6 +595,14 @@ class ListenPanel(Panel):
         self.waveform.sample_rate_hz = rate
         if self.listening:
             self.reader = self.ctx.audio.reader()
+
+    def _align_time_axes(self) -> None:
+        """The three stacked views share one time axis: give them the same room for y tick labels."""
+        views = (self.waveform, self.features, self.memory)
+        texts = [text for view in views for _, text in view.y_ticks]
+        widest = max(texts, key=lambda text: self.fontMetrics().horizontalAdvance(text), default="")
+        for view in views:
+            view.set_tick_label_room(widest)
 
     def _sensitivity_changed(self, value: int) -> None:
         threshold = threshold_for(value)

@@ -206,6 +206,7 @@ class RecordPanel(Panel):
         self.detail_label = QLabel("Type some words and press Start.")
         self.detail_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.detail_label.setProperty("role", "muted")
+        self.detail_label.setWordWrap(True)  # long messages wrap instead of being cut at both ends
         self.take_progress = QProgressBar()
         self.take_progress.setFormat("take %v of %m")
         self.take_progress.setValue(0)
@@ -315,7 +316,9 @@ class RecordPanel(Panel):
             top.setExpanded(word in expanded or word == self.last_word)
         total = sum(len(p) for p in by_word.values())
         if by_word:
-            self.summary_label.setText(f"<b>{total}</b> clips of <b>{len(by_word)}</b> words in this folder")
+            words = "word" if len(by_word) == 1 else "words"
+            self.summary_label.setText(f"<b>{total}</b> clip{'' if total == 1 else 's'} of <b>{len(by_word)}</b> "
+                                       f"{words} in this folder")
         else:
             self.summary_label.setText("No recordings in this folder yet.")
 
@@ -559,7 +562,7 @@ class RecordPanel(Panel):
         self.queue = []
         self.prompt_label.setProperty("role", "")
         self._repolish(self.prompt_label)
-        self._set_prompt("Stopped", f"{self.take_index} take(s) saved in {self.folder}")
+        self._set_prompt("Stopped", f"{self._takes_saved()} in the folder “{self.folder.name}”.")
         self.meter.reset()
         self._update_buttons()
 
@@ -587,8 +590,8 @@ class RecordPanel(Panel):
     def _finish_session(self) -> None:
         self.state = State.IDLE
         self.queue = []
-        self._set_prompt("Done!", f"{self.take_index} take(s) saved in {self.folder}. Train a model with them "
-                         "in the Train panel.")
+        self._set_prompt("Done!", f"{self._takes_saved()} in the folder “{self.folder.name}”. "
+                         "Train a model with them in the Train panel.")
         self.meter.reset()
         self._update_buttons()
         self.ctx.notify.status.emit(f"Recorded {self.take_index} take(s)")
@@ -619,6 +622,9 @@ class RecordPanel(Panel):
     def _report(self, problem: str) -> None:
         if problem:
             self.ctx.notify.status.emit(problem)
+
+    def _takes_saved(self) -> str:
+        return f"{self.take_index} take{'' if self.take_index == 1 else 's'} saved"
 
     def _set_prompt(self, big: str, detail: str) -> None:
         self.prompt_label.setText(big)

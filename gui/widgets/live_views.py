@@ -24,7 +24,9 @@ TICK_PX = 4  # tick mark length
 LUT_SIZE = 256  # colours per colour map
 WAVE_COLUMNS = 480  # min/max columns of the scrolling waveform (about one per screen pixel)
 WAVE_ROWS = 96  # amplitude levels of the waveform picture (-1 .. +1)
-BAR_HEIGHT = 0.7  # bar thickness, as a share of a label's row
+BAR_HEIGHT = 0.7  # bar thickness, as a share of a label's row ...
+BAR_MAX_PX = 24  # ... up to this (a 3-class model must not draw slabs)
+BACKGROUND_PREFIX = "_"  # _silence_, _unknown_: never detected, so never drawn as "above the threshold"
 BAR_STEP = 0.002  # probability change too small to move a bar by a pixel: no repaint
 BARS_MAX_MIN_HEIGHT_PX = 330  # the bar chart's minimum height is capped: a 35-word model must fit too
 
@@ -76,6 +78,7 @@ class LiveView(QWidget):
         self.x_ticks: Ticks = []
         self.y_ticks: Ticks = []
         self.colors: PlotColors | None = None
+        self.tick_label_room = ""  # y tick labels get at least this text's width (aligns stacked views)
         self._cache: QPixmap | None = None
         self._plot_rect: QRect | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -90,6 +93,12 @@ class LiveView(QWidget):
                  y_ticks: Ticks) -> None:
         self.x_range, self.y_range, self.x_ticks, self.y_ticks = x_range, y_range, x_ticks, y_ticks
         self._invalidate()
+
+    def set_tick_label_room(self, text: str) -> None:
+        """Make room for y tick labels as wide as ``text`` (so stacked views share one time axis)."""
+        if text != self.tick_label_room:
+            self.tick_label_room = text
+            self._invalidate()
 
     def apply_colors(self, colors: PlotColors) -> None:
         self.colors = colors
@@ -129,6 +138,7 @@ class LiveView(QWidget):
         metrics = QFontMetrics(self._small_font())
         line = metrics.height()
         label_width = max((metrics.horizontalAdvance(text) for _, text in self.y_ticks), default=0)
+        label_width = max(label_width, metrics.horizontalAdvance(self.tick_label_room))
         left = PAD_PX + (line + PAD_PX if self.y_label else 0) + label_width + PAD_PX + TICK_PX
         top = line + 2 * PAD_PX
         bottom = TICK_PX + PAD_PX + line + (line + PAD_PX if self.x_label else 0) + PAD_PX
@@ -315,7 +325,7 @@ class WaveformView(ImageView):
     """
 
     def __init__(self, sample_rate_hz: int, seconds: float = 3.0, parent: QWidget | None = None):
-        super().__init__("Waveform", "seconds ago", "", parent)
+        super().__init__("What the microphone hears: waveform", "seconds ago", "amplitude", parent)
         self.seconds = seconds
         # amplitude at the centre of each image row, bottom (-1) to top (+1)
         self._row_amplitude = (np.arange(WAVE_ROWS) + 0.5) / WAVE_ROWS * 2.0 - 1.0
@@ -421,12 +431,14 @@ class BarsView(LiveView):
         if not count:
             return
         row = rect.height() / count
-        height = row * BAR_HEIGHT
+        height = min(row * BAR_HEIGHT, BAR_MAX_PX)
         below, above = QColor(colors.bar), QColor(colors.good)
         for i, value in enumerate(self._values):
             width = max(0.0, min(1.0, float(value))) * rect.width()
             top = rect.top() + i * row + (row - height) / 2
-            painter.fillRect(QRectF(rect.left(), top, width, height), above if value >= self.threshold else below)
+            word = not self.labels[i].startswith(BACKGROUND_PREFIX)
+            painter.fillRect(QRectF(rect.left(), top, width, height),
+                             above if word and value >= self.threshold else below)
         x = self.x_to_px(self.threshold, rect)
         painter.setPen(QPen(QColor(colors.warning), 1, Qt.PenStyle.DashLine))
         painter.drawLine(QPointF(x, rect.top()), QPointF(x, rect.bottom()))

@@ -12,6 +12,7 @@ from gui.theme import PlotColors
 pg.setConfigOptions(antialias=False, imageAxisOrder="row-major", useNumba=False)
 
 TITLE_PT = 9
+EMPTY_EPOCHS = 30  # epoch axis of a curve plot before it knows the run's length
 
 
 def style_plot(plot: pg.PlotItem, colors: PlotColors, title: str | None = None) -> None:
@@ -53,17 +54,47 @@ class ThemedPlot(pg.PlotWidget):
 
 
 class CurvePlot(ThemedPlot):
-    """Training curves: named series appended point by point (epoch, value)."""
+    """Training curves: named series appended point by point (epoch, value).
 
-    def __init__(self, title: str, y_label: str, parent=None):
+    The epoch axis spans the whole run from the start (``set_epochs``), so the curves grow from
+    left to right; ``y_range`` fixes the value axis (accuracy: 0-100 %), else it follows the data.
+    """
+
+    def __init__(self, title: str, y_label: str, y_range: tuple[float, float] | None = None,
+                 legend_at_bottom: bool = False, parent=None):
         super().__init__(title, interactive=True, parent=parent)
-        self.addLegend(offset=(-10, 10), labelTextSize=f"{TITLE_PT}pt")
+        # the legend goes where the curves are not: top right for falling ones, bottom right for rising
+        self.addLegend(offset=(-10, -10 if legend_at_bottom else 10), labelTextSize=f"{TITLE_PT}pt")
         self.getAxis("bottom").setLabel("epoch")
         self.getAxis("left").setLabel(y_label)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.series: dict[str, tuple[pg.PlotDataItem, list[float], list[float]]] = {}
         self._colors: PlotColors | None = None
         self._order: list[str] = []
+        self.y_range = y_range
+        self._empty_y = y_range or (0.0, 1.0)
+        self.setYRange(*self._empty_y, padding=0.02)
+        self.set_epochs(EMPTY_EPOCHS)
+
+    def set_epochs(self, epochs: int) -> None:
+        """The epoch axis: 1 .. ``epochs`` (whole epochs only)."""
+        last = max(2, int(epochs))
+        self.setXRange(1, last, padding=0.03)
+        axis = self.getAxis("bottom")
+        if last <= 12:
+            axis.setTickSpacing(1, 1)
+        else:
+            axis.setTickSpacing()  # automatic (pyqtgraph picks round numbers)
+        self._place_placeholder()
+
+    def set_placeholder(self, text: str, x: float | None = None, y: float | None = None) -> None:
+        super().set_placeholder(text, 0.5 if x is None else x, 0.5 if y is None else y)
+        if x is None and y is None:
+            self._place_placeholder()
+
+    def _place_placeholder(self) -> None:
+        (x0, x1), (y0, y1) = self.viewRange()
+        self.placeholder.setPos((x0 + x1) / 2, (y0 + y1) / 2)
 
     def add_series(self, name: str, label: str) -> None:
         item = self.plot([], [], name=label, symbol="o", symbolSize=5)
@@ -79,12 +110,17 @@ class CurvePlot(ThemedPlot):
         ys.append(y)
         item.setData(xs, ys)
         self.placeholder.hide()
+        if self.y_range is None:
+            self.enableAutoRange(axis="y")
 
     def clear_data(self) -> None:
         for item, xs, ys in self.series.values():
             xs.clear()
             ys.clear()
             item.setData([], [])
+        if self.y_range is None:
+            self.disableAutoRange(axis="y")
+        self.setYRange(*self._empty_y, padding=0.02)
 
     def _restyle(self) -> None:
         if self._colors is None:

@@ -150,13 +150,16 @@ def split_clips(
     """Split name for each clip: the lists in ``root`` where present, else the speaker hash.
 
     Listed files take their listed split; unlisted files go to train when both lists exist, and
-    are hashed by speaker into train and the split whose list is missing otherwise.
+    are hashed by speaker into train and the split whose list is missing otherwise. A folder of
+    one speaker (your own recordings) cannot be split by speaker: its takes are hashed instead, so
+    it still trains and validates (on that speaker's other takes).
     """
     if test_only:
         return ["testing"] * len(clips)
     lists = read_split_lists(root)
     hashed_validation = 0.0 if "validation" in lists else validation_pct
     hashed_testing = 0.0 if "testing" in lists else testing_pct
+    by_take = len({clip.speaker for clip in clips}) == 1
     splits = []
     for clip in clips:
         relative = f"{clip.path.parent.name}/{clip.path.name}"
@@ -165,5 +168,6 @@ def split_clips(
         elif relative in lists.get("testing", ()):
             splits.append("testing")
         else:
-            splits.append(assign_split(clip.speaker, hashed_validation, hashed_testing))
+            key = relative if by_take else clip.speaker
+            splits.append(assign_split(key, hashed_validation, hashed_testing))
     return splits

@@ -66,7 +66,10 @@ def panel_synth_voices(per_word: int) -> set[str]:
     return ids | {v.voice_id for v, _ in plan(SynthConfig(words=("x",), per_word=max(1, per_word // 4)), voices)}
 
 
-def test_record_a_new_word_train_use_and_hear_it(qtbot, ring_microphone, fast_countdown, window):
+def test_record_a_new_word_train_use_and_hear_it(qtbot, ring_microphone, fast_countdown, window, monkeypatch):
+    import gui.panels.train as train_module
+
+    monkeypatch.setattr(train_module, "training_threads", lambda: 1)  # the app leaves one core to the window
     started = time.monotonic()
     held_out = 2  # takes the model never trains on, said to the Listen panel at the end
     voices = user_voices(TAKES + held_out, panel_synth_voices(SYNTH_PER_WORD))
@@ -106,14 +109,13 @@ def test_record_a_new_word_train_use_and_hear_it(qtbot, ring_microphone, fast_co
     # Without a noise folder or Speech Commands, noise mixing uses generated white/pink noise at
     # 0-20 dB SNR: too hard for ~100 clips in 60 short epochs (the network stays at chance).
     train.aug_noise.setChecked(False)
-    assert train.build_request().train.threads == 1  # one core for the window on this 2-core machine
     train.start_button.click()
     assert train.running, window.last_error
     qtbot.waitUntil(lambda: not train.running, timeout=120000)
     assert window.last_error is None, window.last_error
     assert train.result is not None and train.use_button.isVisible()
+    assert f"{TAKES} recorded clips" in train.log.toPlainText()  # my takes, split by take, not by speaker
     trained_s = time.monotonic() - started
-    print(train.log.toPlainText())
 
     # ---------------------------------------------------------------- Use this model -> Listen
     with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
@@ -139,7 +141,8 @@ def test_record_a_new_word_train_use_and_hear_it(qtbot, ring_microphone, fast_co
             best = max(best, float(listen.recognizer.posteriors[word_index]))
         peaks.append(best)
     heard = [d.label for d in listen.detections]
-    # The word must win for the held-out voices: detected, or at least the most probable class.
+    # The word must win for a held-out voice: detected, or at least the most probable of the three
+    # classes (above 0.5) at some moment.
     assert WORD in heard or max(peaks) > 0.5, (heard, peaks)
     assert all(label == WORD for label in heard), heard  # and nothing else is reported
     if WORD in heard:

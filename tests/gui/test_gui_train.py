@@ -50,9 +50,14 @@ def test_the_form_becomes_library_configs(qtbot, window, recordings, tmp_path):
     assert request.data.sources == (str(request.recordings_view), "speech-commands:v1")
     assert request.data.words == ("nine", "no", "one", "three", "two", "yes")
     assert request.data.include_unknown is True and request.data.include_silence is False
+    # six own words: _silence_ and _unknown_ each get about one word's worth of clips (not 10 % of all)
+    assert request.data.unknown_pct == request.data.silence_pct == pytest.approx(100 / 6)
     assert (request.model.cell, request.model.hidden, request.model.layers) == ("lstm", 64, 1)
     assert request.train.epochs == 7
     assert request.augment.noise and request.augment.shift and not request.augment.spec_augment
+    assert request.augment.room and request.augment.gain  # every augmentation family is on the form
+    panel.aug_room.setChecked(False)
+    assert not panel.build_request().augment.room
     assert request.out_dir.parent == tmp_path / "runs" and request.out_dir.name.endswith("lstm1x64")
 
     panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("12"))
@@ -109,6 +114,19 @@ def test_missing_choices_are_explained(qtbot, window, recordings, tmp_path):
     panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("recorded"))
     panel.start_button.click()
     assert "record some words" in window.last_error[1]
+
+
+def test_epochs_follow_the_size_of_the_data_until_chosen(qtbot, window, recordings, tmp_path):
+    from gui.panels.train import DEFAULT_EPOCHS, SMALL_DATA_EPOCHS
+
+    panel = train_panel(window, recordings, tmp_path)
+    assert panel.epochs_spin.value() == SMALL_DATA_EPOCHS  # my words only: short epochs, many of them
+    panel.use_speech_commands.setChecked(True)
+    assert panel.epochs_spin.value() == DEFAULT_EPOCHS
+    assert panel.acc_plot.viewRange()[0][1] >= DEFAULT_EPOCHS  # the empty curves span the run
+    panel.epochs_spin.setValue(7)
+    panel.use_speech_commands.setChecked(False)
+    assert panel.epochs_spin.value() == 7  # the user's choice stays
 
 
 def test_choices_are_remembered(qtbot, window, recordings, tmp_path):

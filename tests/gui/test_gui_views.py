@@ -70,3 +70,5 @@ def test_bars_turn_green_above_the_threshold(qtbot):
     assert pixel(view, x, rect.top() + 1.5 * row) == QColor(LIGHT.good)  # "yes" 0.8 >= 0.6
     assert pixel(view, x, rect.top() + 2.5 * row) == QColor(LIGHT.bar)  # "no" 0.3
     assert pixel(view, rect.left() + 0.5 * rect.width(), rect.top() + 2.5 * row) == QColor(LIGHT.background)
+    view.set_values(np.array([0.9, 0.05, 0.05]))  # background is never detected: never green
+    assert pixel(view, x, rect.top() + 0.5 * row) == QColor(LIGHT.bar)
