@@ -39,7 +39,7 @@ class ModelConfig:
     layers: int = 2
     dropout: float = 0.1
     bidirectional: bool = False
-    pooling: str = "last"
+    pooling: str = "attention"  # a direct path from every frame to the decision: rnn and lstm train too
     nonlinearity: str = "tanh"  # vanilla RNN only
 
     def __post_init__(self) -> None:

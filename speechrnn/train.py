@@ -444,6 +444,7 @@ class _Run:
     sums: dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0})
     history: list[dict] = field(default_factory=list)
     best_val_acc: float = -1.0
+    best_val_loss: float = math.inf  # breaks ties of accuracy (small validation sets tie often)
     best_epoch: int = 0
 
     def to_dict(self) -> dict:
@@ -741,9 +742,10 @@ class _Session:
             row["val_loss"], row["val_acc"] = _validate(self.model, self.val_frames, self.prepared.validation.targets,
                                                        self.device, self.dist)
         score = row["val_acc"] if row["val_acc"] is not None else row["train_acc"]
-        improved = score > run.best_val_acc
+        loss = row["val_loss"] if row["val_loss"] is not None else row["train_loss"]
+        improved = score > run.best_val_acc or (score == run.best_val_acc and loss < run.best_val_loss)
         if improved:
-            run.best_val_acc, run.best_epoch = score, epoch
+            run.best_val_acc, run.best_val_loss, run.best_epoch = score, loss, epoch
         run.history.append(row)
         run.epoch, run.batch, run.sums = epoch, 0, _Run().sums
         if self.dist.main:

@@ -22,7 +22,7 @@ FEATURES = 8
 
 def _model(cell: str, hidden: int = 16, num_classes: int = 3, input_dim: int = FEATURES) -> RNNClassifier:
     torch.manual_seed(0)
-    return RNNClassifier(ModelConfig(num_classes=num_classes, input_dim=input_dim, cell=cell, hidden=hidden, layers=1))
+    return RNNClassifier(ModelConfig(num_classes=num_classes, input_dim=input_dim, cell=cell, hidden=hidden, layers=1, pooling="last"))
 
 
 def _frames(batch: int = 4) -> torch.Tensor:

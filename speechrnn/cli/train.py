@@ -87,8 +87,9 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     model.add_argument("--layers", type=int, default=2, help="stacked layers (default 2)")
     model.add_argument("--dropout", type=float, default=0.1, help="dropout between layers and before the head")
     model.add_argument("--bidirectional", action="store_true", help="bidirectional (offline only, no live use)")
-    model.add_argument("--pooling", choices=("last", "mean", "attention"), default="last",
-                       help="how frame outputs become a clip decision (default last)")
+    model.add_argument("--pooling", choices=("last", "mean", "attention"), default="attention",
+                       help="how frame outputs become a clip decision (default attention: learned weights "
+                            "over all frames; last: the final state only, the hardest test of memory)")
     model.add_argument("--nonlinearity", choices=("tanh", "relu"), default="tanh", help="vanilla RNN only")
 
     augment = parser.add_argument_group("augmentation")
