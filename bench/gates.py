@@ -15,7 +15,7 @@ REFERENCE = ("gru", 128, 2)  # the size the others are matched to (parameter cou
 # word must travel through the recurrence: the setting in which memory (the gates) matters.
 POOLING = "last"
 QUICK_HIDDEN = 8
-EPOCHS = 30  # full runs: the recipe's schedule
+EPOCHS = 20  # full runs: the recipe's schedule
 PLOT_NAME = "gradients.png"
 
 

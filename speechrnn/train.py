@@ -56,7 +56,7 @@ RANK_SEED_STRIDE = 7919  # seed spacing between ranks of a distributed run
 SPEECH_COMMANDS_LICENSE = "CC BY 4.0 (Speech Commands, Pete Warden, Google, arXiv:1804.03209)"
 PRECISIONS = ("float32", "bfloat16", "auto")
 MIN_BATCH = 16  # smallest batch that min_steps may choose
-GATE_INITS = ("pytorch", "chrono")
+GATE_INITS = ("auto", "pytorch", "chrono")
 KEEP_FREED_BYTES = 1 << 30  # glibc: freed blocks up to this size stay mapped for reuse
 LICENSE_FILE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "ATTRIBUTION.txt", "ATTRIBUTION.md", "README.md")
 
@@ -80,7 +80,9 @@ class TrainConfig:
     precision: str = "float32"  # CPU matrix products: float32, bfloat16 (mixed precision) or auto
     min_steps: int = 20  # small data: the batch shrinks so that an epoch has at least this many steps
     balance_sources: bool = False  # draw each source's clips equally often (see source_balance_weights)
-    gate_init: str = "pytorch"  # "chrono": gate biases for long memory (see chrono_init)
+    # "chrono": gate biases for long memory (see chrono_init); "auto": chrono when the decision is
+    # read from the last frame only (measured, LSTM 2x128 "last" on the digits: 36 % -> 78 %)
+    gate_init: str = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -604,7 +606,7 @@ class _Session:
         else:
             self.model.set_normalization(*_normalization_stats(
                 prepared.train.waves, prepared.train.is_silence, self.extractor, device, config.seed, cached_train))
-            if config.gate_init == "chrono":
+            if config.gate_init == "chrono" or (config.gate_init == "auto" and self.model.config.pooling == "last"):
                 chrono_init(self.model, self.feature_config.clip_frames, torch.Generator().manual_seed(config.seed))
         self.precision = resolve_precision(config.precision, device)
         self.autocast = speed_up(self.model, device, self.precision, config.fast_rnn)

@@ -119,9 +119,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     optim.add_argument("--balance-sources", action="store_true",
                        help="draw each --data source's clips equally often (small sources with many speakers "
                             "then count as much as large ones)")
-    optim.add_argument("--gate-init", choices=("pytorch", "chrono"), default=None,
+    optim.add_argument("--gate-init", choices=("auto", "pytorch", "chrono"), default=None,
                        help="chrono: LSTM/GRU gate biases that keep state for up to a clip's length "
-                            "(much faster LSTM training with 'last' pooling); default pytorch")
+                            "(much faster LSTM training with 'last' pooling); pytorch: PyTorch's; default auto: "
+                            "chrono with 'last' pooling, else pytorch")
     optim.add_argument("--seed", type=int, default=0)
     optim.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
     optim.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
