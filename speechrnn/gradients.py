@@ -142,6 +142,9 @@ def checkpoint_curve(path: str | Path, data: str | Path, max_clips: int = DEFAUL
     return curve
 
 
+PLOT_FLOOR = 1e-12  # a gradient this far below the last frame's has vanished; drawn here, not at 1e-308
+
+
 def plot_curves(curves: list[GradientCurve], out_path: str | Path, relative: bool = True) -> Path:
     """PNG of the curves against distance in ms, log y axis; written atomically."""
     from matplotlib.figure import Figure
@@ -153,10 +156,11 @@ def plot_curves(curves: list[GradientCurve], out_path: str | Path, relative: boo
     for curve in curves:
         values = curve.relative if relative else curve.magnitude
         distance_ms = np.arange(values.size) * curve.hop_ms
-        ax.semilogy(distance_ms, np.maximum(values, np.finfo(np.float64).tiny), label=curve.name)
+        ax.semilogy(distance_ms, np.maximum(values, PLOT_FLOOR), label=curve.name)
     ax.set_xlabel("distance of the input frame from the output (ms back)")
     ax.set_ylabel("gradient norm, relative to the last frame" if relative else "gradient norm")
-    ax.set_title("How far back the gradient reaches")
+    ax.set_ylim(bottom=PLOT_FLOOR / 10)
+    ax.set_title(f"How far back the gradient reaches (drawn at {PLOT_FLOOR:g} once it has vanished)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
