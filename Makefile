@@ -12,9 +12,9 @@ test: setup-test
 	$(MAKE) screenshots
 	$(PY) -m pytest -q -rs
 
-# Full benchmark suite on this machine (writes bench/results/ and prints the table).
+# Full benchmark suite on this machine (about 20 min on 2 cores): bench/results/ and BENCHMARKS.md.
 bench: setup-test
-	$(PY) -m bench.run
+	$(PY) -m bench.run --update-benchmarks
 
 # A PNG of every panel under a virtual X screen (Xvfb), as a user would see it.
 screenshots: setup-test
