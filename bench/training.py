@@ -17,7 +17,7 @@ def run(ctx: BenchContext) -> dict:
     import torch
 
     from speechrnn.model import ModelConfig, RNNClassifier
-    from speechrnn.train import measure_training_throughput
+    from speechrnn.train import measure_training_throughput, resolve_precision
 
     hidden = QUICK_HIDDEN if ctx.quick else HIDDEN
     batch = QUICK_BATCH if ctx.quick else BATCH
@@ -25,18 +25,21 @@ def run(ctx: BenchContext) -> dict:
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     runs = []
     for device in devices:
-        settings = [(cell, True) for cell in CELLS]
+        settings = [(cell, True, "auto") for cell in CELLS]
         if device == "cpu":
-            settings.append(("gru", False))  # plain nn.GRU: what the fused CPU kernel is compared with
-        for cell, fast in settings:
+            settings.append(("gru", True, "float32"))  # the default precision's gain, where it is bfloat16
+            settings.append(("gru", False, "float32"))  # plain nn.GRU: what the fused CPU kernel is compared with
+        for cell, fast, precision in settings:
             rate = measure_training_throughput(cell=cell, hidden=hidden, layers=LAYERS, batch_size=batch,
-                                               seconds=seconds, fast_rnn=fast, device=device)
+                                               seconds=seconds, fast_rnn=fast, device=device, precision=precision)
             params = RNNClassifier(ModelConfig(num_classes=12, cell=cell, hidden=hidden, layers=LAYERS)).num_parameters()
-            label = cell if fast or device != "cpu" else f"{cell} (plain nn.GRU)"
+            resolved = resolve_precision(precision, torch.device(device))
+            label = f"{cell}, {resolved}" + ("" if fast or device != "cpu" else " (plain nn.GRU)")
             runs.append({"device": device, "cell": label, "hidden": hidden, "layers": LAYERS, "batch": batch,
-                         "parameters": params, "samples_per_s": rate, "fast_rnn": fast})
+                         "parameters": params, "samples_per_s": rate, "fast_rnn": fast, "precision": resolved})
     return {
-        "note": f"Batch {batch}, 1 s clips from memory, noise + shift + SpecAugment on, {seconds:g} s timed per row, "
-                f"torch threads {torch.get_num_threads()}.",
+        "note": f"Batch {batch}, 1 s clips from memory, every default augmentation on (noise, shift, room, gain, "
+                f"SpecAugment), attention pooling, {seconds:g} s timed per row, torch threads {torch.get_num_threads()}; "
+                "precision 'auto' is the training default (bfloat16 matrix products on CPUs with AMX).",
         "runs": runs,
     }

@@ -77,7 +77,10 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0  # torch CPU threads; 0 = all cores (divided among ranks of a distributed run)
     fast_rnn: bool = True  # fused CPU training kernel for GRU (same weights; see speechrnn.fused_rnn)
-    precision: str = "float32"  # CPU matrix products: float32, bfloat16 (mixed precision) or auto
+    # CPU matrix products: float32, bfloat16 (mixed precision) or auto (bfloat16 where the CPU has
+    # AMX bfloat16 units). Measured on such a CPU, 2x128 GRU on the digits: 1,042 vs 921 samples/s
+    # end to end, held-out accuracy 85.8 % vs 86.0 % (FSDD, 500 clips), the same on Speech Commands.
+    precision: str = "auto"
     min_steps: int = 20  # small data: the batch shrinks so that an epoch has at least this many steps
     balance_sources: bool = False  # draw each source's clips equally often (see source_balance_weights)
     # "chrono": gate biases for long memory (see chrono_init); "auto": chrono when the decision is
@@ -818,7 +821,7 @@ def _test_best(path: Path, prepared, extractor, device: torch.device, cancel: Ca
 def measure_training_throughput(cell: str = "gru", hidden: int = 128, layers: int = 2, batch_size: int = 256,
                                 seconds: float = 10.0, augment=None, feature_config=None,
                                 fast_rnn: bool = True, device: str = "cpu", classes: int = 12,
-                                warmup_batches: int = 2, precision: str = "float32") -> float:
+                                warmup_batches: int = 2, precision: str = "auto") -> float:
     """Training samples/s of the real per-batch path on random one-second clips held in memory.
 
     Same code as :func:`train`: float16 waves -> augmentation (noise, shift, SpecAugment by

@@ -128,7 +128,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     optim.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     optim.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
                        help="CPU matrix products: float32, bfloat16 (mixed precision), or auto "
-                            "(bfloat16 on CPUs with AMX); default float32")
+                            "(bfloat16 on CPUs with AMX bfloat16 units, else float32); default auto")
 
     run = parser.add_argument_group("run")
     run.add_argument("--out", required=True, metavar="DIR", help=DEFAULT_OUT_HELP)
