@@ -125,6 +125,16 @@ def test_room_keeps_the_direct_sound_in_place_adds_a_decaying_tail_and_keeps_pow
     assert ((10 * torch.log10(direct / reverb)).abs() < 1.0).all()  # the drawn 0 dB ratio
 
 
+@pytest.mark.parametrize("length", [1626, 777, 8000])  # 1626 + 4000 - 1: an odd smooth FFT size
+def test_room_works_for_any_clip_length(length):
+    clicks = torch.zeros(3, length)
+    clicks[:, 5] = 1.0
+    config = AugmentConfig(drr_db_min=10.0, tilt_db_per_octave_max=0.0)  # the tilt is zero-phase: not causal
+    out = room_response(clicks, config, RATE_HZ, torch.Generator().manual_seed(0))
+    assert out.shape == clicks.shape and out[:, :5].abs().max() < 1e-4
+    assert torch.equal(out.abs().argmax(1), torch.full((3,), 5))
+
+
 def test_room_tilt_changes_the_spectral_balance(speech):
     flat = AugmentConfig(drr_db_min=60.0, drr_db_max=60.0, tilt_db_per_octave_max=0.0)
     tilted = AugmentConfig(drr_db_min=60.0, drr_db_max=60.0, tilt_db_per_octave_max=6.0)

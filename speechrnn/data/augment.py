@@ -193,7 +193,7 @@ RT60_DECAY = math.log(1e3)  # reverberation time: the energy falls by 60 dB (amp
 ROOM_TAIL_S = 0.25  # impulse-response length kept: a 0.6 s RT60 tail is -36 dB by then
 TILT_PIVOT_HZ = 1000.0  # the channel tilt turns around this frequency
 TILT_FLOOR_HZ = 50.0  # below it the tilt stays constant (no boost toward DC)
-ROOM_BANK_SIZE = 256  # rooms per WaveAugmenter (20,000-point FFT: 10 MB of filters for 1 s clips)
+ROOM_BANK_SIZE = 256  # rooms per WaveAugmenter (20,000-point FFT: 20 MB of filters for 1 s clips)
 
 
 def _fft_size(minimum: int) -> int:
@@ -243,7 +243,8 @@ def room_filters(config: AugmentConfig, sample_rate_hz: int, length: int, count:
 
 def room_fft_size(length: int, sample_rate_hz: int) -> int:
     """FFT size of :func:`room_filters` for clips of ``length`` samples: clip plus reverberation tail."""
-    return _fft_size(length + max(1, round(ROOM_TAIL_S * sample_rate_hz)) - 1)
+    needed = length + max(1, round(ROOM_TAIL_S * sample_rate_hz)) - 1
+    return 2 * _fft_size(-(-needed // 2))  # even: apply_room reads the size back from rfft's bins
 
 
 def apply_room(waves: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
