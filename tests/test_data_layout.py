@@ -116,12 +116,13 @@ def test_splits_are_speaker_disjoint_and_stable_when_files_are_added(tmp_path):
     assert all(after[path] == split for path, split in before.items())
 
 
-def test_one_speakers_recordings_are_split_by_take(tmp_path):
+@pytest.mark.parametrize("speakers", [1, 2])
+def test_one_or_two_speakers_recordings_are_split_by_take(tmp_path, speakers):
     """`speechrnn record` names every take `me_nohash_<n>`: a speaker split would put them all in one split."""
-    root = make_dataset(tmp_path / "data", ("yes", "no"), speakers=1, takes=30)
+    root = make_dataset(tmp_path / "data", ("yes", "no"), speakers=speakers, takes=30)
     data = prepared(DataSpec((str(root),)), tmp_path / "cache")
     sizes = {split: len(data.split(split)) for split in ("train", "validation", "testing")}
-    assert sizes["train"] > 40 and sizes["validation"] > 0 and sum(sizes.values()) == 60
+    assert sizes["train"] > 40 * speakers and sizes["validation"] > 0 and sum(sizes.values()) == 60 * speakers
     assert {clip.speaker for clip in data.train.clips} == {clip.speaker for clip in data.validation.clips}
 
 

@@ -8,9 +8,10 @@ The form becomes the library's frozen configs (:class:`~speechrnn.data.spec.Data
 Cancel sets the library's CancelToken. Speech Commands can be downloaded here beforehand
 (:func:`speechrnn.data.download.download`, cancellable, resumable).
 
-Custom-word runs are small: the user's recordings (one speaker) and the synthetic voices are split
-by take rather than by speaker (:func:`split_by_take`, :func:`write_take_split`), _silence_ and
-_unknown_ get about one word's worth of clips, and the suggested epochs are more (short epochs).
+Custom-word runs are small: the user's recordings (one or two speakers) are split by take by the
+library itself (:func:`speechrnn.data.layout.split_clips`), the synthetic voices here
+(:func:`write_take_split`), _silence_ and _unknown_ get about one word's worth of clips, and the
+suggested epochs are more (short epochs).
 Training leaves one CPU core to the window (:func:`training_threads`).
 """
 
@@ -79,11 +80,10 @@ RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "valid
 UNKNOWN_PER_WORD_DIVISOR = 4  # no ETA before 1 % is done (too noisy)
 
 
-# The library splits a folder by speaker, so that no speaker is in two splits. The data of a
-# custom-word run is too small for that: the Record panel's takes are one speaker (the default
-# "me" hashes into testing: never trained on), and the synthetic voices say every word, so whole
-# classes would miss from validation, which then cannot tell a trained network from an untrained
-# one. Both are split by take instead: one clip in this many of each word validates, the rest trains.
+# The library splits a folder by speaker, so that no speaker is in two splits (a folder of one or
+# two speakers, like the Record panel's, by take). The synthetic voices say every word, so with a
+# speaker split whole classes would miss from validation, which then cannot tell a trained network
+# from an untrained one: they are split by take instead, one clip in this many of each word validates.
 VALIDATION_EVERY = 5
 
 
@@ -99,28 +99,6 @@ def write_take_split(folder: Path, every: int = VALIDATION_EVERY) -> int:
     (folder / VALIDATION_LIST).write_text("".join(f"{line}\n" for line in validation), encoding="utf-8")
     (folder / TESTING_LIST).write_text("", encoding="utf-8")
     return len(validation)
-
-
-def split_by_take(folder: Path, view: Path) -> int:
-    """Fill ``view`` with links to ``folder``'s clips, split by take; the user's folder stays as it is.
-
-    Returns the number of clips linked.
-    """
-    import os
-    import shutil
-
-    count = 0
-    for word, paths in clips_by_word(folder).items():
-        (view / word).mkdir(parents=True, exist_ok=True)
-        for path in paths:
-            link = view / word / path.name
-            try:
-                os.symlink(path.resolve(), link)
-            except OSError:  # a file system without links
-                shutil.copy2(path, link)
-            count += 1
-    write_take_split(view)
-    return count
 
 
 def class_share_pct(words: int) -> float:
@@ -141,19 +119,7 @@ class TrainRequest:
     synth_per_word: int = 0
     synth_dir: Path | None = None
     synth_unknown_words: tuple[str, ...] = ()  # other words, spoken by the voices, for _unknown_
-    recordings: Path | None = None  # the Record panel's folder ...
-    recordings_view: Path | None = None  # ... as the source training reads: split by take
-
-    def recordings_events(self):
-        """Link the recordings into ``recordings_view`` with a split by take (before training)."""
-        from speechrnn.events import Message, Stage
-
-        if self.recordings is None or self.recordings_view is None:
-            return
-        yield Stage("recordings", f"Splitting my recordings by take (one in {VALIDATION_EVERY} validates, "
-                    "the rest trains)")
-        count = split_by_take(self.recordings, self.recordings_view)
-        yield Message(f"{count} recorded clips from {self.recordings}")
+    recordings: Path | None = None  # the Record panel's folder, if it is a source
 
     def synth_events(self, cancel):
         """Render the synthetic clips (before training); the library's synthesize() does the work."""
@@ -658,13 +624,12 @@ class TrainPanel(Panel):
         synth_unknown: tuple[str, ...] = ()
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         runs = Path(self.runs_edit.text()).expanduser()
-        synth_dir = recordings = recordings_view = None
+        synth_dir = recordings = None
         if self.use_recordings.isChecked():
             if not self._recorded:
                 raise SpeechRNNError(f"{self.recordings_edit.text()}: no recordings in this folder")
             recordings = Path(self.recordings_edit.text()).expanduser()
-            recordings_view = runs / f"recordings-{stamp}"
-            sources.append(str(recordings_view))
+            sources.append(str(recordings))
         if self.use_synth.isChecked():
             if vocabulary not in ("recorded", "typed"):
                 raise SpeechRNNError("synthetic voices speak your own words: in step 2 choose “The words of my "
@@ -704,7 +669,7 @@ class TrainPanel(Panel):
         config = TrainConfig(epochs=self.epochs_spin.value(), threads=training_threads())
         out_dir = runs / f"{stamp}-{model.cell}{model.layers}x{model.hidden}"
         return TrainRequest(data, model, augment, config, out_dir, synth_words, self.synth_spin.value(), synth_dir,
-                            synth_unknown, recordings, recordings_view)
+                            synth_unknown, recordings)
 
     # ------------------------------------------------------------------------------ training
     @property
@@ -732,7 +697,6 @@ class TrainPanel(Panel):
             from speechrnn.features import FeatureConfig
             from speechrnn.train import train
 
-            yield from request.recordings_events()
             yield from request.synth_events(token)
             yield from train(request.data, FeatureConfig(), request.model, request.augment, request.train,
                              request.out_dir, cancel=token)

@@ -144,6 +144,9 @@ def read_split_lists(root: Path) -> dict[str, set[str]]:
     return lists
 
 
+MIN_SPEAKERS_FOR_SPEAKER_SPLIT = 3  # FSDD's 4 speakers still split by speaker
+
+
 def split_clips(
     clips: list[Clip], root: Path, validation_pct: float, testing_pct: float, test_only: bool = False
 ) -> list[str]:
@@ -151,15 +154,16 @@ def split_clips(
 
     Listed files take their listed split; unlisted files go to train when both lists exist, and
     are hashed by speaker into train and the split whose list is missing otherwise. A folder of
-    one speaker (your own recordings) cannot be split by speaker: its takes are hashed instead, so
-    it still trains and validates (on that speaker's other takes).
+    fewer than ``MIN_SPEAKERS_FOR_SPEAKER_SPLIT`` speakers (your own recordings) cannot be split by
+    speaker - one speaker lands wholly in one split - so its takes are hashed instead: it trains
+    and validates on the same people's other takes.
     """
     if test_only:
         return ["testing"] * len(clips)
     lists = read_split_lists(root)
     hashed_validation = 0.0 if "validation" in lists else validation_pct
     hashed_testing = 0.0 if "testing" in lists else testing_pct
-    by_take = len({clip.speaker for clip in clips}) == 1
+    by_take = len({clip.speaker for clip in clips}) < MIN_SPEAKERS_FOR_SPEAKER_SPLIT
     splits = []
     for clip in clips:
         relative = f"{clip.path.parent.name}/{clip.path.name}"

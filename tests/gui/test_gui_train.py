@@ -45,9 +45,8 @@ def test_the_form_becomes_library_configs(qtbot, window, recordings, tmp_path):
     panel.use_speech_commands.setChecked(True)
     panel.version_combo.setCurrentIndex(panel.version_combo.findData("v1"))
     request = panel.build_request()
-    # my recordings are read through a view split by take (a single speaker would land in one split)
-    assert request.recordings == recordings and request.recordings_view.parent == tmp_path / "runs"
-    assert request.data.sources == (str(request.recordings_view), "speech-commands:v1")
+    assert request.recordings == recordings
+    assert request.data.sources == (str(recordings), "speech-commands:v1")
     assert request.data.words == ("nine", "no", "one", "three", "two", "yes")
     assert request.data.include_unknown is True and request.data.include_silence is False
     # six own words: _silence_ and _unknown_ each get about one word's worth of clips (not 10 % of all)
@@ -65,25 +64,6 @@ def test_the_form_becomes_library_configs(qtbot, window, recordings, tmp_path):
     panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("typed"))
     panel.words_edit.setText("yes, no")
     assert panel.build_request().data.words == ("yes", "no")
-
-
-def test_recordings_are_split_by_take_not_by_speaker(tmp_path):
-    from gui.panels.train import split_by_take
-    from speechrnn.data.layout import scan_folder, split_clips
-
-    for word in ("up", "down"):
-        (tmp_path / "mine" / word).mkdir(parents=True)
-        for take in range(10):
-            shutil.copy(next(SPEECH_COMMANDS.glob("yes/*.wav")), tmp_path / "mine" / word / f"me_nohash_{take}.wav")
-    assert split_by_take(tmp_path / "mine", tmp_path / "view") == 20
-    clips = scan_folder(tmp_path / "view")
-    splits = split_clips(clips, tmp_path / "view", 10.0, 10.0)
-    by_split = {name: sorted(f"{c.label}/{c.path.name}" for c, s in zip(clips, splits) if s == name)
-                for name in ("train", "validation", "testing")}
-    assert by_split["validation"] == ["down/me_nohash_4.wav", "down/me_nohash_9.wav", "up/me_nohash_4.wav",
-                                      "up/me_nohash_9.wav"]
-    assert len(by_split["train"]) == 16 and not by_split["testing"]
-    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["down", "up"]  # the user's folder as it was
 
 
 def test_synthetic_voices_add_my_words_and_unknown_words(qtbot, window, recordings, tmp_path):
