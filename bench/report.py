@@ -66,6 +66,15 @@ def _stream_eval(r: dict) -> list[str]:
     return [r.get("note", "")] + [""] + _table(["stream-eval", "value"], rows)
 
 
+def _peer(r: dict) -> list[str]:
+    rows = [[s["noise"] + (f", {s['words']} words" if s["words"] else " alone"), _num(s["peer"]["per_hour"]),
+             _num(s["ours"]["per_hour"]), _num(s["peer"]["cpu_us_per_10ms"]), _num(s["ours"]["cpu_us_per_10ms"])]
+            for s in r["streams"]]
+    return [r.get("note", "")] + [""] + _table(
+        ["stream", "openWakeWord false accepts/h", "ours false accepts/h", "openWakeWord CPU µs per 10 ms",
+         "ours CPU µs per 10 ms"], rows)
+
+
 def _default_model(r: dict) -> list[str]:
     rows = [[k, _pct(v) if k.endswith("accuracy") or "accuracy" in k else _num(v)] for k, v in r["table"].items()]
     return [r.get("note", "")] + [""] + _table(["default model", "value"], rows)
@@ -92,6 +101,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "training": ("Training throughput", _training),
     "recognizer": ("Streaming recognizer cost", _recognizer),
     "stream_eval": ("Stream evaluation of the default model", _stream_eval),
+    "peer": ("Against a peer: openWakeWord on the same streams", _peer),
     "default_model": ("Default model", _default_model),
     "gates": ("Why gates matter: rnn / lstm / gru at equal size", _gates),
     "synthetic": ("Synthetic voices: alone, and added to a few real takes", _synthetic),

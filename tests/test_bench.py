@@ -53,3 +53,75 @@ def test_quick_bench_runs_every_section_and_writes_json_and_markdown(tmp_path):
                   "## Why gates matter"):
         assert title in table
     assert "quick" in table and "| cell |" in table
+
+
+# ------------------------------------------------------------------------------------ peer section
+def _quick_context(tmp_path, quick: bool = True, data_root: Path | None = None):
+    from bench.context import BenchContext
+
+    return BenchContext(quick=quick, out_dir=tmp_path / "out", work_dir=tmp_path / "work", data_root=data_root)
+
+
+def test_peer_section_is_skipped_with_the_reason_when_openwakeword_is_missing(tmp_path, monkeypatch):
+    from bench.run import run_sections
+
+    monkeypatch.setitem(sys.modules, "openwakeword", None)  # import openwakeword -> ImportError
+    sections, ok = run_sections(_quick_context(tmp_path), ("peer",))
+    assert ok
+    assert "openwakeword is not installed" in sections["peer"]["skipped"]
+    assert "pip install" in sections["peer"]["skipped"]
+
+
+def test_peer_section_is_skipped_with_the_reason_without_shared_data(tmp_path, monkeypatch):
+    import bench.peer
+    from bench.run import run_sections
+
+    if not DEFAULT_MODEL.is_file():
+        pytest.skip("no bundled model: the section stops at that first")
+    # whether or not openwakeword is installed here, the data check is what is tested
+    monkeypatch.setattr(bench.peer, "_peer_models", lambda: (bench.peer.PEER_VERSION, [Path("alexa_v0.1.onnx")]))
+    missing = tmp_path / "no_shared_data"
+    sections, ok = run_sections(_quick_context(tmp_path, quick=False, data_root=missing), ("peer",))
+    assert ok
+    assert "no data root" in sections["peer"]["skipped"] and str(missing) in sections["peer"]["skipped"]
+
+
+def test_peer_activations_count_once_per_activation_with_a_one_second_debounce():
+    import numpy as np
+
+    from bench.peer import DEBOUNCE_S, PEER_THRESHOLD, _activations
+
+    frame_s = 0.08
+    scores = np.zeros(100, dtype=np.float32)
+    scores[10:14] = PEER_THRESHOLD  # one activation over four frames: one count
+    scores[16] = 0.9  # 0.16 s later: the same activation, debounced
+    gap = round(DEBOUNCE_S / frame_s) + 1
+    scores[16 + gap] = 0.7  # quiet for longer than the debounce: a second activation
+    scores[60] = PEER_THRESHOLD - 1e-3  # under the threshold: none
+    assert _activations(scores, frame_s) == 2
+    assert _activations(np.zeros(0, dtype=np.float32), frame_s) == 0
+
+
+def test_peer_driver_hears_a_spoken_wake_word_once_per_saying(tmp_path):
+    """The openWakeWord side of the section can detect: a spoken "alexa", said three times, counts three."""
+    import shutil
+
+    import numpy as np
+
+    pytest.importorskip("openwakeword")
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    from bench.peer import PCM_FULL_SCALE, PEER_SAMPLE_RATE_HZ, _peer_models, _run_peer
+    from speechrnn.audio.io import load_audio
+
+    wav = tmp_path / "alexa.wav"
+    subprocess.run(["espeak-ng", "-s", "140", "-w", str(wav), "alexa"], check=True, capture_output=True)
+    word = load_audio(wav, PEER_SAMPLE_RATE_HZ)
+    pause = np.zeros(PEER_SAMPLE_RATE_HZ, dtype=np.float32)
+    audio = np.tile(np.concatenate([pause, 0.5 * word / np.abs(word).max(), pause]), 3)
+    _, models = _peer_models()
+    counts = _run_peer(models, np.round(audio * PCM_FULL_SCALE).astype(np.int16))
+    assert counts["false_accepts"] == 3
+    assert counts["per_model"] == {"alexa_v0.1": 3}
+    silence = _run_peer(models, np.zeros(5 * PEER_SAMPLE_RATE_HZ, dtype=np.int16))
+    assert silence["false_accepts"] == 0
