@@ -18,6 +18,7 @@ without the shared data, the section is skipped with the reason.
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -44,6 +45,8 @@ SNR_DB = 10.0
 GAP_S = (1.0, 3.0)  # noise between one non-target word and the next
 WORD_SOURCES = ("speech_commands_v2_testset_half", "speech_commands_v1_bed_cat_happy")  # under the data root
 QUICK_WORD_SOURCE = TEST_DATA / "speech_commands"
+# The stream picks a word, then one of its clips: a word with few clips would replay the same recordings.
+MIN_CLIPS_PER_WORD = 20
 PEER_PHRASE_WORDS = ("marvin",)  # Speech Commands words inside an openWakeWord phrase ("hey marvin")
 MS_PER_FRAME = 10.0  # the unit of the CPU column: microseconds per 10 ms of audio
 SECONDS_PER_HOUR = 3600.0
@@ -70,7 +73,8 @@ def _peer_models() -> tuple[str, list[Path]]:
 
 def _other_words(ctx: BenchContext) -> list:
     """Clips of unseen speakers saying words that are neither digits nor in an openWakeWord phrase:
-    the test split of each word source (quick: tests/data's non-digit words)."""
+    the test split of each word source, words with at least ``MIN_CLIPS_PER_WORD`` clips (quick:
+    tests/data's non-digit words)."""
     from speechrnn.data.layout import scan_folder, split_clips
     from speechrnn.data.spec import DIGIT_WORDS, SILENCE, UNKNOWN
 
@@ -89,7 +93,10 @@ def _other_words(ctx: BenchContext) -> list:
         found = scan_folder(folder)
         splits = split_clips(found, folder, recipe.validation_pct, recipe.testing_pct)
         clips += [c for c, split in zip(found, splits) if split == "testing" and c.label not in excluded]
-    return clips
+    counts: dict[str, int] = {}
+    for clip in clips:
+        counts[clip.label] = counts.get(clip.label, 0) + 1
+    return [c for c in clips if counts[c.label] >= MIN_CLIPS_PER_WORD]
 
 
 def _activations(scores: np.ndarray, frame_s: float) -> int:
@@ -201,6 +208,9 @@ def run(ctx: BenchContext) -> dict:
                 "peer": _summary(_run_peer(models, pcm), seconds),
                 "ours": _summary(_run_ours(recognizer, audio), seconds),
             })
+            row = streams[-1]
+            print(f"[bench] peer: {row['noise']}, {row['words']} words: false accepts/h openWakeWord "
+                  f"{row['peer']['per_hour']:.0f}, ours {row['ours']['per_hour']:.0f}", file=sys.stderr, flush=True)
     return {
         "note": f"openWakeWord {version} (all {len(models)} wake-word models of its wheel: "
                 f"{', '.join(p.stem for p in models)}; onnxruntime, threshold {PEER_THRESHOLD:g}, one count per "

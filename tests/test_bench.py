@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -26,9 +27,12 @@ def test_quick_bench_runs_every_section_and_writes_json_and_markdown(tmp_path):
     sections = results["sections"]
     assert set(sections) >= {"features", "training", "recognizer", "default_model", "stream_eval", "gates"}
     assert not [name for name, s in sections.items() if "error" in s]
-    model_sections = {"default_model", "stream_eval"}
+    model_sections = {"default_model", "stream_eval", "peer"}
+    peer_installed = importlib.util.find_spec("openwakeword") is not None
     for name, section in sections.items():
-        if name in model_sections and not DEFAULT_MODEL.is_file():
+        if name == "peer" and not peer_installed:  # an optional bench dependency
+            assert "openwakeword is not installed" in section["skipped"]
+        elif name in model_sections and not DEFAULT_MODEL.is_file():
             assert "skipped" in section
         else:
             assert "skipped" not in section, (name, section.get("skipped"))
@@ -47,6 +51,10 @@ def test_quick_bench_runs_every_section_and_writes_json_and_markdown(tmp_path):
     if DEFAULT_MODEL.is_file():
         assert sections["default_model"]["table"]["parameters"] > 0
         assert sections["stream_eval"]["summary"]["targets"] > 0
+    if "skipped" not in sections["peer"]:  # two streams per noise: alone, and with words
+        streams = sections["peer"]["streams"]
+        assert [s["words"] > 0 for s in streams] == [False, True] * (len(streams) // 2)
+        assert all(s[side]["cpu_us_per_10ms"] > 0 for s in streams for side in ("peer", "ours"))
 
     table = (tmp_path / "latest.md").read_text()
     for title in ("## Feature extraction", "## Training throughput", "## Streaming recognizer cost",
