@@ -70,9 +70,17 @@ def _peer(r: dict) -> list[str]:
     rows = [[s["noise"] + (f", {s['words']} words" if s["words"] else " alone"), _num(s["peer"]["per_hour"]),
              _num(s["ours"]["per_hour"]), _num(s["peer"]["cpu_us_per_10ms"]), _num(s["ours"]["cpu_us_per_10ms"])]
             for s in r["streams"]]
+    fired = {"openWakeWord": {}, "ours": {}}
+    for stream in r["streams"]:
+        for side, key, counts in (("openWakeWord", "peer", "per_model"), ("ours", "ours", "labels")):
+            for name, count in stream[key][counts].items():
+                fired[side][name] = fired[side].get(name, 0) + count
+    which = "; ".join(f"{side}: " + (", ".join(f"{name} {count}" for name, count in
+                                               sorted(names.items(), key=lambda item: -item[1])) or "none")
+                      for side, names in fired.items())
     return [r.get("note", "")] + [""] + _table(
         ["stream", "openWakeWord false accepts/h", "ours false accepts/h", "openWakeWord CPU µs per 10 ms",
-         "ours CPU µs per 10 ms"], rows)
+         "ours CPU µs per 10 ms"], rows) + ["", f"What fired, all streams: {which}."]
 
 
 def _default_model(r: dict) -> list[str]:
