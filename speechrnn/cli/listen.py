@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import itertools
 import shutil
 import sys
 import time
@@ -158,8 +159,10 @@ def _listen_file(recognizer, args: argparse.Namespace, view: TerminalView) -> in
         audio = audio[: round(args.duration * recognizer.sample_rate_hz)]
     chunk = round(FILE_CHUNK_S * recognizer.sample_rate_hz)
     count = 0
-    for start in range(0, audio.size, chunk):
-        for detection in recognizer.push(audio[start : start + chunk]):
+    pushes = (recognizer.push(audio[start : start + chunk]) for start in range(0, audio.size, chunk))
+    finish = (recognizer.flush() for _ in range(1))  # after the pushes: the file's last word is decided too
+    for found in itertools.chain(pushes, finish):
+        for detection in found:
             view.detection(detection, clock(detection.time_s))
             count += 1
     print(f"{count} detection(s) in {audio.size / recognizer.sample_rate_hz:.1f} s of {args.file}", file=sys.stderr)
