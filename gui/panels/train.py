@@ -813,7 +813,7 @@ class TrainPanel(Panel):
             return
         self.ctx.notify.show_panel.emit("evaluate")
         panel = self.window().panel("evaluate")
-        panel.model_edit.setText(str(self.result.best_path))
+        panel.set_model(self.result.best_path)
 
     def _open_run_folder(self) -> None:
         if self.result is not None:
