@@ -41,6 +41,8 @@ from gui.widgets.model_chooser import ModelChooser
 from gui.worker import Task, run_call
 from speechrnn.errors import DeviceError
 
+DEVICE_MIN_CHARS = 12  # the microphone list shrinks to this many characters (the popup shows whole names)
+METER_MIN_PX = 150
 REFRESH_MS = 38  # screen timer: ~26 frames/s (the goal is >= 25; each frame costs CPU)
 HISTORY_S = 3.0  # seconds shown by the waveform, feature and memory views
 HOP_S = 0.010  # fallback frame hop for the image views before a model is loaded
@@ -148,7 +150,9 @@ class ListenPanel(Panel):
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Microphone:"))
         self.device_combo = QComboBox()
-        self.device_combo.setMinimumWidth(220)
+        # long device names must not push the buttons over the combo's arrow: show what fits
+        self.device_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.device_combo.setMinimumContentsLength(DEVICE_MIN_CHARS)
         self.device_combo.setToolTip("The input device to listen to (remembered)")
         self.device_combo.activated.connect(self._device_chosen)
         bar.addWidget(self.device_combo, 1)
@@ -172,7 +176,7 @@ class ListenPanel(Panel):
         level_label.setToolTip("Microphone input level")
         bar.addWidget(level_label)
         self.meter = LevelMeter()
-        self.meter.setMinimumWidth(200)
+        self.meter.setMinimumWidth(METER_MIN_PX)
         bar.addWidget(self.meter, 1)
         root.addLayout(bar)
 

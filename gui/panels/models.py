@@ -215,6 +215,8 @@ class ModelsPanel(Panel):
         self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.path_label = QLabel()
         self.path_label.setProperty("role", "muted")
+        self.path_label.setWordWrap(True)  # long paths wrap in a small window instead of being cut
+        self.path_label.setMinimumWidth(1)
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.words_label = QLabel()
         self.words_label.setWordWrap(True)
