@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTreeWidget,
@@ -47,6 +49,8 @@ PATH_ROLE = Qt.ItemDataRole.UserRole
 EMPTY_RANGE = (1e-4, 1.0)  # relative gradient shown on the empty plot's log axis
 EMPTY_DISTANCE_MS = 1000  # distance axis of the empty plot: one clip
 RECENT_MIN_PX = 240  # the recent-models list shows whole run names
+DETAILS_MIN_HEIGHT_PX = 680  # below this the details scroll (a 900x600 window)
+TREE_MIN_HEIGHT_PX = 140
 
 
 def format_value(value: Any) -> str:
@@ -193,6 +197,7 @@ class ModelsPanel(Panel):
         self.recent.setToolTip("Click a model to see its details; double-click (or Use) to make it active")
         self.recent.setMinimumWidth(RECENT_MIN_PX)
         self.recent.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.recent.setWordWrap(True)
         self.recent.currentItemChanged.connect(lambda item, _previous: self.preview(item))
         self.recent.itemActivated.connect(self.use_item)
         left_layout.addWidget(self.recent, 1)
@@ -234,6 +239,8 @@ class ModelsPanel(Panel):
             grid.addWidget(caption, row, 0, Qt.AlignmentFlag.AlignTop)
             grid.addWidget(label, row, 1)
         grid.setColumnStretch(1, 1)
+        for label in (self.words_label, self.arch_label, self.result_label, self.state_label):
+            label.setMinimumWidth(1)  # wrapped labels: their minimum size hint is the whole text
         right_layout.addWidget(model_card)
 
         self.tree = QTreeWidget()
@@ -248,7 +255,7 @@ class ModelsPanel(Panel):
             "Gradient of the output with respect to each earlier input frame, averaged over clips.\n"
             "A vanilla RNN's gradient vanishes within a few hundred ms; LSTM and GRU carry it further."
         )
-        gradient_row.addWidget(gradient_title)
+        right_layout.addWidget(gradient_title)  # a line of its own: the folder field keeps its width
         self.gradient_folder = QLineEdit(self.ctx.settings.eval_folder or self.ctx.settings.record_folder)
         self.gradient_folder.setPlaceholderText("folder of labelled clips (dataset layout)")
         self.gradient_folder.setToolTip("Clips to measure on: any folder in Speech Commands layout")
@@ -271,7 +278,14 @@ class ModelsPanel(Panel):
         right_layout.addWidget(self.gradient_result)
         self.gradient_plot = GradientPlot()
         right_layout.addWidget(self.gradient_plot, 2)
-        splitter.addWidget(right)
+        right.setMinimumHeight(DETAILS_MIN_HEIGHT_PX)
+        self.tree.setMinimumHeight(TREE_MIN_HEIGHT_PX)
+        details = QScrollArea()  # a small window scrolls the details instead of squashing them
+        details.setWidget(right)
+        details.setWidgetResizable(True)
+        details.setFrameShape(QFrame.Shape.NoFrame)
+        details.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        splitter.addWidget(details)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 3)
         splitter.setSizes([320, 760])
@@ -298,11 +312,16 @@ class ModelsPanel(Panel):
             self.recent.addItem(item)
             if path == selected:
                 self.recent.setCurrentItem(item)
+        if not self.recent.count():
+            hint_item = QListWidgetItem("Models you open or train appear here. The bundled ones are in the "
+                                        "Listen panel's model list.")
+            hint_item.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.recent.addItem(hint_item)
         self.recent.blockSignals(False)
 
     def preview(self, item: QListWidgetItem | None) -> None:
         """A single click: show the model's details without making it active."""
-        if item is None:
+        if item is None or not item.data(PATH_ROLE):
             return
         path = Path(item.data(PATH_ROLE))
         if self.ctx.model.path is not None and path == self.ctx.model.path.resolve():
@@ -328,7 +347,7 @@ class ModelsPanel(Panel):
 
     def use_item(self, item: QListWidgetItem | None) -> None:
         """Double click / Use: make the model active, and say so."""
-        if item is None:
+        if item is None or not item.data(PATH_ROLE):
             return
         path = item.data(PATH_ROLE)
         self.state_label.setText(f"Loading {model_title(path, self.ctx.model.assets_dir)}…")
@@ -341,7 +360,7 @@ class ModelsPanel(Panel):
 
     def _forget_selected(self) -> None:
         item = self.recent.currentItem()
-        if item is not None:
+        if item is not None and item.data(PATH_ROLE):
             self.ctx.settings.remove_recent_model(item.data(PATH_ROLE))
             self.fill_recent()
 

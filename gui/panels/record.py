@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTreeWidget,
@@ -280,7 +282,12 @@ class RecordPanel(Panel):
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        root.addWidget(splitter, 1)
+        area = QScrollArea()  # a small window scrolls instead of squashing the prompt and the buttons
+        area.setWidget(splitter)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        root.addWidget(area, 1)
 
         for keys, slot in (("Ctrl+R", self.start), ("Escape", self.stop), ("Ctrl+Backspace", self.redo),
                            ("P", self.play), ("Return", self.keep_and_next), ("Delete", self.delete_selected)):
