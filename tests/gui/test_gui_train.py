@@ -166,7 +166,7 @@ def test_cancelling_training_keeps_a_resumable_checkpoint(qtbot, window, recordi
     panel.cancel_button.click()
     qtbot.waitUntil(lambda: not panel.running, timeout=60000)
     assert "Cancelled" in panel.stage_label.text() and panel.result is None
-    run = next((tmp_path / "runs").glob("*gru1x16"))
+    run = next((tmp_path / "runs").glob("*-gru1x16-*"))  # named by words, network and day
     assert (run / "last.pt").exists()
     assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
 
