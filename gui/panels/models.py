@@ -49,7 +49,7 @@ PATH_ROLE = Qt.ItemDataRole.UserRole
 EMPTY_RANGE = (1e-4, 1.0)  # relative gradient shown on the empty plot's log axis
 EMPTY_DISTANCE_MS = 1000  # distance axis of the empty plot: one clip
 RECENT_MIN_PX = 240  # the recent-models list shows whole run names
-DETAILS_MIN_HEIGHT_PX = 680  # below this the details scroll (a 900x600 window)
+DETAILS_MIN_HEIGHT_PX = 560  # below this the details scroll (a 900x600 window)
 TREE_MIN_HEIGHT_PX = 140
 
 
@@ -275,6 +275,8 @@ class ModelsPanel(Panel):
         right_layout.addLayout(gradient_row)
         self.gradient_result = QLabel()
         self.gradient_result.setProperty("role", "muted")
+        self.gradient_result.setWordWrap(True)  # a long result line wraps instead of widening the details
+        self.gradient_result.setMinimumWidth(1)
         right_layout.addWidget(self.gradient_result)
         self.gradient_plot = GradientPlot()
         right_layout.addWidget(self.gradient_plot, 2)
