@@ -239,8 +239,6 @@ class ModelsPanel(Panel):
             grid.addWidget(caption, row, 0, Qt.AlignmentFlag.AlignTop)
             grid.addWidget(label, row, 1)
         grid.setColumnStretch(1, 1)
-        for label in (self.words_label, self.arch_label, self.result_label, self.state_label):
-            label.setMinimumWidth(1)  # wrapped labels: their minimum size hint is the whole text
         right_layout.addWidget(model_card)
 
         self.tree = QTreeWidget()
@@ -276,7 +274,6 @@ class ModelsPanel(Panel):
         self.gradient_result = QLabel()
         self.gradient_result.setProperty("role", "muted")
         self.gradient_result.setWordWrap(True)  # a long result line wraps instead of widening the details
-        self.gradient_result.setMinimumWidth(1)
         right_layout.addWidget(self.gradient_result)
         self.gradient_plot = GradientPlot()
         right_layout.addWidget(self.gradient_plot, 2)
