@@ -76,7 +76,6 @@ step on CPU; see :func:`speechrnn.stream_eval.measure_recognizer_speed`.
 from __future__ import annotations
 
 import io
-import sys
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
@@ -87,6 +86,7 @@ import numpy as np
 import torch
 
 from speechrnn.audio.capture import RingBuffer
+from speechrnn.bundled import DEFAULT_BUNDLED, bundled_model_path, resolve_model
 from speechrnn.checkpoint import Checkpoint, load_model
 from speechrnn.errors import CheckpointError
 from speechrnn.features import FeatureConfig, FeatureExtractor, StreamingFeatures
@@ -96,7 +96,6 @@ from speechrnn.record import SILENCE_DB, TrimConfig, speech_bounds
 BACKGROUND_PREFIX = "_"  # labels like _silence_ and _unknown_ are never detected
 MODES = ("auto", "stream", "window")
 ENGINES = ("auto", "torch", "onnx")
-DEFAULT_MODEL_NAME = "default_model.pt"
 CLIP_SMOOTHING_MS = 300.0  # see DetectorConfig.smoothing_ms
 STREAM_SMOOTHING_MS = 100.0  # see DetectorConfig.smoothing_ms
 STREAM_FLUSH_MS = 600.0  # silence pushed by flush(): a word's target window, smoothing and hold fit in it
@@ -173,18 +172,14 @@ def is_background(label: str) -> bool:
 
 
 def default_model_path() -> Path:
-    """The bundled model: ``assets/default_model.pt`` of a source checkout, else the installed copy."""
-    candidates = [
-        Path(__file__).resolve().parent.parent / "assets" / DEFAULT_MODEL_NAME,  # checkout / editable
-        Path(sys.prefix) / "share" / "speechrnn" / DEFAULT_MODEL_NAME,  # installed data file
-    ]
-    return next((path for path in candidates if path.is_file()), candidates[0])
+    """The bundled default model (``digits``: see :mod:`speechrnn.bundled`)."""
+    return bundled_model_path(DEFAULT_BUNDLED)
 
 
 def resolve_model_path(path: str | Path | None) -> Path:
-    """``path``, or the bundled default model when None (clear error if that is missing)."""
+    """``path`` (a checkpoint file or a bundled model's name), or the bundled default model when None."""
     if path is not None:
-        return Path(path)
+        return resolve_model(path)
     default = default_model_path()
     if not default.is_file():
         raise CheckpointError(f"{default}: no model given and the bundled default model is missing; "

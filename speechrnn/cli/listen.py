@@ -67,10 +67,14 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     parser = subparsers.add_parser(
         name,
         help=help_text,
-        description="Recognize words as they are spoken. MODEL defaults to the bundled model. "
+        description="Recognize words as they are spoken. MODEL (or --model) is a checkpoint file or a bundled "
+        "model: digits (the default) or commands. "
         "Plain lines ('HH:MM:SS.mmm  detected  WORD  SCORE  (t=SECONDS s)') when stdout is not a terminal.",
     )
-    parser.add_argument("model", nargs="?", default=None, help="checkpoint (default: assets/default_model.pt)")
+    parser.add_argument("model", nargs="?", default=None,
+                        help="checkpoint file or bundled model name (default: the bundled digits model)")
+    parser.add_argument("--model", dest="model_choice", metavar="NAME|PATH", default=None,
+                        help="bundled model (digits, commands: `speechrnn info` lists them) or a checkpoint file")
     parser.add_argument("--device", default=None, help="input device index or name part (see `speechrnn devices`)")
     parser.add_argument("--file", default=None, help="recognize this audio file instead of the microphone")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -133,13 +137,22 @@ class TerminalView:
             self.stream.flush()
 
 
+def chosen_model(args: argparse.Namespace):
+    """MODEL or --model (a bundled name or a path; None = the bundled default), never two different ones."""
+    if args.model is not None and args.model_choice is not None and args.model != args.model_choice:
+        from speechrnn.errors import SpeechRNNError
+
+        raise SpeechRNNError(f"two models given ({args.model} and --model {args.model_choice}); give one")
+    return args.model_choice if args.model_choice is not None else args.model
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from speechrnn.recognizer import Recognizer
 
     torch.set_num_threads(1)  # tiny per-chunk work: more threads only add overhead
-    recognizer = Recognizer.from_checkpoint(args.model, detector_config_from_args(args))
+    recognizer = Recognizer.from_checkpoint(chosen_model(args), detector_config_from_args(args))
     if recognizer.engine_note:
         print(f"note: {recognizer.engine_note}", file=sys.stderr)
     view = TerminalView(recognizer.labels, live_view=sys.stdout.isatty() and not args.plain)
