@@ -18,6 +18,7 @@ without the shared data, the section is skipped with the reason.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import warnings
@@ -34,7 +35,8 @@ PEER_SAMPLE_RATE_HZ = 16000  # openWakeWord's models take 16 kHz, 16-bit PCM
 PEER_FRAME_SAMPLES = 1280  # openWakeWord scores one 80 ms frame per 1280 samples; both get these pushes
 PEER_THRESHOLD = 0.5  # openWakeWord's documented default threshold for its bundled models
 # A frame over the threshold counts only if no frame of the same score was over it in the
-# previous second: one activation, one count (openWakeWord >= 0.5's ``debounce_time``).
+# previous second (the window of openWakeWord >= 0.5's ``debounce_time``, there applied to the
+# already-debounced scores; here to the raw ones, so an activation however long counts once).
 DEBOUNCE_S = 1.0
 PEER_VERSION_MARK = "_v"  # bundled model files are named <name>_v<model version>.onnx
 PEER_FRONT_END = ("melspectrogram", "embedding_model", "silero_vad")  # bundled .onnx files that are no wake word
@@ -102,7 +104,7 @@ def _other_words(ctx: BenchContext) -> list:
 def _activations(scores: np.ndarray, frame_s: float) -> int:
     """Frames over the threshold with none over it in the ``DEBOUNCE_S`` before (scores: frames)."""
     over = np.flatnonzero(scores >= PEER_THRESHOLD)
-    window = max(1, round(DEBOUNCE_S / frame_s))
+    window = max(1, math.ceil(DEBOUNCE_S / frame_s))
     return int(np.sum(np.diff(over, prepend=-window - 1) > window))
 
 

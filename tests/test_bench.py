@@ -95,6 +95,8 @@ def test_peer_section_is_skipped_with_the_reason_without_shared_data(tmp_path, m
 
 
 def test_peer_activations_count_once_per_activation_with_a_one_second_debounce():
+    import math
+
     import numpy as np
 
     from bench.peer import DEBOUNCE_S, PEER_THRESHOLD, _activations
@@ -103,9 +105,12 @@ def test_peer_activations_count_once_per_activation_with_a_one_second_debounce()
     scores = np.zeros(100, dtype=np.float32)
     scores[10:14] = PEER_THRESHOLD  # one activation over four frames: one count
     scores[16] = 0.9  # 0.16 s later: the same activation, debounced
-    gap = round(DEBOUNCE_S / frame_s) + 1
+    gap = math.ceil(DEBOUNCE_S / frame_s) + 1
     scores[16 + gap] = 0.7  # quiet for longer than the debounce: a second activation
     scores[60] = PEER_THRESHOLD - 1e-3  # under the threshold: none
+    scores[70:95] = 0.8  # two seconds over the threshold: still one activation
+    assert _activations(scores, frame_s) == 3
+    scores[16 + gap - 1] = 0.7  # a frame just inside the debounce window carries the activation on
     assert _activations(scores, frame_s) == 2
     assert _activations(np.zeros(0, dtype=np.float32), frame_s) == 0
 
