@@ -51,6 +51,8 @@ from speechrnn.training.runtime import resolve_precision, speed_up, tune_cpu_run
 from speechrnn.training.schedule import lr_factor, make_optimizer
 from speechrnn.training.stream_batches import StreamBatches, stream_loss
 
+VALIDATION_CHUNK_CLIPS = 512  # validation clips turned into features at a time
+
 
 # -------------------------------------------------------------------------------------- state
 @dataclass
@@ -247,8 +249,7 @@ class _Session:
             from torch.nn.parallel import DistributedDataParallel
 
             self.trained = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        self.val_frames = (cached_features(prepared.validation, self.extractor, self.cache_dir)
-                           if len(prepared.validation) else None)
+        self.val_frames = self._validation_frames() if len(prepared.validation) else None
         if stream:
             self.maker = StreamBatches(
                 prepared.train.waves, prepared.train.targets, prepared.train.is_silence, self.extractor,
@@ -262,6 +263,20 @@ class _Session:
         self.weights = source_balance_weights(prepared.train.sources) if config.balance_sources else None
         self.lane_state = None  # stream objective: the lanes' carried state (zero after a resume)
         yield from self._schedule()
+
+    @torch.no_grad()
+    def _validation_frames(self) -> torch.Tensor:
+        """Clean features of the validation clips; for a stream-trained model each clip is followed by
+        the silence it is scored with (``ModelConfig.tail_samples``), so these are computed, not cached."""
+        from speechrnn.data.cache import cached_features
+
+        validation = self.prepared.validation
+        tail = self.model_config.tail_samples(self.feature_config.sample_rate_hz)
+        if not tail:
+            return cached_features(validation, self.extractor, self.cache_dir)
+        parts = [self.extractor(F.pad(part.to(self.device, torch.float32), (0, tail))).to(torch.float16).cpu()
+                 for part in validation.waves.split(VALIDATION_CHUNK_CLIPS)]
+        return torch.cat(parts)
 
     def _schedule(self) -> EventStream:
         config, clips = self.config, len(self.prepared.train)
