@@ -571,13 +571,13 @@ def build_recipe(recipe: Recipe, out_path: str | Path, run_name: str = "run",
 
 def held_out_speakers(recipe: Recipe) -> dict[str, dict[str, list[str] | int]]:
     """FSDD's speakers per split by name (e.g. the one test speaker); for the other sources, the
-    number of speakers per split."""
+    number of speakers per split (clips of ``EXCLUDED_LABELS`` left out, like training does)."""
     from speechrnn.data.layout import scan_folder
 
     splits = speaker_splits(recipe)
     out: dict[str, dict] = {}
     for name in recipe.SOURCES:
-        speakers = sorted({clip.speaker for clip in scan_folder(recipe.root / name)})
+        speakers = sorted({clip.speaker for clip in scan_folder(recipe.root / name) if clip.label not in EXCLUDED_LABELS})
         by_split: dict[str, list[str]] = {}
         for speaker in speakers:
             by_split.setdefault(splits[speaker], []).append(speaker)
