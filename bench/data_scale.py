@@ -49,6 +49,11 @@ def data_spec(data_root: Path):
                     noise_dirs=tuple(str(n) for n in noise))
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(data_root: Path, cache_dir: Path) -> dict:
     """One ``prepare_data`` pass in this process: seconds per decode stage and in all, clips, peak RSS."""
     import torch  # noqa: F401 - imported before the baseline, as a training run has it
@@ -59,6 +64,7 @@ def measure(data_root: Path, cache_dir: Path) -> dict:
 
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KIB
     spec = data_spec(data_root)
+    cpu_start = _cpu_seconds()
     start = time.perf_counter()
     stages: list[dict] = []
     prepared = None
@@ -74,12 +80,14 @@ def measure(data_root: Path, cache_dir: Path) -> dict:
         elif isinstance(event, Finished):
             prepared = event.result
     seconds = time.perf_counter() - start
+    cpu_seconds = _cpu_seconds() - cpu_start
     clips = sum(len(prepared.split(s)) for s in ("train", "validation", "testing"))
     decode = [{"source": s["source"], "clips": s.get("clips", 0), "seconds": s["end"] - s["start"]} for s in stages]
     return {
         "clips": clips,
         "seconds": seconds,
         "clips_per_s": clips / seconds,
+        "cpu_seconds": cpu_seconds,  # all threads: what the work costs when the machine is shared
         "decode": decode,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * KIB,
         "baseline_rss_bytes": baseline,
@@ -110,12 +118,15 @@ def scale_check(data_root: Path, cache_dir: Path) -> dict:
     return {
         "note": f"All clips under the data root through prepare_data (decode, resample to 16 kHz, cache, split), "
                 f"each pass in a fresh process, {cold['threads']} decode threads; cold = empty speechrnn cache (the "
-                "OS file cache is not dropped). Full Speech Commands v2 extrapolated linearly from these rates.",
+                "OS file cache is not dropped). CPU s: user + system time of all threads (the cost on a shared "
+                "machine). Full Speech Commands v2 extrapolated linearly from these rates.",
         "cold": cold,
         "warm": warm,
         "full_v2": {
             "clips": v2,
             "cold_minutes": v2 / cold["clips_per_s"] / 60,
+            # the same work on otherwise idle cores: CPU time per clip spread over the decode threads
+            "cold_minutes_idle_cpus": v2 * cold["cpu_seconds"] / cold["clips"] / cold["threads"] / 60,
             "warm_seconds": v2 / warm["clips_per_s"],
             "peak_rss_bytes": cold["baseline_rss_bytes"] + per_clip * v2,
             "estimate_peak_ram_bytes": estimate_peak_ram_bytes(v2, FeatureConfig().clip_samples),
