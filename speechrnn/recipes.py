@@ -468,7 +468,7 @@ def recipe_configs(recipe: Recipe):
     from speechrnn.data.augment import AugmentConfig
     from speechrnn.features import FeatureConfig
     from speechrnn.model import ModelConfig
-    from speechrnn.train import TrainConfig
+    from speechrnn.training import TrainConfig
 
     feature_config = FeatureConfig(f_max_hz=recipe.f_max_hz, n_mfcc=recipe.n_mfcc, **recipe.extra_features)
     model_config = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=recipe.cell,
@@ -537,7 +537,7 @@ def build_recipe(recipe: Recipe, out_path: str | Path, run_name: str = "run",
     """
     from speechrnn.checkpoint import load_checkpoint, save_checkpoint
     from speechrnn.evaluate import write_json_atomic
-    from speechrnn.train import train
+    from speechrnn.training import train
 
     data = yield from _forward(prepare_recipe_data(recipe, cancel))
     feature_config, model_config, augment, train_config = recipe_configs(recipe)
