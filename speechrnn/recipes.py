@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from speechrnn.data.spec import SILENCE, TASK_12_WORDS
-from speechrnn.errors import DataError
+from speechrnn.errors import DataError, SpeechRNNError
 from speechrnn.events import CancelToken, EventStream, Finished, Message, Progress, Stage
 
 FSDD_DIR = "fsdd"
@@ -461,6 +461,14 @@ def _forward(events: EventStream):
     return result
 
 
+def _config(cls, **fields):
+    """``cls(**fields)``; a field ``cls`` does not have is a one-line error, not a traceback."""
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise SpeechRNNError(f"{cls.__name__} has no field {', '.join(unknown)} (recipe setting or extra_* entry)")
+    return cls(**fields)
+
+
 def recipe_configs(recipe: Recipe):
     """(FeatureConfig, ModelConfig, AugmentConfig, TrainConfig) of the recipe. ``objective`` and
     ``balance_sources`` reach TrainConfig only when they differ from its defaults, so the recipe
@@ -470,7 +478,7 @@ def recipe_configs(recipe: Recipe):
     from speechrnn.model import ModelConfig
     from speechrnn.training import TrainConfig
 
-    feature_config = FeatureConfig(f_max_hz=recipe.f_max_hz, n_mfcc=recipe.n_mfcc, **recipe.extra_features)
+    feature_config = _config(FeatureConfig, f_max_hz=recipe.f_max_hz, n_mfcc=recipe.n_mfcc, **recipe.extra_features)
     model_config = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=recipe.cell,
                                hidden=recipe.hidden, layers=recipe.layers, dropout=recipe.dropout,
                                pooling=recipe.pooling)
@@ -479,8 +487,9 @@ def recipe_configs(recipe: Recipe):
         extra_train["objective"] = recipe.objective
     if recipe.balance_sources:
         extra_train["balance_sources"] = True
-    train_config = TrainConfig(epochs=recipe.epochs, batch_size=recipe.batch_size, seed=recipe.seed, **extra_train)
-    augment = AugmentConfig(freq_mask_bins=recipe.freq_mask_bins, **recipe.extra_augment)
+    train_config = _config(TrainConfig, epochs=recipe.epochs, batch_size=recipe.batch_size, seed=recipe.seed,
+                           **extra_train)
+    augment = _config(AugmentConfig, freq_mask_bins=recipe.freq_mask_bins, **recipe.extra_augment)
     return feature_config, model_config, augment, train_config
 
 

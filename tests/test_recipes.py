@@ -268,3 +268,41 @@ def test_digits_recipe_trains_speech_commands_as_digits_and_unknown_with_disjoin
     perturbed = scan_folder(recipe.work / PERTURBED_DIR)
     assert perturbed and {c.label for c in perturbed} <= set(DIGITS) | {str(d) for d in range(10)}
     assert {c.speaker.split("-vs")[0] for c in perturbed} <= {s for s, sp in speakers.items() if sp == {"train"}}
+
+
+def test_build_recipe_writes_a_commands_model_with_its_recipe_sources_and_held_out_figures(data_root, tmp_path):
+    from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.recipes import build_recipe
+
+    recipe = CommandsRecipe(data_root=str(data_root), work_dir=str(tmp_path / "work"), real_voice_scales=(),
+                            epochs=1, hidden=16, layers=1, batch_size=16)
+    metrics = run_to_end(build_recipe(recipe, tmp_path / "commands.pt"))
+    ckpt = load_checkpoint(tmp_path / "commands.pt")
+    assert ckpt.recipe == "commands" and ckpt.labels == [SILENCE, UNKNOWN, *TASK_12_WORDS]
+    assert ckpt.data["recipe"]["name"] == "commands" and ckpt.data["recipe"]["objective"] == "clip"
+    assert set(ckpt.data["licenses"]) >= {SPEECH_COMMANDS_DIR, SPEECH_COMMANDS_V2_TEST_HALF_DIR,
+                                          SPEECH_COMMANDS_V1_DIR, NOISE_DIR}
+    assert ckpt.data["held_out"]["test_noises"] == list(TEST_NOISES)
+    # the held-out Speech Commands words of every folder together: the listed v2 test speaker's ten
+    # words and the sample's hashed test speaker's ten
+    words = metrics["testing"]["clean"]["speech_commands words"]
+    assert words["clips"] == 2 * len(TASK_12_WORDS) and 0.0 <= words["accuracy"] <= 1.0
+    assert metrics["data"]["words"][SPEECH_COMMANDS_DIR]["testing"]["clips"] == len(TASK_12_WORDS)
+
+
+def test_recipe_passes_objective_and_balancing_to_training_only_when_set(tmp_path):
+    from speechrnn.errors import SpeechRNNError
+    from speechrnn.recipes import recipe_configs
+    from speechrnn.training import TrainConfig
+
+    plain = DigitsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path / "work"))
+    *_, train_config = recipe_configs(plain)
+    assert train_config == TrainConfig(epochs=plain.epochs, batch_size=plain.batch_size, seed=plain.seed)
+    *_, balanced = recipe_configs(CommandsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path), balance_sources=True))
+    assert balanced.balance_sources
+    streaming = DigitsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path), objective="stream")
+    if "objective" in TrainConfig.__dataclass_fields__:
+        assert recipe_configs(streaming)[-1].objective == "stream"
+    else:
+        with pytest.raises(SpeechRNNError, match="TrainConfig has no field objective"):
+            recipe_configs(streaming)
