@@ -47,7 +47,7 @@ def run(ctx: BenchContext) -> dict:
     if data.spec is not None:
         from speechrnn.recipes import held_out_metrics
 
-        metrics = run_to_end(held_out_metrics(path, data.spec, data.noise, SNR_DB, "testing"))
+        metrics = run_to_end(held_out_metrics(path, data.spec, data.noise, SNR_DB, "testing", groups=data.groups))
     else:
         from speechrnn.evaluate import evaluate
 

@@ -3,7 +3,7 @@ clips shipped in tests/data (quick runs, correctness only)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.context import TEST_DATA, BenchContext
@@ -15,6 +15,7 @@ class HeldOut:
     noise: Path  # folder of noise recordings not used in training
     spec: object | None  # DataSpec of the real-recordings split (None in quick mode)
     description: str
+    groups: dict = field(default_factory=dict)  # name -> folder of word clips (speechrnn.recipes.word_groups)
 
 
 def held_out(ctx: BenchContext, recipe_name: str = "digits") -> HeldOut:
@@ -37,7 +38,8 @@ def held_out(ctx: BenchContext, recipe_name: str = "digits") -> HeldOut:
                         link.symlink_to(clip.resolve())
         result = HeldOut(words, TEST_DATA / "noise", None, "tests/data clips (not held out: quick mode)")
     else:
-        from speechrnn.recipes import RECIPES, evaluation_spec, held_out_view, noise_folders, source_views, speaker_splits
+        from speechrnn.recipes import (RECIPES, evaluation_spec, held_out_view, noise_folders, source_views, speaker_splits,
+                                       word_groups)
 
         recipe = RECIPES[recipe_name](data_root=str(ctx.require_data()), work_dir=str(ctx.work_dir / f"recipe-{recipe_name}"))
         train_noise, test_noise = noise_folders(recipe)
@@ -45,6 +47,7 @@ def held_out(ctx: BenchContext, recipe_name: str = "digits") -> HeldOut:
         words = held_out_view(recipe, ctx.work_dir / f"held_out_words-{recipe_name}")
         result = HeldOut(words, test_noise, evaluation_spec(recipe, views, train_noise),
                          f"held-out speakers of the {recipe_name} recipe (speakers of its test split in every "
-                         "source), held-out noise recordings")
+                         "source), held-out noise recordings",
+                         word_groups(recipe, views, "testing", ctx.work_dir / f"held_out_groups-{recipe_name}"))
     ctx.shared[key] = result
     return result

@@ -493,47 +493,59 @@ def recipe_configs(recipe: Recipe):
     return feature_config, model_config, augment, train_config
 
 
-def word_groups(recipe: Recipe, views: list[Path], split: str) -> dict[str, list[str]]:
-    """Clip paths of the recipe's words in ``split``, per group of sources: ``speech_commands``
-    (all Speech Commands folders together) and each other source. For accuracies "on Speech
-    Commands digits across all folders"."""
+def word_groups(recipe: Recipe, views: list[Path], split: str, out_dir: Path) -> dict[str, Path]:
+    """Folders of links (``out_dir/<group>/<word>/``) to the recipe's word clips of ``split``, per
+    group of sources: ``speech_commands words`` (every Speech Commands folder together: "Speech
+    Commands digits across all folders") and ``<source> words`` for each other source."""
+    import shutil
+
     from speechrnn.data.speakers import folder_splits
 
-    groups: dict[str, list[str]] = {}
+    out_dir = Path(out_dir)
+    if out_dir.is_dir():
+        shutil.rmtree(out_dir)  # links only: rebuilt from the views
+    groups: dict[str, Path] = {}
     for view in views:
-        group = "speech_commands" if view.name in SPEECH_COMMANDS_DIRS else view.name
+        name = f"{'speech_commands' if view.name in SPEECH_COMMANDS_DIRS else view.name} words"
         for clip, clip_split in folder_splits(view, recipe.validation_pct, recipe.testing_pct):
             if clip_split == split and _word_of(clip.label) in recipe.WORDS:
-                groups.setdefault(f"{group} words", []).append(str(clip.path))
+                folder = groups.setdefault(name, out_dir / name.replace(" ", "_"))
+                link = folder / _word_of(clip.label) / clip.path.name
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(clip.path.resolve())
     return groups
 
 
 def held_out_metrics(checkpoint_path: Path, spec, noise_dir: Path, snr_db: float, split: str,
-                     cancel: CancelToken | None = None, groups: dict[str, list[str]] | None = None) -> EventStream:
+                     cancel: CancelToken | None = None, groups: dict[str, Path] | None = None,
+                     cache_dir: Path | None = None) -> EventStream:
     """Accuracy of a split, overall and per source, clean and with ``noise_dir`` at ``snr_db``;
-    with ``groups`` (name -> clip paths of the split), also the accuracy on each group's clips
-    (clean only: noisy scoring reports no per-clip mistakes)."""
+    with ``groups`` (name -> folder of clips of the split, see :func:`word_groups`), also the
+    accuracy on each group's clips, clean and noisy."""
     from speechrnn.evaluate import evaluate, wilson_interval
 
+    noisy_key = f"snr_{snr_db:g}db"
     result = yield from _forward(evaluate(checkpoint_path, spec, split=split, noise_dirs=(str(noise_dir),),
-                                          snr_db=snr_db, cancel=cancel))
+                                          snr_db=snr_db, cache_dir=cache_dir, cancel=cancel))
 
     def summary(accuracy: float, clips: int) -> dict:
         return {"accuracy": accuracy, "clips": clips, "ci95": list(wilson_interval(accuracy, clips))}
 
-    wrong = {path for path, *_ in result.wrong}
-    grouped = {name: summary(1 - sum(p in wrong for p in paths) / len(paths), len(paths))
-               for name, paths in (groups or {}).items() if paths}
     noisy = result.noisy
     metrics = {
         "clean": {"all": summary(result.accuracy, result.clips),
-                  **{k: summary(v["accuracy"], v["clips"]) for k, v in result.per_source.items()}, **grouped},
-        f"snr_{snr_db:g}db": {"all": summary(noisy["accuracy"], noisy["clips"]),
-                              **{k: summary(v["accuracy"], v["clips"]) for k, v in noisy["per_source"].items()}},
+                  **{k: summary(v["accuracy"], v["clips"]) for k, v in result.per_source.items()}},
+        noisy_key: {"all": summary(noisy["accuracy"], noisy["clips"]),
+                    **{k: summary(v["accuracy"], v["clips"]) for k, v in noisy["per_source"].items()}},
         "per_class": result.per_class,
         "confusion": result.confusion,
         "wrong": [list(w) for w in result.wrong],
     }
+    for name, folder in (groups or {}).items():
+        scored = yield from _forward(evaluate(checkpoint_path, str(folder), noise_dirs=(str(noise_dir),),
+                                              snr_db=snr_db, cache_dir=cache_dir, cancel=cancel))
+        metrics["clean"][name] = summary(scored.accuracy, scored.clips)
+        metrics[noisy_key][name] = summary(scored.noisy["accuracy"], scored.noisy["clips"])
     yield Finished(metrics)
 
 
@@ -562,9 +574,10 @@ def build_recipe(recipe: Recipe, out_path: str | Path, run_name: str = "run",
     for split in splits:
         yield Stage(f"evaluate-{split}", f"Scoring the {split} split (clean and at {recipe.snr_db_test:g} dB SNR, "
                                          "held-out noises)")
+        groups = word_groups(recipe, data.views, split, run_dir / "held_out_words" / split)
         metrics[split] = yield from _forward(held_out_metrics(shipped_path, data.eval_spec, data.test_noise,
-                                                              recipe.snr_db_test, split, cancel,
-                                                              word_groups(recipe, data.views, split)))
+                                                              recipe.snr_db_test, split, cancel, groups,
+                                                              recipe.work / "cache"))
     ckpt = load_checkpoint(shipped_path)
     ckpt.recipe = recipe.NAME
     ckpt.extra = {}

@@ -285,8 +285,9 @@ def test_build_recipe_writes_a_commands_model_with_its_recipe_sources_and_held_o
     assert ckpt.data["held_out"]["test_noises"] == list(TEST_NOISES)
     # the held-out Speech Commands words of every folder together: the listed v2 test speaker's ten
     # words and the sample's hashed test speaker's ten
-    words = metrics["testing"]["clean"]["speech_commands words"]
-    assert words["clips"] == 2 * len(TASK_12_WORDS) and 0.0 <= words["accuracy"] <= 1.0
+    for condition in ("clean", "snr_10db"):
+        words = metrics["testing"][condition]["speech_commands words"]
+        assert words["clips"] == 2 * len(TASK_12_WORDS) and 0.0 <= words["accuracy"] <= 1.0
     assert metrics["data"]["words"][SPEECH_COMMANDS_DIR]["testing"]["clips"] == len(TASK_12_WORDS)
 
 
