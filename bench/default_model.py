@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from bench.context import BenchContext, Skipped
-from bench.heldout import held_out
+from bench.heldout import held_out, model_recipe
 
 LOAD_REPEATS = 5  # best of this many loads
 SNR_DB = 10.0
@@ -32,9 +32,7 @@ def run(ctx: BenchContext) -> dict:
         raise Skipped(f"{path} does not exist (build it with python -m bench.build_default_model)")
     ckpt = load_checkpoint(path)
     model = ckpt.build_model()
-    from speechrnn.recipes import RECIPES
-
-    data = held_out(ctx, ckpt.recipe if ckpt.recipe in RECIPES else "digits")  # the split the model was built on
+    data = held_out(ctx, model_recipe(path))
     table = {
         "file size (kB)": path.stat().st_size / 1000,
         "load time (ms, best of 5)": 1000 * _load_seconds(path),

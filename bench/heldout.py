@@ -51,3 +51,13 @@ def held_out(ctx: BenchContext, recipe_name: str = "digits") -> HeldOut:
                          word_groups(recipe, views, "testing", ctx.work_dir / f"held_out_groups-{recipe_name}"))
     ctx.shared[key] = result
     return result
+
+
+def model_recipe(path: Path) -> str:
+    """The recipe that built the model at ``path`` (its held-out split is the one to score on);
+    ``digits`` for models no recipe built."""
+    from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.recipes import RECIPES
+
+    name = load_checkpoint(path).recipe
+    return name if name in RECIPES else "digits"
