@@ -38,6 +38,7 @@ def summary(metrics: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from speechrnn.bundled import BUNDLED_MODELS
     from speechrnn.cli.progress import consume
     from speechrnn.errors import SpeechRNNError
     from speechrnn.recipes import RECIPES, build_recipe
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         if name not in fields:
             parser.error(f"unknown recipe field {name!r} (fields: {', '.join(sorted(fields))})")
         overrides[name] = _value(value)
-    out = args.out or str(ASSETS / recipe_class.MODEL_FILE)
+    out = args.out or str(ASSETS / BUNDLED_MODELS[args.recipe])
     recipe = recipe_class(data_root=args.data_root, work_dir=args.work_dir or str(WORK_ROOT / args.recipe), **overrides)
     try:
         metrics = consume(build_recipe(recipe, out, args.run_name, evaluate_test=not args.validation_only))

@@ -86,7 +86,7 @@ PERTURBED_DIR = "real_perturbed"
 TRAIN_NOISE_DIR = "noise_train"
 TEST_NOISE_DIR = "noise_test"
 DONE_MARKER = ".done.json"  # written after a derived folder is complete, with the settings that made it
-DEFAULT_OBJECTIVE = "clip"  # TrainConfig's objective today; others are passed through extra_train
+CLIP_OBJECTIVE = "clip"  # one label per 1 s clip: what a TrainConfig without an objective field trains
 KEY_CHARS = 16  # hex characters of a settings digest in a done marker
 
 
@@ -100,7 +100,6 @@ class Recipe:
     SOURCES: ClassVar[tuple[str, ...]] = ()  # real folders under data_root
     PERTURB_SOURCES: ClassVar[tuple[str, ...]] = ()  # real folders whose word clips get voice-scaled copies
     SYNTH_UNKNOWN_WORDS: ClassVar[tuple[str, ...]] = ()
-    MODEL_FILE: ClassVar[str] = ""  # under assets/
 
     data_root: str
     work_dir: str
@@ -135,9 +134,9 @@ class Recipe:
     epochs: int = 20  # validation accuracy peaks within 5-15 epochs; the best epoch is shipped
     batch_size: int = 64  # a few thousand clips: small batches give enough optimizer steps
     freq_mask_bins: int = 2  # SpecAugment frequency masks, scaled to 13 coefficients
-    # TrainConfig.objective ("clip": one label per clip; "stream": the streaming objective);
-    # forwarded only when it is not "clip"
-    objective: str = DEFAULT_OBJECTIVE
+    # TrainConfig.objective: "stream" (continuous audio, a target at every frame, carried state;
+    # speechrnn.training.stream_batches) or "clip" (one label per 1 s clip)
+    objective: str = "stream"
     # TrainConfig.balance_sources: draw the sources of each class equally often
     # (speechrnn.data.sampling.label_source_weights)
     balance_sources: bool = False
@@ -172,7 +171,6 @@ class DigitsRecipe(Recipe):
     SOURCES: ClassVar[tuple[str, ...]] = (FSDD_DIR,) + SPEECH_COMMANDS_DIRS
     PERTURB_SOURCES: ClassVar[tuple[str, ...]] = (FSDD_DIR, SPEECH_COMMANDS_DIR, SPEECH_COMMANDS_V2_TEST_HALF_DIR)
     SYNTH_UNKNOWN_WORDS: ClassVar[tuple[str, ...]] = UNKNOWN_WORDS
-    MODEL_FILE: ClassVar[str] = "default_model.pt"
 
 
 @dataclass(frozen=True)
@@ -185,7 +183,6 @@ class CommandsRecipe(Recipe):
     SOURCES: ClassVar[tuple[str, ...]] = SPEECH_COMMANDS_DIRS
     PERTURB_SOURCES: ClassVar[tuple[str, ...]] = (SPEECH_COMMANDS_DIR, SPEECH_COMMANDS_V2_TEST_HALF_DIR)
     SYNTH_UNKNOWN_WORDS: ClassVar[tuple[str, ...]] = DIGITS + tuple(w for w in UNKNOWN_WORDS if w not in COMMANDS)
-    MODEL_FILE: ClassVar[str] = "commands_model.pt"
 
     # Speech Commands is 16 kHz audio throughout: the band up to FeatureConfig's default 7.6 kHz
     f_max_hz: float = 7600.0
@@ -470,9 +467,9 @@ def _config(cls, **fields):
 
 
 def recipe_configs(recipe: Recipe):
-    """(FeatureConfig, ModelConfig, AugmentConfig, TrainConfig) of the recipe. ``objective`` and
-    ``balance_sources`` reach TrainConfig only when they differ from its defaults, so the recipe
-    runs with a TrainConfig that does not have them yet."""
+    """(FeatureConfig, ModelConfig, AugmentConfig, TrainConfig) of the recipe. ``objective``
+    always reaches TrainConfig (``clip`` too, where TrainConfig has no such field it is what it
+    trains); ``balance_sources`` only when set."""
     from speechrnn.data.augment import AugmentConfig
     from speechrnn.features import FeatureConfig
     from speechrnn.model import ModelConfig
@@ -483,7 +480,7 @@ def recipe_configs(recipe: Recipe):
                                hidden=recipe.hidden, layers=recipe.layers, dropout=recipe.dropout,
                                pooling=recipe.pooling)
     extra_train = dict(recipe.extra_train)
-    if recipe.objective != DEFAULT_OBJECTIVE:
+    if recipe.objective != CLIP_OBJECTIVE or "objective" in TrainConfig.__dataclass_fields__:
         extra_train["objective"] = recipe.objective
     if recipe.balance_sources:
         extra_train["balance_sources"] = True

@@ -279,7 +279,7 @@ def test_build_recipe_writes_a_commands_model_with_its_recipe_sources_and_held_o
     metrics = run_to_end(build_recipe(recipe, tmp_path / "commands.pt"))
     ckpt = load_checkpoint(tmp_path / "commands.pt")
     assert ckpt.recipe == "commands" and ckpt.labels == [SILENCE, UNKNOWN, *TASK_12_WORDS]
-    assert ckpt.data["recipe"]["name"] == "commands" and ckpt.data["recipe"]["objective"] == "clip"
+    assert ckpt.data["recipe"]["name"] == "commands" and ckpt.data["recipe"]["objective"] == "stream"
     assert set(ckpt.data["licenses"]) >= {SPEECH_COMMANDS_DIR, SPEECH_COMMANDS_V2_TEST_HALF_DIR,
                                           SPEECH_COMMANDS_V1_DIR, NOISE_DIR}
     assert ckpt.data["held_out"]["test_noises"] == list(TEST_NOISES)
@@ -291,19 +291,18 @@ def test_build_recipe_writes_a_commands_model_with_its_recipe_sources_and_held_o
     assert metrics["data"]["words"][SPEECH_COMMANDS_DIR]["testing"]["clips"] == len(TASK_12_WORDS)
 
 
-def test_recipe_passes_objective_and_balancing_to_training_only_when_set(tmp_path):
+def test_recipe_passes_its_objective_and_balancing_to_training(tmp_path):
     from speechrnn.errors import SpeechRNNError
     from speechrnn.recipes import recipe_configs
     from speechrnn.training import TrainConfig
 
     plain = DigitsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path / "work"))
     *_, train_config = recipe_configs(plain)
-    assert train_config == TrainConfig(epochs=plain.epochs, batch_size=plain.batch_size, seed=plain.seed)
+    assert train_config == TrainConfig(epochs=plain.epochs, batch_size=plain.batch_size, seed=plain.seed,
+                                       objective="stream")
+    *_, clip = recipe_configs(DigitsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path), objective="clip"))
+    assert clip.objective == "clip" and not clip.balance_sources
     *_, balanced = recipe_configs(CommandsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path), balance_sources=True))
     assert balanced.balance_sources
-    streaming = DigitsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path), objective="stream")
-    if "objective" in TrainConfig.__dataclass_fields__:
-        assert recipe_configs(streaming)[-1].objective == "stream"
-    else:
-        with pytest.raises(SpeechRNNError, match="TrainConfig has no field objective"):
-            recipe_configs(streaming)
+    with pytest.raises(SpeechRNNError, match="TrainConfig has no field no_such_setting"):
+        recipe_configs(DigitsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path), extra_train={"no_such_setting": 1}))
