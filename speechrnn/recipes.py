@@ -86,7 +86,6 @@ PERTURBED_DIR = "real_perturbed"
 TRAIN_NOISE_DIR = "noise_train"
 TEST_NOISE_DIR = "noise_test"
 DONE_MARKER = ".done.json"  # written after a derived folder is complete, with the settings that made it
-CLIP_OBJECTIVE = "clip"  # one label per 1 s clip: what a TrainConfig without an objective field trains
 KEY_CHARS = 16  # hex characters of a settings digest in a done marker
 
 
@@ -480,8 +479,7 @@ def recipe_configs(recipe: Recipe):
                                hidden=recipe.hidden, layers=recipe.layers, dropout=recipe.dropout,
                                pooling=recipe.pooling)
     extra_train = dict(recipe.extra_train)
-    if recipe.objective != CLIP_OBJECTIVE or "objective" in TrainConfig.__dataclass_fields__:
-        extra_train["objective"] = recipe.objective
+    extra_train["objective"] = recipe.objective
     if recipe.balance_sources:
         extra_train["balance_sources"] = True
     train_config = _config(TrainConfig, epochs=recipe.epochs, batch_size=recipe.batch_size, seed=recipe.seed,

@@ -118,8 +118,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     optim.add_argument("--label-smoothing", type=float, default=0.0)
     optim.add_argument("--grad-clip", type=float, default=None, help="max gradient norm, 0 = off (default 1)")
     optim.add_argument("--balance-sources", action="store_true",
-                       help="draw each --data source's clips equally often (small sources with many speakers "
-                            "then count as much as large ones)")
+                       help="within each class, draw every --data source's clips equally often (a small "
+                            "source with many speakers then counts as much as a large one)")
     optim.add_argument("--gate-init", choices=("auto", "pytorch", "chrono"), default=None,
                        help="chrono: LSTM/GRU gate biases that keep state for up to a clip's length "
                             "(much faster LSTM training with 'last' pooling); pytorch: PyTorch's; default auto: "

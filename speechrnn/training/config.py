@@ -41,7 +41,8 @@ class TrainConfig:
     # end to end, held-out accuracy 85.8 % vs 86.0 % (FSDD, 500 clips), the same on Speech Commands.
     precision: str = "auto"
     min_steps: int = 20  # small data: the batch shrinks so that an epoch has at least this many steps
-    balance_sources: bool = False  # draw each source's clips equally often (see source_balance_weights)
+    # draw the sources of each class equally often (speechrnn.data.sampling.label_source_weights)
+    balance_sources: bool = False
     # "chrono": gate biases for long memory (see chrono_init); "auto": chrono when the decision is
     # read from the last frame only (measured, LSTM 2x128 "last" on the digits: 36 % -> 78 %)
     gate_init: str = "auto"

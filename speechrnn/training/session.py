@@ -37,11 +37,12 @@ import torch.nn.functional as F
 
 from speechrnn import __version__
 from speechrnn.atomic import write_text_atomic
+from speechrnn.data.sampling import label_source_weights
 from speechrnn.data.spec import SILENCE as SILENCE_LABEL
 from speechrnn.data.spec import UNKNOWN as UNKNOWN_LABEL
 from speechrnn.errors import SpeechRNNError
 from speechrnn.events import Cancelled, CancelToken, EpochEnd, EventStream, Finished, Message, Progress, Stage
-from speechrnn.training.clip_batches import BatchMaker, batch_seed, effective_batch_size, epoch_batches, epoch_order, source_balance_weights
+from speechrnn.training.clip_batches import BatchMaker, batch_seed, effective_batch_size, epoch_batches, epoch_order
 from speechrnn.training.config import (BEST_NAME, CONFIG_NAME, LAST_NAME, METRICS_NAME, PLOT_NAME, RESULTS_NAME,
                                        STALE_FILES, TrainConfig, TrainResult)
 from speechrnn.training.distributed import DistEnv, all_sum, any_rank, barrier, distributed_env, init_distributed, set_threads
@@ -260,7 +261,8 @@ class _Session:
         else:
             self.maker = BatchMaker(prepared.train.waves, prepared.train.is_silence, self.extractor, self.augment,
                                     prepared.noise, self.feature_config.sample_rate_hz, device, cached_train)
-        self.weights = source_balance_weights(prepared.train.sources) if config.balance_sources else None
+        self.weights = (label_source_weights(prepared.train.targets, prepared.train.sources)
+                        if config.balance_sources else None)
         self.lane_state = None  # stream objective: the lanes' carried state (zero after a resume)
         yield from self._schedule()
 
