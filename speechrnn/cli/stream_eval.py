@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from speechrnn.atomic import check_writable_file
     from speechrnn.cli.listen import detector_config_from_args
     from speechrnn.cli.progress import consume
     from speechrnn.errors import SpeechRNNError
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
                               distractor_fraction=args.distractors)
     except ValueError as exc:
         raise SpeechRNNError(str(exc)) from None
+    if args.json:
+        check_writable_file(args.json)  # before the stream is scored, not after it
     result = consume(stream_eval(args.model, args.data, args.noise, config, detector_config_from_args(args)))
     print(result.table())
     if args.json:
