@@ -39,13 +39,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def _temp_beside(path: Path) -> Path:
-    """An empty new file in ``path``'s folder (created if missing); a one-line error where impossible."""
+def _temp_beside(path: Path, shown: Path | None = None) -> Path:
+    """An empty new file in ``path``'s folder (created if missing); a one-line error naming ``shown``
+    (default ``path``) where that is impossible."""
+    existing = next((p for p in path.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise SpeechRNNError(f"{shown or path}: cannot write here ({existing} is a file, not a folder)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise SpeechRNNError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+        raise SpeechRNNError(f"{shown or path}: cannot write here ({exc.strerror or exc})") from None
     try:
         os.fchmod(fd, NEW_FILE_MODE)
     finally:
@@ -71,7 +75,7 @@ def check_writable_folder(folder: str | Path) -> Path:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise SpeechRNNError(f"{folder}: is a file, not a folder")
-    check_writable_file(folder / "probe")
+    _temp_beside(folder / "probe", shown=folder).unlink()
     return folder
 
 

@@ -38,8 +38,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.words or not args.out:
         raise SpeechRNNError("--words and --out are required (or use --list-voices)")
     check_writable_folder(args.out)  # before the rendering, not after it
-    config = SynthConfig(words=parse_words(args.words), per_word=args.per_word, seed=args.seed,
-                         language=args.language, clip_ms=args.clip_ms)
+    try:
+        config = SynthConfig(words=parse_words(args.words), per_word=args.per_word, seed=args.seed,
+                             language=args.language, clip_ms=args.clip_ms)
+    except ValueError as exc:
+        raise SpeechRNNError(f"--clip-ms: {exc}") from None
     result = consume(synthesize(config, args.out))
     print(f"wrote {len(result.files)} clips from {len(result.voices)} voices into {result.out_dir}")
     return 0 if result.files else 1

@@ -85,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     model.add_argument("--cell", choices=("gru", "lstm", "rnn"), default="gru", help="recurrent cell (default gru)")
     model.add_argument("--hidden", type=int, default=128, help="hidden units per layer (default 128)")
     model.add_argument("--layers", type=int, default=2, help="stacked layers (default 2)")
-    model.add_argument("--dropout", type=float, default=0.1, help="dropout between layers and before the head")
+    model.add_argument("--dropout", type=float, default=0.1, help="dropout between layers and before the head (default 0.1)")
     model.add_argument("--bidirectional", action="store_true", help="bidirectional (offline only, no live use)")
     model.add_argument("--pooling", choices=("last", "mean", "attention"), default="attention",
                        help="how frame outputs become a clip decision (default attention: learned weights "
@@ -106,7 +106,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     augment.add_argument("--shift-ms", type=float, default=None, help="largest time shift in ms (default 100)")
 
     optim = parser.add_argument_group("training")
-    optim.add_argument("--epochs", type=int, default=30)
+    optim.add_argument("--epochs", type=int, default=30, help="passes over the training clips (default 30)")
     optim.add_argument("--batch-size", type=int, default=256,
                        help="clips per optimizer step (default 256; smaller for small data, see --min-steps)")
     optim.add_argument("--min-steps", type=int, default=None, metavar="N",
@@ -114,7 +114,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     optim.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-3)")
     optim.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default 0.01)")
     optim.add_argument("--warmup-epochs", type=float, default=None, help="linear warmup (default 1)")
-    optim.add_argument("--label-smoothing", type=float, default=0.0)
+    optim.add_argument("--label-smoothing", type=float, default=0.0, help="0 = off (default 0)")
     optim.add_argument("--grad-clip", type=float, default=None, help="max gradient norm, 0 = off (default 1)")
     optim.add_argument("--balance-sources", action="store_true",
                        help="draw each --data source's clips equally often (small sources with many speakers "
@@ -123,8 +123,9 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                        help="chrono: LSTM/GRU gate biases that keep state for up to a clip's length "
                             "(much faster LSTM training with 'last' pooling); pytorch: PyTorch's; default auto: "
                             "chrono with 'last' pooling, else pytorch")
-    optim.add_argument("--seed", type=int, default=0)
-    optim.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
+    optim.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation and batches (default 0)")
+    optim.add_argument("--device", default="auto",
+                       help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps (default auto)")
     optim.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     optim.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
                        help="CPU matrix products: float32, bfloat16 (mixed precision), or auto "
