@@ -370,14 +370,21 @@ def _check_words(spec: DataSpec, labels: set[str]) -> None:
                         f"no such label folder in {', '.join(spec.sources)} (available: {available})")
 
 
+def _unknown_has_words(spec: DataSpec, labels: set[str]) -> bool:
+    """Whether an ``_unknown_`` class would get clips: an ``_unknown_`` folder, or words outside the vocabulary."""
+    return bool(labels - set(spec.vocabulary or ()) - {SILENCE})
+
+
 def _class_labels(spec: DataSpec, labels: set[str]) -> list[str]:
+    """The classes; an ``_unknown_`` class without any clip is left out (a class no clip teaches)."""
     vocabulary = spec.vocabulary
     if vocabulary is None:
         classes = sorted(labels)
         if spec.silence_enabled and SILENCE not in classes:
             classes.insert(0, SILENCE)
     else:
-        classes = ([SILENCE] if spec.silence_enabled else []) + ([UNKNOWN] if spec.unknown_enabled else [])
+        unknown = spec.unknown_enabled and _unknown_has_words(spec, labels)
+        classes = ([SILENCE] if spec.silence_enabled else []) + ([UNKNOWN] if unknown else [])
         classes += list(vocabulary)
     if len(classes) < 2:
         found = ", ".join(sorted(labels)) or "none"
@@ -527,6 +534,9 @@ def prepare_data(spec: DataSpec, feature_config: FeatureConfig, cache_dir: Path 
     labels = {clip.label for source in sources for clip in source.clips}
     _check_words(spec, labels)
     classes = _class_labels(spec, labels)
+    if spec.vocabulary is not None and spec.unknown_enabled and UNKNOWN not in classes:
+        yield Message(f"no {UNKNOWN} class: every word folder is in the vocabulary (add other words' folders "
+                      "to teach the model what is not a command)", level="warning")
 
     skipped: list[tuple[str, str]] = []
     for source in sources:
