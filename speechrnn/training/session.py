@@ -223,7 +223,9 @@ class _Session:
             if config.gate_init == "chrono" or (config.gate_init == "auto" and self.model.config.pooling == "last"):
                 chrono_init(self.model, self.feature_config.clip_frames, torch.Generator().manual_seed(config.seed))
         self.precision = resolve_precision(config.precision, device)
-        self.autocast = speed_up(self.model, device, self.precision, config.fast_rnn)
+        shard = max(1, effective_batch_size(config, len(prepared.train)) // self.dist.world)
+        self.autocast = speed_up(self.model, device, self.precision, config.fast_rnn,
+                                 batch_shape=(shard, self.feature_config.clip_frames))
         if device.type == "cpu":
             tune_cpu_runtime()
         self.model.to(device)
