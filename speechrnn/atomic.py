@@ -60,14 +60,25 @@ def _temp_beside(path: Path, shown: Path | None = None) -> Path:
 def check_writable_file(path: str | Path) -> Path:
     """Fail now, before long work, if ``path`` could not be written later (a one-line error).
 
-    Creates the missing folders and a temporary file beside ``path`` (removed at once); the file
-    itself is not touched.
+    Creates a temporary file beside ``path`` (and the missing folders); all removed at once, the
+    file itself is not touched.
     """
     path = Path(path)
     if path.is_dir():
         raise SpeechRNNError(f"{path}: is a folder, not a file name to write")
-    _temp_beside(path).unlink()
+    _probe(path, path)
     return path
+
+
+def _probe(path: Path, shown: Path) -> None:
+    """Create and remove a temporary file beside ``path``, and the folders that were missing for it."""
+    missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+    _temp_beside(path, shown).unlink()
+    for folder in missing:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:  # something else put a file there meanwhile: leave it
+            break
 
 
 def check_writable_folder(folder: str | Path) -> Path:
@@ -75,7 +86,7 @@ def check_writable_folder(folder: str | Path) -> Path:
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise SpeechRNNError(f"{folder}: is a file, not a folder")
-    _temp_beside(folder / "probe", shown=folder).unlink()
+    _probe(folder / "probe", folder)
     return folder
 
 

@@ -199,7 +199,8 @@ def test_sigterm_saves_cleans_up_and_says_how_to_resume(tones, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "speechrnn", "train", "--data", str(tones), "--epochs", "30", "--out", str(out),
                "--cache-dir", str(tmp_path / "cache"), *TINY]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+    env = {**ENV, "SPEECHRNN_DATA_DIR": str(tmp_path / "user-cache")}  # the kernel verdicts too
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     deadline = time.monotonic() + 120
     while not (out / "metrics.jsonl").is_file() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -211,7 +212,7 @@ def test_sigterm_saves_cleans_up_and_says_how_to_resume(tones, tmp_path):
         f"speechrnn train: terminated (SIGTERM); continue with: speechrnn train --resume --out {out}")
     assert (out / "last.pt").is_file() and not list(out.glob(".*.tmp"))
     done = speechrnn("train", "--resume", "--out", out, "--threads", "1", "--cache-dir", tmp_path / "cache",
-                     "--epochs", "2")
+                     "--epochs", "2", env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ignored: --epochs 2" in done.stderr
     assert f"resuming from {out / 'last.pt'}: " in done.stderr and " of 30 epochs done" in done.stderr
