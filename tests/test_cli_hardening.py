@@ -52,9 +52,9 @@ def a_file(tmp_path) -> Path:
 
 
 def speechrnn(*args, **options) -> subprocess.CompletedProcess:
-    options = {"capture_output": True, **options}
-    return subprocess.run([sys.executable, "-m", "speechrnn", *map(str, args)], text=True, timeout=300, env=ENV,
-                          cwd=ROOT, **options)
+    options = {"capture_output": True, "env": ENV, **options}
+    return subprocess.run([sys.executable, "-m", "speechrnn", *map(str, args)], text=True, timeout=300, cwd=ROOT,
+                          **options)
 
 
 # ---------------------------------------------------------------- 1. output that cannot be written
