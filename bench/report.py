@@ -87,6 +87,21 @@ def _synthetic(r: dict) -> list[str]:
     return [r.get("note", "")] + [""] + _table(["trained on", *r["tests"]], rows)
 
 
+def _data_scale(r: dict) -> list[str]:
+    mib = 2**20
+    rows = [[f"{name}: all {r[name]['clips']:,} clips", _num(r[name]["clips_per_s"]), f"{r[name]['seconds']:.1f} s",
+             f"{r[name]['cpu_seconds']:.1f} s", f"{r[name]['peak_rss_bytes'] / mib:,.0f} MiB"] for name in ("cold", "warm")]
+    rows += [[f"cold, decoding {d['source']} ({d['clips']:,} clips)", _num(d["clips"] / d["seconds"]),
+              f"{d['seconds']:.1f} s", "", ""] for d in r["cold"]["decode"]]
+    v2 = r["full_v2"]
+    rows.append([f"full Speech Commands v2 ({v2['clips']:,} clips), extrapolated",
+                 f"cold {v2['cold_minutes']:.1f} min ({v2['cold_minutes_idle_cpus']:.1f} min on idle cores), "
+                 f"warm {v2['warm_seconds']:.0f} s", "", "",
+                 f"{v2['peak_rss_bytes'] / mib:,.0f} MiB (estimate_peak_ram_bytes: "
+                 f"{v2['estimate_peak_ram_bytes'] / mib:,.0f} MiB)"])
+    return [r.get("note", "")] + [""] + _table(["prepare_data", "clips/s", "time", "CPU s", "peak RSS"], rows)
+
+
 RENDERERS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "features": ("Feature extraction", _features),
     "training": ("Training throughput", _training),
@@ -95,6 +110,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "default_model": ("Default model", _default_model),
     "gates": ("Why gates matter: rnn / lstm / gru at equal size", _gates),
     "synthetic": ("Synthetic voices: alone, and added to a few real takes", _synthetic),
+    "data_scale": ("Data path at scale: decoding and caching all shared clips", _data_scale),
 }
 
 

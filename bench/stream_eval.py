@@ -1,9 +1,10 @@
-"""LIVE's stream evaluation of the default model: held-out words over held-out noise at 10 dB SNR."""
+"""LIVE's stream evaluation of the default model (or ``--model``): held-out words of the recipe that
+built it over held-out noise at 10 dB SNR."""
 
 from __future__ import annotations
 
 from bench.context import BenchContext, Skipped
-from bench.heldout import held_out
+from bench.heldout import held_out, model_recipe
 
 MINUTES = 10.0
 QUICK_MINUTES = 0.3
@@ -16,7 +17,7 @@ def run(ctx: BenchContext) -> dict:
 
     if not ctx.default_model.is_file():
         raise Skipped(f"{ctx.default_model} does not exist")
-    data = held_out(ctx)
+    data = held_out(ctx, model_recipe(ctx.default_model))
     config = StreamConfig(minutes=QUICK_MINUTES if ctx.quick else MINUTES, snr_db=SNR_DB, seed=ctx.seed)
     result = run_to_end(stream_eval(ctx.default_model, data.words, data.noise, config))
     summary = result.to_dict()
