@@ -232,15 +232,16 @@ def test_resume_says_which_new_options_it_ignores(tones, tmp_path, capsys):
     assert code == 0 and "note:" not in err
 
 
-def test_words_naming_every_folder_make_no_empty_unknown_class(tones, tmp_path, capsys):
+def test_words_naming_every_folder_warn_of_an_empty_unknown_class(tones, tmp_path, capsys):
     out = tmp_path / "run"
     code, _, err = cli(capsys, "train", "--data", tones, "--words", "alpha,bravo,charlie,delta", "--epochs", "1",
                        "--out", out, "--cache-dir", tmp_path / "cache", *TINY)
     assert code == 0
-    assert "warning: no _unknown_ class: every word folder is in the vocabulary" in err
-    from speechrnn.checkpoint import load_checkpoint
-
-    assert load_checkpoint(out / "best.pt").labels == ["_silence_", "alpha", "bravo", "charlie", "delta"]
+    assert "warning: the _unknown_ class gets no clips: every word folder is in the vocabulary" in err
+    assert "--no-unknown" in err
+    code, _, err = cli(capsys, "train", "--data", tones, "--words", "alpha,bravo", "--epochs", "1", "--out", out,
+                       "--force", "--cache-dir", tmp_path / "cache", *TINY)
+    assert code == 0 and "_unknown_ class gets no clips" not in err  # charlie and delta fill it
 
 
 def test_evaluate_noise_dir_needs_snr(tone_model, tmp_path, capsys):

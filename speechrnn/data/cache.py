@@ -376,15 +376,13 @@ def _unknown_has_words(spec: DataSpec, labels: set[str]) -> bool:
 
 
 def _class_labels(spec: DataSpec, labels: set[str]) -> list[str]:
-    """The classes; an ``_unknown_`` class without any clip is left out (a class no clip teaches)."""
     vocabulary = spec.vocabulary
     if vocabulary is None:
         classes = sorted(labels)
         if spec.silence_enabled and SILENCE not in classes:
             classes.insert(0, SILENCE)
     else:
-        unknown = spec.unknown_enabled and _unknown_has_words(spec, labels)
-        classes = ([SILENCE] if spec.silence_enabled else []) + ([UNKNOWN] if unknown else [])
+        classes = ([SILENCE] if spec.silence_enabled else []) + ([UNKNOWN] if spec.unknown_enabled else [])
         classes += list(vocabulary)
     if len(classes) < 2:
         found = ", ".join(sorted(labels)) or "none"
@@ -534,9 +532,10 @@ def prepare_data(spec: DataSpec, feature_config: FeatureConfig, cache_dir: Path 
     labels = {clip.label for source in sources for clip in source.clips}
     _check_words(spec, labels)
     classes = _class_labels(spec, labels)
-    if spec.vocabulary is not None and spec.unknown_enabled and UNKNOWN not in classes:
-        yield Message(f"no {UNKNOWN} class: every word folder is in the vocabulary (add other words' folders "
-                      "to teach the model what is not a command)", level="warning")
+    if UNKNOWN in classes and spec.vocabulary is not None and not _unknown_has_words(spec, labels):
+        # Kept (models and their evaluations keep the same classes), but never silently.
+        yield Message(f"the {UNKNOWN} class gets no clips: every word folder is in the vocabulary (add folders of "
+                      "other words to teach the model what is not a command, or use --no-unknown)", level="warning")
 
     skipped: list[tuple[str, str]] = []
     for source in sources:
