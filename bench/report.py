@@ -63,7 +63,13 @@ def _recognizer(r: dict) -> list[str]:
 
 def _stream_eval(r: dict) -> list[str]:
     rows = [[k, _num(v) if isinstance(v, float) else v] for k, v in r["table"].items()]
-    return [r.get("note", "")] + [""] + _table(["stream-eval", "value"], rows)
+    lines = [r.get("note", "")] + [""] + _table(["stream-eval", "value"], rows)
+    if r.get("per_noise"):
+        columns = list(next(iter(r["per_noise"].values())))
+        lines += [""] + _table(["noise", *columns], [[name, *[_num(row[c]) if isinstance(row[c], float) else row[c]
+                                                               for c in columns]]
+                                                      for name, row in sorted(r["per_noise"].items())])
+    return lines
 
 
 def _default_model(r: dict) -> list[str]:
@@ -107,6 +113,7 @@ RENDERERS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "training": ("Training throughput", _training),
     "recognizer": ("Streaming recognizer cost", _recognizer),
     "stream_eval": ("Stream evaluation of the default model", _stream_eval),
+    "stream_drift": ("Drift: the first and the last hour of an 8-hour stream", _stream_eval),
     "default_model": ("Default model", _default_model),
     "gates": ("Why gates matter: rnn / lstm / gru at equal size", _gates),
     "synthetic": ("Synthetic voices: alone, and added to a few real takes", _synthetic),

@@ -25,7 +25,8 @@ from bench.context import REPO, BenchContext, Skipped
 from bench.machine import describe_machine
 from bench.report import render
 
-SECTIONS = ("features", "training", "recognizer", "default_model", "stream_eval", "gates", "synthetic", "data_scale")
+SECTIONS = ("features", "training", "recognizer", "default_model", "stream_eval", "stream_drift", "gates", "synthetic",
+            "data_scale")
 DEFAULT_OUT = REPO / "bench" / "results"
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"  # the team's data folder next to the checkout
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
