@@ -5,8 +5,9 @@ For each held-out noise (the recipe's test noise recordings, plus babble and a m
 from held-out speakers' words) two streams of ``MINUTES`` at ``SNR_DB``, seeded:
 
 * the noise alone;
-* the same noise with unseen speakers saying non-target words every 1-3 s (Speech Commands words
-  that are neither digits nor part of an openWakeWord phrase).
+* the same noise with unseen speakers (the test split of the model's recipe) saying non-target
+  words every 1-3 s: Speech Commands words that are neither digits, nor the model's words, nor
+  part of an openWakeWord phrase.
 
 Reported per stream: false accepts per hour of each, and the CPU time (this process, one thread)
 per 10 ms of audio. openWakeWord runs every wake-word model its wheel bundles, at its documented
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.context import TEST_DATA, BenchContext, Skipped
-from bench.heldout import held_out
+from bench.heldout import held_out, model_recipe
 
 PEER_PACKAGE = "openwakeword"
 PEER_VERSION = "0.4.0"  # the release issue 11 measured; its wheel carries its models as ONNX (no download)
@@ -45,7 +46,6 @@ MINUTES = 10.0  # per stream
 QUICK_MINUTES = 0.2
 SNR_DB = 10.0
 GAP_S = (1.0, 3.0)  # noise between one non-target word and the next
-WORD_SOURCES = ("speech_commands_v2_testset_half", "speech_commands_v1_bed_cat_happy")  # under the data root
 QUICK_WORD_SOURCE = TEST_DATA / "speech_commands"
 # The stream picks a word, then one of its clips: a word with few clips would replay the same recordings.
 MIN_CLIPS_PER_WORD = 20
@@ -73,28 +73,25 @@ def _peer_models() -> tuple[str, list[Path]]:
     return installed, models
 
 
-def _other_words(ctx: BenchContext) -> list:
-    """Clips of unseen speakers saying words that are neither digits nor in an openWakeWord phrase:
-    the test split of each word source, words with at least ``MIN_CLIPS_PER_WORD`` clips (quick:
-    tests/data's non-digit words)."""
-    from speechrnn.data.layout import scan_folder, split_clips
+def _other_words(ctx: BenchContext, recipe_name: str, vocabulary: set[str]) -> list:
+    """Clips of speakers the model never heard (the test split of the recipe that built it, in every
+    Speech Commands folder) saying words that are neither digits, nor the model's words, nor in an
+    openWakeWord phrase; words with at least ``MIN_CLIPS_PER_WORD`` clips (quick: tests/data's)."""
+    from speechrnn.data.layout import scan_folder
     from speechrnn.data.spec import DIGIT_WORDS, SILENCE, UNKNOWN
 
-    excluded = set(DIGIT_WORDS) | set(PEER_PHRASE_WORDS) | {SILENCE, UNKNOWN}
+    excluded = set(DIGIT_WORDS) | set(PEER_PHRASE_WORDS) | vocabulary | {SILENCE, UNKNOWN}
     if ctx.quick:
         return [c for c in scan_folder(QUICK_WORD_SOURCE) if c.label not in excluded]
-    from speechrnn.recipes import DigitsRecipe
+    from speechrnn.data.speakers import folder_splits
+    from speechrnn.recipes import RECIPES, SPEECH_COMMANDS_DIRS, source_views, speaker_splits
 
-    root = ctx.require_data()
-    recipe = DigitsRecipe(data_root=str(root), work_dir=str(ctx.work_dir / "recipe"))
-    clips = []
-    for name in WORD_SOURCES:
-        folder = root / name
-        if not folder.is_dir():
-            raise Skipped(f"{folder} does not exist (the peer streams' non-target words)")
-        found = scan_folder(folder)
-        splits = split_clips(found, folder, recipe.validation_pct, recipe.testing_pct)
-        clips += [c for c, split in zip(found, splits) if split == "testing" and c.label not in excluded]
+    recipe = RECIPES[recipe_name](data_root=str(ctx.require_data()),
+                                  work_dir=str(ctx.work_dir / f"recipe-{recipe_name}"))  # as bench.heldout's
+    views = source_views(recipe, speaker_splits(recipe))
+    clips = [clip for view in views if view.name in SPEECH_COMMANDS_DIRS
+             for clip, split in folder_splits(view, recipe.validation_pct, recipe.testing_pct)
+             if split == "testing" and clip.label not in excluded]
     counts: dict[str, int] = {}
     for clip in clips:
         counts[clip.label] = counts.get(clip.label, 0) + 1
@@ -163,39 +160,44 @@ def _summary(counts: dict, seconds: float) -> dict:
             "cpu_us_per_10ms": 1e6 * counts["cpu_s"] / frames}
 
 
-def _noises(ctx: BenchContext, words: list, seconds: float) -> list[Path]:
-    """The held-out noise recordings plus babble and hum made from the non-target words' speakers."""
+def _noises(ctx: BenchContext, recipe_name: str, words: list, seconds: float) -> list[Path]:
+    """The recipe's held-out noise recordings plus babble and hum made from the non-target words."""
     from speechrnn.data.background import write_room_noises
     from speechrnn.data.layout import audio_files_in
 
-    recorded = audio_files_in(held_out(ctx).noise)
+    recorded = audio_files_in(held_out(ctx, recipe_name).noise)
     made = write_room_noises([c.path for c in words], ctx.work_dir / "peer_noise", seconds, PEER_SAMPLE_RATE_HZ,
                              ctx.seed)
     return recorded + made
 
 
 def run(ctx: BenchContext) -> dict:
+    from speechrnn.errors import DataError
     from speechrnn.events import run_to_end
-    from speechrnn.recognizer import Recognizer
+    from speechrnn.recognizer import Recognizer, is_background
     from speechrnn.stream_eval import StreamConfig, _NoiseLoop, _plan_stream, _render
 
     version, models = _peer_models()
     if not ctx.default_model.is_file():
         raise Skipped(f"{ctx.default_model} does not exist")
-    words = _other_words(ctx)
-    if not words:
-        raise Skipped("no non-target words to speak in the streams")
     recognizer = Recognizer.from_checkpoint(ctx.default_model)
     if recognizer.sample_rate_hz != PEER_SAMPLE_RATE_HZ:
         raise Skipped(f"{ctx.default_model} hears {recognizer.sample_rate_hz} Hz; openWakeWord needs "
                       f"{PEER_SAMPLE_RATE_HZ} Hz")
+    recipe_name = model_recipe(ctx.default_model)
+    try:
+        words = _other_words(ctx, recipe_name, {label for label in recognizer.labels if not is_background(label)})
+    except DataError as exc:  # a source folder missing under the data root
+        raise Skipped(str(exc)) from None
+    if not words:
+        raise Skipped("no non-target words to speak in the streams")
     minutes = QUICK_MINUTES if ctx.quick else MINUTES
     config = StreamConfig(minutes=minutes, snr_db=SNR_DB, seed=ctx.seed, gap_min_s=GAP_S[0], gap_max_s=GAP_S[1],
                           distractor_fraction=0.0)
     vocabulary = {c.label for c in words}  # every word is "placed"; none is a wake phrase or a digit
     clip_samples = recognizer.feature_config.clip_samples
     streams = []
-    for noise_path in _noises(ctx, words, minutes * 60):
+    for noise_path in _noises(ctx, recipe_name, words, minutes * 60):
         rng = np.random.default_rng(ctx.seed)
         noise = _NoiseLoop([noise_path], PEER_SAMPLE_RATE_HZ, rng)
         plan, noise_scale = run_to_end(_plan_stream(words, vocabulary, config, PEER_SAMPLE_RATE_HZ, clip_samples,
@@ -220,10 +222,10 @@ def run(ctx: BenchContext) -> dict:
                 f"activation, {DEBOUNCE_S:g} s debounce) against ours ({ctx.default_model.name}, default detector "
                 f"settings) on the same audio: {minutes:g} min per stream at {SNR_DB:g} dB SNR, seed {ctx.seed}, "
                 f"{PEER_FRAME_SAMPLES}-sample pushes. Noise: the held-out recordings, and babble and hum made from "
-                f"the speakers of the words. Words: unseen speakers' Speech Commands words that are neither "
-                f"digits nor in an openWakeWord phrase, every {GAP_S[0]:g}-{GAP_S[1]:g} s. No stream holds a wake "
-                f"phrase or a digit: every detection is a false accept. CPU: this process's CPU time, one "
-                f"thread, per 10 ms of audio.",
+                f"the speakers of the words. Words: Speech Commands words of the {recipe_name} recipe's test "
+                f"speakers that are neither digits, nor the model's words, nor in an openWakeWord phrase, every "
+                f"{GAP_S[0]:g}-{GAP_S[1]:g} s. No stream holds a wake phrase or a word of either: every detection "
+                f"is a false accept. CPU: this process's CPU time, one thread, per 10 ms of audio.",
         "peer": {"package": PEER_PACKAGE, "version": version, "models": [p.stem for p in models],
                  "threshold": PEER_THRESHOLD, "debounce_s": DEBOUNCE_S},
         "model": str(ctx.default_model),
