@@ -185,8 +185,9 @@ class ListenPanel(Panel):
         self.sensitivity.setMinimumWidth(120)
         self.sensitivity.setToolTip(
             "How easily a word is accepted. More sensitive = lower threshold: fewer missed words but "
-            "more false alarms.\nA word is reported when its smoothed probability crosses the threshold "
-            "(dashed line in the bar chart)."
+            "more false alarms.\nA word must rise above the threshold (dashed line in the bar chart). Stream-trained "
+            "models report it once, at the peak of its smoothed probability, with that peak as its score; "
+            "clip-trained models report it when it crosses the threshold."
         )
         self.sensitivity.valueChanged.connect(self._sensitivity_changed)
         self.threshold_label = QLabel("threshold –")
@@ -391,6 +392,7 @@ class ListenPanel(Panel):
         self.timer.start()
 
     def stop_listening(self) -> None:
+        self._flush()  # a word said just before Stop is still reported
         self.listening = False
         self.timer.stop()
         self.reader = None
@@ -412,6 +414,8 @@ class ListenPanel(Panel):
             return  # what the microphone heard while a take was recorded is dropped, never recognized
         if samples is not None and samples.size:
             self.feed(samples)
+        if isinstance(self.reader, FileFeed) and self.reader.finished:
+            self.stop_file()  # after its last samples were recognized
         if self._visible:
             self.refresh()
 
@@ -424,14 +428,14 @@ class ListenPanel(Panel):
             self.reader = None
             self.ctx.audio.fail(str(exc))
             return None
-        if isinstance(self.reader, FileFeed) and self.reader.finished:
-            self.stop_file()
         return samples
 
     def set_paused(self, paused: bool) -> None:
         """Pause recognition while the Record panel records takes (the user is saying other words)."""
         if paused == self.paused:
             return
+        if paused:
+            self._flush()  # a word said before the take began is still reported
         self.paused = paused
         if paused:
             self.meter.reset()
@@ -480,6 +484,7 @@ class ListenPanel(Panel):
 
     def stop_file(self) -> None:
         if isinstance(self.reader, FileFeed):
+            self._flush()  # the file's last word: nothing follows it to let its score peak and fall
             self.reader = self.ctx.audio.reader()
         self.file_bar.hide()
         self.listen_button.setEnabled(self.ctx.audio.mic is not None)
@@ -495,6 +500,16 @@ class ListenPanel(Panel):
         if self.recognizer is None:
             return []
         detections = self.recognizer.push(samples)
+        for detection in detections:
+            self._show_detection(detection)
+        return detections
+
+    def _flush(self) -> list:
+        """The audio stops (Stop, the end of a file, a take): let the recognizer decide the word it
+        may still be hearing (see :meth:`~speechrnn.recognizer.Recognizer.flush`) and list it."""
+        if self.recognizer is None or self.paused or self.reader is None:
+            return []
+        detections = self.recognizer.flush()
         for detection in detections:
             self._show_detection(detection)
         return detections
@@ -651,7 +666,7 @@ class ListenPanel(Panel):
             if self.ctx.audio.mic is not None:
                 self.ctx.audio.open(self.ctx.audio.device.name, rate)
         self.waveform.sample_rate_hz = rate
-        if self.listening:
+        if self.listening and not isinstance(self.reader, FileFeed):  # a file being played goes on
             self.reader = self.ctx.audio.reader()
 
     def _align_time_axes(self) -> None:
