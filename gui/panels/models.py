@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -31,13 +32,14 @@ from PySide6.QtWidgets import (
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
+    QWidget,
 )
 
 from gui.context import AppContext
 from gui.panels.base import Panel, big_label, card, column, heading, hint
 from gui.theme import PlotColors
 from gui.session import read_summary
-from gui.widgets.model_chooser import model_title
+from gui.widgets.model_chooser import fill_bundled_menu, model_title
 from gui.widgets.plots import ThemedPlot
 from gui.worker import Task, run_call
 
@@ -50,7 +52,21 @@ EMPTY_RANGE = (1e-4, 1.0)  # relative gradient shown on the empty plot's log axi
 EMPTY_DISTANCE_MS = 1000  # distance axis of the empty plot: one clip
 RECENT_MIN_PX = 240  # the recent-models list shows whole run names
 DETAILS_MIN_HEIGHT_PX = 560  # below this the details scroll (a 900x600 window)
-TREE_MIN_HEIGHT_PX = 140
+TREE_MIN_HEIGHT_PX = 120
+TREE_STRETCH, GRADIENT_STRETCH = 2, 3  # the details' splitter: the plot gets the larger share ...
+TREE_SHARE_PX, GRADIENT_SHARE_PX = 240, 300  # ... from these first heights (about a 1280x800 window)
+
+
+class FillLayout(QVBoxLayout):
+    """A column layout that never asks for a height for its width.
+
+    QScrollArea sizes a widget whose layout has height-for-width (any word-wrapped label) to that
+    height, the column's *preferred* height: the details would scroll at any window size. Without it,
+    the column fills the scroll area and scrolls only below its minimum height.
+    """
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt's name)
+        return False
 
 
 def format_value(value: Any) -> str:
@@ -178,12 +194,17 @@ class ModelsPanel(Panel):
         for text, tip, slot in (
             ("Open…", "Load a model file and make it active (Ctrl+O)", self.open_model),
             ("Save as…", "Save a copy of the active model (Ctrl+Shift+S)", self.save_as),
-            ("Use bundled digits model", "Go back to the model shipped with the app", self.use_bundled),
         ):
             button = QPushButton(text)
             button.setToolTip(tip)
             button.clicked.connect(slot)
             top.addWidget(button)
+        self.bundled_button = QPushButton("Use a bundled model")
+        self.bundled_button.setToolTip("The models shipped with the app: Digits (zero … nine), Commands, …")
+        self.bundled_menu = QMenu(self.bundled_button)
+        self.bundled_menu.aboutToShow.connect(self._fill_bundled_menu)
+        self.bundled_button.setMenu(self.bundled_menu)
+        top.addWidget(self.bundled_button)
         root.addLayout(top)
         root.addWidget(hint("The active model is used by the Listen panel. A model file (.pt) describes "
                             "itself: its words, network, features, training and results."))
@@ -212,7 +233,9 @@ class ModelsPanel(Panel):
         left_layout.addLayout(recent_buttons)
         splitter.addWidget(left)
 
-        right, right_layout = column()
+        right = QWidget()
+        right_layout = FillLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
         model_card, grid = card(QGridLayout)
         self.name_label = big_label("No model loaded", NAME_SCALE)
         self.state_label = QLabel()  # "✓ active model" or "not active: double-click or Use"
@@ -245,7 +268,11 @@ class ModelsPanel(Panel):
         self.tree.setHeaderLabels(["Property", "Value"])
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.setToolTip("Everything stored in the model file (except the weights)")
-        right_layout.addWidget(self.tree, 3)
+        # the property tree and the gradient section share the height; drag the handle between them
+        self.details_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.details_splitter.setChildrenCollapsible(False)
+        self.details_splitter.addWidget(self.tree)
+        gradient_section, gradient_layout = column()
 
         gradient_row = QHBoxLayout()
         gradient_title = QLabel("<b>How far back does it learn?</b>")
@@ -253,7 +280,7 @@ class ModelsPanel(Panel):
             "Gradient of the output with respect to each earlier input frame, averaged over clips.\n"
             "A vanilla RNN's gradient vanishes within a few hundred ms; LSTM and GRU carry it further."
         )
-        right_layout.addWidget(gradient_title)  # a line of its own: the folder field keeps its width
+        gradient_layout.addWidget(gradient_title)  # a line of its own: the folder field keeps its width
         self.gradient_folder = QLineEdit(self.ctx.settings.eval_folder or self.ctx.settings.record_folder)
         self.gradient_folder.setPlaceholderText("folder of labelled clips (dataset layout)")
         self.gradient_folder.setToolTip("Clips to measure on: any folder in Speech Commands layout")
@@ -270,13 +297,18 @@ class ModelsPanel(Panel):
         self.gradient_button.setToolTip("Compute the gradient-vs-distance curve of the active model")
         self.gradient_button.clicked.connect(self.measure_gradients)
         gradient_row.addWidget(self.gradient_button)
-        right_layout.addLayout(gradient_row)
+        gradient_layout.addLayout(gradient_row)
         self.gradient_result = QLabel()
         self.gradient_result.setProperty("role", "muted")
         self.gradient_result.setWordWrap(True)  # a long result line wraps instead of widening the details
-        right_layout.addWidget(self.gradient_result)
+        gradient_layout.addWidget(self.gradient_result)
         self.gradient_plot = GradientPlot()
-        right_layout.addWidget(self.gradient_plot, 2)
+        gradient_layout.addWidget(self.gradient_plot, 1)
+        self.details_splitter.addWidget(gradient_section)
+        self.details_splitter.setStretchFactor(0, TREE_STRETCH)
+        self.details_splitter.setStretchFactor(1, GRADIENT_STRETCH)
+        self.details_splitter.setSizes([TREE_SHARE_PX, GRADIENT_SHARE_PX])
+        right_layout.addWidget(self.details_splitter, 1)
         right.setMinimumHeight(DETAILS_MIN_HEIGHT_PX)
         self.tree.setMinimumHeight(TREE_MIN_HEIGHT_PX)
         details = QScrollArea()  # a small window scrolls the details instead of squashing them
@@ -370,8 +402,12 @@ class ModelsPanel(Panel):
     def save_as(self) -> None:
         self.window().save_model_as()
 
-    def use_bundled(self) -> None:
-        self.ctx.model.activate(None)
+    def _fill_bundled_menu(self) -> None:
+        fill_bundled_menu(self.bundled_menu, self.ctx.model.assets_dir, self.ctx.model.path, self.use_bundled)
+
+    def use_bundled(self, name: str) -> None:
+        """Make the bundled model ``name`` ("digits", "commands", ...) the active one."""
+        self.ctx.model.activate(name)
 
     # ------------------------------------------------------------------------------ summary
     def _activated_model(self, path: Path, summary: dict) -> None:

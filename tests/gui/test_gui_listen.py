@@ -211,30 +211,6 @@ def test_without_any_model_the_panel_says_what_to_do(qtbot, no_microphone, tmp_p
 
 
 # ------------------------------------------------------------------------------ model choice (issue 10, 12)
-@pytest.fixture
-def bundled_window(qtbot, tmp_path, digits_model, word_model):
-    """The app with its own assets folder: "digits" is a random digits model, "commands" the word model
-    (it knows yes, no, one, two, three, nine)."""
-    import shutil
-
-    from gui.app import build_window, parse_args
-
-    assets = tmp_path / "assets"
-    assets.mkdir()
-    shutil.copy(digits_model, assets / "default_model.pt")
-    shutil.copy(word_model, assets / "commands_model.pt")
-    window = build_window(parse_args([]), assets_dir=assets)
-    qtbot.addWidget(window)
-    window.show()
-    window.show_panel("listen")
-    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
-        window.ctx.model.activate(None)
-    yield window
-    for panel in window.panels.values():
-        panel.shutdown()
-    window.close()
-
-
 def test_the_model_chooser_switches_at_once_and_the_new_words_are_recognized(qtbot, no_microphone,
                                                                             bundled_window):
     from gui.app import initial_model, parse_args
