@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from gui.theme import PlotColors
 
@@ -145,6 +145,21 @@ class LiveView(QWidget):
         bottom = TICK_PX + PAD_PX + line + (line + PAD_PX if self.x_label else 0) + PAD_PX
         return QRect(left, top, max(1, self.width() - left - 2 * PAD_PX), max(1, self.height() - top - bottom))
 
+    def drawn_y_ticks(self) -> Ticks:
+        """The y ticks whose labels are drawn: all of them, except in a view too short for them all
+        (a 35-word model's bars in a small window), where a label that would touch the one above it
+        is left out (its tick mark stays)."""
+        rect = self.plot_rect()
+        line = QFontMetrics(self._small_font()).height()
+        drawn: Ticks = []
+        last_y = None
+        for value, text in sorted(self.y_ticks, key=lambda tick: -tick[0]):  # top to bottom
+            y = self.y_to_px(value, rect)
+            if last_y is None or y - last_y >= line:
+                drawn.append((value, text))
+                last_y = y
+        return drawn
+
     def x_to_px(self, x: float, rect: QRect) -> float:
         low, high = self.x_range
         return rect.left() + (x - low) / (high - low) * rect.width()
@@ -177,9 +192,12 @@ class LiveView(QWidget):
             painter.drawLine(x, rect.bottom() + 1, x, rect.bottom() + TICK_PX)
             width = metrics.horizontalAdvance(text)
             painter.drawText(x - width // 2, rect.bottom() + TICK_PX + PAD_PX + metrics.ascent(), text)
+        labelled = set(self.drawn_y_ticks())
         for value, text in self.y_ticks:
             y = round(self.y_to_px(value, rect))
             painter.drawLine(rect.left() - TICK_PX - 1, y, rect.left() - 1, y)
+            if (value, text) not in labelled:
+                continue
             width = metrics.horizontalAdvance(text)
             painter.drawText(rect.left() - TICK_PX - PAD_PX - width, y + metrics.ascent() // 2 - 1, text)
         if self.x_label:
@@ -416,6 +434,23 @@ class BarsView(LiveView):
     def set_threshold(self, threshold: float) -> None:
         self.threshold = float(threshold)
         self.update_data()
+
+    def row_at(self, y_px: float) -> int | None:
+        """The class whose bar row is at ``y_px`` (widget pixels), or None outside the bars."""
+        rect = self.plot_rect()
+        if not self.labels or not rect.top() <= y_px <= rect.bottom():
+            return None
+        return min(len(self.labels) - 1, int((y_px - rect.top()) / (rect.height() / len(self.labels))))
+
+    def event(self, event) -> bool:
+        """A tooltip over a bar names its word and probability (all labels may not fit a small window)."""
+        if event.type() == QEvent.Type.ToolTip:
+            row = self.row_at(event.pos().y())
+            if row is not None:
+                value = float(self._values[row]) if row < self._values.size else 0.0
+                QToolTip.showText(event.globalPos(), f"{self.labels[row]}: {value:.2f}\n\n{self.toolTip()}", self)
+                return True
+        return super().event(event)
 
     def set_values(self, probabilities: np.ndarray) -> None:
         values = np.asarray(probabilities, dtype=np.float64)
