@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.context import AppContext
-from gui.panels.base import Panel, big_label, card, column, panel_shortcut
+from gui.panels.base import Panel, big_label, card, column, panel_shortcut, scroll_column
 from gui.theme import PlotColors
 from gui.widgets.level_meter import LevelMeter, levels_dbfs
 from gui.widgets.live_views import VIRIDIS, BarsView, FrameView, WaveformView
@@ -219,7 +219,9 @@ class ListenPanel(Panel):
         root.addWidget(self.file_bar)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        left, left_layout = column()
+        # the word, the bars and the list scroll in a window too short for them (900x600 with the
+        # no-microphone banner) instead of being drawn over each other
+        left, _left_column, left_layout = scroll_column()
         word_card, card_layout = card()
         model_row = QHBoxLayout()
         model_caption = QLabel("Model:")

@@ -16,7 +16,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -26,17 +25,15 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
-    QWidget,
 )
 
 from gui.context import AppContext
-from gui.panels.base import Panel, big_label, card, column, heading, hint
+from gui.panels.base import Panel, big_label, card, column, heading, hint, scroll_column
 from gui.theme import PlotColors
 from gui.session import read_summary
 from gui.widgets.model_chooser import fill_bundled_menu, model_title
@@ -55,18 +52,6 @@ DETAILS_MIN_HEIGHT_PX = 560  # below this the details scroll (a 900x600 window)
 TREE_MIN_HEIGHT_PX = 120
 TREE_STRETCH, GRADIENT_STRETCH = 2, 3  # the details' splitter: the plot gets the larger share ...
 TREE_SHARE_PX, GRADIENT_SHARE_PX = 240, 300  # ... from these first heights (about a 1280x800 window)
-
-
-class FillLayout(QVBoxLayout):
-    """A column layout that never asks for a height for its width.
-
-    QScrollArea sizes a widget whose layout has height-for-width (any word-wrapped label) to that
-    height, the column's *preferred* height: the details would scroll at any window size. Without it,
-    the column fills the scroll area and scrolls only below its minimum height.
-    """
-
-    def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt's name)
-        return False
 
 
 def format_value(value: Any) -> str:
@@ -233,9 +218,7 @@ class ModelsPanel(Panel):
         left_layout.addLayout(recent_buttons)
         splitter.addWidget(left)
 
-        right = QWidget()
-        right_layout = FillLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
+        details, right, right_layout = scroll_column()  # a small window scrolls the details, never squashes them
         model_card, grid = card(QGridLayout)
         self.name_label = big_label("No model loaded", NAME_SCALE)
         self.state_label = QLabel()  # "✓ active model" or "not active: double-click or Use"
@@ -311,11 +294,6 @@ class ModelsPanel(Panel):
         right_layout.addWidget(self.details_splitter, 1)
         right.setMinimumHeight(DETAILS_MIN_HEIGHT_PX)
         self.tree.setMinimumHeight(TREE_MIN_HEIGHT_PX)
-        details = QScrollArea()  # a small window scrolls the details instead of squashing them
-        details.setWidget(right)
-        details.setWidgetResizable(True)
-        details.setFrameShape(QFrame.Shape.NoFrame)
-        details.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         splitter.addWidget(details)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 3)

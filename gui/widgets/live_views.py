@@ -24,6 +24,7 @@ TICK_PX = 4  # tick mark length
 LUT_SIZE = 256  # colours per colour map
 WAVE_COLUMNS = 480  # min/max columns of the scrolling waveform (about one per screen pixel)
 WAVE_ROWS = 96  # amplitude levels of the waveform picture (-1 .. +1)
+VIEW_MIN_HEIGHT_PX = 90  # a view is at least this tall (and tall enough for its rotated y label)
 BAR_HEIGHT = 0.7  # bar thickness, as a share of a label's row ...
 BAR_MAX_PX = 24  # ... up to this (a 3-class model must not draw slabs)
 BACKGROUND_PREFIX = "_"  # _silence_, _unknown_: never detected, so never drawn as "above the threshold"
@@ -83,7 +84,7 @@ class LiveView(QWidget):
         self._cache: QPixmap | None = None
         self._plot_rect: QRect | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumHeight(90)
+        self._fit_y_label()
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # we paint every pixel
 
     def sizeHint(self) -> QSize:
@@ -112,7 +113,24 @@ class LiveView(QWidget):
     def changeEvent(self, event) -> None:
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.PaletteChange):
             self._invalidate()
+        if event.type() == QEvent.Type.FontChange:
+            self._fit_y_label()
         super().changeEvent(event)
+
+    def _vertical_margins(self, metrics: QFontMetrics) -> tuple[int, int]:
+        """Pixels above the plot (title) and below it (ticks, tick labels, x label)."""
+        line = metrics.height()
+        top = line + 2 * PAD_PX
+        bottom = TICK_PX + PAD_PX + line + (line + PAD_PX if self.x_label else 0) + PAD_PX
+        return top, bottom
+
+    def _fit_y_label(self) -> None:
+        """The view is tall enough for its y label written along the plot's height (never cut short,
+        as "amplitude" was in a small window)."""
+        metrics = QFontMetrics(self._small_font())
+        top, bottom = self._vertical_margins(metrics)
+        needed = top + bottom + metrics.horizontalAdvance(self.y_label) + 2 * PAD_PX if self.y_label else 0
+        self.setMinimumHeight(max(VIEW_MIN_HEIGHT_PX, needed))
 
     def _invalidate(self) -> None:
         """Axes, size, font or colours changed: redraw the static parts on the next paint."""
@@ -141,8 +159,7 @@ class LiveView(QWidget):
         label_width = max((metrics.horizontalAdvance(text) for _, text in self.y_ticks), default=0)
         label_width = max(label_width, metrics.horizontalAdvance(self.tick_label_room))
         left = PAD_PX + (line + PAD_PX if self.y_label else 0) + label_width + PAD_PX + TICK_PX
-        top = line + 2 * PAD_PX
-        bottom = TICK_PX + PAD_PX + line + (line + PAD_PX if self.x_label else 0) + PAD_PX
+        top, bottom = self._vertical_margins(metrics)
         return QRect(left, top, max(1, self.width() - left - 2 * PAD_PX), max(1, self.height() - top - bottom))
 
     def drawn_y_ticks(self) -> Ticks:
