@@ -29,6 +29,9 @@ POOLINGS = ("last", "mean", "attention")
 NONLINEARITIES = ("tanh", "relu")
 
 State = tuple[torch.Tensor, ...]
+# Stream-trained models decide a word just after it ends; a clip is scored with this much silence
+# after it, as the live recognizer's flush() does at the end of a file.
+STREAM_TAIL_MS = 600.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,10 @@ class ModelConfig:
     @property
     def streamable(self) -> bool:
         return not self.bidirectional
+
+    def tail_samples(self, sample_rate_hz: int) -> int:
+        """Silence appended to a clip before it is scored (:data:`STREAM_TAIL_MS`; 0 for clip models)."""
+        return round(sample_rate_hz * STREAM_TAIL_MS / 1000) if self.objective == "stream" else 0
 
 
 class RNNClassifier(nn.Module):

@@ -62,7 +62,8 @@ when the score has not risen for ``peak_hold_ms`` (or has fallen below the thres
 learned to hold a word's class only for a short window at the word's end, so the stretch ends with
 the word and a word said again is a new stretch: one spoken word, one detection, by construction.
 Another word peaking within ``refractory_ms`` of a detection is the same utterance and is dropped.
-:meth:`Recognizer.flush` pushes the silence that decides a word at the very end of a file.
+:meth:`Recognizer.flush` pushes the silence that decides a word at the very end of a file
+(``speechrnn.model.STREAM_TAIL_MS``, the same tail that clip evaluation appends).
 
 Read-only views for a GUI (thread-safe copies): latest smoothed / raw posteriors and their
 histories, recent hidden-state vectors of the top RNN layer (the "memory"), recent feature
@@ -98,7 +99,6 @@ MODES = ("auto", "stream", "window")
 ENGINES = ("auto", "torch", "onnx")
 CLIP_SMOOTHING_MS = 300.0  # see DetectorConfig.smoothing_ms
 STREAM_SMOOTHING_MS = 100.0  # see DetectorConfig.smoothing_ms
-STREAM_FLUSH_MS = 600.0  # silence pushed by flush(): a word's target window, smoothing and hold fit in it
 RECENT_DETECTIONS = 100  # detections kept for the GUI's list
 ONNX_CHECK_TOLERANCE = 1e-4  # max |logit difference| between onnxruntime and torch to trust the export
 ONNX_CHECK_FRAMES = (1, 13)  # frame counts the exported graph is checked on
@@ -473,8 +473,8 @@ class Recognizer:
     def flush(self) -> list[Detection]:
         """End of the audio (a file, or the microphone closed): push enough silence for the last
         word to be decided and return what that completes. The stream can go on afterwards."""
-        flush_ms = STREAM_FLUSH_MS if self.stream_trained else self.feature_config.clip_ms
-        return self.push(np.zeros(round(self.sample_rate_hz * flush_ms / 1000), dtype=np.float32))
+        tail = self.model.config.tail_samples(self.sample_rate_hz) or self.feature_config.clip_samples
+        return self.push(np.zeros(tail, dtype=np.float32))
 
     def _frame_levels(self, samples: np.ndarray) -> np.ndarray:
         """RMS level (dBFS) of each new analysis frame, aligned with the feature frames."""

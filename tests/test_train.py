@@ -240,14 +240,15 @@ def test_batches_are_sharded_evenly_and_a_short_tail_is_dropped():
 
 
 def test_small_data_gets_smaller_batches_and_sources_can_be_balanced():
-    from speechrnn.training import effective_batch_size, epoch_order, source_balance_weights
+    from speechrnn.data.sampling import label_source_weights
+    from speechrnn.training import effective_batch_size, epoch_order
 
     assert effective_batch_size(TrainConfig(batch_size=256), 100_000) == 256
     assert effective_batch_size(TrainConfig(batch_size=256), 1_300) == 65  # 20 steps per epoch
     assert effective_batch_size(TrainConfig(batch_size=256), 100) == 16  # never below 16
     assert effective_batch_size(TrainConfig(batch_size=256, min_steps=0), 100) == 256
     sources = ["big"] * 90 + ["small"] * 10 + [""] * 5
-    weights = source_balance_weights(sources)
+    weights = label_source_weights([1] * 100 + [0] * 5, sources)
     assert weights[:90].sum() == pytest.approx(weights[90:100].sum()) == pytest.approx(50.0)
     assert weights[100:].sum() == 5.0  # generated silence keeps its share
     drawn = epoch_order(len(sources), 0, 1, weights)

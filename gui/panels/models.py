@@ -87,7 +87,8 @@ def add_tree(parent: QTreeWidgetItem, data: Any) -> None:
 # test_accuracy (held-out split) in best.pt once testing ran, best_val_acc / val_acc every epoch.
 ACCURACY_KEYS = (("test_accuracy", "held-out test accuracy"), ("accuracy", "accuracy"),
                  ("best_val_acc", "validation accuracy"), ("val_acc", "validation accuracy"),
-                 ("val_accuracy", "validation accuracy"), ("validation_accuracy", "validation accuracy"))
+                 ("val_accuracy", "validation accuracy"), ("validation_accuracy", "validation accuracy"),
+                 ("best_train_acc", "training accuracy (no validation clips)"))
 
 
 def headline_accuracy(metrics: dict) -> str:

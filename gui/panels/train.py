@@ -79,7 +79,7 @@ FORM_MIN_PX = 410  # the form (its widest row plus a scroll bar); the rest of a 
 ETA_MIN_FRACTION = 0.01
 # What "Finished — N %" reports, best first: the held-out test split, else validation.
 RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "validation accuracy"),
-                     ("val_acc", "validation accuracy"))
+                     ("val_acc", "validation accuracy"), ("best_train_acc", "training accuracy (no validation clips)"))
 # Synthetic _unknown_ words get this many times fewer clips each than the user's words (there are
 # 25 of them: together they still outnumber each word, as unknown does in Speech Commands).
 UNKNOWN_PER_WORD_DIVISOR = 4  # no ETA before 1 % is done (too noisy)

@@ -43,32 +43,12 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     parser.set_defaults(func=run)
 
 
-ROOM_NOISE_SECONDS = 120.0  # babble and hum files made for --room-noises (looped by the stream)
-
-
-def with_room_noises(noise_dir: str, speech_dir: str, work: Path, seed: int, vocabulary: set[str]) -> Path:
-    """A folder of links to the recordings of ``noise_dir`` plus babble and hum made from the words of
-    ``speech_dir`` outside ``vocabulary`` (babble is other people talking, not saying the commands)."""
-    from speechrnn.data.background import write_room_noises
-    from speechrnn.data.layout import audio_files_in, scan_folder
-    from speechrnn.features import FeatureConfig
-
-    folder = work / "noise"
-    folder.mkdir()
-    for path in audio_files_in(Path(noise_dir)):
-        (folder / path.name).symlink_to(path.resolve())
-    speech = [clip.path for clip in scan_folder(Path(speech_dir))
-              if not clip.label.startswith("_") and clip.label not in vocabulary]
-    if not speech:
-        raise SpeechRNNError(f"{speech_dir}: no words outside the model's vocabulary to make babble from")
-    write_room_noises(speech, folder, ROOM_NOISE_SECONDS, FeatureConfig().sample_rate_hz, seed)
-    return folder
-
-
 def run(args: argparse.Namespace) -> int:
+    from speechrnn.atomic import check_writable_file
     from speechrnn.cli.listen import detector_config_from_args
     from speechrnn.cli.progress import consume
     from speechrnn.evaluate import write_json_atomic
+    from speechrnn.data.background import with_room_noises
     from speechrnn.stream_eval import StreamConfig, stream_eval
 
     try:
@@ -77,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
                               per_noise=not args.mixed_noise)
     except ValueError as exc:
         raise SpeechRNNError(str(exc)) from None
+    if args.json:
+        check_writable_file(args.json)  # before the stream is scored, not after it
     with tempfile.TemporaryDirectory(prefix="speechrnn-noise-") as work:
         noise = args.noise
         if args.room_noises:
@@ -84,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             from speechrnn.recognizer import resolve_model_path
 
             vocabulary = set(load_checkpoint(resolve_model_path(args.model)).labels)
-            noise = with_room_noises(args.noise, args.room_noises, Path(work), args.seed, vocabulary)
+            noise = with_room_noises(Path(args.noise), Path(args.room_noises), Path(work), args.seed, vocabulary)
         result = consume(stream_eval(args.model, args.data, noise, config, detector_config_from_args(args)))
     print(result.table())
     if args.json:

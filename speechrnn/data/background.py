@@ -22,6 +22,7 @@ EVAL_BABBLE_VOICES = 5  # voices in the babble file written for stream-eval
 EVAL_HUM_F0_HZ = (50.0, 60.0, 100.0, 120.0)  # mains hums of the hum file, a quarter of it each
 EVAL_HUM_NOISE_DB = -20.0  # a fan's broadband rumble under the hum file's tone, relative to it
 RUMBLE_CUTOFF_HZ = 300.0  # the rumble is noise low-passed here
+ROOM_NOISE_SECONDS = 120.0  # babble and hum files made by with_room_noises (streams loop them)
 EVAL_LEVEL_RMS = 0.05  # written files' RMS (about -26 dBFS); stream-eval rescales noise to the SNR anyway
 
 
@@ -95,3 +96,25 @@ def write_room_noises(speech: list[Path], out_dir: Path, seconds: float, sample_
     for path, audio in zip(paths, (chatter, tones + rumble)):
         write_wav_atomic(path, _rms_normalised(audio), sample_rate_hz)
     return paths
+
+
+def with_room_noises(noise_dir: Path, speech_dir: Path, work: Path, seed: int, vocabulary: set[str]) -> Path:
+    """``work/noise``: links to the recordings of ``noise_dir`` plus babble and hum made from the words
+    of the labelled folder ``speech_dir`` outside ``vocabulary`` (babble is other people talking, not
+    saying the commands)."""
+    from speechrnn.data.layout import audio_files_in, scan_folder
+    from speechrnn.errors import DataError
+    from speechrnn.features import FeatureConfig
+
+    folder = Path(work) / "noise"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in audio_files_in(Path(noise_dir)):
+        link = folder / path.name
+        if not link.exists():
+            link.symlink_to(path.resolve())
+    speech = [clip.path for clip in scan_folder(Path(speech_dir))
+              if not clip.label.startswith("_") and clip.label not in vocabulary]
+    if not speech:
+        raise DataError(f"{speech_dir}: no words outside the model's vocabulary to make babble from")
+    write_room_noises(speech, folder, ROOM_NOISE_SECONDS, FeatureConfig().sample_rate_hz, seed)
+    return folder

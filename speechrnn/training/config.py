@@ -12,7 +12,8 @@ CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.jsonl"
 PLOT_NAME = "curves.png"
 RESULTS_NAME = "results.json"
-RUN_FILES = (CONFIG_NAME, LAST_NAME, BEST_NAME, METRICS_NAME)  # any of these means "a run lives here"
+RUN_FILES = (CONFIG_NAME, LAST_NAME, BEST_NAME, METRICS_NAME)  # the files of a run
+PROGRESS_FILES = (LAST_NAME, BEST_NAME, METRICS_NAME)  # any of these means "a run with progress lives here"
 STALE_FILES = RUN_FILES + (PLOT_NAME, RESULTS_NAME)  # replaced by a --force run
 PRECISIONS = ("float32", "bfloat16", "auto")
 GATE_INITS = ("auto", "pytorch", "chrono")
@@ -35,13 +36,14 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # torch CPU threads; 0 = all cores (divided among ranks of a distributed run)
-    fast_rnn: bool = True  # fused CPU training kernel for GRU (same weights; see speechrnn.fused_rnn)
+    fast_rnn: bool = True  # fused CPU GRU training kernel where measured faster here (speechrnn.training.rnn_kernel)
     # CPU matrix products: float32, bfloat16 (mixed precision) or auto (bfloat16 where the CPU has
     # AMX bfloat16 units). Measured on such a CPU, 2x128 GRU on the digits: 1,042 vs 921 samples/s
     # end to end, held-out accuracy 85.8 % vs 86.0 % (FSDD, 500 clips), the same on Speech Commands.
     precision: str = "auto"
     min_steps: int = 20  # small data: the batch shrinks so that an epoch has at least this many steps
-    balance_sources: bool = False  # draw each source's clips equally often (see source_balance_weights)
+    # draw the sources of each class equally often (speechrnn.data.sampling.label_source_weights)
+    balance_sources: bool = False
     # "chrono": gate biases for long memory (see chrono_init); "auto": chrono when the decision is
     # read from the last frame only (measured, LSTM 2x128 "last" on the digits: 36 % -> 78 %)
     gate_init: str = "auto"

@@ -37,11 +37,12 @@ import torch.nn.functional as F
 
 from speechrnn import __version__
 from speechrnn.atomic import write_text_atomic
+from speechrnn.data.sampling import label_source_weights
 from speechrnn.data.spec import SILENCE as SILENCE_LABEL
 from speechrnn.data.spec import UNKNOWN as UNKNOWN_LABEL
 from speechrnn.errors import SpeechRNNError
 from speechrnn.events import Cancelled, CancelToken, EpochEnd, EventStream, Finished, Message, Progress, Stage
-from speechrnn.training.clip_batches import BatchMaker, batch_seed, effective_batch_size, epoch_batches, epoch_order, source_balance_weights
+from speechrnn.training.clip_batches import BatchMaker, batch_seed, effective_batch_size, epoch_batches, epoch_order
 from speechrnn.training.config import (BEST_NAME, CONFIG_NAME, LAST_NAME, METRICS_NAME, PLOT_NAME, RESULTS_NAME,
                                        STALE_FILES, TrainConfig, TrainResult)
 from speechrnn.training.distributed import DistEnv, all_sum, any_rank, barrier, distributed_env, init_distributed, set_threads
@@ -50,6 +51,8 @@ from speechrnn.training.run_folder import check_out_dir, plot_curves, source_lic
 from speechrnn.training.runtime import resolve_precision, speed_up, tune_cpu_runtime
 from speechrnn.training.schedule import lr_factor, make_optimizer
 from speechrnn.training.stream_batches import StreamBatches, stream_loss
+
+VALIDATION_CHUNK_CLIPS = 512  # validation clips turned into features at a time
 
 
 # -------------------------------------------------------------------------------------- state
@@ -238,7 +241,10 @@ class _Session:
             if config.gate_init == "chrono" or (config.gate_init == "auto" and self.model.config.pooling == "last"):
                 chrono_init(self.model, self.feature_config.clip_frames, torch.Generator().manual_seed(config.seed))
         self.precision = resolve_precision(config.precision, device)
-        self.autocast = speed_up(self.model, device, self.precision, config.fast_rnn)
+        shard = max(1, effective_batch_size(config, len(prepared.train)) // self.dist.world)  # clips or lanes
+        step_frames = (self.feature_config.num_frames(round(config.stream_segment_s * self.feature_config.sample_rate_hz))
+                       if stream else self.feature_config.clip_frames)
+        self.autocast = speed_up(self.model, device, self.precision, config.fast_rnn, batch_shape=(shard, step_frames))
         if device.type == "cpu":
             tune_cpu_runtime()
         self.model.to(device)
@@ -247,8 +253,7 @@ class _Session:
             from torch.nn.parallel import DistributedDataParallel
 
             self.trained = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        self.val_frames = (cached_features(prepared.validation, self.extractor, self.cache_dir)
-                           if len(prepared.validation) else None)
+        self.val_frames = self._validation_frames() if len(prepared.validation) else None
         if stream:
             self.maker = StreamBatches(
                 prepared.train.waves, prepared.train.targets, prepared.train.is_silence, self.extractor,
@@ -259,9 +264,24 @@ class _Session:
         else:
             self.maker = BatchMaker(prepared.train.waves, prepared.train.is_silence, self.extractor, self.augment,
                                     prepared.noise, self.feature_config.sample_rate_hz, device, cached_train)
-        self.weights = source_balance_weights(prepared.train.sources) if config.balance_sources else None
+        self.weights = (label_source_weights(prepared.train.targets, prepared.train.sources)
+                        if config.balance_sources else None)
         self.lane_state = None  # stream objective: the lanes' carried state (zero after a resume)
         yield from self._schedule()
+
+    @torch.no_grad()
+    def _validation_frames(self) -> torch.Tensor:
+        """Clean features of the validation clips; for a stream-trained model each clip is followed by
+        the silence it is scored with (``ModelConfig.tail_samples``), so these are computed, not cached."""
+        from speechrnn.data.cache import cached_features
+
+        validation = self.prepared.validation
+        tail = self.model_config.tail_samples(self.feature_config.sample_rate_hz)
+        if not tail:
+            return cached_features(validation, self.extractor, self.cache_dir)
+        parts = [self.extractor(F.pad(part.to(self.device, torch.float32), (0, tail))).to(torch.float16).cpu()
+                 for part in validation.waves.split(VALIDATION_CHUNK_CLIPS)]
+        return torch.cat(parts)
 
     def _schedule(self) -> EventStream:
         config, clips = self.config, len(self.prepared.train)
@@ -332,6 +352,10 @@ class _Session:
                       + (f" x {self.dist.world} processes" if self.dist.active else ""))
         yield Stage("train", f"Training {cfg.cell.upper()} {cfg.layers}x{cfg.hidden} for {self.config.epochs} "
                              f"epochs into {self.out_dir}")
+        if self.resume_state is not None and self.run.epoch < self.config.epochs:
+            within = f"; epoch {self.run.epoch + 1} continues after batch {self.run.batch}" if self.run.batch else ""
+            yield Message(f"resuming from {self.out_dir / LAST_NAME}: {self.run.epoch} of {self.config.epochs} "
+                          f"epochs done{within}")
         if self.run.epoch >= self.config.epochs:
             yield Message(f"{self.out_dir}: the run already finished its {self.config.epochs} epochs")
 
@@ -429,7 +453,7 @@ class _Session:
         if self.dist.main:
             from speechrnn.checkpoint import save_checkpoint
 
-            metrics = {**row, "best_val_acc": run.best_val_acc, "best_epoch": run.best_epoch}
+            metrics = {**row, **self._best_metrics()}
             if improved:
                 save_checkpoint(self._checkpoint(metrics, {}), self.out_dir / BEST_NAME)
             self.save_last(metrics)
@@ -437,11 +461,15 @@ class _Session:
             plot_curves(run.history, self.out_dir / PLOT_NAME)
         return EpochEnd(epoch, self.config.epochs, {k: v for k, v in row.items() if k != "epoch" and v is not None})
 
+    def _best_metrics(self) -> dict:
+        """The best epoch's score, named for what chose it: validation, else training accuracy."""
+        key = "best_val_acc" if self.val_frames is not None else "best_train_acc"
+        return {key: self.run.best_val_acc, "best_epoch": self.run.best_epoch}
+
     def finish(self) -> EventStream:
         """Test the best model (rank 0), write results.json, end with ``Finished(TrainResult)``."""
         run, out_dir = self.run, self.out_dir
-        metrics = {"best_val_acc": run.best_val_acc, "best_epoch": run.best_epoch, "epochs": run.epoch,
-                   "samples_per_s": _mean_rate(run.history)}
+        metrics = {**self._best_metrics(), "epochs": run.epoch, "samples_per_s": _mean_rate(run.history)}
         if run.history:
             metrics.update({k: run.history[-1][k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")})
         testing = self.prepared.testing

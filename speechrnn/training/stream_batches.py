@@ -234,21 +234,22 @@ class StreamBatches:
 
 def stream_loss(logits: torch.Tensor, targets: torch.Tensor, word_ids: torch.Tensor, kind: str,
                 label_smoothing: float = 0.0) -> torch.Tensor:
-    """Loss of a stream segment. ``ce``: cross-entropy at every frame. ``max``: cross-entropy on
-    background frames, and for each word only its best frame in its window (max-pooling loss,
-    Sun et al. 2016): the network may fire anywhere in the window, once."""
+    """Loss of a stream segment: the mean over background frames plus the mean over words, so that
+    the words (a tenth of the frames) weigh as much as everything around them.
+
+    ``ce``: every frame of a word's window counts. ``max``: only the word's best frame in its window
+    (max-pooling loss, Sun et al. 2016): the network may fire anywhere in the window, once.
+    """
     flat_logits = logits.float().reshape(-1, logits.shape[-1])
-    flat_targets = targets.reshape(-1)
-    if kind == "ce":
-        return torch.nn.functional.cross_entropy(flat_logits, flat_targets, label_smoothing=label_smoothing)
-    log_probs = torch.log_softmax(flat_logits, dim=-1)
-    picked = log_probs.gather(1, flat_targets.unsqueeze(1)).squeeze(1)
+    losses = torch.nn.functional.cross_entropy(flat_logits, targets.reshape(-1), reduction="none",
+                                               label_smoothing=label_smoothing)
     ids = word_ids.reshape(-1)
-    outside = ids < 0
-    losses = [-picked[outside]]
-    if (~outside).any():
-        inside_ids = ids[~outside]
-        best = torch.full((int(inside_ids.max()) + 1,), -math.inf, device=picked.device)
-        best = best.scatter_reduce(0, inside_ids, picked[~outside], reduce="amax")
-        losses.append(-best[torch.isfinite(best)])
-    return torch.cat(losses).mean()
+    inside = ids >= 0
+    total = losses[~inside].mean() if (~inside).any() else losses.new_zeros(())
+    if not inside.any():
+        return total
+    if kind == "ce":
+        return total + losses[inside].mean()
+    best = torch.full((int(ids.max()) + 1,), math.inf, device=losses.device)
+    best = best.scatter_reduce(0, ids[inside], losses[inside], reduce="amin")  # lowest loss = best frame
+    return total + best[torch.isfinite(best)].mean()
