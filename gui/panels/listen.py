@@ -591,8 +591,8 @@ class ListenPanel(Panel):
         item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         tip = (f"spoken {detection.start_s:.2f}–{detection.end_s:.2f} s into the stream, "
                f"detected at {detection.time_s:.2f} s")
-        for column in range(3):
-            item.setToolTip(column, tip)
+        for index in range(3):
+            item.setToolTip(index, tip)
         self.history.insertTopLevelItem(0, item)
         while self.history.topLevelItemCount() > MAX_HISTORY_ITEMS:
             self.history.takeTopLevelItem(self.history.topLevelItemCount() - 1)

@@ -118,10 +118,7 @@ def test_a_word_spoken_into_the_microphone_is_shown(qtbot, ring_microphone, wind
     assert "yes" in panel.history.topLevelItem(0).text(1)
 
 
-def test_playing_a_file_feeds_it_in_real_time_then_returns_to_the_microphone(qtbot, no_microphone, window,
-                                                                              monkeypatch):
-    import gui.panels.listen as listen
-
+def test_playing_a_file_feeds_it_in_real_time_then_returns_to_the_microphone(qtbot, no_microphone, window):
     panel = listen_panel(qtbot, window)
     path = sorted((SPEECH_COMMANDS / "no").glob("*.wav"))[0]
     assert panel.play_file(path, audible=False)
