@@ -133,6 +133,9 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                             "best frame in its window (max)")
     optim.add_argument("--stream-segment-s", type=float, default=None,
                        help="stream objective: seconds of audio per lane and step (default 3)")
+    optim.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                       help="start from this model's weights (same network, labels and features) with a new "
+                            "learning-rate schedule: train a finished run further")
     optim.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation and batches (default 0)")
     optim.add_argument("--device", default="auto",
                        help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps (default auto)")
@@ -184,7 +187,7 @@ def _configs(args: argparse.Namespace):
              "seed": args.seed, "device": args.device, "threads": args.threads,
              "balance_sources": args.balance_sources}
     for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps", "gate_init",
-                 "objective", "stream_loss", "stream_segment_s"):
+                 "objective", "stream_loss", "stream_segment_s", "init_from"):
         if getattr(args, name) is not None:
             train[name] = getattr(args, name)
     return data, features, model, AugmentConfig(**augment), dataclasses.replace(TrainConfig(), **train)

@@ -55,6 +55,9 @@ class TrainConfig:
     stream_target_lead_ms: float = 100.0  # ... which starts this long before the word's end
     stream_loss: str = "ce"  # "ce" at every frame, or "max": each word's best frame in its window
     stream_reset_prob: float = 0.05  # chance per lane and step that its carried state is zeroed
+    # a checkpoint whose weights the run starts from (same network, labels and features) instead of
+    # a fresh initialisation: more epochs for a finished run, with a new learning-rate schedule
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

@@ -235,6 +235,9 @@ class _Session:
             cached_train = cached_features(prepared.train, self.extractor, self.cache_dir)
         if self.resumed_weights is not None:
             self.model.load_state_dict(self.resumed_weights)
+        elif config.init_from:
+            yield Message(f"starting from the weights of {config.init_from}")
+            self.model.load_state_dict(self._initial_weights(Path(config.init_from)))
         else:
             self.model.set_normalization(*normalization_stats(
                 prepared.train.waves, prepared.train.is_silence, self.extractor, device, config.seed, cached_train))
@@ -268,6 +271,18 @@ class _Session:
                         if config.balance_sources else None)
         self.lane_state = None  # stream objective: the lanes' carried state (zero after a resume)
         yield from self._schedule()
+
+    def _initial_weights(self, path: Path) -> dict:
+        """Weights of the checkpoint at ``path`` to continue training from, with a new schedule; it
+        must be the same network on the same labels and features (normalisation comes with it)."""
+        from speechrnn.checkpoint import load_checkpoint
+
+        checkpoint = load_checkpoint(path)
+        if (list(checkpoint.labels) != self.labels or checkpoint.model_config != self.model_config
+                or checkpoint.feature_config != self.feature_config):
+            raise SpeechRNNError(f"{path}: cannot start from this model: its network, labels or features differ "
+                                 f"from this run's ({', '.join(checkpoint.labels)} vs {', '.join(self.labels)})")
+        return checkpoint.state_dict
 
     @torch.no_grad()
     def _validation_frames(self) -> torch.Tensor:
