@@ -43,7 +43,7 @@ def _train_quick(ctx: BenchContext, cell: str, out: Path) -> dict:
     from speechrnn.events import run_to_end
     from speechrnn.features import FeatureConfig
     from speechrnn.model import ModelConfig
-    from speechrnn.train import TrainConfig, train
+    from speechrnn.training import TrainConfig, train
 
     data = held_out(ctx)
     spec = DataSpec(sources=(str(data.words),), validation_pct=0.0, testing_pct=0.0)

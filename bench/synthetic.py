@@ -62,7 +62,7 @@ def _train(ctx: BenchContext, name: str, sources: tuple[str, ...], noise_dir: Pa
     from speechrnn.data.spec import DataSpec
     from speechrnn.events import run_to_end
     from speechrnn.recipes import DigitsRecipe, recipe_configs
-    from speechrnn.train import train
+    from speechrnn.training import train
 
     recipe = DigitsRecipe(data_root=str(ctx.data_root or TEST_DATA), work_dir=str(ctx.work_dir / "recipe"),
                           epochs=epochs, seed=ctx.seed, **({"hidden": QUICK_HIDDEN} if ctx.quick else {}))

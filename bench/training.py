@@ -17,7 +17,7 @@ def run(ctx: BenchContext) -> dict:
     import torch
 
     from speechrnn.model import ModelConfig, RNNClassifier
-    from speechrnn.train import measure_training_throughput, resolve_precision
+    from speechrnn.training import measure_training_throughput, resolve_precision
 
     hidden = QUICK_HIDDEN if ctx.quick else HIDDEN
     batch = QUICK_BATCH if ctx.quick else BATCH

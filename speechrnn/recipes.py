@@ -313,7 +313,7 @@ def recipe_configs(recipe: DigitsRecipe):
     from speechrnn.data.augment import AugmentConfig
     from speechrnn.features import FeatureConfig
     from speechrnn.model import ModelConfig
-    from speechrnn.train import TrainConfig
+    from speechrnn.training import TrainConfig
 
     feature_config = FeatureConfig(f_max_hz=recipe.f_max_hz, n_mfcc=recipe.n_mfcc, **recipe.extra_features)
     model_config = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=recipe.cell,
@@ -356,7 +356,7 @@ def build_digits(recipe: DigitsRecipe, out_path: str | Path, run_name: str = "ru
     ``evaluate_test=False`` (for choosing settings) scores only the validation split.
     """
     from speechrnn.checkpoint import load_checkpoint, save_checkpoint
-    from speechrnn.train import train
+    from speechrnn.training import train
 
     spec, eval_spec, test_noise = yield from _forward(prepare_recipe_data(recipe, cancel))
     feature_config, model_config, augment, train_config = recipe_configs(recipe)

@@ -24,16 +24,10 @@ from speechrnn.errors import SpeechRNNError
 from speechrnn.events import CancelToken, Cancelled, EpochEnd, Finished, Message, Progress, run_to_end
 from speechrnn.features import FeatureConfig
 from speechrnn.model import ModelConfig
-from speechrnn.train import (
-    BEST_NAME,
-    LAST_NAME,
-    METRICS_NAME,
-    PLOT_NAME,
-    TrainConfig,
-    epoch_batches,
-    lr_factor,
-    train,
-)
+from speechrnn.training import BEST_NAME, LAST_NAME, TrainConfig, train
+from speechrnn.training.clip_batches import epoch_batches
+from speechrnn.training.config import METRICS_NAME, PLOT_NAME
+from speechrnn.training.schedule import lr_factor
 
 RATE_HZ = 16000
 TONE_S = 0.4  # each word: two tones with a short gap, about 0.85 s in a 1 s clip
@@ -246,7 +240,7 @@ def test_batches_are_sharded_evenly_and_a_short_tail_is_dropped():
 
 
 def test_small_data_gets_smaller_batches_and_sources_can_be_balanced():
-    from speechrnn.train import effective_batch_size, epoch_order, source_balance_weights
+    from speechrnn.training import effective_batch_size, epoch_order, source_balance_weights
 
     assert effective_batch_size(TrainConfig(batch_size=256), 100_000) == 256
     assert effective_batch_size(TrainConfig(batch_size=256), 1_300) == 65  # 20 steps per epoch
@@ -310,7 +304,7 @@ def test_fused_gru_only_changes_training_on_cpu():
 
 def test_chrono_init_sets_the_memory_gate_biases():
     from speechrnn.model import RNNClassifier
-    from speechrnn.train import chrono_init
+    from speechrnn.training import chrono_init
 
     model = RNNClassifier(ModelConfig(num_classes=3, cell="lstm", hidden=8, layers=2))
     assert chrono_init(model, 98, torch.Generator().manual_seed(0))
@@ -330,7 +324,7 @@ def test_bad_train_settings_are_value_errors():
 
 
 def test_throughput_measurement_runs_the_training_step():
-    from speechrnn.train import measure_training_throughput
+    from speechrnn.training import measure_training_throughput
 
     rate = measure_training_throughput("gru", hidden=16, layers=1, batch_size=8, seconds=0.2, warmup_batches=1)
     assert rate > 0

@@ -2,7 +2,7 @@
 
 The form becomes the library's frozen configs (:class:`~speechrnn.data.spec.DataSpec`,
 :class:`~speechrnn.model.ModelConfig`, :class:`~speechrnn.data.augment.AugmentConfig`,
-:class:`~speechrnn.train.TrainConfig`); :func:`speechrnn.train.train` (preceded, if asked, by
+:class:`~speechrnn.training.TrainConfig`); :func:`speechrnn.training.train` (preceded, if asked, by
 :func:`speechrnn.synth.synthesize` for synthetic voices of the user's words) runs in a
 :class:`~gui.worker.Task` thread whose events drive the progress bar, the curves and the log.
 Cancel sets the library's CancelToken. Speech Commands can be downloaded here beforehand
@@ -613,7 +613,7 @@ class TrainPanel(Panel):
         from speechrnn.features import FeatureConfig
         from speechrnn.model import ModelConfig
         from speechrnn.synth import label_folder
-        from speechrnn.train import TrainConfig
+        from speechrnn.training import TrainConfig
 
         vocabulary = self.vocab_combo.currentData()
         words = self.vocabulary_words()
@@ -695,7 +695,7 @@ class TrainPanel(Panel):
 
         def events(token):
             from speechrnn.features import FeatureConfig
-            from speechrnn.train import train
+            from speechrnn.training import train
 
             yield from request.synth_events(token)
             yield from train(request.data, FeatureConfig(), request.model, request.augment, request.train,

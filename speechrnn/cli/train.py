@@ -145,7 +145,7 @@ def _configs(args: argparse.Namespace):
     from speechrnn.data.spec import DataSpec
     from speechrnn.features import FeatureConfig
     from speechrnn.model import ModelConfig
-    from speechrnn.train import TrainConfig
+    from speechrnn.training import TrainConfig
 
     words = parse_words(args.words)
     data = DataSpec(
@@ -199,7 +199,7 @@ def run_command(args: argparse.Namespace) -> int:
     from speechrnn.cli.progress import consume
     from speechrnn.errors import SpeechRNNError
     from speechrnn.events import CancelToken, Cancelled
-    from speechrnn.train import TrainConfig, train
+    from speechrnn.training import TrainConfig, train
 
     if args.resume and args.force:
         raise SpeechRNNError("--resume and --force contradict each other: choose one")
@@ -230,7 +230,7 @@ def run_command(args: argparse.Namespace) -> int:
     except Cancelled:
         from pathlib import Path
 
-        from speechrnn.train import LAST_NAME
+        from speechrnn.training import LAST_NAME
 
         hint = (f"; continue with: speechrnn train --resume --out {args.out}"
                 if (Path(args.out) / LAST_NAME).is_file() else " before the first checkpoint")

@@ -1,0 +1,76 @@
+"""Training settings (:class:`TrainConfig`), the result of a run and the names of a run folder's files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BEST_NAME = "best.pt"
+LAST_NAME = "last.pt"
+CONFIG_NAME = "config.json"
+METRICS_NAME = "metrics.jsonl"
+PLOT_NAME = "curves.png"
+RESULTS_NAME = "results.json"
+RUN_FILES = (CONFIG_NAME, LAST_NAME, BEST_NAME, METRICS_NAME)  # any of these means "a run lives here"
+STALE_FILES = RUN_FILES + (PLOT_NAME, RESULTS_NAME)  # replaced by a --force run
+PRECISIONS = ("float32", "bfloat16", "auto")
+GATE_INITS = ("auto", "pytorch", "chrono")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings. ``lr`` is the peak learning rate reached after warmup."""
+
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.02  # cosine decays to lr * min_lr_ratio at the last step
+    label_smoothing: float = 0.0
+    grad_clip: float = 1.0  # max global gradient norm; 0 = no clipping
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0  # torch CPU threads; 0 = all cores (divided among ranks of a distributed run)
+    fast_rnn: bool = True  # fused CPU training kernel for GRU (same weights; see speechrnn.fused_rnn)
+    # CPU matrix products: float32, bfloat16 (mixed precision) or auto (bfloat16 where the CPU has
+    # AMX bfloat16 units). Measured on such a CPU, 2x128 GRU on the digits: 1,042 vs 921 samples/s
+    # end to end, held-out accuracy 85.8 % vs 86.0 % (FSDD, 500 clips), the same on Speech Commands.
+    precision: str = "auto"
+    min_steps: int = 20  # small data: the batch shrinks so that an epoch has at least this many steps
+    balance_sources: bool = False  # draw each source's clips equally often (see source_balance_weights)
+    # "chrono": gate biases for long memory (see chrono_init); "auto": chrono when the decision is
+    # read from the last frame only (measured, LSTM 2x128 "last" on the digits: 36 % -> 78 %)
+    gate_init: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError("epochs must be at least 1")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if not self.lr > 0:
+            raise ValueError("lr must be positive")
+        if self.weight_decay < 0 or self.warmup_epochs < 0 or self.grad_clip < 0:
+            raise ValueError("weight_decay, warmup_epochs and grad_clip must not be negative")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError("label_smoothing must be within [0, 1)")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError("min_lr_ratio must be within [0, 1]")
+        if self.threads < 0 or self.min_steps < 0:
+            raise ValueError("threads and min_steps must not be negative")
+        if self.gate_init not in GATE_INITS:
+            raise ValueError(f"gate_init must be one of {', '.join(GATE_INITS)}, not {self.gate_init!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+
+
+@dataclass
+class TrainResult:
+    """Where the run is and how it went (``metrics``: best/last/test numbers, samples/s)."""
+
+    out_dir: Path
+    best_path: Path
+    last_path: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+

@@ -1,0 +1,63 @@
+"""The run folder: refusing to overwrite a run, the curves plot, the sources' licenses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from speechrnn.errors import SpeechRNNError
+from speechrnn.training.config import LAST_NAME, RUN_FILES
+
+SPEECH_COMMANDS_LICENSE = "CC BY 4.0 (Speech Commands, Pete Warden, Google, arXiv:1804.03209)"
+LICENSE_FILE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "ATTRIBUTION.txt", "ATTRIBUTION.md", "README.md")
+
+
+def check_out_dir(out_dir: Path, resume: bool, force: bool) -> None:
+    """Refuse to start where a run already lives (unless resuming or forced), before any work."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SpeechRNNError(f"{out_dir}: is a file, not a run folder")
+    if resume:
+        if not (out_dir / LAST_NAME).is_file():
+            raise SpeechRNNError(f"{out_dir}: no run to resume (no {LAST_NAME} in it)")
+        return
+    existing = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if existing and not force:
+        raise SpeechRNNError(f"{out_dir}: already holds a training run ({', '.join(existing)}); "
+                             "use --resume to continue it or --force to replace it")
+
+
+def plot_curves(history: list[dict], path: Path) -> Path:
+    """Loss and accuracy per epoch (train and validation) as a PNG, without pyplot state."""
+    from matplotlib.figure import Figure
+
+    from speechrnn.evaluate import save_figure_atomic
+
+    epochs = [row["epoch"] for row in history]
+    figure = Figure(figsize=(10, 4))
+    loss_axes, acc_axes = figure.subplots(1, 2)
+    for key, axes, scale in (("train_loss", loss_axes, 1), ("val_loss", loss_axes, 1),
+                             ("train_acc", acc_axes, 100), ("val_acc", acc_axes, 100)):
+        points = [(e, row[key] * scale) for e, row in zip(epochs, history) if row.get(key) is not None]
+        if points:
+            axes.plot(*zip(*points), marker="o", markersize=3, label=key.replace("_", " "))
+    loss_axes.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
+    acc_axes.set(xlabel="epoch", ylabel="%", title="accuracy")
+    for axes in (loss_axes, acc_axes):
+        axes.grid(alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend()
+    return save_figure_atomic(figure, path)
+
+
+def source_licenses(description: dict) -> dict[str, str]:
+    """A license line per source: known for Speech Commands, else the license file found in it."""
+    out = {}
+    for source in description.get("sources", []):
+        name, root = source.get("name", ""), Path(source.get("path", ""))
+        if name.startswith("speech-commands:"):
+            out[name] = SPEECH_COMMANDS_LICENSE
+            continue
+        files = [root / n for n in LICENSE_FILE_NAMES if (root / n).is_file()]
+        out[name] = f"see {files[0]}" if files else "unknown (no LICENSE or ATTRIBUTION file in the folder)"
+    return out
+

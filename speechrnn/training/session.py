@@ -1,0 +1,429 @@
+"""The training loop: a generator of progress events that ends with ``Finished(TrainResult)``.
+
+Per batch: float16 waves from the in-memory cache -> waveform augmentation (noise, silence fill,
+shift) -> features (the one :class:`~speechrnn.features.FeatureExtractor`) -> SpecAugment ->
+model -> cross-entropy (optional label smoothing) -> AdamW with linear warmup + cosine decay and
+gradient-norm clipping. Without waveform augmentation the clean features are computed once and
+cached (:func:`speechrnn.data.cache.cached_features`).
+
+The run folder (``out_dir``) holds ``config.json`` (every setting), ``metrics.jsonl`` (one line per
+epoch), ``curves.png``, ``best.pt`` (best validation accuracy; with test metrics at the end),
+``last.pt`` (resumable: optimizer, schedule and position in ``extra["resume"]``) and
+``results.json``. Checkpoints are self-describing (:mod:`speechrnn.checkpoint`), normalisation
+statistics of the training set included.
+
+Determinism: every random choice of a batch (augmentation, dropout) is seeded from
+``(seed, epoch, batch, rank)``, and the epoch's shuffle from ``(seed, epoch)``. A run resumed after
+an interruption therefore continues exactly as it would have, and the same seed on the same
+machine and thread count gives the same model.
+
+Distributed: under ``torchrun --nproc_per_node=N`` (``WORLD_SIZE`` > 1) the model is wrapped in
+DistributedDataParallel (gloo on CPU, nccl on CUDA). Every rank walks the same global batches and
+takes its own shard of each, so the hyperparameters mean the same at any N; rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from speechrnn import __version__
+from speechrnn.atomic import write_text_atomic
+from speechrnn.errors import SpeechRNNError
+from speechrnn.events import Cancelled, CancelToken, EpochEnd, EventStream, Finished, Message, Progress, Stage
+from speechrnn.training.clip_batches import BatchMaker, batch_seed, effective_batch_size, epoch_batches, epoch_order, source_balance_weights
+from speechrnn.training.config import (BEST_NAME, CONFIG_NAME, LAST_NAME, METRICS_NAME, PLOT_NAME, RESULTS_NAME,
+                                       STALE_FILES, TrainConfig, TrainResult)
+from speechrnn.training.distributed import DistEnv, all_sum, any_rank, barrier, distributed_env, init_distributed, set_threads
+from speechrnn.training.model_init import chrono_init, normalization_stats
+from speechrnn.training.run_folder import check_out_dir, plot_curves, source_licenses
+from speechrnn.training.runtime import resolve_precision, speed_up, tune_cpu_runtime
+from speechrnn.training.schedule import lr_factor, make_optimizer
+
+
+# -------------------------------------------------------------------------------------- state
+@dataclass
+class _Run:
+    """Everything that changes while training and must survive an interruption."""
+
+    epoch: int = 0  # completed epochs
+    batch: int = 0  # batches done of epoch ``epoch + 1`` (0 at an epoch boundary)
+    step: int = 0  # optimizer steps so far
+    sums: dict[str, float] = field(default_factory=lambda: {"loss": 0.0, "correct": 0.0, "seen": 0.0, "seconds": 0.0})
+    history: list[dict] = field(default_factory=list)
+    best_val_acc: float = -1.0
+    best_val_loss: float = math.inf  # breaks ties of accuracy (small validation sets tie often)
+    best_epoch: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _settings(data, feature_config, model_config, augment, config) -> dict[str, Any]:
+    return {
+        "data": data.to_dict(),
+        "features": asdict(feature_config),
+        "model": asdict(model_config),
+        "augment": asdict(augment),
+        "train": asdict(config),
+        "package_version": __version__,
+    }
+
+
+def _resume_state(out_dir: Path):
+    from speechrnn.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(out_dir / LAST_NAME)
+    resume = checkpoint.extra.get("resume")
+    if not isinstance(resume, dict) or "settings" not in resume:
+        raise SpeechRNNError(f"{out_dir / LAST_NAME}: has no resume state (was it written by speechrnn train?)")
+    return checkpoint, resume
+
+
+def _configs_from(settings: dict, device: str, threads: int):
+    from speechrnn.data.augment import AugmentConfig
+    from speechrnn.data.spec import DataSpec
+    from speechrnn.features import FeatureConfig
+    from speechrnn.model import ModelConfig
+
+    train_config = dataclasses.replace(TrainConfig(**settings["train"]), device=device, threads=threads)
+    return (DataSpec.from_dict(settings["data"]), FeatureConfig(**settings["features"]),
+            ModelConfig(**settings["model"]), AugmentConfig(**settings["augment"]), train_config)
+
+
+# -------------------------------------------------------------------------------------- train
+def train(
+    data,
+    feature_config,
+    model_config,
+    augment,
+    config: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    force: bool = False,
+    cancel: CancelToken | None = None,
+    prepared=None,
+    cache_dir: str | Path | None = None,
+    recipe: str = "",
+) -> EventStream:
+    """Train a classifier on ``data`` (a DataSpec) into ``out_dir``; ``Finished(TrainResult)``.
+
+    ``model_config.num_classes`` and ``input_dim`` are set from the data's labels and the features.
+    ``resume`` continues the run in ``out_dir`` with its saved settings (only ``config.device`` and
+    ``config.threads`` are taken from the arguments); ``force`` replaces a run there. ``prepared``
+    skips data preparation (it must match ``data``). Cancelling (``cancel``) saves a resumable
+    ``last.pt`` at the current batch and raises :class:`~speechrnn.events.Cancelled`.
+    """
+    out_dir = Path(out_dir)
+    check_out_dir(out_dir, resume, force)
+    session = _Session(out_dir, cancel or CancelToken(), Path(cache_dir) if cache_dir else None, recipe)
+    if resume:
+        session.restore(config)
+    else:
+        session.configure(data, feature_config, model_config, augment, config)
+    session.start_distributed()
+    yield from session.prepare(prepared)
+    yield from session.build()
+    session.open_run_folder(force and not resume)
+    yield from session.announce()
+    while session.run.epoch < session.config.epochs:
+        yield from session.train_epoch()
+        yield session.end_epoch()
+    yield from session.finish()
+
+
+class _Session:
+    """One training run: its settings, data, model, optimizer and progress (:class:`_Run`)."""
+
+    def __init__(self, out_dir: Path, cancel: CancelToken, cache_dir: Path | None, recipe: str):
+        self.out_dir, self.cancel, self.cache_dir, self.recipe = out_dir, cancel, cache_dir, recipe
+        self.run = _Run()
+        self.resume_state: dict | None = None
+        self.resumed_labels: list[str] | None = None
+        self.resumed_weights: dict | None = None
+        self.dist = distributed_env()
+
+    # ---- settings
+    def configure(self, data, feature_config, model_config, augment, config: TrainConfig) -> None:
+        self.data, self.feature_config, self.model_config = data, feature_config, model_config
+        self.augment, self.config = augment, config
+
+    def restore(self, config: TrainConfig) -> None:
+        checkpoint, state = _resume_state(self.out_dir)
+        self.configure(*_configs_from(state["settings"], config.device, config.threads))
+        self.run = _Run(**state["run"])
+        self.resume_state = state
+        self.resumed_labels = list(checkpoint.labels)
+        self.resumed_weights = checkpoint.state_dict
+
+    def start_distributed(self) -> None:
+        from speechrnn.evaluate import resolve_device
+
+        self.device = resolve_device(self.config.device)
+        if self.dist.active and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+        init_distributed(self.dist, self.device)
+        set_threads(self.config, self.dist, self.device)
+
+    # ---- data
+    def prepare(self, prepared) -> EventStream:
+        """Decode/split the data (rank 0 fills the cache first, the other ranks then read it)."""
+        if prepared is None:
+            from speechrnn.data.cache import prepare_data
+
+            if not self.dist.main:
+                barrier(self.dist)
+            for event in prepare_data(self.data, self.feature_config, self.cache_dir, self.cancel):
+                if isinstance(event, Finished):
+                    prepared = event.result
+                else:
+                    yield event
+            if self.dist.main:
+                barrier(self.dist)
+        if len(prepared.train) == 0:
+            raise SpeechRNNError(f"{', '.join(self.data.sources)}: no training clips (all clips fell into the "
+                                 "validation/testing splits; add speakers or lower the split percentages)")
+        self.prepared = prepared
+        self.labels = list(prepared.labels)
+        if self.resumed_labels is not None and self.labels != self.resumed_labels:
+            raise SpeechRNNError(f"{self.out_dir}: the data's labels changed since the run started "
+                                 f"({', '.join(self.resumed_labels)} -> {', '.join(self.labels)})")
+        self.model_config = dataclasses.replace(self.model_config, num_classes=len(self.labels),
+                                                input_dim=self.feature_config.feature_dim)
+        self.settings = _settings(self.data, self.feature_config, self.model_config, self.augment, self.config)
+
+    # ---- model, optimizer, schedule
+    def build(self) -> EventStream:
+        from speechrnn.data.cache import cached_features
+        from speechrnn.features import FeatureExtractor
+        from speechrnn.model import RNNClassifier
+
+        config, prepared, device = self.config, self.prepared, self.device
+        torch.manual_seed(config.seed)
+        self.model = RNNClassifier(self.model_config)
+        self.extractor = FeatureExtractor(self.feature_config).to(device)
+        cached_train = None
+        if not self.augment.wave_augmentation:
+            yield Stage("features", "Computing clean features once (no waveform augmentation)")
+            cached_train = cached_features(prepared.train, self.extractor, self.cache_dir)
+        if self.resumed_weights is not None:
+            self.model.load_state_dict(self.resumed_weights)
+        else:
+            self.model.set_normalization(*normalization_stats(
+                prepared.train.waves, prepared.train.is_silence, self.extractor, device, config.seed, cached_train))
+            if config.gate_init == "chrono" or (config.gate_init == "auto" and self.model.config.pooling == "last"):
+                chrono_init(self.model, self.feature_config.clip_frames, torch.Generator().manual_seed(config.seed))
+        self.precision = resolve_precision(config.precision, device)
+        self.autocast = speed_up(self.model, device, self.precision, config.fast_rnn)
+        if device.type == "cpu":
+            tune_cpu_runtime()
+        self.model.to(device)
+        self.trained = self.model
+        if self.dist.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.trained = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.val_frames = (cached_features(prepared.validation, self.extractor, self.cache_dir)
+                           if len(prepared.validation) else None)
+        self.maker = BatchMaker(prepared.train.waves, prepared.train.is_silence, self.extractor, self.augment,
+                                prepared.noise, self.feature_config.sample_rate_hz, device, cached_train)
+        self.weights = source_balance_weights(prepared.train.sources) if config.balance_sources else None
+        yield from self._schedule()
+
+    def _schedule(self) -> EventStream:
+        config, clips = self.config, len(self.prepared.train)
+        self.batch_size = effective_batch_size(config, clips)
+        if self.batch_size != config.batch_size:
+            yield Message(f"batch size {self.batch_size} instead of {config.batch_size}: {clips} training clips "
+                          f"would give fewer than {config.min_steps} steps per epoch (min_steps)")
+        batches_per_epoch = len(epoch_batches(torch.arange(clips), self.batch_size, self.dist.world))
+        if batches_per_epoch == 0:
+            raise SpeechRNNError(f"{clips} training clips cannot be shared by {self.dist.world} processes")
+        total_steps = batches_per_epoch * config.epochs
+        warmup_steps = round(config.warmup_epochs * batches_per_epoch)
+        self.optimizer = make_optimizer(self.model, config)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, warmup_steps, total_steps, config.min_lr_ratio))
+        if self.resume_state is not None:
+            self.optimizer.load_state_dict(self.resume_state["optimizer"])
+            self.scheduler.load_state_dict(self.resume_state["scheduler"])
+
+    # ---- run folder and checkpoints
+    def open_run_folder(self, replace: bool) -> None:
+        self.description = dict(self.prepared.description)
+        self.description["licenses"] = source_licenses(self.description)
+        self.description["world_size"] = self.dist.world
+        if not self.dist.main:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if replace:
+            for name in STALE_FILES:
+                (self.out_dir / name).unlink(missing_ok=True)
+        write_text_atomic(self.out_dir / CONFIG_NAME, json.dumps(self.settings, indent=2) + "\n")
+
+    def _checkpoint(self, metrics: dict, extra: dict):
+        from speechrnn.checkpoint import Checkpoint
+
+        weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        return Checkpoint(model_config=self.model_config, feature_config=self.feature_config, labels=self.labels,
+                          state_dict=weights, train_config=self.settings, metrics=metrics, data=self.description,
+                          recipe=self.recipe, extra=extra)
+
+    def save_last(self, metrics: dict) -> None:
+        from speechrnn.checkpoint import save_checkpoint
+
+        if self.dist.main:
+            state = {"settings": self.settings, "run": self.run.to_dict(), "optimizer": self.optimizer.state_dict(),
+                     "scheduler": self.scheduler.state_dict()}
+            save_checkpoint(self._checkpoint(metrics, {"resume": state}), self.out_dir / LAST_NAME)
+
+    def announce(self) -> EventStream:
+        prepared, cfg = self.prepared, self.model_config
+        if prepared.skipped:
+            yield Message(f"training without {len(prepared.skipped)} unreadable file(s)", level="warning")
+        if not len(prepared.validation):
+            yield Message("no validation clips: best.pt is chosen by training accuracy", level="warning")
+        yield Message(f"{len(prepared.train)} training / {len(prepared.validation)} validation / "
+                      f"{len(prepared.testing)} test clips, {len(self.labels)} classes, "
+                      f"{self.model.num_parameters():,} parameters, on {self.device} ({self.precision})"
+                      + (f" x {self.dist.world} processes" if self.dist.active else ""))
+        yield Stage("train", f"Training {cfg.cell.upper()} {cfg.layers}x{cfg.hidden} for {self.config.epochs} "
+                             f"epochs into {self.out_dir}")
+        if self.run.epoch >= self.config.epochs:
+            yield Message(f"{self.out_dir}: the run already finished its {self.config.epochs} epochs")
+
+    # ---- the loop
+    def train_epoch(self) -> EventStream:
+        run, config = self.run, self.config
+        epoch = run.epoch + 1
+        order = epoch_order(len(self.prepared.train), config.seed, epoch, self.weights)
+        batches = epoch_batches(order, self.batch_size, self.dist.world)
+        self.trained.train()
+        for index in range(run.batch, len(batches)):
+            if any_rank(self.cancel.cancelled, self.dist):
+                self.save_last({"epoch": run.epoch, "interrupted_at_batch": run.batch})
+                yield Message(f"interrupted: saved {self.out_dir / LAST_NAME}; continue with --resume", level="warning")
+                raise Cancelled()
+            started = time.perf_counter()
+            loss_sum, correct, seen = self._step(batches[index][self.dist.rank :: self.dist.world], epoch, index)
+            run.step += 1
+            run.batch = index + 1
+            for key, value in (("loss", loss_sum), ("correct", correct), ("seen", seen),
+                               ("seconds", time.perf_counter() - started)):
+                run.sums[key] += value
+            yield Progress("train", index + 1, len(batches), unit="batch", metrics={
+                "loss": run.sums["loss"] / run.sums["seen"], "acc": run.sums["correct"] / run.sums["seen"],
+                "samples/s": run.sums["seen"] / max(run.sums["seconds"], 1e-9), "epoch": epoch})
+
+    def _step(self, shard: torch.Tensor, epoch: int, index: int) -> list[float]:
+        """One optimizer step on this rank's ``shard``; (loss sum, correct, count) over all ranks."""
+        config = self.config
+        seed = batch_seed(config.seed, epoch, index, self.dist.rank)
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)  # dropout
+        frames = self.maker.frames(shard, generator, fill=self.model.feature_mean)
+        targets = self.prepared.train.targets[shard].to(self.device)
+        with self.autocast():
+            logits, _ = self.trained(frames)
+        logits = logits.float()
+        loss = F.cross_entropy(logits, targets, label_smoothing=config.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return all_sum([loss.item() * len(shard), float((logits.argmax(1) == targets).sum()), float(len(shard))],
+                        self.dist)
+
+    def end_epoch(self) -> EpochEnd:
+        """Validate, keep the best, save last.pt, metrics.jsonl and the plot."""
+        run = self.run
+        epoch = run.epoch + 1
+        sums = run.sums
+        row = {"epoch": epoch, "train_loss": sums["loss"] / sums["seen"], "train_acc": sums["correct"] / sums["seen"],
+               "val_loss": None, "val_acc": None, "lr": self.scheduler.get_last_lr()[0],
+               "samples_per_s": sums["seen"] / max(sums["seconds"], 1e-9), "train_seconds": sums["seconds"],
+               "batch_size": self.batch_size}
+        if self.val_frames is not None:
+            row["val_loss"], row["val_acc"] = _validate(self.model, self.val_frames, self.prepared.validation.targets,
+                                                       self.device, self.dist)
+        score = row["val_acc"] if row["val_acc"] is not None else row["train_acc"]
+        loss = row["val_loss"] if row["val_loss"] is not None else row["train_loss"]
+        improved = score > run.best_val_acc or (score == run.best_val_acc and loss < run.best_val_loss)
+        if improved:
+            run.best_val_acc, run.best_val_loss, run.best_epoch = score, loss, epoch
+        run.history.append(row)
+        run.epoch, run.batch, run.sums = epoch, 0, _Run().sums
+        if self.dist.main:
+            from speechrnn.checkpoint import save_checkpoint
+
+            metrics = {**row, "best_val_acc": run.best_val_acc, "best_epoch": run.best_epoch}
+            if improved:
+                save_checkpoint(self._checkpoint(metrics, {}), self.out_dir / BEST_NAME)
+            self.save_last(metrics)
+            write_text_atomic(self.out_dir / METRICS_NAME, "".join(json.dumps(r) + "\n" for r in run.history))
+            plot_curves(run.history, self.out_dir / PLOT_NAME)
+        return EpochEnd(epoch, self.config.epochs, {k: v for k, v in row.items() if k != "epoch" and v is not None})
+
+    def finish(self) -> EventStream:
+        """Test the best model (rank 0), write results.json, end with ``Finished(TrainResult)``."""
+        run, out_dir = self.run, self.out_dir
+        metrics = {"best_val_acc": run.best_val_acc, "best_epoch": run.best_epoch, "epochs": run.epoch,
+                   "samples_per_s": _mean_rate(run.history)}
+        if run.history:
+            metrics.update({k: run.history[-1][k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")})
+        testing = self.prepared.testing
+        if self.dist.main and len(testing) and (out_dir / BEST_NAME).is_file():
+            yield Stage("test", f"Testing the best model (epoch {run.best_epoch}) on {len(testing)} clips")
+            metrics.update(_test_best(out_dir / BEST_NAME, self.prepared, self.extractor, self.device, self.cancel))
+        if self.dist.main:
+            write_text_atomic(out_dir / RESULTS_NAME, json.dumps(metrics, indent=2) + "\n")
+        barrier(self.dist)
+        yield Finished(TrainResult(out_dir, out_dir / BEST_NAME, out_dir / LAST_NAME, metrics))
+
+
+def _mean_rate(history: list[dict]) -> float:
+    seen = sum(r["samples_per_s"] * r["train_seconds"] for r in history)
+    seconds = sum(r["train_seconds"] for r in history)
+    return seen / seconds if seconds else 0.0
+
+
+@torch.no_grad()
+def _validate(model, frames: torch.Tensor, targets: torch.Tensor, device: torch.device,
+              dist_env: DistEnv) -> tuple[float, float]:
+    """Validation loss and accuracy (each rank scores its share; sums are combined)."""
+    from speechrnn.evaluate import frames_logits
+
+    rows = torch.arange(dist_env.rank, len(frames), dist_env.world)
+    was_training = model.training
+    logits = frames_logits(model, frames[rows], device)
+    model.train(was_training)
+    loss = F.cross_entropy(logits, targets[rows], reduction="sum")
+    correct = (logits.argmax(1) == targets[rows]).sum()
+    loss_sum, correct_sum, count = all_sum([float(loss), float(correct), float(len(rows))], dist_env)
+    return loss_sum / count, correct_sum / count
+
+
+def _test_best(path: Path, prepared, extractor, device: torch.device, cancel: CancelToken) -> dict[str, Any]:
+    """Accuracy of the saved best model on the test split, overall and per source; stored in best.pt."""
+    from speechrnn.checkpoint import load_model, save_checkpoint
+    from speechrnn.evaluate import score
+
+    model, ckpt = load_model(path, device)
+    metrics, _, _ = score(model, extractor, prepared.testing, list(ckpt.labels), device, cancel)
+    test = {"test_accuracy": metrics["accuracy"], "test_clips": metrics["clips"],
+            "test_macro_f1": metrics["macro_f1"], "test_per_source": metrics["per_source"]}
+    ckpt.metrics = {**ckpt.metrics, **test}
+    save_checkpoint(ckpt, path)
+    return test
+
