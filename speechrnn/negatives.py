@@ -195,9 +195,24 @@ def render_confusables(words: tuple[str, ...], config: NegativesConfig, cache_di
     write_text_atomic(marker, json.dumps({"words": list(similar), "config": asdict(config)}))
 
 
+def _words_present(spec: DataSpec) -> bool:
+    """Whether every word of ``spec`` can be in its sources (a folder of that name, or a download).
+
+    Rendering similar words for a misspelt word would be wasted: training then stops with a clear
+    error about the word anyway.
+    """
+    from speechrnn.data.spec import is_speech_commands_source
+
+    if any(is_speech_commands_source(source) for source in spec.sources):
+        return True
+    labels = {spec.aliases.get(p.name, p.name) for source in spec.sources if Path(source).expanduser().is_dir()
+              for p in Path(source).expanduser().iterdir() if p.is_dir()}
+    return all(word in labels for word in spec.words or ())
+
+
 def prepare_negatives(spec: DataSpec, config: NegativesConfig, cache_dir: Path | None = None,
                       cancel: CancelToken | None = None) -> EventStream:
     """Render the similar words, then ``Finished(with_negatives(spec, config, cache_dir))``."""
-    if spec.words:
+    if spec.words and _words_present(spec):
         yield from render_confusables(spec.words, config, cache_dir, spec.data_dir, cancel)
     yield Finished(with_negatives(spec, config, cache_dir))
