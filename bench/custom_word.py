@@ -31,6 +31,7 @@ Target (issue 12): >= 90 % hits, <= 1 false accept per 100 non-target words.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import shutil
 import sys
@@ -75,6 +76,8 @@ class Sizes:
     minutes: float = STREAM_MINUTES
     confusables_per_word: int | None = None
     clips_per_confusable: int | None = None
+    negatives: tuple[tuple[str, object], ...] = ()  # NegativesConfig fields to change (--set)
+    threshold: float | None = None  # the recognizer's detection threshold (None: its default)
 
 
 QUICK = Sizes(takes=3, synth_per_word=4, epochs=2, hidden=16, target_voices=4, similar_voices=1, extra_similar=2,
@@ -166,10 +169,7 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     epochs = sizes.epochs or SMALL_DATA_EPOCHS
     negatives_config = None
     if negatives:
-        defaults = NegativesConfig()
-        negatives_config = NegativesConfig(
-            noise=False, confusables_per_word=sizes.confusables_per_word or defaults.confusables_per_word,
-            clips_per_confusable=sizes.clips_per_confusable or defaults.clips_per_confusable)
+        negatives_config = negatives_settings(sizes)
     request = TrainRequest(
         data, model, AugmentConfig(), TrainConfig(epochs=epochs, threads=training_threads()), out / "run",
         synth_words=(word,), synth_per_word=sizes.synth_per_word or DEFAULT_SYNTH_PER_WORD, synth_dir=synth_dir,
@@ -182,12 +182,26 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     return result.best_path, spec
 
 
-def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int) -> dict:
+def negatives_settings(sizes: Sizes):
+    """The Train panel's NegativesConfig (its Noise field brings the noise), with --quick/--set changes."""
+    from speechrnn.negatives import NegativesConfig
+
+    config = replace(NegativesConfig(noise=False), **dict(sizes.negatives))
+    if sizes.confusables_per_word is not None:
+        config = replace(config, confusables_per_word=sizes.confusables_per_word)
+    if sizes.clips_per_confusable is not None:
+        config = replace(config, clips_per_confusable=sizes.clips_per_confusable)
+    return config
+
+
+def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, threshold: float | None = None) -> dict:
     from speechrnn.events import run_to_end
+    from speechrnn.recognizer import DetectorConfig
     from speechrnn.stream_eval import StreamConfig, stream_eval
 
     config = StreamConfig(minutes=minutes, snr_db=SNR_DB, seed=seed, distractor_fraction=DISTRACTOR_FRACTION)
-    result = run_to_end(stream_eval(model, folder, noise, config))
+    detector = DetectorConfig() if threshold is None else DetectorConfig(threshold=threshold)
+    result = run_to_end(stream_eval(model, folder, noise, config, detector))
     non_target_fa = result.false_accepts
     per_100 = PER_100 * non_target_fa / result.distractors if result.distractors else None
     fired_on: dict[str, int] = {}
@@ -206,10 +220,11 @@ def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int) ->
     }
 
 
-def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0) -> dict:
+def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
+        trainings: tuple[bool, ...] = (False, True), given_model: Path | None = None) -> dict:
     from speechrnn.confusables import Lexicon, confusables
-    from speechrnn.negatives import NegativesConfig, confusable_words
-    from speechrnn.synth import label_folder, list_voices, plan, SynthConfig, voice_order
+    from speechrnn.negatives import confusable_words
+    from speechrnn.synth import SynthConfig, label_folder, list_voices, plan, voice_order
 
     work.mkdir(parents=True, exist_ok=True)
     cache = work / "data" / "cache"
@@ -226,9 +241,7 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0) -> 
         raise SystemExit(f"only {len(held_out)} held-out voices (need {sizes.target_voices})")
 
     recordings = record_takes(word, take_voices, sizes.takes, work / "recordings")
-    defaults = NegativesConfig()
-    trained_similar = confusable_words((label_folder(word),), replace(
-        defaults, confusables_per_word=sizes.confusables_per_word or defaults.confusables_per_word))
+    trained_similar = confusable_words((label_folder(word),), negatives_settings(sizes))
     lexicon = Lexicon.load()
     more = [w for w in confusables(word, lexicon, len(trained_similar) + sizes.extra_similar)
             if w not in trained_similar][: sizes.extra_similar]
@@ -249,13 +262,16 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0) -> 
     results = {"word": word, "takes": sizes.takes, "take_voices": [v.voice_id for v in take_voices],
                "held_out_voices": len(held_out), "similar_words": list(similar),
                "similar_words_trained": list(trained_similar), "real_clips": real_count, "runs": []}
-    for negatives in (False, True):
+    for negatives in trainings:
         name = "with other words" if negatives else "without other words"
-        model, spec = train_like_the_panel(word, recordings, negatives, sizes, work / name.replace(" ", "-"), cache)
-        row = {"training": name, "sources": list(spec.sources), "noise_dirs": list(spec.noise_dirs),
-               "unknown_pct": spec.unknown_pct, "model": str(model)}
+        if given_model is not None:
+            model, name, row = given_model, f"{given_model}", {"training": str(given_model)}
+        else:
+            model, spec = train_like_the_panel(word, recordings, negatives, sizes, work / name.replace(" ", "-"), cache)
+            row = {"training": name, "sources": list(spec.sources), "noise_dirs": list(spec.noise_dirs),
+                   "unknown_pct": spec.unknown_pct, "model": str(model)}
         for test, folder in (("real words", real_dir), ("similar words", similar_dir)):
-            row[test] = stream(model, folder, noise, sizes.minutes, seed)
+            row[test] = stream(model, folder, noise, sizes.minutes, seed, sizes.threshold)
         results["runs"].append(row)
     return results
 
@@ -286,9 +302,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs, measures nothing")
     parser.add_argument("--seed", type=int, default=0, help="stream seed (default 0)")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="change a NegativesConfig field for an experiment (e.g. --set unknown_pct=600)")
+    parser.add_argument("--only", choices=("with", "without"), default=None, help="train only one of the two")
+    parser.add_argument("--minutes", type=float, default=None, help=f"stream length (default {STREAM_MINUTES})")
+    parser.add_argument("--model", default=None, help="score this checkpoint instead of training (with --only)")
+    parser.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the recognizer's)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
-    results = run(Path(args.data_root), args.word, Path(args.work_dir).expanduser(), sizes, args.seed)
+    changes = tuple((name, ast.literal_eval(value)) for name, _, value in (item.partition("=") for item in args.set))
+    sizes = replace(sizes, negatives=changes, threshold=args.threshold,
+                    **({"minutes": args.minutes} if args.minutes else {}))
+    trainings = {"with": (True,), "without": (False,), None: (False, True)}[args.only]
+    if args.model and not args.only:
+        parser.error("--model scores one model: add --only with (or --only without)")
+    results = run(Path(args.data_root), args.word, Path(args.work_dir).expanduser(), sizes, args.seed, trainings,
+                  Path(args.model) if args.model else None)
+    results["negatives_settings"] = {k: v for k, v in vars(negatives_settings(sizes)).items()}
     print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")

@@ -41,6 +41,8 @@ DEFAULT_COUNT = 12
 MAX_EDITS = 3
 MAX_NEAR_EDITS = 2  # a word sharing neither onset nor rhyme is "near" within this many edits
 KINDS = ("rhyme", "onset", "near")
+COMMON_WORDS = 3000  # other_words() draws from this many of the most frequent words ...
+MIN_OTHER_LETTERS = 3  # ... of at least this many letters (no "of", "to": too short to be a word alone)
 
 
 @dataclass(frozen=True)
@@ -227,3 +229,29 @@ def confusables(phrase: str, lexicon: Lexicon, count: int = DEFAULT_COUNT,
                     out.append(variant)
         depth += 1
     return out
+
+
+def other_words(words: tuple[str, ...], lexicon: Lexicon, count: int, seed: int = 0,
+                common: int = COMMON_WORDS) -> list[str]:
+    """``count`` everyday words that do not sound like any of ``words``: variety for ``_unknown_``.
+
+    Drawn from the ``common`` most frequent words of at least ``MIN_OTHER_LETTERS`` letters in a
+    seeded hash order (deterministic; independent of ``count`` for the ones it picks).
+    """
+    import hashlib
+
+    parts = [part.lower() for word in words for part in word.split()]
+    targets = [pronounce(part, lexicon)[0] for part in parts]
+    pool = [(w, p) for w, p in zip(lexicon.words[:common], lexicon.phonemes[:common])
+            if len(w) >= MIN_OTHER_LETTERS and w not in parts]
+    pool.sort(key=lambda item: hashlib.sha1(f"{seed}:{item[0]}".encode()).hexdigest())
+    chosen = []
+    for word, sounds in pool:
+        if len(chosen) == count:
+            break
+        bare = _bare(sounds)
+        if any(_classify(target, sounds) is not None or bare == _bare(target) or _contains(bare, _bare(target))
+               for target in targets):
+            continue  # sounds like a word of the vocabulary: that is the similar words' job
+        chosen.append(word)
+    return chosen

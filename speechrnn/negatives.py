@@ -57,12 +57,16 @@ class NegativesConfig:
     noise: bool = True  # the bundled noise when the run names no noise folder
     confusables_per_word: int = 12  # similar-sounding words per vocabulary word (0 = none)
     clips_per_confusable: int = 6  # voices saying each of them
+    other_words: int = 0  # everyday words that sound unlike the vocabulary, for variety (0 = none)
+    clips_per_other_word: int = 2  # voices saying each of them
     unknown_pct: float = 300.0
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.confusables_per_word < 0 or self.clips_per_confusable < 1:
             raise ValueError("confusables_per_word must be >= 0 and clips_per_confusable >= 1")
+        if self.other_words < 0 or self.clips_per_other_word < 1:
+            raise ValueError("other_words must be >= 0 and clips_per_other_word >= 1")
         if self.unknown_pct < 0:
             raise ValueError("unknown_pct must not be negative")
 
@@ -115,6 +119,18 @@ def confusable_words(words: tuple[str, ...], config: NegativesConfig) -> tuple[s
     return tuple(out)
 
 
+def varied_words(words: tuple[str, ...], config: NegativesConfig) -> tuple[str, ...]:
+    """``config.other_words`` everyday words unlike every word of ``words`` (nor similar to them)."""
+    from speechrnn.confusables import Lexicon, other_words
+
+    if not config.other_words:
+        return ()
+    spoken = tuple(word.replace("_", " ") for word in words)
+    similar = set(confusable_words(words, config))
+    found = other_words(spoken, Lexicon.load(), config.other_words + len(similar), config.seed)
+    return tuple(w for w in found if w not in similar)[: config.other_words]
+
+
 def confusables_dir(words: tuple[str, ...], config: NegativesConfig, cache_dir: Path) -> Path:
     """Where the similar words of ``words`` are rendered: one folder per (words, settings).
 
@@ -144,7 +160,7 @@ def with_negatives(spec: DataSpec, config: NegativesConfig, cache_dir: Path | No
         sources.append(str(bundled_negatives_dir()))
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(spec.data_dir)
     rendered = confusables_dir(spec.words, config, cache)
-    if config.confusables_per_word and (rendered / DONE_MARKER).is_file():
+    if (config.confusables_per_word or config.other_words) and (rendered / DONE_MARKER).is_file():
         sources.append(str(rendered))
     noise_dirs = spec.noise_dirs
     if config.noise and not noise_dirs:
@@ -172,27 +188,35 @@ def render_confusables(words: tuple[str, ...], config: NegativesConfig, cache_di
     from speechrnn.synth import SynthConfig, find_engines, no_engine_message, synthesize
 
     similar = confusable_words(words, config)
-    if not similar:
+    varied = varied_words(words, config)
+    if not similar and not varied:
         return
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(data_dir)
     folder = confusables_dir(words, config, cache)
     marker = folder / DONE_MARKER
     if marker.is_file():
-        yield Message(f"similar-sounding words ({len(similar)}) already rendered in {folder}")
+        yield Message(f"similar-sounding words ({len(similar)}) and other words ({len(varied)}) already "
+                      f"rendered in {folder}")
         return
     if not find_engines():
         yield Message(f"no similar-sounding words rendered: {no_engine_message()}", level="warning")
         return
-    yield Stage("confusables", f"Similar-sounding words for {', '.join(words)}: {', '.join(similar)}")
-    synth = SynthConfig(words=similar, per_word=config.clips_per_confusable, seed=config.seed)
-    for event in synthesize(synth, folder, cancel=cancel):
-        if isinstance(event, Finished):
-            yield Message(f"{len(event.result.files)} clips of {len(similar)} similar-sounding words in {folder}")
-        else:
-            yield event
+    yield Stage("confusables", f"Similar-sounding words for {', '.join(words)}: {', '.join(similar)}"
+                + (f"; {len(varied)} other words" if varied else ""))
+    renders = [(similar, config.clips_per_confusable), (varied, config.clips_per_other_word)]
+    for chosen, per_word in renders:
+        if not chosen:
+            continue
+        synth = SynthConfig(words=chosen, per_word=per_word, seed=config.seed)
+        for event in synthesize(synth, folder, cancel=cancel):
+            if isinstance(event, Finished):
+                yield Message(f"{len(event.result.files)} clips of {len(chosen)} words in {folder}")
+            else:
+                yield event
     from speechrnn.atomic import write_text_atomic
 
-    write_text_atomic(marker, json.dumps({"words": list(similar), "config": asdict(config)}))
+    write_text_atomic(marker, json.dumps({"words": list(similar), "other_words": list(varied),
+                                          "config": asdict(config)}))
 
 
 def _words_present(spec: DataSpec) -> bool:

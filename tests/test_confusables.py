@@ -72,3 +72,15 @@ def test_without_espeak_an_unknown_word_is_compared_by_spelling(lexicon, monkeyp
     found = confusables("blights", lexicon, 6)  # not in the list
     assert found and all(w != "blights" for w in found)
     assert any(w.endswith("ights") for w in found)
+
+
+def test_other_words_are_everyday_words_that_sound_unlike_the_word(lexicon):
+    from speechrnn.confusables import other_words
+
+    found = other_words(("lights",), lexicon, 40)
+    assert len(found) == len(set(found)) == 40 and found == other_words(("lights",), lexicon, 40)
+    assert found[:10] == other_words(("lights",), lexicon, 10)  # more words keep the first ones
+    similar = set(confusables("lights", lexicon, 200))
+    assert not similar & set(found) and "lights" not in found
+    assert all(len(w) >= conf.MIN_OTHER_LETTERS and w in lexicon.words[: conf.COMMON_WORDS] for w in found)
+    assert other_words(("lights",), lexicon, 40, seed=1) != found

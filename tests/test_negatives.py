@@ -107,6 +107,21 @@ def test_similar_words_are_rendered_once_into_the_cache(tmp_path):
     assert events and run_to_end(neg.prepare_negatives(spec, config, tmp_path)).sources[-1] == str(folder)
 
 
+def test_other_words_join_the_similar_words_in_one_rendered_folder(tmp_path):
+    from speechrnn.events import run_to_end
+    from speechrnn.synth import find_engines
+
+    if not find_engines():
+        pytest.skip("no espeak-ng / flite here (the project's setup installs them)")
+    config = NegativesConfig(confusables_per_word=1, clips_per_confusable=1, other_words=3, clips_per_other_word=2)
+    varied = neg.varied_words(("lights",), config)
+    assert len(varied) == 3 and not set(varied) & set(neg.confusable_words(("lights",), config))
+    run_to_end(neg.render_confusables(("lights",), config, tmp_path))
+    folder = neg.confusables_dir(("lights",), config, tmp_path)
+    assert {w: len(list((folder / w).glob("*.wav"))) for w in varied} == {w: 2 for w in varied}
+    assert json.loads((folder / neg.DONE_MARKER).read_text())["other_words"] == list(varied)
+
+
 def test_without_a_voice_similar_words_are_a_warning_not_an_error(tmp_path, monkeypatch):
     import speechrnn.synth as synth
 
