@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from speechrnn import negatives as neg
-from speechrnn.negatives import bundled_negatives_dir, bundled_noise_dir
+from speechrnn.negatives import NegativesConfig, bundled_negatives_dir, bundled_noise_dir
 from test_cli_train import TINY, assert_one_line_error, cli
 from test_train import make_tone_dataset
 
@@ -36,7 +36,7 @@ def test_custom_words_train_with_the_bundled_other_words_and_noise(tones, tmp_pa
     assert code == 0, err
     data = run_data(tmp_path / "run")
     assert data["sources"] == [str(tones), str(bundled_negatives_dir())]
-    assert data["noise_dirs"] == [str(bundled_noise_dir())] and data["unknown_pct"] == 300.0
+    assert data["noise_dirs"] == [str(bundled_noise_dir())] and data["unknown_pct"] == NegativesConfig().unknown_pct
     assert f"{bundled_negatives_dir().name}:" in out  # its clips are in the test split's report
 
 

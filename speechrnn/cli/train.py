@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                       help="an _unknown_ class of the other words (default: on for --task 12 and --words)")
     data.add_argument("--silence-pct", type=float, default=10.0, help="silence examples, %% of words (default 10)")
     data.add_argument("--unknown-pct", type=float, default=None,
-                      help="unknown examples, %% of words (default 10; 300 with --negatives bundled)")
+                      help="unknown examples, %% of words (default 10; 500 with --negatives bundled)")
     data.add_argument("--validation-pct", type=float, default=10.0, help="speakers held out for validation (default 10)")
     data.add_argument("--testing-pct", type=float, default=10.0, help="speakers held out for testing (default 10)")
     data.add_argument("--noise-dir", action="append", default=[], metavar="DIR",
@@ -88,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                            "the other words of --data (default: bundled with --words)")
     data.add_argument("--confusables", type=int, default=None, metavar="N",
                       help="similar-sounding words per word of --words, e.g. nights/likes for lights "
-                           "(default 12 with --negatives bundled, 0 = none)")
+                           "(default 24 with --negatives bundled, 0 = none)")
     data.add_argument("--data-dir", metavar="DIR", help="where speech-commands:* live / are downloaded")
     data.add_argument("--cache-dir", metavar="DIR", help="decoded-audio cache (default: <data dir>/cache)")
 
