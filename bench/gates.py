@@ -65,12 +65,12 @@ def _recipe(ctx: BenchContext, **overrides):
 
 def _train_recipe(ctx: BenchContext, cell: str, out: Path) -> dict:
     from speechrnn.events import run_to_end
-    from speechrnn.recipes import build_digits
+    from speechrnn.recipes import build_recipe
 
     ref_cell, ref_hidden, layers = REFERENCE
     input_dim = _recipe(ctx).n_mfcc
     hidden = matched_hidden(cell, parameters(ref_cell, ref_hidden, layers, input_dim), layers, input_dim)
-    metrics = run_to_end(build_digits(_recipe(ctx, cell=cell, hidden=hidden), out, run_name=f"gates-{cell}"))
+    metrics = run_to_end(build_recipe(_recipe(ctx, cell=cell, hidden=hidden), out, run_name=f"gates-{cell}"))
     test = metrics["testing"]
     return {"accuracy": test["clean"]["all"]["accuracy"], "accuracy_noisy": test["snr_10db"]["all"]["accuracy"],
             "per_source": {k: v["accuracy"] for k, v in test["clean"].items()}, "hidden": hidden,

@@ -3,7 +3,7 @@ clips shipped in tests/data (quick runs, correctness only)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.context import TEST_DATA, BenchContext
@@ -15,12 +15,15 @@ class HeldOut:
     noise: Path  # folder of noise recordings not used in training
     spec: object | None  # DataSpec of the real-recordings split (None in quick mode)
     description: str
+    groups: dict = field(default_factory=dict)  # name -> folder of word clips (speechrnn.recipes.word_groups)
 
 
-def held_out(ctx: BenchContext) -> HeldOut:
-    """Build (once per run) the held-out word folder and noise folder for the default-model sections."""
-    if "held_out" in ctx.shared:
-        return ctx.shared["held_out"]
+def held_out(ctx: BenchContext, recipe_name: str = "digits") -> HeldOut:
+    """Build (once per run and recipe) the held-out word folder and noise folder for the default-model
+    sections; ``recipe_name`` names the recipe whose split is used (speechrnn.recipes.RECIPES)."""
+    key = f"held_out-{recipe_name}"
+    if key in ctx.shared:
+        return ctx.shared[key]
     if ctx.quick:
         from speechrnn.data.spec import DIGIT_ALIASES
 
@@ -35,13 +38,26 @@ def held_out(ctx: BenchContext) -> HeldOut:
                         link.symlink_to(clip.resolve())
         result = HeldOut(words, TEST_DATA / "noise", None, "tests/data clips (not held out: quick mode)")
     else:
-        from speechrnn.recipes import DigitsRecipe, evaluation_spec, held_out_view, noise_folders
+        from speechrnn.recipes import (RECIPES, evaluation_spec, held_out_view, noise_folders, source_views, speaker_splits,
+                                       word_groups)
 
-        recipe = DigitsRecipe(data_root=str(ctx.require_data()), work_dir=str(ctx.work_dir / "recipe"))
+        recipe = RECIPES[recipe_name](data_root=str(ctx.require_data()), work_dir=str(ctx.work_dir / f"recipe-{recipe_name}"))
         train_noise, test_noise = noise_folders(recipe)
-        words = held_out_view(recipe, ctx.work_dir / "held_out_words")
-        result = HeldOut(words, test_noise, evaluation_spec(recipe, train_noise),
-                         "held-out speakers of the digits recipe (FSDD test speaker + Speech Commands test "
-                         "speakers), held-out noise recordings")
-    ctx.shared["held_out"] = result
+        views = source_views(recipe, speaker_splits(recipe))
+        words = held_out_view(recipe, ctx.work_dir / f"held_out_words-{recipe_name}")
+        result = HeldOut(words, test_noise, evaluation_spec(recipe, views, train_noise),
+                         f"held-out speakers of the {recipe_name} recipe (speakers of its test split in every "
+                         "source), held-out noise recordings",
+                         word_groups(recipe, views, "testing", ctx.work_dir / f"held_out_groups-{recipe_name}"))
+    ctx.shared[key] = result
     return result
+
+
+def model_recipe(path: Path) -> str:
+    """The recipe that built the model at ``path`` (its held-out split is the one to score on);
+    ``digits`` for models no recipe built."""
+    from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.recipes import RECIPES
+
+    name = load_checkpoint(path).recipe
+    return name if name in RECIPES else "digits"

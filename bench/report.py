@@ -63,7 +63,13 @@ def _recognizer(r: dict) -> list[str]:
 
 def _stream_eval(r: dict) -> list[str]:
     rows = [[k, _num(v) if isinstance(v, float) else v] for k, v in r["table"].items()]
-    return [r.get("note", "")] + [""] + _table(["stream-eval", "value"], rows)
+    lines = [r.get("note", "")] + [""] + _table(["stream-eval", "value"], rows)
+    if r.get("per_noise"):
+        columns = list(next(iter(r["per_noise"].values())))
+        lines += [""] + _table(["noise", *columns], [[name, *[_num(row[c]) if isinstance(row[c], float) else row[c]
+                                                               for c in columns]]
+                                                      for name, row in sorted(r["per_noise"].items())])
+    return lines
 
 
 def _default_model(r: dict) -> list[str]:
@@ -87,14 +93,31 @@ def _synthetic(r: dict) -> list[str]:
     return [r.get("note", "")] + [""] + _table(["trained on", *r["tests"]], rows)
 
 
+def _data_scale(r: dict) -> list[str]:
+    mib = 2**20
+    rows = [[f"{name}: all {r[name]['clips']:,} clips", _num(r[name]["clips_per_s"]), f"{r[name]['seconds']:.1f} s",
+             f"{r[name]['cpu_seconds']:.1f} s", f"{r[name]['peak_rss_bytes'] / mib:,.0f} MiB"] for name in ("cold", "warm")]
+    rows += [[f"cold, decoding {d['source']} ({d['clips']:,} clips)", _num(d["clips"] / d["seconds"]),
+              f"{d['seconds']:.1f} s", "", ""] for d in r["cold"]["decode"]]
+    v2 = r["full_v2"]
+    rows.append([f"full Speech Commands v2 ({v2['clips']:,} clips), extrapolated",
+                 f"cold {v2['cold_minutes']:.1f} min ({v2['cold_minutes_idle_cpus']:.1f} min on idle cores), "
+                 f"warm {v2['warm_seconds']:.0f} s", "", "",
+                 f"{v2['peak_rss_bytes'] / mib:,.0f} MiB (estimate_peak_ram_bytes: "
+                 f"{v2['estimate_peak_ram_bytes'] / mib:,.0f} MiB)"])
+    return [r.get("note", "")] + [""] + _table(["prepare_data", "clips/s", "time", "CPU s", "peak RSS"], rows)
+
+
 RENDERERS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "features": ("Feature extraction", _features),
     "training": ("Training throughput", _training),
     "recognizer": ("Streaming recognizer cost", _recognizer),
     "stream_eval": ("Stream evaluation of the default model", _stream_eval),
+    "stream_drift": ("Drift: the first and the last hour of an 8-hour stream", _stream_eval),
     "default_model": ("Default model", _default_model),
     "gates": ("Why gates matter: rnn / lstm / gru at equal size", _gates),
     "synthetic": ("Synthetic voices: alone, and added to a few real takes", _synthetic),
+    "data_scale": ("Data path at scale: decoding and caching all shared clips", _data_scale),
 }
 
 

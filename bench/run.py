@@ -2,7 +2,7 @@
 
 Writes ``OUT/bench-<date>.json`` and ``.md`` plus ``OUT/latest.json`` / ``latest.md``;
 ``--update-benchmarks`` also replaces BENCHMARKS.md with the table (full runs only).
-Sections: features, training, recognizer, default_model, stream_eval, gates, synthetic (``--only``
+Sections: features, training, recognizer, default_model, stream_eval, gates, synthetic, data_scale (``--only``
 picks some).
 A section that cannot run here (no data, no GPU, ...) is recorded as skipped with the reason; one
 that fails is recorded with its error and makes the exit status 1.
@@ -25,7 +25,8 @@ from bench.context import REPO, BenchContext, Skipped
 from bench.machine import describe_machine
 from bench.report import render
 
-SECTIONS = ("features", "training", "recognizer", "default_model", "stream_eval", "gates", "synthetic")
+SECTIONS = ("features", "training", "recognizer", "default_model", "stream_eval", "stream_drift", "gates", "synthetic",
+            "data_scale")
 DEFAULT_OUT = REPO / "bench" / "results"
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"  # the team's data folder next to the checkout
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"

@@ -20,8 +20,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="speechrnn-gui",
         description="speechrnn desktop app: listen live, record your own words, train and evaluate models.",
     )
-    parser.add_argument("--model", metavar="PATH", help="model to listen with (default: the last one used, "
-                        "else the bundled digits model)")
+    parser.add_argument("--model", metavar="NAME|PATH", help="model to listen with: a bundled one (digits, "
+                        "commands) or a file (default: the last one used, else the bundled digits model)")
     parser.add_argument("--device", metavar="X", help="microphone: index or part of its name "
                         "(default: the one chosen last time, else the system default)")
     parser.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme (remembered)")
@@ -30,8 +30,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_window(args: argparse.Namespace, app=None):
-    """Create the app objects and the main window (also used by tests and the screenshot script)."""
+def build_window(args: argparse.Namespace, app=None, assets_dir: Path | None = None):
+    """Create the app objects and the main window (also used by tests and the screenshot script).
+
+    ``assets_dir``: where the bundled models are (None: the library's standard places)."""
     from PySide6.QtWidgets import QApplication
 
     from gui.audio_input import AudioInput
@@ -47,18 +49,21 @@ def build_window(args: argparse.Namespace, app=None):
         settings.theme = args.theme
     colors = apply_theme(app, settings.theme)
     notify = Notifier()
-    ctx = AppContext(settings=settings, model=ModelSession(settings), audio=AudioInput(), notify=notify,
+    ctx = AppContext(settings=settings, model=ModelSession(settings, assets_dir), audio=AudioInput(), notify=notify,
                      colors=colors, input_device=args.device)
     window = MainWindow(ctx)
     return window
 
 
-def initial_model(args: argparse.Namespace, settings) -> str | None:
-    """--model, else the last active model if it still exists, else None (= bundled)."""
+def initial_model(args: argparse.Namespace, settings, assets_dir: Path | None = None) -> str | None:
+    """--model, else the last active model (a bundled one by name) if it is still there, else None (=
+    the bundled default)."""
+    from speechrnn.bundled import available_models
+
     if args.model:
         return args.model
     remembered = settings.active_model
-    if remembered and Path(remembered).is_file():
+    if remembered in available_models(assets_dir) or (remembered and Path(remembered).is_file()):
         return remembered
     return None
 

@@ -20,6 +20,7 @@ class Notifier(QObject):
     colors_changed = Signal(object)  # PlotColors
     show_panel = Signal(str)  # panel key
     recordings_changed = Signal(str)  # dataset folder whose clips changed (Record -> Train)
+    recording = Signal(bool)  # the Record panel started (True) / ended (False) a recording session
 
 
 @dataclass

@@ -31,7 +31,7 @@ from gui.panels.base import Panel
 from gui.theme import THEME_MODES, apply_theme
 from gui.worker import Task, run_call
 
-MIN_WIDTH, MIN_HEIGHT = 980, 640  # everything readable on a 1024x768 screen
+MIN_WIDTH, MIN_HEIGHT = 900, 600  # every panel usable (scroll areas where needed) from 900x600 up
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 1240, 780
 SIDEBAR_WIDTH = 150
 STATUS_MESSAGE_MS = 6000

@@ -47,3 +47,13 @@ def stop_playback() -> None:
         sd.stop()
     except Exception:  # nothing is playing or there is no audio library: nothing to stop
         pass
+
+
+def clip_seconds(path: str | Path, fallback_s: float = 1.0) -> float:
+    """How long a clip plays (from its header; ``fallback_s`` when the header cannot tell)."""
+    try:
+        import soundfile
+
+        return float(soundfile.info(str(path)).duration)
+    except (RuntimeError, OSError):  # LibsndfileError: a format it cannot read (MP3 on old libsndfile)
+        return fallback_s

@@ -5,9 +5,10 @@ folder so the user's own are never touched. To show the panels at work without a
 feeds a recording (``--clip``) through the Listen panel exactly as the screen timer does with
 microphone audio, records nothing, and, when ``--data`` is given, trains a tiny model on a few of
 its words (one thread, a few seconds), evaluates the model on that folder and measures its
-gradient curve, so those panels show results. Writes
-``listen.png``, ``listen-no-microphone.png``, ``record.png``, ``train.png``, ``evaluate.png``,
-``models.png`` (and ``*-dark.png`` with ``--theme both``).
+gradient curve, so those panels show results. Every panel is saved at 1280x800 and at 900x600
+(the smallest window the app supports): ``listen.png``, ``listen-900x600.png``,
+``listen-no-microphone.png``, ``record.png``, ``train.png``, ``evaluate.png``, ``models.png``, ...
+and, with ``--theme both`` (the default), the same again as ``*-dark.png``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO / "tests" / "data" / "speech_commands"
 DEFAULT_CLIP = DEFAULT_DATA / "three" / "b87bdb22_nohash_1.wav"
-WINDOW_SIZE = (1240, 780)
+WINDOW_SIZES = {"": (1280, 800), "-900x600": (900, 600)}  # file-name suffix -> window size
 CHUNK_S = 0.033  # what one screen-timer tick reads at 30 frames/s
 HISTORY_S = 3.0  # what the Listen panel's views show (gui.panels.listen.HISTORY_S)
 ROOM_NOISE = 3e-4  # standard deviation of the quiet-room noise between words (about -70 dBFS)
@@ -41,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"recording(s) fed to the Listen panel (default: {DEFAULT_CLIP.relative_to(REPO)})")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA if DEFAULT_DATA.is_dir() else None,
                         help="labelled folder for the Record, Evaluate and Models panels")
-    parser.add_argument("--theme", choices=("light", "dark", "both"), default="light")
+    parser.add_argument("--theme", choices=("light", "dark", "both"), default="both")
     return parser.parse_args(argv)
 
 
@@ -87,11 +88,21 @@ def feed_clips(app, panel, clips: list[Path]) -> None:
     app.processEvents()
 
 
-def save(window, out_dir: Path, name: str) -> Path:
-    path = out_dir / f"{name}.png"
-    window.grab().save(str(path))
-    print(path)
-    return path
+def save(window, out_dir: Path, name: str) -> list[Path]:
+    """The window at every size of :data:`WINDOW_SIZES` (it ends at the first, the largest)."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    base, dark, _ = name.partition("-dark")  # the size goes before "-dark": listen-900x600-dark.png
+    paths = []
+    for size_suffix, size in list(WINDOW_SIZES.items())[::-1]:
+        window.resize(*size)
+        settle(app, 0.2)
+        path = out_dir / f"{base}{size_suffix}{dark}.png"
+        window.grab().save(str(path))
+        print(path)
+        paths.append(path)
+    return paths
 
 
 def shoot(args: argparse.Namespace, theme: str, suffix: str, workdir: Path) -> list[Path]:
@@ -101,7 +112,7 @@ def shoot(args: argparse.Namespace, theme: str, suffix: str, workdir: Path) -> l
 
     app = QApplication.instance()
     window = build_window(app_args(["--theme", theme] + (["--model", args.model] if args.model else [])), app)
-    window.resize(*WINDOW_SIZE)
+    window.resize(*WINDOW_SIZES[""])
     window.show()
     window.show_panel("listen")
     ctx = window.ctx
@@ -114,13 +125,13 @@ def shoot(args: argparse.Namespace, theme: str, suffix: str, workdir: Path) -> l
     # Listen: the no-microphone banner as a user without one sees it, then a clip fed as if spoken.
     if ctx.audio.mic is None:
         settle(app)
-        saved.append(save(window, args.out_dir, "listen-no-microphone" + suffix))
+        saved.extend(save(window, args.out_dir, "listen-no-microphone" + suffix))
     listen.banner.hide()
     clips = args.clip or ([DEFAULT_CLIP] if DEFAULT_CLIP.is_file() else [])
     if clips:
         feed_clips(app, listen, clips)
     settle(app)
-    saved.append(save(window, args.out_dir, "listen" + suffix))
+    saved.extend(save(window, args.out_dir, "listen" + suffix))
 
     # Record: a dataset folder holding a few clips, the first one previewed.
     record = window.panel("record")
@@ -137,7 +148,7 @@ def shoot(args: argparse.Namespace, theme: str, suffix: str, workdir: Path) -> l
             top.setExpanded(True)
             record.tree.setCurrentItem(top.child(0))
     settle(app)
-    saved.append(save(window, args.out_dir, "record" + suffix))
+    saved.extend(save(window, args.out_dir, "record" + suffix))
 
     train = window.panel("train")
     window.show_panel("train")
@@ -160,7 +171,7 @@ def shoot(args: argparse.Namespace, theme: str, suffix: str, workdir: Path) -> l
         train.start()
         wait_until(app, lambda: not train.running)
     settle(app)
-    saved.append(save(window, args.out_dir, "train" + suffix))
+    saved.extend(save(window, args.out_dir, "train" + suffix))
 
     evaluate = window.panel("evaluate")
     window.show_panel("evaluate")
@@ -169,7 +180,7 @@ def shoot(args: argparse.Namespace, theme: str, suffix: str, workdir: Path) -> l
         evaluate.start()
         wait_until(app, lambda: not evaluate.running)
     settle(app)
-    saved.append(save(window, args.out_dir, "evaluate" + suffix))
+    saved.extend(save(window, args.out_dir, "evaluate" + suffix))
 
     models = window.panel("models")
     window.show_panel("models")
@@ -178,7 +189,7 @@ def shoot(args: argparse.Namespace, theme: str, suffix: str, workdir: Path) -> l
         models.measure_gradients()
         wait_until(app, lambda: models.gradient_button.isEnabled())
     settle(app)
-    saved.append(save(window, args.out_dir, "models" + suffix))
+    saved.extend(save(window, args.out_dir, "models" + suffix))
     window.close()
     return saved
 

@@ -24,30 +24,28 @@ def read_summary(path: Path) -> dict[str, Any]:
     return load_checkpoint(path).summary()
 
 
-def bundled_model_path() -> Path:
-    """The default digits model shipped in ``assets/`` (the library decides where it lives)."""
-    from speechrnn.recognizer import default_model_path
-
-    return Path(default_model_path())
-
-
 class ModelSession(QObject):
     changed = Signal(object, object)  # Path, summary dict
     failed = Signal(str)
     loading = Signal(object)  # Path
 
-    def __init__(self, settings: Settings, parent: QObject | None = None):
+    def __init__(self, settings: Settings, assets_dir: Path | None = None, parent: QObject | None = None):
         super().__init__(parent)
         self.settings = settings
+        self.assets_dir = assets_dir  # where the bundled models are (None: the library's standard places)
         self.path: Path | None = None
         self.summary: dict[str, Any] = {}
 
     def activate(self, path: str | Path | None) -> Task:
-        """Load ``path`` (None: the bundled default model) and make it active when valid."""
+        """Load ``path`` (a file or a bundled model's name; None: the bundled default model) and make it
+        active when valid."""
         self.loading.emit(path)
+        assets_dir = self.assets_dir
 
         def load() -> tuple[Path, dict[str, Any]]:
-            target = Path(path) if path is not None else bundled_model_path()
+            from speechrnn.bundled import resolve_model
+
+            target = resolve_model(path, assets_dir)
             return target, read_summary(target)
 
         task = run_call(load)
@@ -58,8 +56,10 @@ class ModelSession(QObject):
     def _loaded(self, result: tuple[Path, dict[str, Any]]) -> None:
         path, summary = result
         self.path, self.summary = path, summary
-        self.settings.active_model = str(path)
-        self.settings.add_recent_model(path)
+        name = self.bundled_name
+        self.settings.active_model = name or str(path)  # a bundled model by name: found again after a move
+        if name is None:
+            self.settings.add_recent_model(path)
         self.changed.emit(path, summary)
 
     @property
@@ -67,10 +67,19 @@ class ModelSession(QObject):
         return list(self.summary.get("labels", []))
 
     @property
+    def bundled_name(self) -> str | None:
+        """"digits", "commands" when the active model is a bundled one, else None."""
+        from speechrnn.bundled import bundled_name
+
+        return bundled_name(self.path, self.assets_dir) if self.path is not None else None
+
+    @property
     def display_name(self) -> str:
         if self.path is None:
             return "no model"
-        if self.path.resolve() == bundled_model_path().resolve():
-            return "bundled digits model"
-        name = self.path.name
-        return f"{self.path.parent.name}/{name}" if name in ("best.pt", "last.pt") else name
+        name = self.bundled_name
+        if name is not None:
+            return f"bundled {name} model"
+        from gui.widgets.model_chooser import model_title
+
+        return model_title(self.path, self.assets_dir)

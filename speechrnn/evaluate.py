@@ -73,13 +73,15 @@ def frames_logits(model: torch.nn.Module, frames: torch.Tensor, device: torch.de
 @torch.no_grad()
 def clip_logits(model: torch.nn.Module, extractor: torch.nn.Module, waves: torch.Tensor, device: torch.device,
                 batch: int = EVAL_BATCH_CLIPS, cancel: CancelToken | None = None) -> torch.Tensor:
-    """(N, samples) waves (float16/32, CPU) -> (N, C) float32 logits on the CPU."""
+    """(N, samples) waves (float16/32, CPU) -> (N, C) float32 logits on the CPU (stream-trained models:
+    each clip followed by ``ModelConfig.tail_samples`` of silence, as the live recognizer's flush())."""
     model.eval()
     out = []
+    tail = model.config.tail_samples(extractor.config.sample_rate_hz)
     for part in waves.split(batch):
         if cancel is not None:
             cancel.check()
-        frames = extractor(part.to(device=device, dtype=torch.float32))
+        frames = extractor(torch.nn.functional.pad(part.to(device=device, dtype=torch.float32), (0, tail)))
         out.append(model(frames)[0].float().cpu())
     return torch.cat(out) if out else torch.zeros(0, model.config.num_classes)
 

@@ -24,10 +24,14 @@ import torch
 from torch import nn
 
 CELLS = ("rnn", "lstm", "gru")
+OBJECTIVES = ("clip", "stream")
 POOLINGS = ("last", "mean", "attention")
 NONLINEARITIES = ("tanh", "relu")
 
 State = tuple[torch.Tensor, ...]
+# Stream-trained models decide a word just after it ends; a clip is scored with this much silence
+# after it, as the live recognizer's flush() does at the end of a file.
+STREAM_TAIL_MS = 600.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,12 @@ class ModelConfig:
     bidirectional: bool = False
     pooling: str = "attention"  # a direct path from every frame to the decision: rnn and lstm train too
     nonlinearity: str = "tanh"  # vanilla RNN only
+    # "clip": one decision per clip from a zero state (the pooled head after the clip's last frame).
+    # "stream": trained on endless audio with a target at every frame (speechrnn.training.stream_batches):
+    # the head reads every frame, the state is carried forever, and ``forward`` reads a clip out of
+    # the per-frame posteriors (see :meth:`RNNClassifier.clip_readout`).
+    objective: str = "clip"
+    background_class: int = -1  # stream models: the class every frame outside a word's window targets
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -49,6 +59,13 @@ class ModelConfig:
             raise ValueError(f"pooling must be one of {POOLINGS}, not {self.pooling!r}")
         if self.nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, not {self.nonlinearity!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
+        if self.objective == "stream":
+            if self.pooling != "last" or self.bidirectional:
+                raise ValueError("a stream-trained model reads every frame: pooling 'last', one direction")
+            if not 0 <= self.background_class < self.num_classes:
+                raise ValueError("a stream-trained model needs a background class (_silence_ or _unknown_)")
         if self.num_classes < 2:
             raise ValueError("a classifier needs at least 2 classes")
         if self.hidden < 1 or self.layers < 1:
@@ -61,6 +78,10 @@ class ModelConfig:
     @property
     def streamable(self) -> bool:
         return not self.bidirectional
+
+    def tail_samples(self, sample_rate_hz: int) -> int:
+        """Silence appended to a clip before it is scored (:data:`STREAM_TAIL_MS`; 0 for clip models)."""
+        return round(sample_rate_hz * STREAM_TAIL_MS / 1000) if self.objective == "stream" else 0
 
 
 class RNNClassifier(nn.Module):
@@ -129,10 +150,34 @@ class RNNClassifier(nn.Module):
         return outputs, new_state
 
     # ---------------------------------------------------------------------------------- forward
-    def forward(self, frames: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """(B, T, F) frames -> (B, num_classes) logits for everything seen since the state was zero."""
+    def forward(self, frames: torch.Tensor, state: State | None = None,
+                frame_logits: bool = False) -> tuple[torch.Tensor, State]:
+        """(B, T, F) frames -> (B, num_classes) logits for everything seen since the state was zero.
+
+        Stream-trained models: the clip read out of the per-frame posteriors (:meth:`clip_readout`).
+        ``frame_logits``: (B, T, num_classes) logits after every frame instead (:meth:`forward_frames`;
+        through ``forward`` so that DistributedDataParallel sees the call).
+        """
+        if frame_logits:
+            return self.forward_frames(frames, state)
+        if self.config.objective == "stream":
+            logits, state = self.forward_frames(frames, state)
+            return self.clip_readout(logits), state
         logits, state = self.forward_frames(frames, state, all_frames=False)
         return logits[:, -1], state
+
+    def clip_readout(self, frame_logits: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) per-frame logits of a stream-trained model -> (B, C) clip scores (log-probabilities).
+
+        A word class scores its best frame (the peak the live detector fires on); the background
+        class scores its mean over the clip. A clip holding a word therefore scores the word, a clip
+        of noise alone the background: argmax is what a detector would report for the clip.
+        """
+        log_probs = torch.log_softmax(frame_logits.float(), dim=-1)
+        scores = log_probs.amax(dim=1)
+        background = self.config.background_class
+        scores[:, background] = log_probs[:, :, background].mean(dim=1)
+        return scores
 
     def forward_frames(
         self, frames: torch.Tensor, state: State | None = None, all_frames: bool = True

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -77,10 +76,10 @@ class NegativesConfig:
 
 
 def _asset_candidates(name: str) -> list[Path]:
-    return [
-        Path(__file__).resolve().parent.parent / "assets" / name,  # checkout / editable install
-        Path(sys.prefix) / "share" / "speechrnn" / name,  # installed data files
-    ]
+    """Where ``assets/<name>`` may be: the places bundled models are looked for."""
+    from speechrnn.bundled import asset_dirs
+
+    return [folder / name for folder in asset_dirs()]
 
 
 def bundled_dir(name: str) -> Path | None:

@@ -1,38 +1,60 @@
-"""Recipes: documented, reproducible training runs. ``digits`` builds the bundled default model.
+"""Recipes: documented, reproducible training runs of the bundled models.
 
-The ``digits`` recipe (vocabulary ``zero`` .. ``nine`` + ``_silence_`` + ``_unknown_``) trains on:
+One machinery, two recipes (:data:`RECIPES`):
 
-* ``fsdd/`` -- Free Spoken Digit Dataset, 8 kHz, 4 speakers (CC BY-SA 4.0);
-* ``speech_commands_sample/`` -- Speech Commands digits; its other words feed ``_unknown_`` (CC BY 4.0);
+* ``digits`` (:class:`DigitsRecipe`, builds ``assets/default_model.pt``): ``zero`` .. ``nine`` +
+  ``_silence_`` + ``_unknown_``;
+* ``commands`` (:class:`CommandsRecipe`, builds ``assets/commands_model.pt``): the classic Speech
+  Commands 12-class task, ``yes no up down left right on off stop go`` + ``_silence_`` + ``_unknown_``.
+
+Sources under ``data_root`` (each recipe's ``SOURCES``):
+
+* ``fsdd/`` -- Free Spoken Digit Dataset, 8 kHz, 4 speakers (CC BY-SA 4.0); digits only;
+* ``speech_commands_sample/``, ``speech_commands_v2_testset_half/`` -- Speech Commands words
+  (CC BY 4.0): the recipe's words train their classes, every other word feeds ``_unknown_``, so
+  real Speech Commands speech is both a word and ``_unknown_``;
+* ``speech_commands_v1_bed_cat_happy/`` -- 4,700 clips of "bed", "cat", "happy" from ~1,500 speakers:
+  ``_unknown_`` material (CC BY 4.0);
 * ``speech_commands_background_noise/`` -- noise for mixing and ``_silence_`` (CC BY 4.0), minus
-  the recordings held out for the noisy test;
-* synthetic voices (``speechrnn synth``: every local espeak-ng / flite voice) saying the digits
-  and other words (``_unknown_``), to widen the range of speakers.
+  :data:`TEST_NOISES`, held out for the noisy test;
+* optionally synthetic voices (``speechrnn synth``: every local espeak-ng / flite voice) saying the
+  words and other words (``_unknown_``), and voice-scaled copies of the real training clips.
 
-Splits hold out whole speakers with the Speech Commands hash (``validation_pct`` /
-``testing_pct`` below): with FSDD's four speakers that makes ``nicolas`` the validation speaker
-and ``yweweler`` the test speaker; Speech Commands speakers and synthetic voices are hashed the
-same way. Model selection uses validation only. The test split is reported per source, clean and
-with held-out noise recordings mixed at 10 dB SNR.
+Splits hold out whole speakers, consistently across folders (:mod:`speechrnn.data.speakers`): a
+folder's own split lists (``speech_commands_v2_testset_half`` has them) decide for its speakers,
+everyone else takes the Speech Commands hash (``validation_pct`` / ``testing_pct``); a speaker is
+in one split in every folder. With FSDD's four speakers the hash makes ``nicolas`` the validation
+and ``yweweler`` the test speaker. The official test archive's ``_silence_`` clips are left out:
+they are cut from the background noise recordings, the held-out test noises included.
+Model selection uses validation only. The test split is reported per source, clean and with
+held-out noise recordings mixed at 10 dB SNR.
 
-Everything derived (synthetic clips, noise folders) is rebuilt deterministically in a work folder;
-same seed and machine give the same model and metrics.
+Everything derived (split views, synthetic clips, noise folders) is rebuilt deterministically in a
+work folder; same seed and machine give the same model and metrics.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-from speechrnn.errors import DataError
+from speechrnn.data.spec import SILENCE, TASK_12_WORDS
+from speechrnn.errors import DataError, SpeechRNNError
 from speechrnn.events import CancelToken, EventStream, Finished, Message, Progress, Stage
 
 FSDD_DIR = "fsdd"
 SPEECH_COMMANDS_DIR = "speech_commands_sample"
+SPEECH_COMMANDS_V2_TEST_HALF_DIR = "speech_commands_v2_testset_half"
+SPEECH_COMMANDS_V1_DIR = "speech_commands_v1_bed_cat_happy"
+SPEECH_COMMANDS_DIRS = (SPEECH_COMMANDS_DIR, SPEECH_COMMANDS_V2_TEST_HALF_DIR, SPEECH_COMMANDS_V1_DIR)
 NOISE_DIR = "speech_commands_background_noise"
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+COMMANDS = TASK_12_WORDS
 # Words other than digits spoken by the synthetic voices for _unknown_: the other Speech Commands
 # words (v1 and v2). No number words, so nothing that contains a digit ("sixteen").
 UNKNOWN_WORDS = (
@@ -41,25 +63,42 @@ UNKNOWN_WORDS = (
 )
 # Held out of training for the noisy test (unseen noise types): a cat and an exercise bike.
 TEST_NOISES = ("dude_miaowing.wav", "exercise_bike.wav")
+# Label folders of the real sources never used: the official test archive's 1 s _silence_ clips
+# are cut from the background noise recordings, TEST_NOISES included; silence is generated from
+# the training noises instead.
+EXCLUDED_LABELS = (SILENCE,)
+SPEECH_COMMANDS_LICENSE = "CC BY 4.0 (Speech Commands, Pete Warden, Google, arXiv:1804.03209)"
 LICENSES = {
     FSDD_DIR: "CC BY-SA 4.0 (Free Spoken Digit Dataset, Zohar Jackson et al., "
               "https://github.com/Jakobovski/free-spoken-digit-dataset)",
-    SPEECH_COMMANDS_DIR: "CC BY 4.0 (Speech Commands, Pete Warden, Google, arXiv:1804.03209)",
+    SPEECH_COMMANDS_DIR: SPEECH_COMMANDS_LICENSE,
+    SPEECH_COMMANDS_V2_TEST_HALF_DIR: SPEECH_COMMANDS_LICENSE.replace("Speech Commands", "Speech Commands v0.02 test "
+                                                                      "files, half of the speakers"),
+    SPEECH_COMMANDS_V1_DIR: SPEECH_COMMANDS_LICENSE.replace("Speech Commands", "Speech Commands v0.01"),
     NOISE_DIR: "CC BY 4.0 (Speech Commands background noise, Pete Warden, Google)",
     "synthetic": "generated locally with espeak-ng (GPL-3.0 program; its output is not covered) and flite "
                  "(BSD-like); no third-party recordings",
 }
-SYNTH_DIGITS_DIR = "synth_digits"
+VIEWS_DIR = "views"  # split views of the real sources (links + split lists)
+SYNTH_DIGITS_DIR = "synth_digits"  # the digits recipe's synthetic words (synth_<recipe name>)
 SYNTH_UNKNOWN_DIR = "synth_unknown"
 PERTURBED_DIR = "real_perturbed"
 TRAIN_NOISE_DIR = "noise_train"
 TEST_NOISE_DIR = "noise_test"
 DONE_MARKER = ".done.json"  # written after a derived folder is complete, with the settings that made it
+KEY_CHARS = 16  # hex characters of a settings digest in a done marker
 
 
 @dataclass(frozen=True)
-class DigitsRecipe:
-    """Every choice of the ``digits`` recipe. Defaults are what built ``assets/default_model.pt``."""
+class Recipe:
+    """Every choice of a recipe; the subclasses name the vocabulary and sources (class variables)."""
+
+    NAME: ClassVar[str] = ""
+    TASK: ClassVar[str] = ""  # DataSpec task
+    WORDS: ClassVar[tuple[str, ...]] = ()
+    SOURCES: ClassVar[tuple[str, ...]] = ()  # real folders under data_root
+    PERTURB_SOURCES: ClassVar[tuple[str, ...]] = ()  # real folders whose word clips get voice-scaled copies
+    SYNTH_UNKNOWN_WORDS: ClassVar[tuple[str, ...]] = ()
 
     data_root: str
     work_dir: str
@@ -85,15 +124,21 @@ class DigitsRecipe:
     # (measured on 156 never-seen Speech Commands digit clips: 55 % at 30 %, 74 % at 10 %).
     unknown_pct: float = 10.0
     synth: bool = True
-    synth_digit_voices: int | None = 300  # clips per digit (None = every voice once)
+    synth_digit_voices: int | None = 300  # synthetic clips per word (None = every voice once)
     synth_unknown_per_word: int = 40
-    # Copies of the real training clips read at these rates (pitch, formants and tempo scaled
-    # together, like a smaller or larger speaker): more "speakers" from the few real ones.
+    # Copies of the real training clips of the recipe's words read at these rates (pitch, formants
+    # and tempo scaled together, like a smaller or larger speaker): more "speakers" from the real ones.
     real_voice_scales: tuple[float, ...] = (0.9, 1.1)
     # training
     epochs: int = 20  # validation accuracy peaks within 5-15 epochs; the best epoch is shipped
     batch_size: int = 64  # a few thousand clips: small batches give enough optimizer steps
     freq_mask_bins: int = 2  # SpecAugment frequency masks, scaled to 13 coefficients
+    # TrainConfig.objective: "stream" (continuous audio, a target at every frame, carried state;
+    # speechrnn.training.stream_batches) or "clip" (one label per 1 s clip)
+    objective: str = "stream"
+    # TrainConfig.balance_sources: draw the sources of each class equally often
+    # (speechrnn.data.sampling.label_source_weights)
+    balance_sources: bool = False
     snr_db_test: float = 10.0
     extra_train: dict = field(default_factory=dict)  # more TrainConfig fields, by name
     extra_augment: dict = field(default_factory=dict)  # more AugmentConfig fields, by name
@@ -107,8 +152,44 @@ class DigitsRecipe:
     def work(self) -> Path:
         return Path(self.work_dir).expanduser()
 
+    @property
+    def synth_words_dir(self) -> str:
+        return f"synth_{self.NAME}"
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {"name": self.NAME, **dataclasses.asdict(self)}
+
+
+@dataclass(frozen=True)
+class DigitsRecipe(Recipe):
+    """The ``digits`` recipe. Defaults are what builds ``assets/default_model.pt``."""
+
+    NAME: ClassVar[str] = "digits"
+    TASK: ClassVar[str] = "digits"
+    WORDS: ClassVar[tuple[str, ...]] = DIGITS
+    SOURCES: ClassVar[tuple[str, ...]] = (FSDD_DIR,) + SPEECH_COMMANDS_DIRS
+    PERTURB_SOURCES: ClassVar[tuple[str, ...]] = (FSDD_DIR, SPEECH_COMMANDS_DIR, SPEECH_COMMANDS_V2_TEST_HALF_DIR)
+    SYNTH_UNKNOWN_WORDS: ClassVar[tuple[str, ...]] = UNKNOWN_WORDS
+
+
+@dataclass(frozen=True)
+class CommandsRecipe(Recipe):
+    """The ``commands`` recipe (Speech Commands 12 classes). Builds ``assets/commands_model.pt``."""
+
+    NAME: ClassVar[str] = "commands"
+    TASK: ClassVar[str] = "12"
+    WORDS: ClassVar[tuple[str, ...]] = COMMANDS
+    SOURCES: ClassVar[tuple[str, ...]] = SPEECH_COMMANDS_DIRS
+    PERTURB_SOURCES: ClassVar[tuple[str, ...]] = (SPEECH_COMMANDS_DIR, SPEECH_COMMANDS_V2_TEST_HALF_DIR)
+    SYNTH_UNKNOWN_WORDS: ClassVar[tuple[str, ...]] = DIGITS + tuple(w for w in UNKNOWN_WORDS if w not in COMMANDS)
+
+    # Speech Commands is 16 kHz audio throughout: the band up to FeatureConfig's default 7.6 kHz
+    f_max_hz: float = 7600.0
+    # ~120 speakers say the ten words: real voices first; synthetic voices are an option to measure
+    synth: bool = False
+
+
+RECIPES: dict[str, type[Recipe]] = {"digits": DigitsRecipe, "commands": CommandsRecipe}
 
 
 # ----------------------------------------------------------------------------- derived data
@@ -141,30 +222,74 @@ def synthesize_words(words: tuple[str, ...], per_word: int | None, seed: int, ou
     _mark_done(out, settings)
 
 
-def speaker_split(recipe: DigitsRecipe, speaker: str) -> str:
-    """The split of a real speaker under the recipe: the Speech Commands hash, except that with
-    ``validation_speakers_train`` FSDD's validation speakers train (see :func:`fsdd_root`)."""
-    from speechrnn.data.layout import assign_split
-
-    split = assign_split(speaker, recipe.validation_pct, recipe.testing_pct)
-    return "train" if split == "validation" and recipe.validation_speakers_train else split
+def _missing_sources(recipe: Recipe) -> None:
+    for name in recipe.SOURCES + (NOISE_DIR,):
+        if not (recipe.root / name).is_dir():
+            raise DataError(f"{recipe.root / name}: missing (the {recipe.NAME} recipe needs "
+                            f"{', '.join(n + '/' for n in recipe.SOURCES + (NOISE_DIR,))} under --data-root)")
 
 
-def perturb_real_voices(recipe: DigitsRecipe, cancel: CancelToken | None = None) -> EventStream:
-    """Write ``real_voice_scales`` copies of every real training clip (FSDD, Speech Commands) into
-    ``work/real_perturbed`` as new speakers ``<speaker>-vs<scale%>``; training-only folder."""
-    from speechrnn.audio.io import load_audio, resample, write_wav_atomic
+def speaker_splits(recipe: Recipe) -> dict[str, str]:
+    """speaker -> split over all the recipe's real sources (:func:`combined_speaker_splits`); with
+    ``validation_speakers_train``, FSDD's validation speakers train."""
     from speechrnn.data.layout import scan_folder
+    from speechrnn.data.speakers import combined_speaker_splits
+
+    _missing_sources(recipe)
+    folders = {recipe.root / name: scan_folder(recipe.root / name) for name in recipe.SOURCES}
+    splits = combined_speaker_splits(folders, recipe.validation_pct, recipe.testing_pct)
+    if recipe.validation_speakers_train and FSDD_DIR in recipe.SOURCES:
+        for clip in folders[recipe.root / FSDD_DIR]:
+            if splits[clip.speaker] == "validation":
+                splits[clip.speaker] = "train"
+    return splits
+
+
+def source_views(recipe: Recipe, splits: dict[str, str]) -> list[Path]:
+    """Split views of the real sources (``work/views/<source>``: links and split lists, named like
+    the source), in ``SOURCES`` order; raises DataError if a speaker would still be in two splits."""
+    from speechrnn.data.speakers import speakers_in_several_splits, write_split_view
+
+    views = [write_split_view(recipe.root / name, recipe.work / VIEWS_DIR / name, splits, EXCLUDED_LABELS)
+             for name in recipe.SOURCES]
+    overlap = speakers_in_several_splits(views, recipe.validation_pct, recipe.testing_pct)
+    if overlap:
+        speaker, where = next(iter(overlap.items()))
+        raise DataError(f"{recipe.work / VIEWS_DIR}: {len(overlap)} speakers in several splits "
+                        f"(e.g. {speaker}: {', '.join(f'{s} in {sorted(f)}' for s, f in where.items())})")
+    return views
+
+
+def _word_of(label: str) -> str:
+    from speechrnn.data.spec import DIGIT_ALIASES
+
+    return dict(DIGIT_ALIASES).get(label, label)
+
+
+def _digest(items: list[str]) -> str:
+    return hashlib.sha256("\n".join(items).encode()).hexdigest()[:KEY_CHARS]
+
+
+def perturb_real_voices(recipe: Recipe, views: list[Path], cancel: CancelToken | None = None) -> EventStream:
+    """Write ``real_voice_scales`` copies of the real training clips of the recipe's words (from
+    ``PERTURB_SOURCES``) into ``work/real_perturbed`` as new speakers ``<speaker>-vs<scale%>``;
+    a training-only folder."""
+    from speechrnn.audio.io import load_audio, resample, write_wav_atomic
+    from speechrnn.data.speakers import folder_splits
 
     out = recipe.work / PERTURBED_DIR
     rate = 16000  # the clips are written at the model's rate
-    settings = {"scales": list(recipe.real_voice_scales), "validation_pct": recipe.validation_pct,
-                "testing_pct": recipe.testing_pct, "validation_speakers_train": recipe.validation_speakers_train}
+    clips = [clip for view in views if view.name in recipe.PERTURB_SOURCES
+             for clip, split in folder_splits(view, recipe.validation_pct, recipe.testing_pct)
+             if split == "train" and _word_of(clip.label) in recipe.WORDS]
+    settings = {"scales": list(recipe.real_voice_scales),
+                "clips": _digest([f"{c.source}/{c.label}/{c.path.name}" for c in clips])}
     if _done(out, settings):
         return
-    clips = [c for name in (FSDD_DIR, SPEECH_COMMANDS_DIR) for c in scan_folder(recipe.root / name)
-             if speaker_split(recipe, c.speaker) == "train"]
     yield Stage("perturb", f"Voice-scaled copies of {len(clips)} real training clips")
+    if out.is_dir():  # stale copies of clips that no longer train must not stay behind
+        for old in out.rglob("*.wav"):
+            old.unlink()
     for done, clip in enumerate(clips):
         if cancel is not None:
             cancel.check()
@@ -190,7 +315,7 @@ def train_only(folder: Path) -> None:
             (folder / name).write_text("")
 
 
-def noise_folders(recipe: DigitsRecipe) -> tuple[Path, Path]:
+def noise_folders(recipe: Recipe) -> tuple[Path, Path]:
     """Folders of links to the training and the held-out test noise recordings."""
     source = recipe.root / NOISE_DIR
     files = sorted(p for p in source.glob("*.wav"))
@@ -210,90 +335,114 @@ def noise_folders(recipe: DigitsRecipe) -> tuple[Path, Path]:
     return train_dir, test_dir
 
 
-def fsdd_root(recipe: DigitsRecipe) -> Path:
-    """FSDD as the recipe splits it: the data folder itself (speaker hash), or, with
-    ``validation_speakers_train``, a view of links whose split lists keep only the test speakers out."""
-    from speechrnn.data.layout import TESTING_LIST, VALIDATION_LIST, scan_folder
-
-    real = recipe.root / FSDD_DIR
-    if not recipe.validation_speakers_train:
-        return real
-    view = recipe.work / FSDD_DIR  # same folder name: reports still say "fsdd"
-    view.mkdir(parents=True, exist_ok=True)
-    testing = []
-    for clip in scan_folder(real):
-        link = view / clip.label
-        if not link.exists():
-            link.symlink_to((real / clip.label).resolve(), target_is_directory=True)
-        if speaker_split(recipe, clip.speaker) == "testing":
-            testing.append(f"{clip.label}/{clip.path.name}")
-    (view / VALIDATION_LIST).write_text("")
-    (view / TESTING_LIST).write_text("".join(line + "\n" for line in testing))
-    return view
-
-
-def data_spec(recipe: DigitsRecipe, train_noise: Path):
-    """The :class:`~speechrnn.data.spec.DataSpec` of the recipe."""
+def data_spec(recipe: Recipe, views: list[Path], train_noise: Path):
+    """The :class:`~speechrnn.data.spec.DataSpec` of the recipe on its split ``views``."""
     from speechrnn.data.spec import DataSpec
 
-    sources = [str(fsdd_root(recipe)), str(recipe.root / SPEECH_COMMANDS_DIR)]
+    sources = [str(view) for view in views]
     if recipe.synth:
-        sources += [str(recipe.work / SYNTH_DIGITS_DIR), str(recipe.work / SYNTH_UNKNOWN_DIR)]
+        sources += [str(recipe.work / recipe.synth_words_dir), str(recipe.work / SYNTH_UNKNOWN_DIR)]
     if recipe.real_voice_scales:
         sources.append(str(recipe.work / PERTURBED_DIR))
     return DataSpec(
-        sources=tuple(sources), task="digits", include_silence=True, include_unknown=True,
+        sources=tuple(sources), task=recipe.TASK, include_silence=True, include_unknown=True,
         silence_pct=recipe.silence_pct, unknown_pct=recipe.unknown_pct,
         validation_pct=recipe.validation_pct, testing_pct=recipe.testing_pct,
         noise_dirs=(str(train_noise),), seed=recipe.seed,
     )
 
 
-def evaluation_spec(recipe: DigitsRecipe, train_noise: Path):
-    """The recipe's spec on the real recordings only (FSDD, Speech Commands): its validation and
-    testing splits are the same speakers as in training, without synthetic voices -- what the
-    reported accuracies are measured on."""
-    return data_spec(dataclasses.replace(recipe, synth=False, real_voice_scales=()), train_noise)
+def evaluation_spec(recipe: Recipe, views: list[Path], train_noise: Path):
+    """The recipe's spec on the real recordings only: its validation and testing splits are the
+    same speakers as in training, without synthetic voices -- what the reported accuracies are
+    measured on."""
+    return data_spec(dataclasses.replace(recipe, synth=False, real_voice_scales=()), views, train_noise)
 
 
-def held_out_view(recipe: DigitsRecipe, out_dir: Path, split: str = "testing") -> Path:
+def held_out_view(recipe: Recipe, out_dir: Path, split: str = "testing") -> Path:
     """A folder of links to the real clips of ``split`` in the dataset layout, FSDD's digit folders
-    renamed to words (``out_dir/zero/...``): for stream-eval and the gradient plot."""
-    from speechrnn.data.layout import scan_folder
-    from speechrnn.data.spec import DIGIT_ALIASES
+    renamed to words (``out_dir/zero/...``): for stream-eval and the gradient plot. Holds every clip
+    of the recipe's words and, like training, other words for ``_unknown_`` up to ``unknown_pct`` %
+    of them (a fixed, seeded choice)."""
+    import numpy as np
 
-    aliases = dict(DIGIT_ALIASES)
+    from speechrnn.data.speakers import folder_splits
+
+    views = source_views(recipe, speaker_splits(recipe))
+    words, others = [], []
+    for view in views:
+        for clip, clip_split in folder_splits(view, recipe.validation_pct, recipe.testing_pct):
+            if clip_split == split:
+                (words if _word_of(clip.label) in recipe.WORDS else others).append(clip)
+    wanted = min(len(others), math.ceil(len(words) * recipe.unknown_pct / 100))
+    picks = np.random.default_rng(recipe.seed).choice(len(others), size=wanted, replace=False)
     out_dir = Path(out_dir)
-    for name in (FSDD_DIR, SPEECH_COMMANDS_DIR):
-        for clip in scan_folder(recipe.root / name):
-            if speaker_split(recipe, clip.speaker) != split:
-                continue
-            link = out_dir / aliases.get(clip.label, clip.label) / clip.path.name
-            link.parent.mkdir(parents=True, exist_ok=True)
-            if not link.exists():
-                link.symlink_to(clip.path.resolve())
+    for clip in words + [others[i] for i in sorted(picks)]:
+        link = out_dir / _word_of(clip.label) / clip.path.name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(clip.path.resolve())
     return out_dir
 
 
-def prepare_recipe_data(recipe: DigitsRecipe, cancel: CancelToken | None = None) -> EventStream:
-    """Derived folders (synthetic clips, noise split) ->
-    ``Finished((training DataSpec, evaluation DataSpec, test noise dir))``."""
-    for name in (FSDD_DIR, SPEECH_COMMANDS_DIR, NOISE_DIR):
-        if not (recipe.root / name).is_dir():
-            raise DataError(f"{recipe.root / name}: missing (the digits recipe needs {FSDD_DIR}/, "
-                            f"{SPEECH_COMMANDS_DIR}/ and {NOISE_DIR}/ under --data-root)")
+def data_counts(recipe: Recipe, views: list[Path]) -> dict:
+    """Clips and speakers per source and split as the loader splits the views: all clips, and
+    the clips of the recipe's words."""
+    from speechrnn.data.speakers import split_counts
+
+    labels = {view.name: sorted({p.name for p in view.iterdir() if p.is_dir() and _word_of(p.name) in recipe.WORDS})
+              for view in views}
+    return {"all": split_counts(views, recipe.validation_pct, recipe.testing_pct),
+            "words": {name: counts for view in views
+                      for name, counts in split_counts([view], recipe.validation_pct, recipe.testing_pct,
+                                                       labels[view.name]).items()}}
+
+
+def format_counts(counts: dict) -> str:
+    """The :func:`data_counts` table as text lines: source, then clips/speakers per split."""
+    lines = []
+    for kind, title in (("all", "all clips"), ("words", "the recipe's words")):
+        lines.append(f"{title}: clips (speakers) per split")
+        for source, splits in counts[kind].items():
+            cells = ", ".join(f"{split} {v['clips']} ({v['speakers']})" for split, v in splits.items())
+            lines.append(f"  {source}: {cells}")
+    return "\n".join(lines)
+
+
+def prepare_recipe_data(recipe: Recipe, cancel: CancelToken | None = None) -> EventStream:
+    """Derived folders (split views, synthetic clips, voice-scaled copies, noise split) ->
+    ``Finished(RecipeData)``."""
+    _missing_sources(recipe)
     recipe.work.mkdir(parents=True, exist_ok=True)
+    yield Stage("views", "Speaker-disjoint split views of " + ", ".join(recipe.SOURCES))
+    views = source_views(recipe, speaker_splits(recipe))
+    counts = data_counts(recipe, views)
+    yield Message(format_counts(counts))
     if recipe.synth:
-        yield Stage("synth", "Synthetic voices: digits and other words")
-        yield from synthesize_words(DIGITS, recipe.synth_digit_voices, recipe.seed, recipe.work / SYNTH_DIGITS_DIR, cancel)
-        yield from synthesize_words(UNKNOWN_WORDS, recipe.synth_unknown_per_word, recipe.seed + 1,
+        yield Stage("synth", f"Synthetic voices: {recipe.NAME} words and other words")
+        yield from synthesize_words(recipe.WORDS, recipe.synth_digit_voices, recipe.seed,
+                                    recipe.work / recipe.synth_words_dir, cancel)
+        yield from synthesize_words(recipe.SYNTH_UNKNOWN_WORDS, recipe.synth_unknown_per_word, recipe.seed + 1,
                                     recipe.work / SYNTH_UNKNOWN_DIR, cancel)
-        for name in (SYNTH_DIGITS_DIR, SYNTH_UNKNOWN_DIR):
+        for name in (recipe.synth_words_dir, SYNTH_UNKNOWN_DIR):
             train_only(recipe.work / name)
     if recipe.real_voice_scales:
-        yield from perturb_real_voices(recipe, cancel)
+        yield from perturb_real_voices(recipe, views, cancel)
     train_noise, test_noise = noise_folders(recipe)
-    yield Finished((data_spec(recipe, train_noise), evaluation_spec(recipe, train_noise), test_noise))
+    yield Finished(RecipeData(data_spec(recipe, views, train_noise), evaluation_spec(recipe, views, train_noise),
+                              test_noise, views, counts))
+
+
+@dataclass(frozen=True)
+class RecipeData:
+    """What :func:`prepare_recipe_data` made: the training spec, the evaluation spec (real clips
+    only), the held-out noise folder, the split views and their clip/speaker counts."""
+
+    spec: object
+    eval_spec: object
+    test_noise: Path
+    views: list[Path]
+    counts: dict
 
 
 # ---------------------------------------------------------------------------------- building
@@ -308,30 +457,72 @@ def _forward(events: EventStream):
     return result
 
 
-def recipe_configs(recipe: DigitsRecipe):
-    """(FeatureConfig, ModelConfig, AugmentConfig, TrainConfig) of the recipe."""
+def _config(cls, **fields):
+    """``cls(**fields)``; a field ``cls`` does not have is a one-line error, not a traceback."""
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise SpeechRNNError(f"{cls.__name__} has no field {', '.join(unknown)} (recipe setting or extra_* entry)")
+    return cls(**fields)
+
+
+def recipe_configs(recipe: Recipe):
+    """(FeatureConfig, ModelConfig, AugmentConfig, TrainConfig) of the recipe. ``objective``
+    always reaches TrainConfig (``clip`` too, where TrainConfig has no such field it is what it
+    trains); ``balance_sources`` only when set."""
     from speechrnn.data.augment import AugmentConfig
     from speechrnn.features import FeatureConfig
     from speechrnn.model import ModelConfig
     from speechrnn.training import TrainConfig
 
-    feature_config = FeatureConfig(f_max_hz=recipe.f_max_hz, n_mfcc=recipe.n_mfcc, **recipe.extra_features)
+    feature_config = _config(FeatureConfig, f_max_hz=recipe.f_max_hz, n_mfcc=recipe.n_mfcc, **recipe.extra_features)
     model_config = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=recipe.cell,
                                hidden=recipe.hidden, layers=recipe.layers, dropout=recipe.dropout,
                                pooling=recipe.pooling)
-    train_config = TrainConfig(epochs=recipe.epochs, batch_size=recipe.batch_size, seed=recipe.seed,
-                               **recipe.extra_train)
-    augment = AugmentConfig(freq_mask_bins=recipe.freq_mask_bins, **recipe.extra_augment)
+    extra_train = dict(recipe.extra_train)
+    extra_train["objective"] = recipe.objective
+    if recipe.balance_sources:
+        extra_train["balance_sources"] = True
+    train_config = _config(TrainConfig, epochs=recipe.epochs, batch_size=recipe.batch_size, seed=recipe.seed,
+                           **extra_train)
+    augment = _config(AugmentConfig, freq_mask_bins=recipe.freq_mask_bins, **recipe.extra_augment)
     return feature_config, model_config, augment, train_config
 
 
+def word_groups(recipe: Recipe, views: list[Path], split: str, out_dir: Path) -> dict[str, Path]:
+    """Folders of links (``out_dir/<group>/<word>/``) to the recipe's word clips of ``split``, per
+    group of sources: ``speech_commands words`` (every Speech Commands folder together: "Speech
+    Commands digits across all folders") and ``<source> words`` for each other source."""
+    import shutil
+
+    from speechrnn.data.speakers import folder_splits
+
+    out_dir = Path(out_dir)
+    if out_dir.is_dir():
+        shutil.rmtree(out_dir)  # links only: rebuilt from the views
+    groups: dict[str, Path] = {}
+    for view in views:
+        name = f"{'speech_commands' if view.name in SPEECH_COMMANDS_DIRS else view.name} words"
+        for clip, clip_split in folder_splits(view, recipe.validation_pct, recipe.testing_pct):
+            if clip_split == split and _word_of(clip.label) in recipe.WORDS:
+                folder = groups.setdefault(name, out_dir / name.replace(" ", "_"))
+                link = folder / _word_of(clip.label) / clip.path.name
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(clip.path.resolve())
+    return groups
+
+
 def held_out_metrics(checkpoint_path: Path, spec, noise_dir: Path, snr_db: float, split: str,
-                     cancel: CancelToken | None = None) -> EventStream:
-    """Accuracy of a split, overall and per source, clean and with ``noise_dir`` at ``snr_db``."""
+                     cancel: CancelToken | None = None, groups: dict[str, Path] | None = None,
+                     cache_dir: Path | None = None) -> EventStream:
+    """Accuracy of a split, overall and per source, clean and with ``noise_dir`` at ``snr_db``;
+    with ``groups`` (name -> folder of clips of the split, see :func:`word_groups`), also the
+    accuracy on each group's clips, clean and noisy."""
     from speechrnn.evaluate import evaluate, wilson_interval
 
+    noisy_key = f"snr_{snr_db:g}db"
     result = yield from _forward(evaluate(checkpoint_path, spec, split=split, noise_dirs=(str(noise_dir),),
-                                          snr_db=snr_db, cancel=cancel))
+                                          snr_db=snr_db, cache_dir=cache_dir, cancel=cancel))
+
     def summary(accuracy: float, clips: int) -> dict:
         return {"accuracy": accuracy, "clips": clips, "ci95": list(wilson_interval(accuracy, clips))}
 
@@ -339,16 +530,21 @@ def held_out_metrics(checkpoint_path: Path, spec, noise_dir: Path, snr_db: float
     metrics = {
         "clean": {"all": summary(result.accuracy, result.clips),
                   **{k: summary(v["accuracy"], v["clips"]) for k, v in result.per_source.items()}},
-        f"snr_{snr_db:g}db": {"all": summary(noisy["accuracy"], noisy["clips"]),
-                              **{k: summary(v["accuracy"], v["clips"]) for k, v in noisy["per_source"].items()}},
+        noisy_key: {"all": summary(noisy["accuracy"], noisy["clips"]),
+                    **{k: summary(v["accuracy"], v["clips"]) for k, v in noisy["per_source"].items()}},
         "per_class": result.per_class,
         "confusion": result.confusion,
         "wrong": [list(w) for w in result.wrong],
     }
+    for name, folder in (groups or {}).items():
+        scored = yield from _forward(evaluate(checkpoint_path, str(folder), noise_dirs=(str(noise_dir),),
+                                              snr_db=snr_db, cache_dir=cache_dir, cancel=cancel))
+        metrics["clean"][name] = summary(scored.accuracy, scored.clips)
+        metrics[noisy_key][name] = summary(scored.noisy["accuracy"], scored.noisy["clips"])
     yield Finished(metrics)
 
 
-def build_digits(recipe: DigitsRecipe, out_path: str | Path, run_name: str = "run",
+def build_recipe(recipe: Recipe, out_path: str | Path, run_name: str = "run",
                  evaluate_test: bool = True, cancel: CancelToken | None = None) -> EventStream:
     """Run the recipe: data, training, held-out evaluation; write the self-describing model to
     ``out_path`` (no optimizer state: a small file). ``Finished(metrics)``.
@@ -356,57 +552,66 @@ def build_digits(recipe: DigitsRecipe, out_path: str | Path, run_name: str = "ru
     ``evaluate_test=False`` (for choosing settings) scores only the validation split.
     """
     from speechrnn.checkpoint import load_checkpoint, save_checkpoint
+    from speechrnn.evaluate import write_json_atomic
     from speechrnn.training import train
 
-    spec, eval_spec, test_noise = yield from _forward(prepare_recipe_data(recipe, cancel))
+    data = yield from _forward(prepare_recipe_data(recipe, cancel))
     feature_config, model_config, augment, train_config = recipe_configs(recipe)
     run_dir = recipe.work / run_name
-    result = yield from _forward(train(spec, feature_config, model_config, augment, train_config, run_dir,
-                                       force=True, cancel=cancel, cache_dir=recipe.work / "cache", recipe="digits"))
+    result = yield from _forward(train(data.spec, feature_config, model_config, augment, train_config, run_dir,
+                                       force=True, cancel=cancel, cache_dir=recipe.work / "cache",
+                                       recipe=recipe.NAME))
     shipped_path = result.last_path if recipe.validation_speakers_train else result.best_path
     splits = ("validation", "testing") if evaluate_test else ("validation",)
     metrics: dict = {"training": {k: v for k, v in result.metrics.items() if not k.startswith("test")},
-                     "shipped_epoch": "last" if recipe.validation_speakers_train else "best on validation"}
+                     "shipped_epoch": "last" if recipe.validation_speakers_train else "best on validation",
+                     "data": data.counts}
     for split in splits:
         yield Stage(f"evaluate-{split}", f"Scoring the {split} split (clean and at {recipe.snr_db_test:g} dB SNR, "
                                          "held-out noises)")
-        metrics[split] = yield from _forward(held_out_metrics(shipped_path, eval_spec, test_noise,
-                                                              recipe.snr_db_test, split, cancel))
+        groups = word_groups(recipe, data.views, split, run_dir / "held_out_words" / split)
+        metrics[split] = yield from _forward(held_out_metrics(shipped_path, data.eval_spec, data.test_noise,
+                                                              recipe.snr_db_test, split, cancel, groups,
+                                                              recipe.work / "cache"))
     ckpt = load_checkpoint(shipped_path)
-    ckpt.recipe = "digits"
+    ckpt.recipe = recipe.NAME
     ckpt.extra = {}
     # the wrong-file lists stay in the run folder (recipe_metrics.json), not in the shipped model
     recorded = {k: ({n: m for n, m in v.items() if n != "wrong"} if k in splits else v) for k, v in metrics.items()}
     ckpt.metrics = {**ckpt.metrics, "recipe": recorded}
-    ckpt.data = {**ckpt.data, "recipe": recipe.to_dict(), "licenses": _licenses(spec),
+    ckpt.data = {**ckpt.data, "recipe": recipe.to_dict(), "licenses": _licenses(recipe, data.spec),
                  "held_out": {"test_noises": list(TEST_NOISES), "speakers": held_out_speakers(recipe)}}
     save_checkpoint(ckpt, out_path)
-    from speechrnn.evaluate import write_json_atomic
-
     write_json_atomic(run_dir / "recipe_metrics.json", metrics)
     yield Finished(metrics)
 
 
-def held_out_speakers(recipe: DigitsRecipe) -> dict[str, dict[str, list[str]]]:
-    """FSDD's speakers per split under the recipe's hash split (e.g. the one test speaker)."""
+def held_out_speakers(recipe: Recipe) -> dict[str, dict[str, list[str] | int]]:
+    """FSDD's speakers per split by name (e.g. the one test speaker); for the other sources, the
+    number of speakers per split (clips of ``EXCLUDED_LABELS`` left out, like training does)."""
     from speechrnn.data.layout import scan_folder
 
-    speakers = sorted({clip.speaker for clip in scan_folder(recipe.root / FSDD_DIR)})
-    by_split: dict[str, list[str]] = {}
-    for speaker in speakers:
-        split = speaker_split(recipe, speaker)
-        by_split.setdefault(split, []).append(speaker)
-    return {FSDD_DIR: by_split}
+    splits = speaker_splits(recipe)
+    out: dict[str, dict] = {}
+    for name in recipe.SOURCES:
+        speakers = sorted({clip.speaker for clip in scan_folder(recipe.root / name) if clip.label not in EXCLUDED_LABELS})
+        by_split: dict[str, list[str]] = {}
+        for speaker in speakers:
+            by_split.setdefault(splits[speaker], []).append(speaker)
+        out[name] = by_split if name == FSDD_DIR else {split: len(s) for split, s in by_split.items()}
+    return out
 
 
-def _licenses(spec) -> dict[str, str]:
+def _licenses(recipe: Recipe, spec) -> dict[str, str]:
     out = {}
     for source in spec.sources:
         name = Path(source).name
-        key = "synthetic" if name in (SYNTH_DIGITS_DIR, SYNTH_UNKNOWN_DIR) else name
-        if name == PERTURBED_DIR:
-            out[name] = f"derived from {FSDD_DIR} ({LICENSES[FSDD_DIR]}) and {SPEECH_COMMANDS_DIR} ({LICENSES[SPEECH_COMMANDS_DIR]})"
-            continue
-        out[name] = LICENSES.get(key, "unknown")
+        if name in (recipe.synth_words_dir, SYNTH_UNKNOWN_DIR):
+            out[name] = LICENSES["synthetic"]
+        elif name == PERTURBED_DIR:
+            origins = [n for n in recipe.PERTURB_SOURCES]
+            out[name] = "derived from " + "; ".join(f"{n} ({LICENSES[n]})" for n in origins)
+        else:
+            out[name] = LICENSES.get(name, "unknown")
     out[NOISE_DIR] = LICENSES[NOISE_DIR]
     return out

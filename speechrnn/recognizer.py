@@ -12,7 +12,8 @@ Per pushed chunk:
    about one cell step. Bidirectional models cannot carry state; they fall back to re-running a
    1 s window every ``window_stride_ms`` (``mode="window"`` forces that for any model, which is
    also the baseline the speed benchmark compares with).
-3. Train/serve match: models learn on 1 s clips that start from a zero state, so a state carried
+3. Clip-trained models (``objective == "clip"``; stream-trained ones: see below) learn on 1 s clips
+   that start from a zero state, so a state carried
    for hours drifts out of what the model has seen. The state has ``lanes`` (K) rows stepped
    together in the same call; lane k is zeroed at absolute frames ``f`` with
    ``(f - k*S) % (K*S) == 0`` (S = ``lane_stride_ms`` in frames), and the posterior at each frame
@@ -44,13 +45,25 @@ Per pushed chunk:
    settings; ``lane_stride_ms=200`` (0.6-0.8 s) halves false accepts for about one point of hit
    rate with short words, at the risk of cutting long words.
    (That table was measured with the first digits model and 100 ms smoothing.)
-4. Posteriors (softmax) are smoothed by a moving average over ``smoothing_ms`` (300 ms: early,
+4. Clip-trained models: posteriors (softmax) are smoothed by a moving average over ``smoothing_ms`` (300 ms: early,
    half-heard guesses of the wrong word no longer cross the threshold). A word (any label
    not starting with "_", so not ``_silence_`` / ``_unknown_``) is detected when its smoothed
    score reaches its threshold, at most once per stretch above the threshold, not within
    ``suppression_ms`` of the previous detection, and - with ``min_count`` > 1 - only if it was the
    top raw label in at least that many frames of the smoothing window (TensorFlow's
    RecognizeCommands rules).
+
+Stream-trained models (``ModelConfig.objective == "stream"``, the default for new models, see
+:mod:`speechrnn.training.stream_batches`) learned on endless audio with the state carried and a
+target at every frame, so they run exactly so: one state, never reset (no lanes, no cold starts).
+Their detection is at the peak: a word's smoothed score (``STREAM_SMOOTHING_MS``) rising above its
+threshold opens a stretch; the word is reported once per stretch, with the stretch's peak score,
+when the score has not risen for ``peak_hold_ms`` (or has fallen below the threshold). The model
+learned to hold a word's class only for a short window at the word's end, so the stretch ends with
+the word and a word said again is a new stretch: one spoken word, one detection, by construction.
+Another word peaking within ``refractory_ms`` of a detection is the same utterance and is dropped.
+:meth:`Recognizer.flush` pushes the silence that decides a word at the very end of a file
+(``speechrnn.model.STREAM_TAIL_MS``, the same tail that clip evaluation appends).
 
 Read-only views for a GUI (thread-safe copies): latest smoothed / raw posteriors and their
 histories, recent hidden-state vectors of the top RNN layer (the "memory"), recent feature
@@ -64,7 +77,6 @@ step on CPU; see :func:`speechrnn.stream_eval.measure_recognizer_speed`.
 from __future__ import annotations
 
 import io
-import sys
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
@@ -75,6 +87,7 @@ import numpy as np
 import torch
 
 from speechrnn.audio.capture import RingBuffer
+from speechrnn.bundled import DEFAULT_BUNDLED, bundled_model_path, resolve_model
 from speechrnn.checkpoint import Checkpoint, load_model
 from speechrnn.errors import CheckpointError
 from speechrnn.features import FeatureConfig, FeatureExtractor, StreamingFeatures
@@ -84,7 +97,8 @@ from speechrnn.record import SILENCE_DB, TrimConfig, speech_bounds
 BACKGROUND_PREFIX = "_"  # labels like _silence_ and _unknown_ are never detected
 MODES = ("auto", "stream", "window")
 ENGINES = ("auto", "torch", "onnx")
-DEFAULT_MODEL_NAME = "default_model.pt"
+CLIP_SMOOTHING_MS = 300.0  # see DetectorConfig.smoothing_ms
+STREAM_SMOOTHING_MS = 100.0  # see DetectorConfig.smoothing_ms
 RECENT_DETECTIONS = 100  # detections kept for the GUI's list
 ONNX_CHECK_TOLERANCE = 1e-4  # max |logit difference| between onnxruntime and torch to trust the export
 ONNX_CHECK_FRAMES = (1, 13)  # frame counts the exported graph is checked on
@@ -97,11 +111,17 @@ class DetectorConfig:
 
     threshold: float = 0.6  # smoothed posterior a word must reach
     label_thresholds: Mapping[str, float] = field(default_factory=dict)  # per-word overrides
-    # moving-average window over per-frame posteriors. Chosen on the digits recipe's validation
-    # speakers (10-min stream, 10 dB SNR): 100 -> 300 ms kept the hit rate (81 %) and cut false
-    # accepts per hour 426 -> 156; the median latency after the word's end became 132 ms.
-    smoothing_ms: float = 300.0
-    suppression_ms: float = 750.0  # no new detection this soon after one
+    # moving-average window over per-frame posteriors; None = the model's kind decides:
+    # clip-trained models 300 ms (chosen on the digits recipe's validation speakers, 10-min stream,
+    # 10 dB SNR: 100 -> 300 ms kept the hit rate (81 %) and cut false accepts per hour 426 -> 156),
+    # stream-trained models STREAM_SMOOTHING_MS (their posteriors are already frame targets).
+    smoothing_ms: float | None = None
+    suppression_ms: float = 750.0  # clip-trained models: no new detection this soon after one
+    # stream-trained models: a word fires at the peak of its smoothed score, once the score has not
+    # risen for peak_hold_ms (or has fallen below the threshold); another word within refractory_ms
+    # of a detection is the same utterance heard twice and is dropped.
+    peak_hold_ms: float = 60.0
+    refractory_ms: float = 300.0
     min_count: int = 1  # frames of the smoothing window in which the word must be the raw top label
     lanes: int = 4  # staggered state lanes (K); 1 = a single carried state
     lane_stride_ms: float | None = 250.0  # lane reset stagger (S); None = never reset lanes
@@ -152,18 +172,14 @@ def is_background(label: str) -> bool:
 
 
 def default_model_path() -> Path:
-    """The bundled model: ``assets/default_model.pt`` of a source checkout, else the installed copy."""
-    candidates = [
-        Path(__file__).resolve().parent.parent / "assets" / DEFAULT_MODEL_NAME,  # checkout / editable
-        Path(sys.prefix) / "share" / "speechrnn" / DEFAULT_MODEL_NAME,  # installed data file
-    ]
-    return next((path for path in candidates if path.is_file()), candidates[0])
+    """The bundled default model (``digits``: see :mod:`speechrnn.bundled`)."""
+    return bundled_model_path(DEFAULT_BUNDLED)
 
 
 def resolve_model_path(path: str | Path | None) -> Path:
-    """``path``, or the bundled default model when None (clear error if that is missing)."""
+    """``path`` (a checkpoint file or a bundled model's name), or the bundled default model when None."""
     if path is not None:
-        return Path(path)
+        return resolve_model(path)
     default = default_model_path()
     if not default.is_file():
         raise CheckpointError(f"{default}: no model given and the bundled default model is missing; "
@@ -358,12 +374,21 @@ class Recognizer:
             self.mode = "stream" if model.config.streamable else "window"
         if self.mode == "stream" and not model.config.streamable:
             raise CheckpointError("a bidirectional model cannot carry its state: use mode='window'")
-        self.lanes = cfg.lanes if self.mode == "stream" else 1
-        self._lane_stride = self._frames(cfg.lane_stride_ms) if cfg.lane_stride_ms is not None else None
-        self._silence_frames = self._frames(cfg.silence_reset_ms) if cfg.silence_reset_ms is not None else None
+        # A stream-trained model runs as it learned: one state, carried forever, never reset.
+        self.stream_trained = model.config.objective == "stream"
+        carried = self.stream_trained and self.mode == "stream"
+        self.lanes = 1 if carried or self.mode != "stream" else cfg.lanes
+        self._lane_stride = self._frames(cfg.lane_stride_ms) if cfg.lane_stride_ms is not None and not carried else None
+        self._silence_frames = (self._frames(cfg.silence_reset_ms)
+                                if cfg.silence_reset_ms is not None and not carried else None)
         self._window_stride = self._frames(cfg.window_stride_ms)
-        self._smooth = self._frames(cfg.smoothing_ms)
+        smoothing_ms = cfg.smoothing_ms
+        if smoothing_ms is None:
+            smoothing_ms = STREAM_SMOOTHING_MS if self.stream_trained else CLIP_SMOOTHING_MS
+        self._smooth = self._frames(smoothing_ms)
         self._suppress = cfg.suppression_ms / fc.hop_ms  # frames (may be fractional)
+        self._hold = self._frames(cfg.peak_hold_ms)
+        self._refractory = cfg.refractory_ms / fc.hop_ms
         self._thresholds = np.array(
             [np.inf if is_background(label) else cfg.threshold_for(label) for label in self.labels]
         )
@@ -403,6 +428,11 @@ class Recognizer:
         self._prev_above = np.zeros(count, dtype=bool)
         self._armed = np.ones(count, dtype=bool)
         self._last_fire = -np.inf
+        self._last_label = -1
+        self._open = np.zeros(count, dtype=bool)  # stream-trained: the word's score is above its threshold
+        self._peak = np.zeros(count, dtype=np.float32)  # ... its highest smoothed score in this stretch
+        self._peak_frame = np.zeros(count, dtype=np.int64)  # ... and where it was
+        self._fired = np.zeros(count, dtype=bool)  # ... and whether this stretch was reported
         self._posteriors = RingBuffer(history, (count,))
         self._raw = RingBuffer(history, (count,))
         self._hidden = RingBuffer(history, (width,))
@@ -427,7 +457,10 @@ class Recognizer:
         else:
             raw, hidden = self._run_windows(frames, start)
         smoothed, tops = self._smoothed(raw)
-        found = self._detect(smoothed, tops, levels, start)  # before the histories take this chunk
+        if self.stream_trained:
+            found = self._detect_peaks(smoothed, levels, start)
+        else:
+            found = self._detect(smoothed, tops, levels, start)  # before the histories take this chunk
         self._posteriors.write(smoothed)
         self._raw.write(raw)
         self._hidden.write(hidden)
@@ -436,6 +469,12 @@ class Recognizer:
         self._frames_seen += len(frames)
         self.detections.extend(found)
         return found
+
+    def flush(self) -> list[Detection]:
+        """End of the audio (a file, or the microphone closed): push enough silence for the last
+        word to be decided and return what that completes. The stream can go on afterwards."""
+        tail = self.model.config.tail_samples(self.sample_rate_hz) or self.feature_config.clip_samples
+        return self.push(np.zeros(tail, dtype=np.float32))
 
     def _frame_levels(self, samples: np.ndarray) -> np.ndarray:
         """RMS level (dBFS) of each new analysis frame, aligned with the feature frames."""
@@ -550,6 +589,40 @@ class Recognizer:
                 offset = len(levels) - len(smoothed) + i  # this frame's index in ``levels``
                 found.append(self._detection(label, float(smoothed[i, label]), frame, levels, offset))
                 break
+        return found
+
+    def _detect_peaks(self, smoothed: np.ndarray, levels: np.ndarray, start: int) -> list[Detection]:
+        """Stream-trained models: one detection per stretch of a word's score above its threshold,
+        at the stretch's peak. The stretch ends when the word's target window has passed, so a word
+        said again ("up, up, up") is a new stretch and a new detection."""
+        above = smoothed >= self._thresholds
+        if not above.any() and not self._open.any():
+            return []
+        levels = np.concatenate([self._levels.latest(self._clip_frames), levels])  # the clip before each frame
+        found = []
+        falling = ~above & np.vstack([self._open[None], above[:-1]])  # frames where a stretch ends
+        busy = above.any(axis=1) | falling.any(axis=1)
+        for i in np.flatnonzero(busy).tolist():
+            frame = start + i
+            for label in np.flatnonzero(above[i] | self._open).tolist():
+                score = float(smoothed[i, label])
+                if above[i, label]:
+                    if not self._open[label]:
+                        self._open[label], self._fired[label] = True, False
+                        self._peak[label], self._peak_frame[label] = score, frame
+                    elif score > self._peak[label]:
+                        self._peak[label], self._peak_frame[label] = score, frame
+                    settled = frame - self._peak_frame[label] >= self._hold
+                else:
+                    self._open[label] = False
+                    settled = True
+                if settled and not self._fired[label]:
+                    self._fired[label] = True
+                    if self._last_label != label and frame - self._last_fire < self._refractory:
+                        continue  # the same utterance already gave another word
+                    self._last_fire, self._last_label = frame, label
+                    offset = len(levels) - len(smoothed) + i
+                    found.append(self._detection(label, float(self._peak[label]), frame, levels, offset))
         return found
 
     def _detection(self, label: int, score: float, frame: int, levels: np.ndarray, offset: int) -> Detection:

@@ -57,10 +57,15 @@ class StreamConfig:
     gap_max_s: float = 4.0
     distractor_fraction: float = 0.2  # share of words outside the model's vocabulary (if the folder has any)
     tolerance_s: float = 1.0  # a detection counts for a word up to this long after its end
+    per_noise: bool = True  # one stream of ``minutes`` per noise recording (a table row each); else all looped
+    noise_only_hours: float = 0.0  # also run each noise alone this long: false accepts with no speech at all
+    drift_hour_s: float = 3600.0  # the drift check compares the hit rate of the first and last such span
 
     def __post_init__(self) -> None:
         if self.minutes <= 0:
             raise ValueError("minutes must be positive")
+        if self.noise_only_hours < 0:
+            raise ValueError("noise_only_hours must not be negative")
         if not 0 < self.gap_min_s <= self.gap_max_s:
             raise ValueError("need 0 < gap_min_s <= gap_max_s")
         if self.gap_min_s < self.tolerance_s:
@@ -92,6 +97,10 @@ class StreamEvalResult:
     hours: float
     latencies_ms: list[float]
     per_label: dict[str, dict[str, int]]
+    false_accepts_on_distractors: int = 0  # of false_accepts: detections during a distractor word
+    hit_times_s: list[tuple[float, bool]] = field(default_factory=list)  # (word end, hit) per target word
+    per_noise: dict[str, dict[str, Any]] = field(default_factory=dict)  # noise file -> summary of its stream
+    noise_only: dict[str, dict[str, float]] = field(default_factory=dict)  # noise file -> hours, false accepts
     settings: dict[str, Any] = field(default_factory=dict)
     words: list[PlacedWord] = field(default_factory=list)
     detections: list[dict[str, Any]] = field(default_factory=list)
@@ -103,6 +112,23 @@ class StreamEvalResult:
     @property
     def false_accepts_per_hour(self) -> float:
         return self.false_accepts / self.hours if self.hours else 0.0
+
+    @property
+    def noise_only_false_accepts_per_hour(self) -> float | None:
+        hours = sum(row["hours"] for row in self.noise_only.values())
+        return sum(row["false_accepts"] for row in self.noise_only.values()) / hours if hours else None
+
+    def drift(self, span_s: float) -> dict[str, float] | None:
+        """Hit rate of the targets in the first and in the last ``span_s`` of the stream (None when
+        the stream is shorter than two spans): a model whose carried state drifts loses hits late."""
+        if not self.hit_times_s or self.hours * SECONDS_PER_HOUR < 2 * span_s:
+            return None
+        end = max(t for t, _ in self.hit_times_s)
+        first = [hit for t, hit in self.hit_times_s if t < span_s]
+        last = [hit for t, hit in self.hit_times_s if t >= end - span_s]
+        if not first or not last:
+            return None
+        return {"span_s": span_s, "first_hit_rate": sum(first) / len(first), "last_hit_rate": sum(last) / len(last)}
 
     def latency_ms(self, percentile: float) -> float | None:
         return float(np.percentile(self.latencies_ms, percentile)) if self.latencies_ms else None
@@ -118,6 +144,13 @@ class StreamEvalResult:
             "misses": self.misses,
             "wrong": self.wrong,
             "false_accepts": self.false_accepts,
+            "false_accepts_on_distractors": self.false_accepts_on_distractors,
+            "false_accepts_per_100_distractors": (100.0 * self.false_accepts_on_distractors / self.distractors
+                                                  if self.distractors else None),
+            "noise_only_false_accepts_per_hour": self.noise_only_false_accepts_per_hour,
+            "noise_only": self.noise_only,
+            "per_noise": self.per_noise,
+            "drift": self.drift(self.settings.get("stream", {}).get("drift_hour_s", SECONDS_PER_HOUR)),
             "duplicates": self.duplicates,
             "targets": self.targets,
             "distractors": self.distractors,
@@ -138,13 +171,35 @@ class StreamEvalResult:
             ("hit rate", f"{100 * self.hit_rate:.1f} %  ({self.hits} / {self.targets})"),
             ("misses", str(self.misses)),
             ("wrong label", str(self.wrong)),
-            ("false accepts", f"{self.false_accepts}  ({self.false_accepts_per_hour:.1f} per hour)"),
+            ("false accepts", f"{self.false_accepts}  ({self.false_accepts_per_hour:.1f} per hour of stream)"),
+            ("  on distractors", f"{self.false_accepts_on_distractors}" + (
+                f"  ({100.0 * self.false_accepts_on_distractors / self.distractors:.1f} per 100 distractor words)"
+                if self.distractors else "")),
             ("duplicates", str(self.duplicates)),
             ("latency median", "-" if median is None else f"{median:.0f} ms after word end"),
             ("latency p95", "-" if p95 is None else f"{p95:.0f} ms"),
         ]
+        alone = self.noise_only_false_accepts_per_hour
+        if alone is not None:
+            hours = sum(row["hours"] for row in self.noise_only.values())
+            rows.append(("noise alone", f"{alone:.2f} false accepts per hour ({hours:.2f} h, no speech)"))
+        drift = self.drift(self.settings.get("stream", {}).get("drift_hour_s", SECONDS_PER_HOUR))
+        if drift is not None:
+            rows.append(("drift", f"hit rate first {drift['span_s'] / 60:.0f} min {100 * drift['first_hit_rate']:.1f} %, "
+                                  f"last {100 * drift['last_hit_rate']:.1f} %"))
         width = max(len(name) for name, _ in rows)
         lines = [f"{name:<{width}}  {value}" for name, value in rows]
+        if len(self.per_noise) > 1 or self.noise_only:
+            lines.append("")
+            lines.append(f"{'noise':<24} {'hits':>7} {'FA/h':>7} {'FA/100 distr.':>13} {'alone FA/h':>10}")
+            for name in sorted(set(self.per_noise) | set(self.noise_only)):
+                row, alone_row = self.per_noise.get(name, {}), self.noise_only.get(name)
+                hit = f"{100 * row['hit_rate']:.1f} %" if row else "-"
+                per_hour = f"{row['false_accepts_per_hour']:.1f}" if row else "-"
+                per_100 = (f"{row['false_accepts_per_100_distractors']:.1f}"
+                           if row and row.get("false_accepts_per_100_distractors") is not None else "-")
+                alone_text = f"{alone_row['false_accepts'] / alone_row['hours']:.2f}" if alone_row else "-"
+                lines.append(f"{name:<24} {hit:>7} {per_hour:>7} {per_100:>13} {alone_text:>10}")
         lines.append("")
         lines.append(f"{'word':<12} {'hits':>5} {'miss':>5} {'wrong':>6}")
         for label, counts in sorted(self.per_label.items()):
@@ -314,13 +369,17 @@ def score_detections(
     per_label: dict[str, dict[str, int]] = {
         label: {"hits": 0, "misses": 0, "wrong": 0} for label in (labels or []) if not label.startswith("_")
     }
+    on_distractors = 0
+    hit_times = []
     for index, word in enumerate(words):
         found = assigned.get(index, [])
         if not word.target:
             false_accepts += len(found)
+            on_distractors += len(found)
             continue
         counts = per_label.setdefault(word.label, {"hits": 0, "misses": 0, "wrong": 0})
         correct = [d for d in found if d.label == word.label]
+        hit_times.append((word.end_s, bool(correct)))
         if correct:
             hits += 1
             counts["hits"] += 1
@@ -337,8 +396,39 @@ def score_detections(
     return StreamEvalResult(
         hits=hits, misses=misses, wrong=wrong, false_accepts=false_accepts, duplicates=duplicates,
         targets=targets, distractors=len(words) - targets, hours=hours, latencies_ms=latencies,
-        per_label=per_label,
+        per_label=per_label, false_accepts_on_distractors=on_distractors, hit_times_s=hit_times,
     )
+
+
+def _aliased(clips: list, vocabulary: set[str]) -> list:
+    """FSDD's ``0`` .. ``9`` folders read as ``zero`` .. ``nine`` for a model that knows the words
+    (as ``speechrnn evaluate --task digits`` maps them)."""
+    import dataclasses
+
+    from speechrnn.data.spec import DIGIT_ALIASES
+
+    aliases = {digit: word for digit, word in DIGIT_ALIASES if word in vocabulary and digit not in vocabulary}
+    return [dataclasses.replace(c, label=aliases[c.label]) if c.label in aliases else c for c in clips]
+
+
+def _merge(parts: list[StreamEvalResult], labels: list[str]) -> StreamEvalResult:
+    """One result for several streams (one per noise): counts added, latencies pooled."""
+    per_label: dict[str, dict[str, int]] = {}
+    for part in parts:
+        for label, counts in part.per_label.items():
+            row = per_label.setdefault(label, {"hits": 0, "misses": 0, "wrong": 0})
+            for key in row:
+                row[key] += counts[key]
+    offset, hit_times = 0.0, []
+    for part in parts:  # streams played one after the other
+        hit_times += [(offset + t, hit) for t, hit in part.hit_times_s]
+        offset += part.hours * SECONDS_PER_HOUR
+    total = {key: sum(getattr(p, key) for p in parts) for key in
+             ("hits", "misses", "wrong", "false_accepts", "duplicates", "targets", "distractors",
+              "false_accepts_on_distractors")}
+    return StreamEvalResult(**total, hours=sum(p.hours for p in parts),
+                            latencies_ms=[x for p in parts for x in p.latencies_ms], per_label=per_label,
+                            hit_times_s=hit_times)
 
 
 def stream_eval(
@@ -349,9 +439,12 @@ def stream_eval(
     detector=None,
     cancel: CancelToken | None = None,
 ) -> EventStream:
-    """Build the stream, run the recognizer, score it. Events; ``Finished(StreamEvalResult)``.
+    """Build the streams, run the recognizer, score them. Events; ``Finished(StreamEvalResult)``.
 
-    ``checkpoint_path`` None means the bundled default model; ``detector`` is a
+    With ``config.per_noise`` (and several recordings in ``noise_dir``) every recording gets its
+    own stream of ``config.minutes`` and its own row in ``per_noise``; ``noise_only_hours`` adds a
+    run of each recording alone (every detection there is a false accept). ``checkpoint_path``
+    None means the bundled default model; ``detector`` is a
     :class:`~speechrnn.recognizer.DetectorConfig` (default settings when None).
     """
     from speechrnn.data.layout import audio_files_in, scan_folder
@@ -361,37 +454,51 @@ def stream_eval(
     rate = recognizer.sample_rate_hz
     clip_samples = recognizer.feature_config.clip_samples
     vocabulary = {label for label in recognizer.labels if not is_background(label)}
-    rng = np.random.default_rng(config.seed)
-    yield Stage("load", f"loading noise from {noise_dir}")
-    noise = _NoiseLoop(audio_files_in(Path(noise_dir)), rate, rng)
-    clips = scan_folder(Path(data))
-    plan, noise_scale = None, 1.0
-    for event in _plan_stream(clips, vocabulary, config, rate, clip_samples, noise, rng, cancel):
-        if isinstance(event, Finished):
-            plan, noise_scale = event.result
-        else:
-            yield event
-    assert plan is not None
+    noises = audio_files_in(Path(noise_dir))
+    groups = [[path] for path in noises] if config.per_noise and len(noises) > 1 else [noises]
+    clips = _aliased(scan_folder(Path(data)), vocabulary)
     if recognizer.engine_note:
         yield Message(recognizer.engine_note, "warning")
-    yield Stage("recognize", f"running the recognizer over {plan.total_samples / rate / 60:.1f} min of audio")
-    detections = []
-    push = round(PUSH_S * rate)
-    started = time.perf_counter()
-    next_progress = 0
-    for start in range(0, plan.total_samples, push):
-        if cancel is not None:
-            cancel.check()
-        chunk = _render(plan, noise, noise_scale, start, min(push, plan.total_samples - start))
-        detections.extend(recognizer.push(chunk))
-        if start >= next_progress:
-            yield Progress("recognize", start / rate, plan.total_samples / rate, unit="s")
-            next_progress = start + round(PROGRESS_EVERY_S * rate)
+    parts, words, detections, per_noise, noise_only = [], [], [], {}, {}
+    started, audio_s = time.perf_counter(), 0.0
+    for group in groups:
+        name = group[0].name if len(group) == 1 else Path(noise_dir).name
+        rng = np.random.default_rng(config.seed)
+        yield Stage("load", f"loading noise {name}")
+        noise = _NoiseLoop(group, rate, rng)
+        plan, noise_scale = None, 1.0
+        for event in _plan_stream(clips, vocabulary, config, rate, clip_samples, noise, rng, cancel):
+            if isinstance(event, Finished):
+                plan, noise_scale = event.result
+            else:
+                yield event
+        assert plan is not None
+        yield Stage("recognize", f"{name}: running the recognizer over {plan.total_samples / rate / 60:.1f} min of audio")
+        recognizer.reset()
+        found = yield from _run(recognizer, lambda start, length: _render(plan, noise, noise_scale, start, length),
+                                plan.total_samples, cancel)
+        hours = plan.total_samples / rate / SECONDS_PER_HOUR
+        part = score_detections(plan.words, found, config.tolerance_s, hours, recognizer.labels)
+        per_noise[name] = {k: v for k, v in part.to_dict().items()
+                           if k not in ("per_label", "settings", "noise_only", "per_noise", "drift")}
+        offset = sum(p.hours for p in parts) * SECONDS_PER_HOUR
+        words += [_shifted(w, offset) for w in plan.words]
+        detections += [{**asdict(d), "noise": name} for d in found]
+        parts.append(part)
+        audio_s += plan.total_samples / rate
+        if config.noise_only_hours > 0:
+            total = round(config.noise_only_hours * SECONDS_PER_HOUR * rate)
+            yield Stage("noise-only", f"{name}: {config.noise_only_hours:g} h of the noise alone")
+            recognizer.reset()
+            alone = yield from _run(recognizer, lambda start, length: noise.segment(start, length) * noise_scale,
+                                    total, cancel)
+            noise_only[name] = {"hours": config.noise_only_hours, "false_accepts": len(alone),
+                                "labels": sorted({d.label for d in alone})}
+            audio_s += total / rate
     elapsed = time.perf_counter() - started
-    hours = plan.total_samples / rate / SECONDS_PER_HOUR
-    result = score_detections(plan.words, detections, config.tolerance_s, hours, recognizer.labels)
-    result.words = plan.words
-    result.detections = [asdict(d) for d in detections]
+    result = _merge(parts, recognizer.labels)
+    result.per_noise, result.noise_only = per_noise, noise_only
+    result.words, result.detections = words, detections
     result.settings = {
         "model": str(recognizer.checkpoint.path if recognizer.checkpoint else checkpoint_path),
         "data": str(data),
@@ -399,9 +506,34 @@ def stream_eval(
         "stream": asdict(config),
         "detector": {**asdict(recognizer.config), "label_thresholds": dict(recognizer.config.label_thresholds)},
         "recognizer": recognizer.describe(),
-        "real_time_factor": elapsed / (plan.total_samples / rate),
+        "real_time_factor": elapsed / audio_s,
     }
     yield Finished(result)
+
+
+def _shifted(word: PlacedWord, offset_s: float) -> PlacedWord:
+    """``word`` moved by ``offset_s`` (streams of several noises are reported end to end)."""
+    import dataclasses
+
+    return dataclasses.replace(word, start_s=word.start_s + offset_s, end_s=word.end_s + offset_s)
+
+
+def _run(recognizer, render, total_samples: int, cancel: CancelToken | None) -> EventStream:
+    """Push ``render(start, length)`` through the recognizer in ``PUSH_S`` chunks, flush at the end;
+    ``return`` the detections (``found = yield from _run(...)``)."""
+    rate = recognizer.sample_rate_hz
+    push = round(PUSH_S * rate)
+    detections: list = []
+    next_progress = 0
+    for start in range(0, total_samples, push):
+        if cancel is not None:
+            cancel.check()
+        detections.extend(recognizer.push(render(start, min(push, total_samples - start))))
+        if start >= next_progress:
+            yield Progress("recognize", start / rate, total_samples / rate, unit="s")
+            next_progress = start + round(PROGRESS_EVERY_S * rate)
+    detections.extend(recognizer.flush())
+    return detections
 
 
 # ---------------------------------------------------------------------------------- speed
@@ -489,7 +621,8 @@ def measure_recognizer_speed(
 def compare_recognizer_speeds(model, labels: list[str] | None = None, audio_s: float = 30.0,
                               chunk_ms: float = 100.0) -> list[SpeedResult]:
     """The streaming recognizer (torch and onnxruntime engines, 4 lanes and 1) next to the
-    baseline of re-running a 1 s window every 10 ms and every 100 ms."""
+    baseline of re-running a 1 s window every 10 ms and every 100 ms. A stream-trained ``model``
+    always runs one carried state, so its lane settings give the same figure."""
     from speechrnn.recognizer import DetectorConfig
 
     settings = [

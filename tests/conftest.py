@@ -1,4 +1,4 @@
-"""Shared fixtures: the virtual microphone and a tiny model that knows the test clips' words.
+"""Shared fixtures: the virtual microphone and tiny models that know the test clips' words.
 
 Virtual-microphone tests skip with a visible reason where PulseAudio cannot start; in CI
 (``CI=true``) they fail instead, so the real audio path is always exercised there.
@@ -11,13 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datapaths import NOISE, SPEECH_COMMANDS
+from datapaths import STREAM_WORD_MODEL, WORD_MODEL
 from virtual_mic import VirtualMic, VirtualMicUnavailable
-
-WORD_MODEL_WORDS = ("yes", "no", "one", "two", "three", "nine")  # the folders of tests/data/speech_commands
-WORD_MODEL_STEPS = 400  # enough for a tiny GRU to know 12 clips in noise (seconds of CPU)
-WORD_SHARE = 0.7  # of training examples; the rest is noise only ...
-PARTIAL_WORD_SHARE = 0.2  # ... or part of a word (its start or its end), labelled _silence_
 
 
 def in_ci() -> bool:
@@ -45,98 +40,20 @@ def virtual_mic():
         mic.stop()
 
 
-def _word_clips(sample_rate_hz: int, clip_samples: int):
-    from speechrnn.audio.io import load_audio
-    from speechrnn.record import trim_to_speech
+@pytest.fixture(scope="session")
+def word_model() -> Path:
+    """Checkpoint of a tiny clip-trained GRU that recognizes the words of tests/data/speech_commands.
 
-    words = []
-    for index, word in enumerate(WORD_MODEL_WORDS, start=1):
-        for path in sorted((SPEECH_COMMANDS / word).glob("*.wav")):
-            speech, _, _ = trim_to_speech(load_audio(path, sample_rate_hz), sample_rate_hz)
-            words.append((index, speech[:clip_samples]))
-    return words
-
-
-def train_word_model(out: Path, seed: int = 0) -> Path:
-    """Train a small GRU on the test clips (with random placement and noise); save a checkpoint.
-
-    Labels: ``_silence_`` + the six words. Each example puts a word's speech at a random place in
-    a 1 s clip - its end anywhere from 50 ms to 600 ms before the clip's end, as a live stream
-    shows it - over test noise at a random level. Parts of words count as ``_silence_``: while a
-    word is being spoken the recognizer sees its start, and a lane restarted in the middle of a
-    word sees its end; neither must fire.
+    Trained once by ``python tests/fixture_models.py`` and committed: tests must not depend on how
+    a model happens to train on the CPU at hand (float32 on AMD, bfloat16 on Intel AMX).
     """
-    import torch
-
-    from speechrnn.audio.io import load_audio
-    from speechrnn.checkpoint import Checkpoint, save_checkpoint
-    from speechrnn.features import FeatureConfig, FeatureExtractor
-    from speechrnn.model import ModelConfig, RNNClassifier
-
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    features = FeatureConfig()
-    rate, clip = features.sample_rate_hz, features.clip_samples
-    words = _word_clips(rate, clip)
-    noise = np.concatenate([load_audio(p, rate) for p in sorted(NOISE.glob("*.wav"))])
-    labels = ["_silence_", *WORD_MODEL_WORDS]
-    extractor = FeatureExtractor(features)
-    model = RNNClassifier(ModelConfig(num_classes=len(labels), hidden=64, layers=2, dropout=0.0))
-
-    def batch(size: int = 64):
-        waves = np.zeros((size, clip), dtype=np.float32)
-        targets = np.zeros(size, dtype=np.int64)
-        for row in range(size):
-            start = rng.integers(noise.size - clip)
-            waves[row] = noise[start : start + clip] * rng.uniform(0.0, 0.3)
-            kind = rng.random()
-            if kind < PARTIAL_WORD_SHARE:
-                # a word cut off: its start (the clip ends while it is spoken) or its end (a lane
-                # restarted while it was spoken) - no word yet, or no longer
-                _, speech = words[rng.integers(len(words))]
-                cut = round(speech.size * rng.uniform(0.3, 0.7))
-                speech = speech[:cut] if rng.random() < 0.5 else speech[cut:]
-                end = clip - rng.integers(0, round(0.6 * rate))
-                waves[row, end - speech.size : end] += speech * rng.uniform(0.5, 1.5)
-            elif kind < PARTIAL_WORD_SHARE + WORD_SHARE:
-                target, speech = words[rng.integers(len(words))]
-                end = clip - rng.integers(round(0.05 * rate), round(0.6 * rate))
-                begin = max(0, end - speech.size)
-                waves[row, begin:end] += speech[speech.size - (end - begin) :] * rng.uniform(0.5, 1.5)
-                targets[row] = target
-        return torch.from_numpy(waves), torch.from_numpy(targets)
-
-    with torch.no_grad():
-        frames = extractor(batch(128)[0])
-        model.set_normalization(frames.mean((0, 1)), frames.std((0, 1)))
-    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
-    model.train()
-    for _ in range(WORD_MODEL_STEPS):
-        waves, targets = batch()
-        with torch.no_grad():
-            frames = extractor(waves)
-        logits, _ = model(frames)
-        loss = torch.nn.functional.cross_entropy(logits, targets)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    model.eval()
-    checkpoint = Checkpoint(model_config=model.config, feature_config=features, labels=labels,
-                            state_dict=model.state_dict(), recipe="tests/conftest.py train_word_model")
-    return save_checkpoint(checkpoint, out)
+    return WORD_MODEL
 
 
 @pytest.fixture(scope="session")
-def word_model(tmp_path_factory) -> Path:
-    """Checkpoint of a tiny GRU that recognizes the words of tests/data/speech_commands."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return train_word_model(tmp_path_factory.mktemp("word_model") / "word_model.pt")
-    finally:
-        torch.set_num_threads(threads)
+def stream_word_model() -> Path:
+    """The same words, stream-trained by the library's ``train()`` (committed, see fixture_models.py)."""
+    return STREAM_WORD_MODEL
 
 
 @pytest.fixture(scope="session")

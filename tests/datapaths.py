@@ -6,3 +6,6 @@ DATA = Path(__file__).resolve().parent / "data"
 SPEECH_COMMANDS = DATA / "speech_commands"
 FSDD = DATA / "fsdd"
 NOISE = DATA / "noise"
+MODELS = DATA / "models"
+WORD_MODEL = MODELS / "word_model.pt"  # made by tests/fixture_models.py
+STREAM_WORD_MODEL = MODELS / "stream_word_model.pt"

@@ -73,6 +73,18 @@ def test_listen_file_runs_the_same_path(word_model, tmp_path):
     assert "2 detection(s) in 7.0 s" in result.stderr
 
 
+@pytest.mark.parametrize("model", ["word_model", "stream_word_model"])
+def test_listen_file_on_one_short_clip_finds_its_word(model, request):
+    # a user's very first test: the clip ends right after the word, so the end must be flushed
+    path = SPEECH_COMMANDS / "three" / "b87bdb22_nohash_1.wav"
+    checkpoint = request.getfixturevalue(model)
+    result = subprocess.run(listen(str(checkpoint), "--file", str(path)), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert [LINE.match(line).group(1) for line in result.stdout.splitlines()] == ["three"]
+    assert "1 detection(s) in 1.0 s" in result.stderr
+
+
 def test_listen_file_errors_are_one_line(word_model, tmp_path):
     result = subprocess.run(listen(str(word_model), "--file", str(tmp_path / "missing.wav")),
                             capture_output=True, text=True, timeout=300)

@@ -306,3 +306,110 @@ def test_recognizer_on_a_live_input_stream(virtual_mic, word_model):
     assert watched.finish(60) == 0, watched.output()
     found = json.loads(watched.stdout[-1])
     assert [label for label, _, _ in found] == ["yes"], watched.output()
+
+
+# ------------------------------------------------------------------------ stream-trained models
+def stream_model() -> RNNClassifier:
+    torch.manual_seed(0)
+    return RNNClassifier(ModelConfig(num_classes=len(LABELS), hidden=32, pooling="last", objective="stream",
+                                     background_class=0)).eval()
+
+
+def scripted_stream(runs: list[tuple[str, int, int, float]], total: int = 400, chunk: int | None = None,
+                    pushed_frames: int | None = None, **detector) -> tuple[list, Recognizer]:
+    """Detections of a stream-trained recognizer when ``label``'s logit follows a ramp up to
+    ``height`` and back down over frames [begin, end); background elsewhere."""
+    script = np.zeros((total, len(LABELS)), dtype=np.float32)
+    script[:, 0] = 5.0
+    for label, begin, end, height in runs:
+        ramp = height * (1.0 - np.abs(np.linspace(-1.0, 1.0, end - begin)))
+        script[begin:end, LABELS.index(label)] = 5.0 + ramp
+    recognizer = Recognizer(stream_model(), LABELS, config=DetectorConfig(engine="torch", **detector))
+    recognizer.engine = ScriptedEngine(script)
+    samples = FeatureConfig().window_samples + ((pushed_frames or total) - 1) * FeatureConfig().hop_samples
+    audio = np.zeros(samples, dtype=np.float32)
+    found = push_in_chunks(recognizer, audio, chunk or samples)
+    return found, recognizer
+
+
+def test_a_stream_trained_model_runs_one_carried_state():
+    recognizer = Recognizer(stream_model(), LABELS, config=DetectorConfig(engine="torch"))
+    assert recognizer.lanes == 1 and recognizer.describe()["lane_stride_frames"] is None
+    model = stream_model()
+    audio = speech_stream(3.0)
+    push_in_chunks(recognizer, audio, 1000)
+    with torch.no_grad():
+        logits, _ = model.forward_frames(torch.from_numpy(model_frames(audio))[None])
+    assert np.allclose(recognizer.raw_history(1000), softmax(logits[0].numpy()), atol=1e-5)
+
+
+def test_a_stream_word_fires_once_at_its_peak_not_at_the_first_crossing():
+    found, _ = scripted_stream([("yes", 100, 140, 8.0)], threshold=0.6, smoothing_ms=30)
+    assert [d.label for d in found] == ["yes"]
+    # the peak of the ramp is at frame 120 (smoothing 3 frames: the average peaks at 121)
+    assert found[0].score > 0.99
+    hold = round(DetectorConfig().peak_hold_ms / 10)
+    assert found[0].time_s == pytest.approx((121 + hold) * 160 / RATE + 400 / RATE, abs=0.011)
+
+
+def test_a_repeated_word_gives_one_detection_each_time():
+    # "up, up, up": the same word three times, 0.3 s apart
+    runs = [("yes", 50, 80, 8.0), ("yes", 110, 140, 8.0), ("yes", 170, 200, 8.0)]
+    found, _ = scripted_stream(runs, threshold=0.6, smoothing_ms=30)
+    assert [d.label for d in found] == ["yes", "yes", "yes"]
+
+
+@pytest.mark.parametrize("chunk", [160, 777, 4000])
+def test_stream_detections_do_not_depend_on_push_size(chunk):
+    runs = [("yes", 50, 80, 8.0), ("no", 150, 190, 6.0), ("yes", 300, 330, 3.0)]
+    whole, _ = scripted_stream(runs, threshold=0.6, smoothing_ms=50)
+    pieces, _ = scripted_stream(runs, threshold=0.6, smoothing_ms=50, chunk=chunk)
+    assert [d.label for d in whole] == ["yes", "no", "yes"]
+    assert [(d.label, d.time_s, d.score) for d in pieces] == [(d.label, d.time_s, d.score) for d in whole]
+
+
+def test_another_word_in_the_same_utterance_is_dropped():
+    # "no" peaks 100 ms after "yes" (one utterance heard as both): only the first is reported
+    found, _ = scripted_stream([("yes", 100, 130, 8.0), ("no", 108, 140, 8.0)], threshold=0.45, smoothing_ms=30)
+    assert [d.label for d in found] == ["yes"]
+    later, _ = scripted_stream([("yes", 100, 130, 8.0), ("no", 200, 230, 8.0)], threshold=0.45, smoothing_ms=30)
+    assert [d.label for d in later] == ["yes", "no"]
+
+
+def test_flush_decides_a_word_at_the_very_end():
+    # the audio stops while "yes" is still rising (its peak would be at frame 400): nothing yet;
+    # flush() pushes the silence that lets the peak pass, and reports it
+    found, recognizer = scripted_stream([("yes", 380, 420, 8.0)], total=480, pushed_frames=400,
+                                        threshold=0.6, smoothing_ms=30)
+    assert found == []
+    assert [d.label for d in recognizer.flush()] == ["yes"]
+
+
+def spoken(words: list[str], pause_s: float) -> np.ndarray:
+    """The test clips' speech one after the other with ``pause_s`` between, over quiet real noise."""
+    from speechrnn.record import trim_to_speech
+
+    parts = [np.zeros(RATE // 2, dtype=np.float32)]
+    for name in words:
+        speech, _, _ = trim_to_speech(load_audio(SPEECH_COMMANDS / name / "b87bdb22_nohash_1.wav", RATE), RATE)
+        parts += [speech, np.zeros(round(pause_s * RATE), dtype=np.float32)]
+    audio = np.concatenate(parts)
+    background = load_audio(sorted(NOISE.glob("*.wav"))[0], RATE)
+    return (audio + 0.2 * np.tile(background, 1 + audio.size // background.size)[: audio.size]).astype(np.float32)
+
+
+def test_a_stream_trained_model_reports_each_spoken_word_once(stream_word_model):
+    recognizer = Recognizer.from_checkpoint(stream_word_model)
+    found = recognizer.push(spoken(["yes", "no"], 1.0)) + recognizer.flush()
+    assert [d.label for d in found] == ["yes", "no"]
+    assert all(d.score >= recognizer.config.threshold for d in found)
+
+
+def test_a_word_said_again_and_again_is_detected_each_time(stream_word_model):
+    # "three, three, three, three, three" with half-second pauses: five detections, not one
+    recognizer = Recognizer.from_checkpoint(stream_word_model)
+    audio = spoken(["three"] * 5, 0.5)
+    found = push_in_chunks(recognizer, audio, 1600) + recognizer.flush()
+    assert [d.label for d in found] == ["three"] * 5
+    gaps = np.diff([d.time_s for d in found])
+    assert (gaps > 0.5).all()

@@ -105,3 +105,43 @@ def test_speed_probe_reports_frames_and_real_time_factor():
     assert result.us_per_frame > 0 and result.real_time_factor == pytest.approx(result.us_per_frame * 100 / 1e6)
     window = measure_recognizer_speed(model, config=DetectorConfig(mode="window", window_stride_ms=100), audio_s=1.0)
     assert window.mode == "window" and window.window_stride_ms == 100
+
+
+def test_false_accepts_on_distractors_are_counted_apart():
+    words = [word("yes", 1.0, 1.5), word("cat", 4.0, 4.3, False), word("bed", 8.0, 8.3, False)]
+    found = [detection("yes", 1.6), detection("yes", 4.5), detection("no", 6.5)]
+    result = score_detections(words, found, tolerance_s=1.0, hours=0.1)
+    assert result.false_accepts == 2 and result.false_accepts_on_distractors == 1
+    assert result.to_dict()["false_accepts_per_100_distractors"] == pytest.approx(50.0)
+
+
+def test_drift_compares_the_first_and_last_span():
+    words = [word("yes", t, t + 0.5) for t in (10.0, 20.0, 7000.0, 7010.0)]
+    found = [detection("yes", 10.6), detection("yes", 20.6), detection("yes", 7000.6)]  # the last word is missed
+    result = score_detections(words, found, tolerance_s=1.0, hours=2.0)
+    assert result.drift(3600.0) == {"span_s": 3600.0, "first_hit_rate": 1.0, "last_hit_rate": 0.5}
+    assert result.drift(4000.0) is None  # the stream is shorter than two spans
+
+
+def test_stream_eval_reports_each_noise_and_the_noise_alone(stream_word_model, tmp_path):
+    config = StreamConfig(minutes=0.5, snr_db=15.0, seed=2, noise_only_hours=0.01)
+    result = run_to_end(stream_eval(stream_word_model, SPEECH_COMMANDS, NOISE, config))
+    noises = sorted(p.name for p in NOISE.glob("*.wav"))
+    assert sorted(result.per_noise) == noises and sorted(result.noise_only) == noises
+    assert all(row["hours"] == pytest.approx(0.5 / 60) for row in result.per_noise.values())
+    assert sum(row["targets"] for row in result.per_noise.values()) == result.targets
+    assert result.hours == pytest.approx(1.0 / 60)
+    assert all(row["hours"] == 0.01 for row in result.noise_only.values())
+    table = result.table()
+    assert "noise alone" in table and all(name in table for name in noises)
+
+
+def test_fsdd_digit_folders_count_as_the_words(tmp_path):
+    from datapaths import FSDD
+
+    from speechrnn.data.layout import scan_folder
+    from speechrnn.stream_eval import _aliased
+
+    clips = _aliased(scan_folder(FSDD), {"zero", "one", "two", "three"})
+    assert {c.label for c in clips} == {"zero", "one", "two", "three"}
+    assert {c.label for c in _aliased(scan_folder(FSDD), {"yes"})} == {"0", "1", "2", "3"}

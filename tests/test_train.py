@@ -38,7 +38,7 @@ FEATURES = FeatureConfig()
 SPLIT = dict(validation_pct=20.0, testing_pct=20.0)
 TINY_MODEL = dict(hidden=32, layers=1, dropout=0.0)
 # Small batches: enough optimizer steps in a few epochs of ~60 clips (about 5 s per run on one core).
-TINY_TRAIN = dict(batch_size=8, lr=1e-2, threads=1)
+TINY_TRAIN = dict(batch_size=8, lr=1e-2, threads=1, objective="clip")  # the stream objective: see below
 EPOCHS_TO_LEARN = 12
 
 
@@ -240,14 +240,15 @@ def test_batches_are_sharded_evenly_and_a_short_tail_is_dropped():
 
 
 def test_small_data_gets_smaller_batches_and_sources_can_be_balanced():
-    from speechrnn.training import effective_batch_size, epoch_order, source_balance_weights
+    from speechrnn.data.sampling import label_source_weights
+    from speechrnn.training import effective_batch_size, epoch_order
 
     assert effective_batch_size(TrainConfig(batch_size=256), 100_000) == 256
     assert effective_batch_size(TrainConfig(batch_size=256), 1_300) == 65  # 20 steps per epoch
     assert effective_batch_size(TrainConfig(batch_size=256), 100) == 16  # never below 16
     assert effective_batch_size(TrainConfig(batch_size=256, min_steps=0), 100) == 256
     sources = ["big"] * 90 + ["small"] * 10 + [""] * 5
-    weights = source_balance_weights(sources)
+    weights = label_source_weights([1] * 100 + [0] * 5, sources)
     assert weights[:90].sum() == pytest.approx(weights[90:100].sum()) == pytest.approx(50.0)
     assert weights[100:].sum() == 5.0  # generated silence keeps its share
     drawn = epoch_order(len(sources), 0, 1, weights)
@@ -345,3 +346,65 @@ def trained_tone_model(base: Path) -> tuple[Path, Path]:
     data = make_tone_dataset(base / "tone_model" / "data")
     run_training(data, base / "tone_model" / "run", base / "tone_model" / "cache", epochs=EPOCHS_TO_LEARN)
     return data, base / "tone_model" / "run" / BEST_NAME
+
+
+# ------------------------------------------------------------------------------ stream objective
+def test_stream_segments_place_every_clip_once_with_targets_at_the_word_end():
+    from speechrnn.features import FeatureExtractor
+    from speechrnn.training.stream_batches import StreamBatches
+
+    rng = np.random.default_rng(0)
+    clips = 12
+    waves = np.zeros((clips, RATE_HZ), dtype=np.float32)
+    for row in range(clips):  # a 0.4 s tone at 0.3 s of each clip: speech ends at 0.7 s
+        waves[row, int(0.3 * RATE_HZ) : int(0.7 * RATE_HZ)] = 0.3 * np.sin(np.arange(int(0.4 * RATE_HZ)) * 0.2)
+    targets = torch.tensor([1 + row % 3 for row in range(clips)])
+    silence = torch.zeros(clips, dtype=torch.bool)
+    silence[-2:] = True  # generated silence rows are never placed: silence is the background
+    extractor = FeatureExtractor(FEATURES)
+    batches = StreamBatches(torch.from_numpy(waves).half(), targets, silence, extractor, FEATURES,
+                            AugmentConfig(room=False), [torch.from_numpy(0.01 * rng.standard_normal(RATE_HZ * 5))],
+                            torch.device("cpu"), segment_s=3.0, target_ms=200.0, target_lead_ms=100.0,
+                            background_class=0, unknown_class=None)
+    generator = torch.Generator().manual_seed(0)
+    plan = batches.plan_epoch(torch.randperm(clips, generator=generator), lanes=4, generator=generator)
+    placed = [p.clip for step in plan for lane in step for p in lane]
+    assert sorted(placed) == list(range(clips - 2))
+    frames, frame_targets, word_ids = batches.render(plan[0], generator, fill=torch.zeros(FEATURES.feature_dim))
+    assert frames.shape == (4, FEATURES.num_frames(3 * RATE_HZ), FEATURES.feature_dim)
+    for lane, placements in enumerate(plan[0]):
+        for placement in placements:
+            end_frame = round((placement.start + int(0.4 * RATE_HZ)) / FEATURES.hop_samples)
+            window = frame_targets[lane, end_frame - 10 : end_frame + 10]  # 100 ms before to 100 ms after
+            assert (window == targets[placement.clip]).all()
+            assert frame_targets[lane, end_frame - 25] == 0 and frame_targets[lane, end_frame + 12] == 0
+        assert ((word_ids[lane] >= 0) == (frame_targets[lane] != 0)).all()
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_stream_training_carries_state_and_learns_per_frame_targets(precision, tones, cache, tmp_path):
+    options = dict(TINY_TRAIN, objective="stream", precision=precision, stream_segment_s=2.0)
+    config = TrainConfig(epochs=6, **options)
+    model = ModelConfig(num_classes=2, **TINY_MODEL)
+    events = list(train(spec_of(tones, include_silence=True), FEATURES, model, AugmentConfig(), config,
+                        tmp_path / "run", cache_dir=cache))
+    result = events[-1].result
+    best = load_checkpoint(result.best_path)
+    assert best.model_config.objective == "stream" and best.model_config.pooling == "last"
+    assert best.labels[best.model_config.background_class] == "_silence_"
+    assert best.train_config["train"]["precision"] == precision
+    epochs = [e for e in events if isinstance(e, EpochEnd)]
+    assert epochs[-1].metrics["train_loss"] < epochs[0].metrics["train_loss"]
+    from speechrnn.checkpoint import load_model
+
+    loaded, _ = load_model(result.best_path)
+    frames = torch.zeros(1, 50, FEATURES.feature_dim)
+    scores, _ = loaded(frames)
+    assert scores.shape == (1, len(best.labels)) and bool((scores <= 0).all())  # clip read-out: log-probabilities
+
+
+def test_the_stream_objective_needs_a_background_class(tones, cache, tmp_path):
+    config = TrainConfig(epochs=1, **dict(TINY_TRAIN, objective="stream"))
+    with pytest.raises(SpeechRNNError, match="needs a _silence_ or _unknown_ class"):
+        list(train(spec_of(tones), FEATURES, ModelConfig(num_classes=2, **TINY_MODEL), AugmentConfig(), config,
+                   tmp_path / "run", cache_dir=cache))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableWidget,
@@ -30,9 +31,10 @@ from PySide6.QtWidgets import (
 
 from gui.context import AppContext
 from gui.panels.base import Panel, big_label, card, column, heading, hint, panel_shortcut
-from gui.playback import play_file
+from gui.playback import clip_seconds, play_file, stop_playback
 from gui.theme import PlotColors
 from gui.widgets.confusion import ConfusionMatrixView
+from gui.widgets.model_chooser import ModelChooser
 from gui.worker import Task
 
 ACCURACY_SCALE = 2.4  # the big accuracy figure, relative to the normal font
@@ -43,6 +45,25 @@ PATH_ROLE = Qt.ItemDataRole.UserRole
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_PX = 22  # compact table rows
+PLAY_TAIL_MS = 150  # the Play button turns back a little after the clip's end (output latency)
+
+
+def training_overlap(data: dict, folder: str | Path) -> list[str]:
+    """The training sources of a checkpoint (its ``data`` description) that share clips with ``folder``:
+    the same folder, one inside the other. One line per source ("NAME (PATH)")."""
+    try:
+        target = Path(folder).expanduser().resolve()
+    except OSError:
+        return []
+    found = []
+    for source in data.get("sources", []) or []:
+        path = source.get("path") if isinstance(source, dict) else None
+        if not path:
+            continue
+        root = Path(path).expanduser().resolve()
+        if root == target or root in target.parents or target in root.parents:
+            found.append(f"{source.get('name') or root.name} ({root})")
+    return found
 
 
 class NumericItem(QTableWidgetItem):
@@ -79,7 +100,7 @@ class EvaluatePanel(Panel):
         self._build()
         ctx.model.changed.connect(lambda path, _summary: self._follow_active(path))
         if ctx.model.path is not None:
-            self.model_edit.setText(str(ctx.model.path))
+            self.set_model(ctx.model.path)
 
     # ------------------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -89,21 +110,21 @@ class EvaluatePanel(Panel):
                             "folder of labelled clips (one sub-folder per word, like Speech Commands)."))
         form = QFormLayout()
         model_row = QHBoxLayout()
-        self.model_edit = QLineEdit()
-        self.model_edit.setToolTip("Model file (.pt); follows the active model unless you pick another")
-        model_button = QPushButton("Browse…")
-        model_button.clicked.connect(self._browse_model)
+        self.model_chooser = ModelChooser(self.ctx.settings, self.ctx.model.assets_dir)
+        self.model_chooser.setToolTip("The model to evaluate: a bundled one (Digits, Commands), one of your recent "
+                                      "models or any file. Follows the active model unless you pick another.")
+        self.model_chooser.chosen.connect(lambda _path: self._update_overlap())
         active = QPushButton("Active model")
         active.setToolTip("Evaluate the model that is active in the Listen panel")
-        active.clicked.connect(lambda: self.model_edit.setText(str(self.ctx.model.path or "")))
-        model_row.addWidget(self.model_edit, 1)
-        model_row.addWidget(model_button)
+        active.clicked.connect(lambda: self.set_model(self.ctx.model.path))
+        model_row.addWidget(self.model_chooser, 1)
         model_row.addWidget(active)
         form.addRow("Model:", model_row)
         data_row = QHBoxLayout()
         self.folder_edit = QLineEdit(self.ctx.settings.eval_folder)
         self.folder_edit.setPlaceholderText("folder with one sub-folder of clips per word")
         self.folder_edit.setToolTip("Clips to test on. Every clip counts, whatever split it was in when training.")
+        self.folder_edit.editingFinished.connect(self._update_overlap)
         folder_button = QPushButton("Browse…")
         folder_button.clicked.connect(self._browse_folder)
         self.v2_test = QCheckBox("Speech Commands v2 test set")
@@ -129,6 +150,11 @@ class EvaluatePanel(Panel):
         noise_row.addWidget(self.snr_spin)
         form.addRow("Noise:", noise_row)
         root.addLayout(form)
+        self.overlap_label = QLabel()
+        self.overlap_label.setWordWrap(True)
+        self.overlap_label.setProperty("role", "warning")
+        self.overlap_label.hide()
+        root.addWidget(self.overlap_label)
 
         run_row = QHBoxLayout()
         self.run_button = QPushButton("▶ Evaluate")
@@ -171,7 +197,11 @@ class EvaluatePanel(Panel):
         left_layout.addWidget(self.class_table, 1)
         top.addWidget(left)
         self.matrix = ConfusionMatrixView()
-        top.addWidget(self.matrix)
+        self.matrix_scroll = QScrollArea()  # many words or a small window: the matrix scrolls, never drops counts
+        self.matrix_scroll.setWidget(self.matrix)
+        self.matrix_scroll.setWidgetResizable(True)
+        self.matrix_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        top.addWidget(self.matrix_scroll)
         top.setStretchFactor(0, 1)
         top.setStretchFactor(1, 1)
         top.setSizes([520, 540])
@@ -181,11 +211,16 @@ class EvaluatePanel(Panel):
         wrong_row = QHBoxLayout()
         self.wrong_title = QLabel("Misclassified clips")
         self.wrong_title.setProperty("role", "muted")
-        play = QPushButton("▶ Play")
-        play.setToolTip("Play the selected clip (or double-click it)")
-        play.clicked.connect(self.play_selected)
+        self.play_button = QPushButton("▶ Play")
+        self.play_button.setToolTip("Play the selected clip (or double-click it); press again to stop")
+        self.play_button.clicked.connect(self.play_selected)
+        self.play_button.setEnabled(False)
+        self._play_timer = QTimer(self)
+        self._play_timer.setSingleShot(True)
+        self._play_timer.timeout.connect(self._playback_ended)
+        self.playing = ""  # the clip being played ("" = none)
         wrong_row.addWidget(self.wrong_title, 1)
-        wrong_row.addWidget(play)
+        wrong_row.addWidget(self.play_button)
         wrong_layout.addLayout(wrong_row)
         self.wrong_table = QTableWidget(0, 4)
         self.wrong_table.setHorizontalHeaderLabels(["Clip", "True word", "Model said", "Score"])
@@ -194,6 +229,8 @@ class EvaluatePanel(Panel):
         self.wrong_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.wrong_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.wrong_table.cellDoubleClicked.connect(lambda row, _col: self.play_row(row))
+        self.wrong_table.itemSelectionChanged.connect(
+            lambda: self.play_button.setEnabled(bool(self.playing) or bool(self.wrong_table.selectedItems())))
         wrong_layout.addWidget(self.wrong_table, 1)
         splitter.addWidget(wrong_box)
         splitter.setStretchFactor(0, 3)
@@ -202,16 +239,38 @@ class EvaluatePanel(Panel):
 
     def _follow_active(self, path: Path) -> None:
         if not self.running:
-            self.model_edit.setText(str(path))
+            self.set_model(path)
 
-    def _browse_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Model to evaluate", self.model_edit.text(),
-                                              "speechrnn models (*.pt);;All files (*)")
-        if path:
-            self.model_edit.setText(path)
+    def set_model(self, path: str | Path | None) -> None:
+        """The model to evaluate (a file; the chooser shows it by name)."""
+        self.model_chooser.set_path(path)
+        self._update_overlap()
+
+    @property
+    def model_path(self) -> Path | None:
+        return self.model_chooser.path()
 
     def _browse_folder(self) -> None:
         self._browse_into(self.folder_edit, "Folder of labelled clips")
+        self._update_overlap()
+
+    def _update_overlap(self) -> None:
+        """Warn when the folder's clips were (partly) the model's training data."""
+        model, folder = self.model_path, self.folder_edit.text().strip()
+        sources: list[str] = []
+        if model is not None and folder and not self.v2_test.isChecked() and Path(model).is_file():
+            from gui.session import read_summary
+            from speechrnn.errors import SpeechRNNError
+
+            try:
+                sources = training_overlap(read_summary(Path(model)).get("data", {}) or {}, folder)
+            except SpeechRNNError:
+                sources = []  # an unreadable model is reported when it is evaluated
+        if sources:
+            self.overlap_label.setText(
+                "⚠ The model was trained on clips of this folder: " + "; ".join(sources) + ". Its accuracy here "
+                "overstates how it does on new voices; evaluate on a folder it has not learned from.")
+        self.overlap_label.setVisible(bool(sources))
 
     def _browse_into(self, edit: QLineEdit, title: str) -> None:
         path = QFileDialog.getExistingDirectory(self, title, edit.text())
@@ -226,7 +285,7 @@ class EvaluatePanel(Panel):
     def start(self) -> None:
         if self.running:
             return
-        model = self.model_edit.text().strip()
+        model = str(self.model_path or "")
         data = V2_TEST_SOURCE if self.v2_test.isChecked() else self.folder_edit.text().strip()
         if not model:
             self.ctx.notify.error.emit("Evaluate", "Choose a model file first.")
@@ -236,6 +295,7 @@ class EvaluatePanel(Panel):
             return
         if not self.v2_test.isChecked():
             self.ctx.settings.eval_folder = data
+        self._update_overlap()
 
         noise = self.noise_edit.text().strip()
         snr_db = float(self.snr_spin.value()) if noise else None
@@ -336,15 +396,39 @@ class EvaluatePanel(Panel):
 
     def play_row(self, row: int) -> None:
         item = self.wrong_table.item(row, 0)
-        if item is not None:
-            problem = play_file(item.data(PATH_ROLE))
-            if problem:
-                self.ctx.notify.status.emit(problem)
+        if item is None:
+            return
+        path = item.data(PATH_ROLE)
+        problem = play_file(path)
+        name = f"{Path(path).parent.name}/{Path(path).name}"
+        if problem:
+            self._playback_ended()
+            self.stage_label.setText(f"Cannot play {name}: {problem}")
+            self.ctx.notify.status.emit(problem)
+            return
+        self.playing = path
+        self.play_button.setText("■ Stop")
+        self.play_button.setEnabled(True)
+        self.stage_label.setText(f"▶ Playing {name} (true word: {self.wrong_table.item(row, 1).text()}, "
+                                 f"the model said: {self.wrong_table.item(row, 2).text()})…")
+        self._play_timer.start(int(1000 * clip_seconds(path)) + PLAY_TAIL_MS)
 
     def play_selected(self) -> None:
+        if self.playing:
+            stop_playback()
+            self._playback_ended()
+            return
         rows = self.wrong_table.selectionModel().selectedRows()
         if rows:
             self.play_row(rows[0].row())
+
+    def _playback_ended(self) -> None:
+        self._play_timer.stop()
+        if self.playing:
+            self.stage_label.setText(f"Played {Path(self.playing).parent.name}/{Path(self.playing).name}.")
+        self.playing = ""
+        self.play_button.setText("▶ Play")
+        self.play_button.setEnabled(bool(self.wrong_table.selectedItems()))
 
     # ------------------------------------------------------------------------------ hooks
     def shutdown(self) -> None:

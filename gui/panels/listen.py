@@ -37,13 +37,17 @@ from gui.panels.base import Panel, big_label, card, column, panel_shortcut
 from gui.theme import PlotColors
 from gui.widgets.level_meter import LevelMeter, levels_dbfs
 from gui.widgets.live_views import VIRIDIS, BarsView, FrameView, WaveformView
+from gui.widgets.model_chooser import ModelChooser
 from gui.worker import Task, run_call
 from speechrnn.errors import DeviceError
 
+DEVICE_MIN_CHARS = 12  # the microphone list shrinks to this many characters (the popup shows whole names)
+METER_MIN_PX = 150
 REFRESH_MS = 38  # screen timer: ~26 frames/s (the goal is >= 25; each frame costs CPU)
 HISTORY_S = 3.0  # seconds shown by the waveform, feature and memory views
 HOP_S = 0.010  # fallback frame hop for the image views before a model is loaded
 MAX_HISTORY_ITEMS = 200  # detections kept in the list
+SEPARATOR_ROLE = Qt.ItemDataRole.UserRole  # marks the "— now: MODEL —" rows of the detection list
 WORD_SCALE = 3.4  # the recognized word, relative to the normal font
 WORD_FADE_S = 2.0  # the big word turns grey this long after its detection
 SLIDER_STEPS = 100  # sensitivity slider resolution
@@ -118,6 +122,7 @@ class ListenPanel(Panel):
         self.detections: list = []  # every Detection shown, newest last (tests read it)
         self._generation = 0  # counts model changes (a threshold rebuild of an old model is dropped)
         self._frames_shown = 0  # recognizer frames already drawn in the feature and memory views
+        self.paused = False  # the Record panel is recording a take: no detections, the recognizer is not fed
         self._build()
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -132,6 +137,7 @@ class ListenPanel(Panel):
         ctx.model.changed.connect(self._model_changed)
         ctx.model.loading.connect(self._model_loading)
         ctx.model.failed.connect(self._model_failed)
+        ctx.notify.recording.connect(self.set_paused)
         if ctx.model.path is not None:
             self._model_changed(ctx.model.path, ctx.model.summary)
         QTimer.singleShot(0, self.start_listening)
@@ -144,7 +150,9 @@ class ListenPanel(Panel):
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Microphone:"))
         self.device_combo = QComboBox()
-        self.device_combo.setMinimumWidth(220)
+        # long device names must not push the buttons over the combo's arrow: show what fits
+        self.device_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.device_combo.setMinimumContentsLength(DEVICE_MIN_CHARS)
         self.device_combo.setToolTip("The input device to listen to (remembered)")
         self.device_combo.activated.connect(self._device_chosen)
         bar.addWidget(self.device_combo, 1)
@@ -168,7 +176,7 @@ class ListenPanel(Panel):
         level_label.setToolTip("Microphone input level")
         bar.addWidget(level_label)
         self.meter = LevelMeter()
-        self.meter.setMinimumWidth(200)
+        self.meter.setMinimumWidth(METER_MIN_PX)
         bar.addWidget(self.meter, 1)
         root.addLayout(bar)
 
@@ -212,6 +220,16 @@ class ListenPanel(Panel):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         left, left_layout = column()
         word_card, card_layout = card()
+        model_row = QHBoxLayout()
+        model_caption = QLabel("Model:")
+        model_caption.setProperty("role", "muted")
+        self.model_chooser = ModelChooser(self.ctx.settings, self.ctx.model.assets_dir)
+        self.model_chooser.setToolTip("The model to listen with: Digits, Commands (bundled) or one of your own. "
+                                      "Switching takes effect at once and is remembered.")
+        self.model_chooser.chosen.connect(self.ctx.model.activate)
+        model_row.addWidget(model_caption)
+        model_row.addWidget(self.model_chooser, 1)
+        card_layout.addLayout(model_row)
         self.word_label = big_label("…", WORD_SCALE, centred=True)
         self.word_label.setMinimumHeight(72)
         self.word_label.setToolTip("The last word recognized")
@@ -390,6 +408,8 @@ class ListenPanel(Panel):
     def tick(self) -> None:
         """Screen timer: pull new samples, recognize, refresh the views."""
         samples = self._read()
+        if self.paused:
+            return  # what the microphone heard while a take was recorded is dropped, never recognized
         if samples is not None and samples.size:
             self.feed(samples)
         if self._visible:
@@ -407,6 +427,21 @@ class ListenPanel(Panel):
         if isinstance(self.reader, FileFeed) and self.reader.finished:
             self.stop_file()
         return samples
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause recognition while the Record panel records takes (the user is saying other words)."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if paused:
+            self.meter.reset()
+            self.score_label.setText("Paused while the Record panel records takes.")
+        else:
+            if self.reader is not None and not isinstance(self.reader, FileFeed):
+                self.reader = self.ctx.audio.reader()  # from now on: nothing recorded meanwhile
+            self._restart_stream()
+            if self.recognizer is not None:
+                self.score_label.setText(f"Listening with {self.ctx.model.display_name}")
 
     # ------------------------------------------------------------------------------ file input
     def _choose_file(self) -> None:
@@ -453,6 +488,8 @@ class ListenPanel(Panel):
 
     def feed(self, samples: np.ndarray) -> list:
         """Push samples through the recognizer and the waveform/meter (the timer, tests, screenshots)."""
+        if self.paused:
+            return []
         self.waveform.append(samples)
         self.meter.set_level(*levels_dbfs(samples))
         if self.recognizer is None:
@@ -507,6 +544,21 @@ class ListenPanel(Panel):
         self.history.clear()
         self._history_hint()
 
+    def _mark_model_switch(self, name: str) -> None:
+        """Detections of the previous model stay listed, below a line naming the new model."""
+        if self._hint_shown or self.history.topLevelItemCount() == 0:
+            return
+        top = self.history.topLevelItem(0)
+        if top.data(0, SEPARATOR_ROLE):
+            self.history.takeTopLevelItem(0)  # two switches without a word between: one line is enough
+        item = QTreeWidgetItem([f"— now: {name} —"])
+        item.setData(0, SEPARATOR_ROLE, True)
+        item.setFlags(Qt.ItemFlag.NoItemFlags)
+        item.setTextAlignment(0, Qt.AlignmentFlag.AlignCenter)
+        item.setToolTip(0, f"Detections below were made by the previous model; from here on: {name}")
+        self.history.insertTopLevelItem(0, item)
+        item.setFirstColumnSpanned(True)
+
     def _show_detection(self, detection) -> None:
         if self._hint_shown:
             self.history.clear()
@@ -540,6 +592,10 @@ class ListenPanel(Panel):
 
     def _model_changed(self, path: Path, summary: dict) -> None:
         self._generation += 1
+        self.model_chooser.set_path(path)
+        if self._model_path is not None and Path(path) != self._model_path:
+            self._mark_model_switch(self.ctx.model.display_name)
+        self._model_path = Path(path)
         threshold = self.ctx.settings.threshold
 
         def build():
@@ -579,7 +635,9 @@ class ListenPanel(Panel):
         words = [word_text(label) for label in labels if not label.startswith("_")]
         self.vocab_label.setText("Say one of: <b>" + ", ".join(words) + "</b>")
         self.word_label.setText("…")
-        if self.ctx.audio.mic is None and not isinstance(self.reader, FileFeed):
+        if self.paused:
+            self.score_label.setText("Paused while the Record panel records takes.")
+        elif self.ctx.audio.mic is None and not isinstance(self.reader, FileFeed):
             self.score_label.setText("Not listening: no microphone.")
         else:
             self.score_label.setText(f"Listening with {self.ctx.model.display_name}")
@@ -656,6 +714,7 @@ class ListenPanel(Panel):
 
     # ------------------------------------------------------------------------------ hooks
     _feature_stats: tuple = (None, None)
+    _model_path: Path | None = None
 
     @staticmethod
     def _repolish(widget: QWidget) -> None:

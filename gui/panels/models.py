@@ -16,6 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTreeWidget,
@@ -34,6 +36,8 @@ from PySide6.QtWidgets import (
 from gui.context import AppContext
 from gui.panels.base import Panel, big_label, card, column, heading, hint
 from gui.theme import PlotColors
+from gui.session import read_summary
+from gui.widgets.model_chooser import model_title
 from gui.widgets.plots import ThemedPlot
 from gui.worker import Task, run_call
 
@@ -42,6 +46,11 @@ GRADIENT_CLIPS = 32  # clips averaged for the curve: a few seconds on a laptop C
 MIN_RELATIVE_GRADIENT = 1e-12  # floor before the log axis (a gradient can be exactly 0)
 MAX_VALUE_CHARS = 160  # long values (lists) are cut in the tree; the tooltip has them whole
 PATH_ROLE = Qt.ItemDataRole.UserRole
+EMPTY_RANGE = (1e-4, 1.0)  # relative gradient shown on the empty plot's log axis
+EMPTY_DISTANCE_MS = 1000  # distance axis of the empty plot: one clip
+RECENT_MIN_PX = 240  # the recent-models list shows whole run names
+DETAILS_MIN_HEIGHT_PX = 560  # below this the details scroll (a 900x600 window)
+TREE_MIN_HEIGHT_PX = 140
 
 
 def format_value(value: Any) -> str:
@@ -73,17 +82,30 @@ def add_tree(parent: QTreeWidgetItem, data: Any) -> None:
             add_tree(child, value)
 
 
+# What a checkpoint's metrics say about its accuracy, best evidence first: training stores
+# test_accuracy (held-out split) in best.pt once testing ran, best_val_acc / val_acc every epoch.
+ACCURACY_KEYS = (("test_accuracy", "held-out test accuracy"), ("accuracy", "accuracy"),
+                 ("best_val_acc", "validation accuracy"), ("val_acc", "validation accuracy"),
+                 ("val_accuracy", "validation accuracy"), ("validation_accuracy", "validation accuracy"))
+
+
 def headline_accuracy(metrics: dict) -> str:
-    """The best-known accuracy figure of a checkpoint's metrics, as text ("" if none)."""
-    for key in ("test_accuracy", "accuracy", "val_accuracy", "validation_accuracy", "best_val_accuracy"):
+    """The accuracy figures of a checkpoint's metrics, as text ("" if none): the held-out test accuracy
+    and the validation accuracy (of the epoch kept) when stored."""
+    found: dict[str, str] = {}
+    for key, name in ACCURACY_KEYS:
         value = metrics.get(key)
-        if isinstance(value, (int, float)):
-            return f"{key.replace('_', ' ')}: {100 * value:.1f} %" if value <= 1 else f"{key}: {value:.1f} %"
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and name not in found:
+            found[name] = f"{100 * value:.1f} %" if value <= 1 else f"{value:.1f} %"
+            if name == "validation accuracy" and isinstance(metrics.get("best_epoch"), int):
+                found[name] += f" (epoch {metrics['best_epoch']})"
+    if found:
+        return "  ·  ".join(f"{name}: {value}" for name, value in found.items())
     for value in metrics.values():
         if isinstance(value, dict):
-            found = headline_accuracy(value)
-            if found:
-                return found
+            nested = headline_accuracy(value)
+            if nested:
+                return nested
     return ""
 
 
@@ -112,6 +134,7 @@ class GradientPlot(ThemedPlot):
         self.curve = self.plot([], [])
         self.setMinimumHeight(180)
         self.set_placeholder("Pick a folder of clips and press Measure", 0.5, 0.0)
+        self.show_curve(np.zeros(0), np.zeros(0))
 
     def show_curve(self, distance_ms: np.ndarray, relative: np.ndarray) -> None:
         values = np.maximum(relative, MIN_RELATIVE_GRADIENT)
@@ -119,6 +142,13 @@ class GradientPlot(ThemedPlot):
         self.placeholder.setVisible(distance_ms.size == 0)
         if values.size:
             self.getAxis("left").setTicks([log_ticks(float(values.min()), float(values.max()))])
+            self.enableAutoRange()
+        else:  # empty: a few round ticks over a clip's length, not pyqtgraph's crowded log labels
+            low, high = EMPTY_RANGE
+            self.getAxis("left").setTicks([log_ticks(low, high)])
+            self.setXRange(0, EMPTY_DISTANCE_MS, padding=0)
+            self.setYRange(np.log10(low), np.log10(high), padding=0.05)
+            self.placeholder.setPos(EMPTY_DISTANCE_MS / 2, np.log10(low * high) / 2)
 
     def apply_colors(self, colors: PlotColors) -> None:
         super().apply_colors(colors)
@@ -133,7 +163,9 @@ class ModelsPanel(Panel):
         super().__init__(ctx)
         self._gradient_task: Task | None = None
         self._build()
-        ctx.model.changed.connect(self.show_summary)
+        self._preview_task: Task | None = None
+        self.shown_path: Path | None = None  # the model whose details are shown (active or previewed)
+        ctx.model.changed.connect(self._activated_model)
         if ctx.model.path is not None:
             self.show_summary(ctx.model.path, ctx.model.summary)
         self.fill_recent()
@@ -162,20 +194,34 @@ class ModelsPanel(Panel):
         recent_title.setProperty("role", "muted")
         left_layout.addWidget(recent_title)
         self.recent = QListWidget()
-        self.recent.setToolTip("Double-click to make a model active")
-        self.recent.itemActivated.connect(lambda item: self.ctx.model.activate(item.data(PATH_ROLE)))
+        self.recent.setToolTip("Click a model to see its details; double-click (or Use) to make it active")
+        self.recent.setMinimumWidth(RECENT_MIN_PX)
+        self.recent.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.recent.setWordWrap(True)
+        self.recent.currentItemChanged.connect(lambda item, _previous: self.preview(item))
+        self.recent.itemActivated.connect(self.use_item)
         left_layout.addWidget(self.recent, 1)
+        recent_buttons = QHBoxLayout()
+        self.use_button = QPushButton("Use")
+        self.use_button.setToolTip("Make the selected model the active one (Listen uses it)")
+        self.use_button.clicked.connect(lambda: self.use_item(self.recent.currentItem()))
         forget = QPushButton("Remove from list")
         forget.clicked.connect(self._forget_selected)
-        left_layout.addWidget(forget)
+        recent_buttons.addWidget(self.use_button)
+        recent_buttons.addWidget(forget)
+        left_layout.addLayout(recent_buttons)
         splitter.addWidget(left)
 
         right, right_layout = column()
         model_card, grid = card(QGridLayout)
         self.name_label = big_label("No model loaded", NAME_SCALE)
+        self.state_label = QLabel()  # "✓ active model" or "not active: double-click or Use"
+        self.state_label.setWordWrap(True)
         self.name_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.path_label = QLabel()
         self.path_label.setProperty("role", "muted")
+        self.path_label.setWordWrap(True)  # long paths wrap in a small window instead of being cut
+        self.path_label.setMinimumWidth(1)
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.words_label = QLabel()
         self.words_label.setWordWrap(True)
@@ -184,9 +230,10 @@ class ModelsPanel(Panel):
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
         grid.addWidget(self.name_label, 0, 0, 1, 2)
-        grid.addWidget(self.path_label, 1, 0, 1, 2)
+        grid.addWidget(self.state_label, 1, 0, 1, 2)
+        grid.addWidget(self.path_label, 2, 0, 1, 2)
         for row, (title, label) in enumerate((("Words", self.words_label), ("Network", self.arch_label),
-                                              ("Results", self.result_label)), start=2):
+                                              ("Results", self.result_label)), start=3):
             caption = QLabel(title)
             caption.setProperty("role", "muted")
             grid.addWidget(caption, row, 0, Qt.AlignmentFlag.AlignTop)
@@ -206,7 +253,7 @@ class ModelsPanel(Panel):
             "Gradient of the output with respect to each earlier input frame, averaged over clips.\n"
             "A vanilla RNN's gradient vanishes within a few hundred ms; LSTM and GRU carry it further."
         )
-        gradient_row.addWidget(gradient_title)
+        right_layout.addWidget(gradient_title)  # a line of its own: the folder field keeps its width
         self.gradient_folder = QLineEdit(self.ctx.settings.eval_folder or self.ctx.settings.record_folder)
         self.gradient_folder.setPlaceholderText("folder of labelled clips (dataset layout)")
         self.gradient_folder.setToolTip("Clips to measure on: any folder in Speech Commands layout")
@@ -226,29 +273,93 @@ class ModelsPanel(Panel):
         right_layout.addLayout(gradient_row)
         self.gradient_result = QLabel()
         self.gradient_result.setProperty("role", "muted")
+        self.gradient_result.setWordWrap(True)  # a long result line wraps instead of widening the details
         right_layout.addWidget(self.gradient_result)
         self.gradient_plot = GradientPlot()
         right_layout.addWidget(self.gradient_plot, 2)
-        splitter.addWidget(right)
+        right.setMinimumHeight(DETAILS_MIN_HEIGHT_PX)
+        self.tree.setMinimumHeight(TREE_MIN_HEIGHT_PX)
+        details = QScrollArea()  # a small window scrolls the details instead of squashing them
+        details.setWidget(right)
+        details.setWidgetResizable(True)
+        details.setFrameShape(QFrame.Shape.NoFrame)
+        details.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        splitter.addWidget(details)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 3)
-        splitter.setSizes([260, 820])
+        splitter.setSizes([320, 760])
+        splitter.setChildrenCollapsible(False)
         root.addWidget(splitter, 1)
 
     # ------------------------------------------------------------------------------ recent
     def fill_recent(self) -> None:
+        selected = self.recent.currentItem().data(PATH_ROLE) if self.recent.currentItem() else None
+        active = str(self.ctx.model.path.resolve()) if self.ctx.model.path is not None else ""
+        self.recent.blockSignals(True)
         self.recent.clear()
         for path in self.ctx.settings.recent_models:
-            item = QListWidgetItem(Path(path).parent.name + "/" + Path(path).name)
+            is_active = path == active
+            item = QListWidgetItem(("✓ " if is_active else "") + model_title(path, self.ctx.model.assets_dir))
             item.setData(PATH_ROLE, path)
-            item.setToolTip(path + ("" if Path(path).exists() else "  (missing)"))
+            item.setToolTip(path + ("" if Path(path).exists() else "  (missing)") + ("  (active)" if is_active else ""))
+            if is_active:
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
             if not Path(path).exists():
                 item.setForeground(self.palette().placeholderText())
             self.recent.addItem(item)
+            if path == selected:
+                self.recent.setCurrentItem(item)
+        if not self.recent.count():
+            hint_item = QListWidgetItem("Models you open or train appear here. The bundled ones are in the "
+                                        "Listen panel's model list.")
+            hint_item.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.recent.addItem(hint_item)
+        self.recent.blockSignals(False)
+
+    def preview(self, item: QListWidgetItem | None) -> None:
+        """A single click: show the model's details without making it active."""
+        if item is None or not item.data(PATH_ROLE):
+            return
+        path = Path(item.data(PATH_ROLE))
+        if self.ctx.model.path is not None and path == self.ctx.model.path.resolve():
+            self.show_summary(self.ctx.model.path, self.ctx.model.summary)
+            return
+        task = run_call(lambda: read_summary(path))
+        task.succeeded.connect(lambda summary: self._show_preview(path, summary))
+        task.failed.connect(lambda message: self._preview_failed(path, message))
+        self._preview_task = task.start()
+
+    def _show_preview(self, path: Path, summary: dict) -> None:
+        current = self.recent.currentItem()
+        if current is None or Path(current.data(PATH_ROLE)) != path:
+            return  # another one was clicked meanwhile
+        self.show_summary(path, summary, active=False)
+
+    def _preview_failed(self, path: Path, message: str) -> None:
+        self.shown_path = path
+        self.name_label.setText(model_title(path, self.ctx.model.assets_dir))
+        self.state_label.setText(f"Cannot read this model: {message}")
+        self.state_label.setProperty("role", "warning")
+        self._repolish(self.state_label)
+
+    def use_item(self, item: QListWidgetItem | None) -> None:
+        """Double click / Use: make the model active, and say so."""
+        if item is None or not item.data(PATH_ROLE):
+            return
+        path = item.data(PATH_ROLE)
+        self.state_label.setText(f"Loading {model_title(path, self.ctx.model.assets_dir)}…")
+        self.ctx.model.activate(path)
+
+    @staticmethod
+    def _repolish(widget) -> None:
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)
 
     def _forget_selected(self) -> None:
         item = self.recent.currentItem()
-        if item is not None:
+        if item is not None and item.data(PATH_ROLE):
             self.ctx.settings.remove_recent_model(item.data(PATH_ROLE))
             self.fill_recent()
 
@@ -263,12 +374,21 @@ class ModelsPanel(Panel):
         self.ctx.model.activate(None)
 
     # ------------------------------------------------------------------------------ summary
-    def show_summary(self, path: Path, summary: dict) -> None:
+    def _activated_model(self, path: Path, summary: dict) -> None:
+        self.show_summary(path, summary)
+        self.ctx.notify.status.emit(f"Now using {self.ctx.model.display_name}")
+
+    def show_summary(self, path: Path, summary: dict, active: bool = True) -> None:
         self.fill_recent()
+        self.shown_path = Path(path)
         mc = summary.get("model_config", {})
         fc = summary.get("feature_config", {})
         labels = summary.get("labels", [])
-        self.name_label.setText(self.ctx.model.display_name)
+        self.name_label.setText(self.ctx.model.display_name if active else model_title(path, self.ctx.model.assets_dir))
+        self.state_label.setText("✓ The active model: Listen recognizes its words." if active else
+                                 "Not active. Double-click it in the list (or press Use) to listen with it.")
+        self.state_label.setProperty("role", "good" if active else "muted")
+        self._repolish(self.state_label)
         size_kb = Path(path).stat().st_size / 1024 if Path(path).exists() else 0
         self.path_label.setText(f"{path}  ·  {size_kb:.0f} KB  ·  created {summary.get('created', '?')}  ·  "
                                 f"speechrnn {summary.get('package_version', '?')}")
@@ -313,7 +433,8 @@ class ModelsPanel(Panel):
             self.gradient_folder.setText(path)
 
     def measure_gradients(self) -> None:
-        path, folder = self.ctx.model.path, self.gradient_folder.text().strip()
+        """The curve of the model shown (the active one, or the one clicked in the list)."""
+        path, folder = self.shown_path or self.ctx.model.path, self.gradient_folder.text().strip()
         if path is None:
             return
         if not folder:
@@ -351,6 +472,8 @@ class ModelsPanel(Panel):
         if self._gradient_task is not None:
             self._gradient_task.cancel()
             self._gradient_task.wait()
+        if self._preview_task is not None:
+            self._preview_task.wait()
 
     def apply_colors(self, colors: PlotColors) -> None:
         self.gradient_plot.apply_colors(colors)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTreeWidget,
@@ -131,6 +133,7 @@ class RecordPanel(Panel):
         self.last_path: Path | None = None
         self.last_word = ""
         self._countdown_left = 0
+        self._session_active = False
         self._build()
         self._poll = QTimer(self)
         self._poll.setInterval(POLL_MS)
@@ -260,6 +263,7 @@ class RecordPanel(Panel):
                              "the selected clips.")
         self.tree.itemDoubleClicked.connect(lambda item, _col: self._play_item(item))
         self.tree.currentItemChanged.connect(lambda item, _prev: self._preview_item(item))
+        self.tree.itemSelectionChanged.connect(self._update_buttons)
         right_layout.addWidget(self.tree, 1)
         tree_buttons = QHBoxLayout()
         self.delete_button = QPushButton("Delete selected")
@@ -278,7 +282,12 @@ class RecordPanel(Panel):
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
-        root.addWidget(splitter, 1)
+        area = QScrollArea()  # a small window scrolls instead of squashing the prompt and the buttons
+        area.setWidget(splitter)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        root.addWidget(area, 1)
 
         for keys, slot in (("Ctrl+R", self.start), ("Escape", self.stop), ("Ctrl+Backspace", self.redo),
                            ("P", self.play), ("Return", self.keep_and_next), ("Delete", self.delete_selected)):
@@ -426,7 +435,8 @@ class RecordPanel(Panel):
         except SpeechRNNError:
             words = ()
         takes = self.takes_spin.value()
-        self.take_progress.setMaximum(max(1, len(words) * takes))
+        # no words yet: the bar counts the takes of one word, as the spin box says
+        self.take_progress.setMaximum(max(1, len(words)) * takes)
         self.take_progress.setValue(0)
         if words:
             self.detail_label.setText(f"Press Start (Ctrl+R) to record {len(words) * takes} takes: {takes} of "
@@ -523,8 +533,8 @@ class RecordPanel(Panel):
             if self.auto_check.isChecked() and not take.problems:
                 self._step.start(REVIEW_MS)
         else:
-            self._set_prompt("Again, please", "; ".join(take.problems) + " — press Redo (Ctrl+Backspace) or "
-                             "Keep to skip")
+            self._set_prompt("Again, please", "; ".join(take.problems) + ". Nothing was saved: press Redo "
+                             "(Ctrl+Backspace) to record this take again, or Skip (Enter) to go on without it.")
         self._update_buttons()
 
     def keep_and_next(self) -> None:
@@ -637,11 +647,20 @@ class RecordPanel(Panel):
 
     def _update_buttons(self) -> None:
         busy = self.state in (State.COUNTDOWN, State.RECORDING)
+        session = self.state != State.IDLE  # from Start to Stop / Done: the user speaks takes, Listen pauses
+        if session != self._session_active:
+            self._session_active = session
+            self.ctx.notify.recording.emit(session)
         self.start_button.setEnabled(self.state in (State.IDLE,))
         self.stop_button.setEnabled(self.state != State.IDLE)
         self.next_button.setEnabled(self.state == State.REVIEW and bool(self.queue))
-        self.redo_button.setEnabled(self.state == State.REVIEW)
-        self.play_button.setEnabled(not busy)
+        unsaved = self.state == State.REVIEW and self.last_path is None
+        self.next_button.setText("⏭ Skip this take" if unsaved else "✓ Keep, next")
+        self.next_button.setToolTip("Go on without this take (nothing was saved) (Enter)" if unsaved
+                                    else "Keep this take and go on to the next one (Enter)")
+        self.redo_button.setText("↺ Record again" if unsaved else "↺ Redo take")
+        # something to play: the last take, or a clip selected in the list
+        self.play_button.setEnabled(not busy and (self.last_take is not None or bool(self._selected_paths())))
         for widget in (self.folder_edit, self.words_edit, self.takes_spin, self.speaker_edit):
             widget.setEnabled(not busy and self.state != State.REVIEW)
 

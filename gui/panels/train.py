@@ -23,9 +23,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QEvent, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -41,6 +42,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -71,6 +73,9 @@ DEFAULT_EPOCHS = 30  # with Speech Commands: long epochs
 SMALL_DATA_EPOCHS = 100
 DEFAULT_SYNTH_PER_WORD = 40
 COMBO_MIN_CHARS = 16  # combo boxes of the form shrink to this many characters
+SIDE_BY_SIDE_MIN_PX = 560  # the loss and accuracy charts side by side from this column width, else stacked
+RESULT_MARGIN_PX = 6
+FORM_MIN_PX = 410  # the form (its widest row plus a scroll bar); the rest of a 900-px window is the charts
 ETA_MIN_FRACTION = 0.01
 # What "Finished — N %" reports, best first: the held-out test split, else validation.
 RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "validation accuracy"),
@@ -78,6 +83,14 @@ RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "valid
 # Synthetic _unknown_ words get this many times fewer clips each than the user's words (there are
 # 25 of them: together they still outnumber each word, as unknown does in Speech Commands).
 UNKNOWN_PER_WORD_DIVISOR = 4  # no ETA before 1 % is done (too noisy)
+
+
+# "overfitting after epoch N": validation loss has stayed this many epochs past its lowest point and
+# ends at least this much above it, while the training loss went on falling.
+OVERFIT_EPOCHS = 3
+OVERFIT_RISE = 0.10  # 10 % above the lowest validation loss
+RUN_NAME_WORDS = 3  # words named in a run folder's name; more are counted ("lights+music+on+2")
+TASK_NAMES = {"12": "commands12", "digits": "digits", "all": "all-words"}  # run names of the fixed vocabularies
 
 
 # The library splits a folder by speaker, so that no speaker is in two splits (a folder of one or
@@ -169,6 +182,45 @@ def epoch_summary(metrics: dict) -> str:
     return "  ·  ".join(parts)
 
 
+def overfitting_note(history: list[dict]) -> str:
+    """"overfitting after epoch N: kept epoch M" from the EpochEnd metrics so far ("" when not).
+
+    N is the epoch of the lowest validation loss; overfitting is called when the validation loss has
+    risen well above it for :data:`OVERFIT_EPOCHS` epochs while the training loss kept falling. M is
+    the epoch the library keeps as best.pt: the highest validation accuracy, ties broken by the lower
+    validation loss (:meth:`speechrnn.train` end_epoch).
+    """
+    rows = [row for row in history if row.get("val_loss") is not None and row.get("train_loss") is not None]
+    if len(rows) < OVERFIT_EPOCHS + 1:
+        return ""
+    lowest = min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
+    last = rows[-1]
+    if (len(rows) - 1 - lowest < OVERFIT_EPOCHS or last["val_loss"] < rows[lowest]["val_loss"] * (1 + OVERFIT_RISE)
+            or last["train_loss"] >= rows[lowest]["train_loss"]):
+        return ""
+    kept = max(rows, key=lambda row: (row.get("val_acc", 0.0), -row["val_loss"]))
+    return f"overfitting after epoch {rows[lowest]['epoch']}: kept epoch {kept['epoch']}"
+
+
+def run_name(words: tuple[str, ...], vocabulary: str, cell: str, layers: int, hidden: int, day: str) -> str:
+    """A run folder's name from what it learns: ``lights-gru2x128-20261201``."""
+    if words:
+        named = "+".join(words[:RUN_NAME_WORDS]) + (f"+{len(words) - RUN_NAME_WORDS}" if len(words) > RUN_NAME_WORDS
+                                                      else "")
+    else:
+        named = TASK_NAMES.get(vocabulary, vocabulary)
+    return f"{named}-{cell}{layers}x{hidden}-{day}"
+
+
+def unused_folder(folder: Path) -> Path:
+    """``folder``, or ``folder-2``, ``folder-3`` ... when a run of that name is already there."""
+    candidate, number = folder, 1
+    while candidate.exists():
+        number += 1
+        candidate = folder.with_name(f"{folder.name}-{number}")
+    return candidate
+
+
 def format_duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds >= 3600:
@@ -189,6 +241,7 @@ class TrainPanel(Panel):
         self._train_started = 0.0
         self._epochs = 0
         self._epoch_done = 0
+        self._history: list[dict] = []  # EpochEnd metrics of the run, for the overfitting note
         self._build()
         self._restore_form()
         self.epochs_spin.valueChanged.connect(self._epochs_changed)
@@ -219,7 +272,7 @@ class TrainPanel(Panel):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(420)
+        scroll.setMinimumWidth(FORM_MIN_PX)
         for combo in form_widget.findChildren(QComboBox):
             # long item texts must not widen the form: show what fits, the popup shows all
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -242,6 +295,10 @@ class TrainPanel(Panel):
         right_layout.addLayout(buttons)
         self.stage_label = QLabel("Not started.")
         self.stage_label.setProperty("role", "muted")
+        # long status lines wrap inside the column instead of widening it (the form kept its width)
+        self.stage_label.setWordWrap(True)
+        self.stage_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.stage_label.setMinimumWidth(1)  # overrides the wrapped label's minimum size hint (its whole text)
         right_layout.addWidget(self.stage_label)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -252,8 +309,11 @@ class TrainPanel(Panel):
         self.result_frame = QFrame()
         self.result_frame.setProperty("role", "info")
         result_layout = QVBoxLayout(self.result_frame)
+        result_layout.setContentsMargins(*(RESULT_MARGIN_PX,) * 4)  # fits the right column of a 900-px window
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
+        self.result_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.result_label.setMinimumWidth(1)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         result_buttons = QHBoxLayout()
         self.use_button = QPushButton("Use this model")
@@ -272,25 +332,34 @@ class TrainPanel(Panel):
         result_layout.addLayout(result_buttons)
         self.result_frame.hide()
         right_layout.addWidget(self.result_frame)
+        self.overfit_label = QLabel()
+        self.overfit_label.setWordWrap(True)
+        self.overfit_label.setProperty("role", "warning")
+        self.overfit_label.setToolTip("Validation loss rose for several epochs while training loss fell: the "
+                                      "network learns its training clips by heart. best.pt is the epoch kept.")
+        self.overfit_label.hide()
+        right_layout.addWidget(self.overfit_label)
 
-        curves = QHBoxLayout()
+        self.curves = curves = QBoxLayout(QBoxLayout.Direction.LeftToRight)
         self.loss_plot = CurvePlot("Loss", "cross-entropy")
         self.loss_plot.add_series("train_loss", "train")
         self.loss_plot.add_series("val_loss", "validation")
-        self.acc_plot = CurvePlot("Accuracy", "%", y_range=(0.0, 100.0), legend_at_bottom=True)
+        self.acc_plot = CurvePlot("Accuracy", "%", y_range=(0.0, 100.0))
         self.acc_plot.add_series("train_acc", "train")
         self.acc_plot.add_series("val_acc", "validation")
         for plot in (self.loss_plot, self.acc_plot):
             plot.set_placeholder("no epochs yet")
             curves.addWidget(plot)
         right_layout.addLayout(curves, 3)
+        self.right_column = right
+        right.installEventFilter(self)
         log_title = QLabel("Log")
         log_title.setProperty("role", "muted")
         right_layout.addWidget(log_title)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
-        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)  # one line per message, easy to scan
+        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)  # long warnings wrap, never run off
         self.log.setToolTip("Messages from data preparation and training")
         right_layout.addWidget(self.log, 1)
         splitter.addWidget(right)
@@ -713,7 +782,8 @@ class TrainPanel(Panel):
                                 room=self.aug_room.isChecked(), gain=self.aug_gain.isChecked(),
                                 spec_augment=self.aug_spec.isChecked())
         config = TrainConfig(epochs=self.epochs_spin.value(), threads=training_threads())
-        out_dir = runs / f"{stamp}-{model.cell}{model.layers}x{model.hidden}"
+        day = dt.datetime.now().strftime("%Y%m%d")
+        out_dir = unused_folder(runs / run_name(words, vocabulary, model.cell, model.layers, model.hidden, day))
         return TrainRequest(data, model, augment, config, out_dir, synth_words, self.synth_spin.value(), synth_dir,
                             synth_unknown, recordings, negatives)
 
@@ -757,6 +827,9 @@ class TrainPanel(Panel):
 
         self.result = None
         self.result_frame.hide()
+        self._history = []
+        self.overfit_label.setText("")
+        self.overfit_label.hide()
         for plot in (self.loss_plot, self.acc_plot):
             plot.clear_data()
             plot.set_epochs(request.train.epochs)
@@ -818,6 +891,16 @@ class TrainPanel(Panel):
             self.progress.setFormat(f"{event.stage}: {event.done:.0f} {event.unit}")
 
     def _on_epoch(self, event) -> None:
+        self._history.append({"epoch": event.epoch, **event.metrics})
+        note = overfitting_note(self._history)
+        if note and not self.overfit_label.text():
+            self._log("⚠ " + note)
+        if note:
+            self.overfit_label.setText("⚠ " + note[0].upper() + note[1:] + " (validation loss rising while "
+                                       "training loss falls).")
+        else:
+            self.overfit_label.setText("")
+        self.overfit_label.setVisible(bool(note))
         self._epoch_done = event.epoch
         self._epochs = event.epochs
         metrics = event.metrics
@@ -867,7 +950,7 @@ class TrainPanel(Panel):
             return
         self.ctx.notify.show_panel.emit("evaluate")
         panel = self.window().panel("evaluate")
-        panel.model_edit.setText(str(self.result.best_path))
+        panel.set_model(self.result.best_path)
 
     def _open_run_folder(self) -> None:
         if self.result is not None:
@@ -937,6 +1020,18 @@ class TrainPanel(Panel):
 
     def activated(self) -> None:
         self._update_recordings()
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.right_column and event.type() == QEvent.Type.Resize:
+            self._arrange_curves()
+        return super().eventFilter(watched, event)
+
+    def _arrange_curves(self) -> None:
+        """A narrow right column (small windows) stacks the two charts instead of squashing them."""
+        narrow = self.right_column.width() < SIDE_BY_SIDE_MIN_PX
+        direction = QBoxLayout.Direction.TopToBottom if narrow else QBoxLayout.Direction.LeftToRight
+        if self.curves.direction() != direction:
+            self.curves.setDirection(direction)
 
     def apply_colors(self, colors: PlotColors) -> None:
         self.loss_plot.apply_colors(colors)

@@ -1,4 +1,8 @@
-"""Confusion-matrix picture: rows = true label, columns = predicted, shade = share of the row."""
+"""Confusion-matrix picture: rows = true label, columns = predicted, shade = share of the row.
+
+Every count is written in its cell: cells are never smaller than the widest count needs, and the
+widget's minimum size says so, so that a scroll area around it scrolls instead of dropping counts.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 MARGIN_PX = 8
 MAX_LABEL_CHARS = 14  # longer labels are elided
 MIN_CELL_PX = 14
+COUNT_PADDING_PX = 6  # room around a count inside its cell
 
 
 class ConfusionMatrixView(QWidget):
@@ -30,7 +35,24 @@ class ConfusionMatrixView(QWidget):
     def set_matrix(self, labels: list[str], counts) -> None:
         self.labels = [str(label) for label in labels]
         self.counts = np.asarray(counts, dtype=np.int64).reshape(len(labels), len(labels))
+        self.setMinimumSize(self.minimum_extent())
+        self.updateGeometry()
         self.update()
+
+    def min_cell(self) -> float:
+        """The smallest cell in which the widest count still fits."""
+        metrics = QFontMetrics(self.font())
+        widest = max((metrics.horizontalAdvance(str(int(c))) for c in self.counts.flat), default=0)
+        return float(max(MIN_CELL_PX, widest + COUNT_PADDING_PX, metrics.height() + 2))
+
+    def minimum_extent(self) -> QSize:
+        if not self.labels:
+            return QSize(240, 220)
+        label_w = self._label_width()
+        title_h = QFontMetrics(self.font()).height() + 4
+        side = int(np.ceil(self.min_cell() * len(self.labels)))
+        extent = MARGIN_PX + title_h + label_w + side + MARGIN_PX
+        return QSize(extent, extent)
 
     def clear(self) -> None:
         self.set_matrix([], np.zeros((0, 0)))
@@ -46,7 +68,7 @@ class ConfusionMatrixView(QWidget):
         title_h = QFontMetrics(self.font()).height() + 4
         left, top = MARGIN_PX + title_h + label_w, MARGIN_PX + title_h + label_w
         side = min(self.width() - left - MARGIN_PX, self.height() - top - MARGIN_PX)
-        cell = max(MIN_CELL_PX, side / n)
+        cell = max(self.min_cell(), side / n)
         return QRectF(left, top, cell * n, cell * n), cell
 
     def _cell_at(self, pos: QPointF) -> tuple[int, int] | None:
@@ -97,7 +119,7 @@ class ConfusionMatrixView(QWidget):
                 rect = QRectF(grid.left() + col * cell, grid.top() + row * cell, cell, cell)
                 painter.fillRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), mixed)
                 count = int(self.counts[row, col])
-                if count and cell >= metrics.horizontalAdvance(str(count)) + 4 and cell >= metrics.height():
+                if count:  # always fits: see min_cell
                     painter.setPen(QColor("#ffffff") if share > 0.55 else palette.text().color())
                     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(count))
         painter.setPen(palette.mid().color())

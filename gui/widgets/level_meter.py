@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from speechrnn.record import CLIPPING_LEVEL
@@ -14,7 +14,7 @@ from speechrnn.record import CLIPPING_LEVEL
 FLOOR_DB = -60.0  # left end of the scale
 PEAK_HOLD_S = 1.5  # the peak tick stays this long before it falls back
 CLIP_HOLD_S = 2.0  # the clipping light stays on this long after the last clipped block
-CLIP_LABEL_PX = 44  # room on the right for the "CLIP" light
+CLIP_PADDING_PX = 12  # room around the word in the "CLIP" light (its width follows the bold font)
 TICKS_DB = (-48, -36, -24, -12, -6, 0)
 GREEN_UNTIL_DB = -18.0  # the bar is green up to here, yellow around YELLOW_AT_DB, red at full scale
 YELLOW_AT_DB = -9.0
@@ -91,7 +91,9 @@ class LevelMeter(QWidget):
         self.bar = _Bar(self)
         self.light = QLabel("CLIP")
         self.light.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.light.setFixedWidth(CLIP_LABEL_PX)
+        bold = QFont(self.light.font())
+        bold.setBold(True)
+        self.light.setFixedWidth(QFontMetrics(bold).horizontalAdvance("CLIP") + CLIP_PADDING_PX)
         self.light.setToolTip("Lights up when the input reaches full scale (clipping)")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 3, 0, 3)

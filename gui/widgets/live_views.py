@@ -28,6 +28,7 @@ BAR_HEIGHT = 0.7  # bar thickness, as a share of a label's row ...
 BAR_MAX_PX = 24  # ... up to this (a 3-class model must not draw slabs)
 BACKGROUND_PREFIX = "_"  # _silence_, _unknown_: never detected, so never drawn as "above the threshold"
 BAR_STEP = 0.002  # probability change too small to move a bar by a pixel: no repaint
+BAR_ROW_SPACING = 1.4  # a bar row is this many text lines high: labels never touch in a small window
 BARS_MAX_MIN_HEIGHT_PX = 330  # the bar chart's minimum height is capped: a 35-word model must fit too
 
 Ticks = list[tuple[float, str]]
@@ -410,7 +411,7 @@ class BarsView(LiveView):
         self.set_axes((0.0, 1.0), (0.0, float(count)), [(0.0, "0"), (0.5, "0.5"), (1.0, "1")],
                       [(count - i - 0.5, label) for i, label in enumerate(self.labels)])
         row_px = QFontMetrics(self._small_font()).height()
-        self.setMinimumHeight(min(BARS_MAX_MIN_HEIGHT_PX, 3 * row_px + row_px * count))
+        self.setMinimumHeight(min(BARS_MAX_MIN_HEIGHT_PX, 3 * row_px + round(BAR_ROW_SPACING * row_px * count)))
 
     def set_threshold(self, threshold: float) -> None:
         self.threshold = float(threshold)

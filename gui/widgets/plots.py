@@ -58,17 +58,16 @@ class CurvePlot(ThemedPlot):
 
     The epoch axis spans the whole run from the start (``set_epochs``), so the curves grow from
     left to right; ``y_range`` fixes the value axis (accuracy: 0-100 %), else it follows the data.
+    The legend is part of the title line (coloured series names), so it never covers a curve.
     """
 
-    def __init__(self, title: str, y_label: str, y_range: tuple[float, float] | None = None,
-                 legend_at_bottom: bool = False, parent=None):
+    def __init__(self, title: str, y_label: str, y_range: tuple[float, float] | None = None, parent=None):
         super().__init__(title, interactive=True, parent=parent)
-        # the legend goes where the curves are not: top right for falling ones, bottom right for rising
-        self.addLegend(offset=(-10, -10 if legend_at_bottom else 10), labelTextSize=f"{TITLE_PT}pt")
         self.getAxis("bottom").setLabel("epoch")
         self.getAxis("left").setLabel(y_label)
         self.showGrid(x=True, y=True, alpha=0.25)
         self.series: dict[str, tuple[pg.PlotDataItem, list[float], list[float]]] = {}
+        self._labels: dict[str, str] = {}
         self._colors: PlotColors | None = None
         self._order: list[str] = []
         self.y_range = y_range
@@ -97,8 +96,9 @@ class CurvePlot(ThemedPlot):
         self.placeholder.setPos((x0 + x1) / 2, (y0 + y1) / 2)
 
     def add_series(self, name: str, label: str) -> None:
-        item = self.plot([], [], name=label, symbol="o", symbolSize=5)
+        item = self.plot([], [], symbol="o", symbolSize=5)
         self.series[name] = (item, [], [])
+        self._labels[name] = label
         self._order.append(name)
         self._restyle()
 
@@ -122,21 +122,31 @@ class CurvePlot(ThemedPlot):
             self.disableAutoRange(axis="y")
         self.setYRange(*self._empty_y, padding=0.02)
 
+    def series_color(self, name: str) -> str:
+        assert self._colors is not None
+        palette = [self._colors.accent, self._colors.accent2, self._colors.good, self._colors.muted]
+        return palette[self._order.index(name) % len(palette)]
+
+    def legend_html(self) -> str:
+        """The title with the series' names in their colours (the legend)."""
+        if self._colors is None:
+            return self._title
+        keys = "&nbsp;&nbsp;".join(f"<span style='color:{self.series_color(name)}'>━ {self._labels[name]}</span>"
+                                   for name in self._order)
+        return f"<span style='color:{self._colors.muted}'>{self._title}</span>&nbsp;&nbsp;&nbsp;{keys}"
+
     def _restyle(self) -> None:
         if self._colors is None:
             return
-        palette = [self._colors.accent, self._colors.accent2, self._colors.good, self._colors.muted]
-        for i, name in enumerate(self._order):
-            color = palette[i % len(palette)]
+        for name in self._order:
+            color = self.series_color(name)
             item = self.series[name][0]
             item.setPen(pg.mkPen(color, width=2))
             item.setSymbolBrush(pg.mkBrush(color))
             item.setSymbolPen(pg.mkPen(color))
+        self.plotItem.setTitle(self.legend_html(), size=f"{TITLE_PT}pt")
 
     def apply_colors(self, colors: PlotColors) -> None:
         super().apply_colors(colors)
         self._colors = colors
-        legend = self.plotItem.legend
-        if legend is not None:
-            legend.setLabelTextColor(colors.foreground)
         self._restyle()

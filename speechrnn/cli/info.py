@@ -1,4 +1,7 @@
-"""``speechrnn info MODEL``: what a checkpoint is (labels, features, model, metrics, data)."""
+"""``speechrnn info MODEL``: what a checkpoint is (labels, features, model, metrics, data).
+
+Without MODEL (or with ``--bundled``) it lists the bundled models: name, file, words, held-out accuracy.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     parser = subparsers.add_parser(
         name, help=help_text,
         description="Show a checkpoint's labels, feature settings, model, parameter count, training "
-                    "settings, metrics, data sources and their licenses.")
-    parser.add_argument("model", help="checkpoint (.pt)")
+                    "settings, metrics, data sources and their licenses. Without MODEL: list the bundled models.")
+    parser.add_argument("model", nargs="?", default=None,
+                        help="checkpoint (.pt) or bundled model name (digits, commands); none: list the bundled models")
+    parser.add_argument("--bundled", action="store_true", help="list the bundled models (names for --model)")
     parser.add_argument("--json", action="store_true", help="print everything as JSON")
     parser.set_defaults(func=run)
 
@@ -23,12 +28,47 @@ def _fmt(values: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
+def list_bundled(as_json: bool) -> int:
+    import json
+
+    from speechrnn.bundled import BUNDLED_MODELS, asset_dirs, available_models, held_out_figures
+    from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.recognizer import is_background
+
+    found = available_models()
+    rows = []
+    for name, path in found.items():
+        checkpoint = load_checkpoint(path)
+        rows.append({"name": name, "path": str(path), "labels": checkpoint.labels,
+                     "held_out": held_out_figures(checkpoint.metrics)})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no bundled models installed (looked for {', '.join(BUNDLED_MODELS.values())} in "
+              f"{', '.join(str(d) for d in asset_dirs())})")
+        return 0
+    for row in rows:
+        words = [label for label in row["labels"] if not is_background(label)]
+        _line(row["name"], row["path"])
+        _line("words", f"{len(words)}: {', '.join(words)}")
+        _line("held out", row["held_out"] or "no held-out figures stored")
+    missing = [name for name in BUNDLED_MODELS if name not in found]
+    if missing:
+        print(f"not installed here: {', '.join(missing)}")
+    print("use one with: speechrnn listen --model NAME")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from speechrnn.bundled import resolve_model
     from speechrnn.checkpoint import load_checkpoint
 
-    checkpoint = load_checkpoint(args.model)
+    if args.bundled or args.model is None:
+        return list_bundled(args.json)
+    checkpoint = load_checkpoint(resolve_model(args.model))
     summary = checkpoint.summary()
     if args.json:
         print(json.dumps(summary, indent=2, default=str))

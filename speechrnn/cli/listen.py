@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import itertools
 import shutil
 import sys
 import time
@@ -66,10 +67,14 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     parser = subparsers.add_parser(
         name,
         help=help_text,
-        description="Recognize words as they are spoken. MODEL defaults to the bundled model. "
+        description="Recognize words as they are spoken. MODEL (or --model) is a checkpoint file or a bundled "
+        "model: digits (the default) or commands. "
         "Plain lines ('HH:MM:SS.mmm  detected  WORD  SCORE  (t=SECONDS s)') when stdout is not a terminal.",
     )
-    parser.add_argument("model", nargs="?", default=None, help="checkpoint (default: assets/default_model.pt)")
+    parser.add_argument("model", nargs="?", default=None,
+                        help="checkpoint file or bundled model name (default: the bundled digits model)")
+    parser.add_argument("--model", dest="model_choice", metavar="NAME|PATH", default=None,
+                        help="bundled model (digits, commands: `speechrnn info` lists them) or a checkpoint file")
     parser.add_argument("--device", default=None, help="input device index or name part (see `speechrnn devices`)")
     parser.add_argument("--file", default=None, help="recognize this audio file instead of the microphone")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
@@ -132,13 +137,22 @@ class TerminalView:
             self.stream.flush()
 
 
+def chosen_model(args: argparse.Namespace):
+    """MODEL or --model (a bundled name or a path; None = the bundled default), never two different ones."""
+    if args.model is not None and args.model_choice is not None and args.model != args.model_choice:
+        from speechrnn.errors import SpeechRNNError
+
+        raise SpeechRNNError(f"two models given ({args.model} and --model {args.model_choice}); give one")
+    return args.model_choice if args.model_choice is not None else args.model
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from speechrnn.recognizer import Recognizer
 
     torch.set_num_threads(1)  # tiny per-chunk work: more threads only add overhead
-    recognizer = Recognizer.from_checkpoint(args.model, detector_config_from_args(args))
+    recognizer = Recognizer.from_checkpoint(chosen_model(args), detector_config_from_args(args))
     if recognizer.engine_note:
         print(f"note: {recognizer.engine_note}", file=sys.stderr)
     view = TerminalView(recognizer.labels, live_view=sys.stdout.isatty() and not args.plain)
@@ -158,8 +172,10 @@ def _listen_file(recognizer, args: argparse.Namespace, view: TerminalView) -> in
         audio = audio[: round(args.duration * recognizer.sample_rate_hz)]
     chunk = round(FILE_CHUNK_S * recognizer.sample_rate_hz)
     count = 0
-    for start in range(0, audio.size, chunk):
-        for detection in recognizer.push(audio[start : start + chunk]):
+    pushes = (recognizer.push(audio[start : start + chunk]) for start in range(0, audio.size, chunk))
+    finish = (recognizer.flush() for _ in range(1))  # after the pushes: the file's last word is decided too
+    for found in itertools.chain(pushes, finish):
+        for detection in found:
             view.detection(detection, clock(detection.time_s))
             count += 1
     print(f"{count} detection(s) in {audio.size / recognizer.sample_rate_hz:.1f} s of {args.file}", file=sys.stderr)

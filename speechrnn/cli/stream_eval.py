@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
+
+from speechrnn.errors import SpeechRNNError
 
 
 def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) -> None:
@@ -22,6 +26,15 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     parser.add_argument("--minutes", type=float, default=10.0, help="stream length (default 10)")
     parser.add_argument("--snr-db", type=float, default=10.0, help="word-to-noise ratio in dB (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed for word choice, timing and noise (default 0)")
+    parser.add_argument("--hours", type=float, default=0.0,
+                        help="also run each noise recording ALONE this many hours: false accepts with no speech "
+                             "(an hour takes about 15 s; default 0 = skip)")
+    parser.add_argument("--mixed-noise", action="store_true",
+                        help="one stream over all noise recordings looped, instead of one stream (and table row) "
+                             "per recording")
+    parser.add_argument("--room-noises", metavar="SPEECH_DIR", default=None,
+                        help="add babble (voices of this labelled folder overlapped; use speakers the model never "
+                             "heard) and a steady mains hum to the noises")
     parser.add_argument("--distractors", type=float, default=0.2,
                         help="share of words outside the vocabulary, when the folder has some (default 0.2)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
@@ -33,16 +46,25 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
 def run(args: argparse.Namespace) -> int:
     from speechrnn.cli.listen import detector_config_from_args
     from speechrnn.cli.progress import consume
-    from speechrnn.errors import SpeechRNNError
     from speechrnn.evaluate import write_json_atomic
+    from speechrnn.data.background import with_room_noises
     from speechrnn.stream_eval import StreamConfig, stream_eval
 
     try:
         config = StreamConfig(minutes=args.minutes, snr_db=args.snr_db, seed=args.seed,
-                              distractor_fraction=args.distractors)
+                              distractor_fraction=args.distractors, noise_only_hours=args.hours,
+                              per_noise=not args.mixed_noise)
     except ValueError as exc:
         raise SpeechRNNError(str(exc)) from None
-    result = consume(stream_eval(args.model, args.data, args.noise, config, detector_config_from_args(args)))
+    with tempfile.TemporaryDirectory(prefix="speechrnn-noise-") as work:
+        noise = args.noise
+        if args.room_noises:
+            from speechrnn.checkpoint import load_checkpoint
+            from speechrnn.recognizer import resolve_model_path
+
+            vocabulary = set(load_checkpoint(resolve_model_path(args.model)).labels)
+            noise = with_room_noises(Path(args.noise), Path(args.room_noises), Path(work), args.seed, vocabulary)
+        result = consume(stream_eval(args.model, args.data, noise, config, detector_config_from_args(args)))
     print(result.table())
     if args.json:
         print(f"results: {write_json_atomic(args.json, result.to_dict(include_events=args.events))}")

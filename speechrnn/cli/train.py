@@ -69,7 +69,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                            "(FSDD's 0..9 folders included). Default: every label folder is a class")
     data.add_argument("--words", help="comma-separated vocabulary, e.g. yes,no,up,down (others -> _unknown_)")
     data.add_argument("--silence", action=argparse.BooleanOptionalAction, default=None,
-                      help="a _silence_ class (default: on for --task 12 and --words, else off)")
+                      help="a _silence_ class (default: on with the stream objective, for --task 12 and for "
+                           "--words; else off)")
     data.add_argument("--unknown", action=argparse.BooleanOptionalAction, default=None,
                       help="an _unknown_ class of the other words (default: on for --task 12 and --words)")
     data.add_argument("--silence-pct", type=float, default=10.0, help="silence examples, %% of words (default 10)")
@@ -130,12 +131,21 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     optim.add_argument("--label-smoothing", type=float, default=0.0)
     optim.add_argument("--grad-clip", type=float, default=None, help="max gradient norm, 0 = off (default 1)")
     optim.add_argument("--balance-sources", action="store_true",
-                       help="draw each --data source's clips equally often (small sources with many speakers "
-                            "then count as much as large ones)")
+                       help="within each class, draw every --data source's clips equally often (a small "
+                            "source with many speakers then counts as much as a large one)")
     optim.add_argument("--gate-init", choices=("auto", "pytorch", "chrono"), default=None,
                        help="chrono: LSTM/GRU gate biases that keep state for up to a clip's length "
                             "(much faster LSTM training with 'last' pooling); pytorch: PyTorch's; default auto: "
                             "chrono with 'last' pooling, else pytorch")
+    optim.add_argument("--objective", choices=("stream", "clip"), default=None,
+                       help="stream (default): learn on continuous audio with a target at every frame and the "
+                            "state carried across segments, as live recognition runs; clip: one label per 1 s "
+                            "clip from a fresh state")
+    optim.add_argument("--stream-loss", choices=("ce", "max"), default=None,
+                       help="stream objective: cross-entropy at every frame (ce, default) or only each word's "
+                            "best frame in its window (max)")
+    optim.add_argument("--stream-segment-s", type=float, default=None,
+                       help="stream objective: seconds of audio per lane and step (default 3)")
     optim.add_argument("--seed", type=int, default=0)
     optim.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
     optim.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
@@ -161,9 +171,12 @@ def _configs(args: argparse.Namespace):
     from speechrnn.training import TrainConfig
 
     words = parse_words(args.words)
+    silence = args.silence
+    if silence is None and (args.objective or TrainConfig.objective) == "stream":
+        silence = True  # the stream objective's background class: what every frame outside a word is
     data = DataSpec(
         sources=tuple(args.data), task=args.task, words=words,
-        include_silence=args.silence, include_unknown=args.unknown,
+        include_silence=silence, include_unknown=args.unknown,
         silence_pct=args.silence_pct, unknown_pct=args.unknown_pct if args.unknown_pct is not None else 10.0,
         validation_pct=args.validation_pct, testing_pct=args.testing_pct,
         noise_dirs=tuple(args.noise_dir), data_dir=args.data_dir, seed=args.seed,
@@ -180,7 +193,8 @@ def _configs(args: argparse.Namespace):
     train = {"epochs": args.epochs, "batch_size": args.batch_size, "label_smoothing": args.label_smoothing,
              "seed": args.seed, "device": args.device, "threads": args.threads,
              "balance_sources": args.balance_sources}
-    for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps", "gate_init"):
+    for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps", "gate_init",
+                 "objective", "stream_loss", "stream_segment_s"):
         if getattr(args, name) is not None:
             train[name] = getattr(args, name)
     return data, features, model, AugmentConfig(**augment), dataclasses.replace(TrainConfig(), **train)

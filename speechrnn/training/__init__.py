@@ -12,7 +12,7 @@ One job per module:
   :mod:`~speechrnn.training.run_folder`, :mod:`~speechrnn.training.throughput`.
 """
 
-from speechrnn.training.clip_batches import effective_batch_size, epoch_order, source_balance_weights
+from speechrnn.training.clip_batches import effective_batch_size, epoch_order
 from speechrnn.training.config import BEST_NAME, LAST_NAME, TrainConfig, TrainResult
 from speechrnn.training.model_init import chrono_init
 from speechrnn.training.run_folder import check_out_dir
@@ -23,5 +23,5 @@ from speechrnn.training.throughput import measure_training_throughput
 __all__ = [
     "BEST_NAME", "LAST_NAME", "TrainConfig", "TrainResult", "chrono_init", "check_out_dir",
     "effective_batch_size", "epoch_order", "measure_training_throughput", "resolve_precision",
-    "source_balance_weights", "train",
+    "train",
 ]

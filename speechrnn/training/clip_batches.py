@@ -25,19 +25,6 @@ def epoch_order(count: int, seed: int, epoch: int, weights: torch.Tensor | None 
     return torch.randperm(count, generator=generator)
 
 
-def source_balance_weights(sources: list[str]) -> torch.Tensor:
-    """Sampling weights giving every source the same share of the (non-silence) examples.
-
-    ``sources[i]`` is the source of example i ("" for generated silence, which keeps its share).
-    Speaker variety often comes from the small sources: e.g. 50 Speech Commands speakers beside
-    two FSDD speakers with ten times their clips.
-    """
-    names = [s for s in sources if s]
-    counts = {name: names.count(name) for name in set(names)}
-    per_source = len(names) / max(1, len(counts))
-    return torch.tensor([per_source / counts[s] if s else 1.0 for s in sources], dtype=torch.float64)
-
-
 def effective_batch_size(config: TrainConfig, clips: int) -> int:
     """``config.batch_size``, made smaller when the data would give fewer than ``min_steps`` per epoch.
 

@@ -16,6 +16,8 @@ RUN_FILES = (CONFIG_NAME, LAST_NAME, BEST_NAME, METRICS_NAME)  # any of these me
 STALE_FILES = RUN_FILES + (PLOT_NAME, RESULTS_NAME)  # replaced by a --force run
 PRECISIONS = ("float32", "bfloat16", "auto")
 GATE_INITS = ("auto", "pytorch", "chrono")
+OBJECTIVES = ("stream", "clip")
+STREAM_LOSSES = ("ce", "max")
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,19 @@ class TrainConfig:
     # end to end, held-out accuracy 85.8 % vs 86.0 % (FSDD, 500 clips), the same on Speech Commands.
     precision: str = "auto"
     min_steps: int = 20  # small data: the batch shrinks so that an epoch has at least this many steps
-    balance_sources: bool = False  # draw each source's clips equally often (see source_balance_weights)
+    # draw the sources of each class equally often (speechrnn.data.sampling.label_source_weights)
+    balance_sources: bool = False
     # "chrono": gate biases for long memory (see chrono_init); "auto": chrono when the decision is
     # read from the last frame only (measured, LSTM 2x128 "last" on the digits: 36 % -> 78 %)
     gate_init: str = "auto"
+    # "stream": continuous audio, a target at every frame, state carried between segments
+    # (speechrnn.training.stream_batches); "clip": one label per 1 s clip from a zero state.
+    objective: str = "stream"
+    stream_segment_s: float = 3.0  # audio per lane and optimizer step (truncated BPTT length)
+    stream_target_ms: float = 200.0  # length of a word's target window ...
+    stream_target_lead_ms: float = 100.0  # ... which starts this long before the word's end
+    stream_loss: str = "ce"  # "ce" at every frame, or "max": each word's best frame in its window
+    stream_reset_prob: float = 0.05  # chance per lane and step that its carried state is zeroed
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -61,6 +72,14 @@ class TrainConfig:
             raise ValueError("threads and min_steps must not be negative")
         if self.gate_init not in GATE_INITS:
             raise ValueError(f"gate_init must be one of {', '.join(GATE_INITS)}, not {self.gate_init!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {self.objective!r}")
+        if self.stream_loss not in STREAM_LOSSES:
+            raise ValueError(f"stream_loss must be one of {', '.join(STREAM_LOSSES)}, not {self.stream_loss!r}")
+        if not self.stream_segment_s > 0 or not self.stream_target_ms > 0 or self.stream_target_lead_ms < 0:
+            raise ValueError("stream_segment_s and stream_target_ms must be positive, stream_target_lead_ms not negative")
+        if not 0 <= self.stream_reset_prob <= 1:
+            raise ValueError("stream_reset_prob must be within [0, 1]")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import torch
 
+PRECISION_ENV = "SPEECHRNN_PRECISION"  # forces what precision "auto" means (see resolve_precision)
 KEEP_FREED_BYTES = 1 << 30  # glibc: freed blocks up to this size stay mapped for reuse
 
 
@@ -40,9 +42,16 @@ def keep_freed_memory() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``float32`` or ``bfloat16``: ``auto`` means bfloat16 on CPUs with bfloat16 matrix units."""
+    """``float32`` or ``bfloat16``: ``auto`` means bfloat16 on CPUs with bfloat16 matrix units.
+
+    The environment variable :data:`PRECISION_ENV` (``float32`` or ``bfloat16``) decides ``auto``
+    instead: how the test suite is run as an AMD CPU (float32) or an AMX CPU (bfloat16) would run it.
+    """
     if precision != "auto":
         return precision
+    forced = os.environ.get(PRECISION_ENV, "").strip()
+    if forced in ("float32", "bfloat16"):
+        return forced
     if device.type != "cpu":
         return "float32"
     from speechrnn.fused_rnn import fast_matmul_dtype

@@ -37,9 +37,12 @@ import torch.nn.functional as F
 
 from speechrnn import __version__
 from speechrnn.atomic import write_text_atomic
+from speechrnn.data.sampling import label_source_weights
+from speechrnn.data.spec import SILENCE as SILENCE_LABEL
+from speechrnn.data.spec import UNKNOWN as UNKNOWN_LABEL
 from speechrnn.errors import SpeechRNNError
 from speechrnn.events import Cancelled, CancelToken, EpochEnd, EventStream, Finished, Message, Progress, Stage
-from speechrnn.training.clip_batches import BatchMaker, batch_seed, effective_batch_size, epoch_batches, epoch_order, source_balance_weights
+from speechrnn.training.clip_batches import BatchMaker, batch_seed, effective_batch_size, epoch_batches, epoch_order
 from speechrnn.training.config import (BEST_NAME, CONFIG_NAME, LAST_NAME, METRICS_NAME, PLOT_NAME, RESULTS_NAME,
                                        STALE_FILES, TrainConfig, TrainResult)
 from speechrnn.training.distributed import DistEnv, all_sum, any_rank, barrier, distributed_env, init_distributed, set_threads
@@ -47,6 +50,9 @@ from speechrnn.training.model_init import chrono_init, normalization_stats
 from speechrnn.training.run_folder import check_out_dir, plot_curves, source_licenses
 from speechrnn.training.runtime import resolve_precision, speed_up, tune_cpu_runtime
 from speechrnn.training.schedule import lr_factor, make_optimizer
+from speechrnn.training.stream_batches import StreamBatches, stream_loss
+
+VALIDATION_CHUNK_CLIPS = 512  # validation clips turned into features at a time
 
 
 # -------------------------------------------------------------------------------------- state
@@ -199,7 +205,18 @@ class _Session:
                                  f"({', '.join(self.resumed_labels)} -> {', '.join(self.labels)})")
         self.model_config = dataclasses.replace(self.model_config, num_classes=len(self.labels),
                                                 input_dim=self.feature_config.feature_dim)
+        if self.config.objective == "stream":
+            self.model_config = dataclasses.replace(self.model_config, pooling="last", bidirectional=False,
+                                                    objective="stream", background_class=self._background_class())
         self.settings = _settings(self.data, self.feature_config, self.model_config, self.augment, self.config)
+
+    def _background_class(self) -> int:
+        """The class of every frame outside a word (stream objective): _silence_, else _unknown_."""
+        for name in (SILENCE_LABEL, UNKNOWN_LABEL):
+            if name in self.labels:
+                return self.labels.index(name)
+        raise SpeechRNNError(f"{', '.join(self.data.sources)}: the stream objective needs a {SILENCE_LABEL} or "
+                             f"{UNKNOWN_LABEL} class (keep silence/unknown on) or use --objective clip")
 
     # ---- model, optimizer, schedule
     def build(self) -> EventStream:
@@ -212,7 +229,8 @@ class _Session:
         self.model = RNNClassifier(self.model_config)
         self.extractor = FeatureExtractor(self.feature_config).to(device)
         cached_train = None
-        if not self.augment.wave_augmentation:
+        stream = config.objective == "stream"
+        if not self.augment.wave_augmentation and not stream:
             yield Stage("features", "Computing clean features once (no waveform augmentation)")
             cached_train = cached_features(prepared.train, self.extractor, self.cache_dir)
         if self.resumed_weights is not None:
@@ -232,12 +250,35 @@ class _Session:
             from torch.nn.parallel import DistributedDataParallel
 
             self.trained = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        self.val_frames = (cached_features(prepared.validation, self.extractor, self.cache_dir)
-                           if len(prepared.validation) else None)
-        self.maker = BatchMaker(prepared.train.waves, prepared.train.is_silence, self.extractor, self.augment,
-                                prepared.noise, self.feature_config.sample_rate_hz, device, cached_train)
-        self.weights = source_balance_weights(prepared.train.sources) if config.balance_sources else None
+        self.val_frames = self._validation_frames() if len(prepared.validation) else None
+        if stream:
+            self.maker = StreamBatches(
+                prepared.train.waves, prepared.train.targets, prepared.train.is_silence, self.extractor,
+                self.feature_config, self.augment, prepared.noise, device, segment_s=config.stream_segment_s,
+                target_ms=config.stream_target_ms, target_lead_ms=config.stream_target_lead_ms,
+                background_class=self.model_config.background_class,
+                unknown_class=self.labels.index(UNKNOWN_LABEL) if UNKNOWN_LABEL in self.labels else None)
+        else:
+            self.maker = BatchMaker(prepared.train.waves, prepared.train.is_silence, self.extractor, self.augment,
+                                    prepared.noise, self.feature_config.sample_rate_hz, device, cached_train)
+        self.weights = (label_source_weights(prepared.train.targets, prepared.train.sources)
+                        if config.balance_sources else None)
+        self.lane_state = None  # stream objective: the lanes' carried state (zero after a resume)
         yield from self._schedule()
+
+    @torch.no_grad()
+    def _validation_frames(self) -> torch.Tensor:
+        """Clean features of the validation clips; for a stream-trained model each clip is followed by
+        the silence it is scored with (``ModelConfig.tail_samples``), so these are computed, not cached."""
+        from speechrnn.data.cache import cached_features
+
+        validation = self.prepared.validation
+        tail = self.model_config.tail_samples(self.feature_config.sample_rate_hz)
+        if not tail:
+            return cached_features(validation, self.extractor, self.cache_dir)
+        parts = [self.extractor(F.pad(part.to(self.device, torch.float32), (0, tail))).to(torch.float16).cpu()
+                 for part in validation.waves.split(VALIDATION_CHUNK_CLIPS)]
+        return torch.cat(parts)
 
     def _schedule(self) -> EventStream:
         config, clips = self.config, len(self.prepared.train)
@@ -245,7 +286,7 @@ class _Session:
         if self.batch_size != config.batch_size:
             yield Message(f"batch size {self.batch_size} instead of {config.batch_size}: {clips} training clips "
                           f"would give fewer than {config.min_steps} steps per epoch (min_steps)")
-        batches_per_epoch = len(epoch_batches(torch.arange(clips), self.batch_size, self.dist.world))
+        batches_per_epoch = len(self._epoch_batches(1))
         if batches_per_epoch == 0:
             raise SpeechRNNError(f"{clips} training clips cannot be shared by {self.dist.world} processes")
         total_steps = batches_per_epoch * config.epochs
@@ -256,6 +297,16 @@ class _Session:
         if self.resume_state is not None:
             self.optimizer.load_state_dict(self.resume_state["optimizer"])
             self.scheduler.load_state_dict(self.resume_state["scheduler"])
+
+    def _epoch_batches(self, epoch: int) -> list:
+        """The global batches of ``epoch`` (the same on every rank): clip indices, or for the stream
+        objective the planned segments of every lane."""
+        config = self.config
+        order = epoch_order(len(self.prepared.train), config.seed, epoch, self.weights)
+        if config.objective == "stream":
+            generator = torch.Generator().manual_seed(batch_seed(config.seed, epoch, 0))
+            return self.maker.plan_epoch(order, self.batch_size, generator)
+        return epoch_batches(order, self.batch_size, self.dist.world)
 
     # ---- run folder and checkpoints
     def open_run_folder(self, replace: bool) -> None:
@@ -305,8 +356,8 @@ class _Session:
     def train_epoch(self) -> EventStream:
         run, config = self.run, self.config
         epoch = run.epoch + 1
-        order = epoch_order(len(self.prepared.train), config.seed, epoch, self.weights)
-        batches = epoch_batches(order, self.batch_size, self.dist.world)
+        batches = self._epoch_batches(epoch)
+        step = self._stream_step if config.objective == "stream" else self._step
         self.trained.train()
         for index in range(run.batch, len(batches)):
             if any_rank(self.cancel.cancelled, self.dist):
@@ -314,7 +365,7 @@ class _Session:
                 yield Message(f"interrupted: saved {self.out_dir / LAST_NAME}; continue with --resume", level="warning")
                 raise Cancelled()
             started = time.perf_counter()
-            loss_sum, correct, seen = self._step(batches[index][self.dist.rank :: self.dist.world], epoch, index)
+            loss_sum, correct, seen = step(batches[index][self.dist.rank :: self.dist.world], epoch, index)
             run.step += 1
             run.batch = index + 1
             for key, value in (("loss", loss_sum), ("correct", correct), ("seen", seen),
@@ -344,6 +395,34 @@ class _Session:
         self.scheduler.step()
         return all_sum([loss.item() * len(shard), float((logits.argmax(1) == targets).sum()), float(len(shard))],
                         self.dist)
+
+    def _stream_step(self, lanes: list, epoch: int, index: int) -> list[float]:
+        """One optimizer step on this rank's lanes of a stream segment, the state carried over from
+        the lanes' previous segment (truncated BPTT); (loss sum, correct frames, frames) over all ranks."""
+        config = self.config
+        seed = batch_seed(config.seed, epoch, index, self.dist.rank)
+        generator = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)  # dropout
+        frames, targets, word_ids = self.maker.render(lanes, generator, fill=self.model.feature_mean)
+        state = self.lane_state
+        if state is None or state[0].shape[1] != len(lanes):
+            state = self.model.initial_state(len(lanes), self.device)
+        elif config.stream_reset_prob > 0:
+            keep = (torch.rand(len(lanes), generator=generator) >= config.stream_reset_prob).float().to(self.device)
+            state = tuple(t * keep.view(1, -1, 1) for t in state)
+        with self.autocast():
+            logits, new_state = self.trained(frames, state, frame_logits=True)
+        self.lane_state = tuple(t.detach() for t in new_state)
+        loss = stream_loss(logits, targets, word_ids, config.stream_loss, config.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        count = targets.numel()
+        correct = float((logits.detach().argmax(-1) == targets).sum())
+        return all_sum([loss.item() * count, correct, float(count)], self.dist)
 
     def end_epoch(self) -> EpochEnd:
         """Validate, keep the best, save last.pt, metrics.jsonl and the plot."""

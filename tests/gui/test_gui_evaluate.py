@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from gui_support import DATA, SPEECH_COMMANDS
 from PySide6.QtCore import Qt
@@ -12,7 +14,7 @@ from gui.settings import Settings
 def evaluate_panel(qtbot, window, model, folder):
     window.show_panel("evaluate")
     panel = window.panels["evaluate"]
-    panel.model_edit.setText(str(model))
+    panel.set_model(model)
     panel.folder_edit.setText(str(folder))
     return panel
 
@@ -70,7 +72,7 @@ def test_bad_inputs_are_messages_not_crashes(qtbot, window, word_model, tmp_path
     assert panel.result is None
     assert window.last_error is not None and "missing" in window.last_error[1]
     assert "Failed" in panel.stage_label.text()
-    panel.model_edit.setText("")
+    panel.set_model(None)
     panel.start()
     assert "model" in window.last_error[1]
 
@@ -80,4 +82,85 @@ def test_follows_the_active_model(qtbot, window, other_model):
     panel = window.panels["evaluate"]
     with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
         window.ctx.model.activate(other_model)
-    assert panel.model_edit.text() == str(other_model)
+    assert panel.model_path == other_model and panel.model_chooser.currentText() == "yes_no.pt"
+
+
+# ------------------------------------------------------------------------------ issue 12, section 3
+def test_bundled_models_are_picked_without_typing_a_path(qtbot, tmp_path, digits_model, other_model):
+    import shutil
+
+    from gui.app import build_window, parse_args
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    shutil.copy(digits_model, assets / "default_model.pt")
+    shutil.copy(other_model, assets / "commands_model.pt")
+    window = build_window(parse_args([]), assets_dir=assets)
+    qtbot.addWidget(window)
+    window.show_panel("evaluate")
+    panel = window.panels["evaluate"]
+    texts = [panel.model_chooser.itemText(i) for i in range(panel.model_chooser.count())]
+    assert texts[:2] == ["Digits (bundled)", "Commands (bundled)"]
+    panel.model_chooser.choose_title("Commands")
+    assert panel.model_path == assets / "commands_model.pt"
+    assert window.ctx.model.path is None  # picking a model to evaluate does not change the active one
+    window.close()
+
+
+def test_the_confusion_matrix_shows_every_count_and_scrolls(qtbot, window):
+    from PySide6.QtGui import QFontMetrics
+
+    window.show_panel("evaluate")
+    panel = window.panels["evaluate"]
+    labels = ["_silence_", "_unknown_", *(f"word{i}" for i in range(10))]
+    counts = np.eye(len(labels), dtype=np.int64) * 7
+    counts[1, 1] = 102  # the blank _unknown_ diagonal of the walk-through
+    counts[2, 3] = 12345
+    panel.matrix.set_matrix(labels, counts)
+    widest = QFontMetrics(panel.matrix.font()).horizontalAdvance("12345")
+    assert panel.matrix.min_cell() >= widest + 4  # every cell can hold the widest count
+    window.resize(900, 600)
+    qtbot.waitUntil(lambda: panel.matrix_scroll.verticalScrollBar().maximum() > 0
+                    or panel.matrix_scroll.horizontalScrollBar().maximum() > 0, timeout=5000)
+    assert panel.matrix.height() >= panel.matrix.minimum_extent().height()  # nothing cut: it scrolls
+
+
+def test_evaluating_the_models_own_training_folder_is_warned(qtbot, window, tmp_path):
+    from gui_support import make_checkpoint
+
+    from speechrnn.checkpoint import load_checkpoint, save_checkpoint
+
+    model = make_checkpoint(tmp_path / "trained_on_sc.pt")
+    checkpoint = load_checkpoint(model)
+    checkpoint.data = {"sources": [{"name": "speech_commands", "path": str(SPEECH_COMMANDS), "clips": 12}]}
+    save_checkpoint(checkpoint, model)
+    panel = evaluate_panel(qtbot, window, model, SPEECH_COMMANDS / "yes")  # a folder inside a training source
+    panel._update_overlap()
+    assert panel.overlap_label.isVisibleTo(panel)
+    assert "trained on clips of this folder" in panel.overlap_label.text() and str(SPEECH_COMMANDS) in \
+        panel.overlap_label.text()
+    panel.folder_edit.setText(str(DATA / "fsdd"))
+    panel._update_overlap()
+    assert not panel.overlap_label.isVisibleTo(panel)
+
+
+def test_play_shows_that_the_clip_is_playing(qtbot, window, digits_model, monkeypatch):
+    import gui.panels.evaluate as evaluate_module
+
+    played = []
+    monkeypatch.setattr(evaluate_module, "play_file", lambda path: played.append(path) or "")
+    monkeypatch.setattr(evaluate_module, "clip_seconds", lambda path: 0.2)
+    panel = evaluate_panel(qtbot, window, digits_model, SPEECH_COMMANDS)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=120000)
+    assert not panel.play_button.isEnabled()  # nothing selected yet
+    panel.wrong_table.selectRow(0)
+    assert panel.play_button.isEnabled()
+    panel.play_button.click()
+    assert played and panel.play_button.text() == "■ Stop"
+    assert panel.stage_label.text().startswith("▶ Playing ") and Path(played[0]).name in panel.stage_label.text()
+    qtbot.waitUntil(lambda: panel.play_button.text() == "▶ Play", timeout=5000)
+    assert panel.stage_label.text().startswith("Played ")
+    monkeypatch.setattr(evaluate_module, "play_file", lambda path: "cannot play audio: no output device")
+    panel.play_button.click()
+    assert "no output device" in panel.stage_label.text() and panel.play_button.text() == "▶ Play"

@@ -164,3 +164,137 @@ def test_without_any_model_the_panel_says_what_to_do(qtbot, no_microphone, tmp_p
     assert "No model loaded" in panel.score_label.text()
     assert "nothing.pt" in window.last_error[1]
     window.close()
+
+
+# ------------------------------------------------------------------------------ model choice (issue 10, 12)
+@pytest.fixture
+def bundled_window(qtbot, tmp_path, digits_model, word_model):
+    """The app with its own assets folder: "digits" is a random digits model, "commands" the word model
+    (it knows yes, no, one, two, three, nine)."""
+    import shutil
+
+    from gui.app import build_window, parse_args
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    shutil.copy(digits_model, assets / "default_model.pt")
+    shutil.copy(word_model, assets / "commands_model.pt")
+    window = build_window(parse_args([]), assets_dir=assets)
+    qtbot.addWidget(window)
+    window.show()
+    window.show_panel("listen")
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(None)
+    yield window
+    for panel in window.panels.values():
+        panel.shutdown()
+    window.close()
+
+
+def test_the_model_chooser_switches_at_once_and_the_new_words_are_recognized(qtbot, no_microphone,
+                                                                            bundled_window):
+    from gui.app import initial_model, parse_args
+
+    window = bundled_window
+    panel = listen_panel(qtbot, window)
+    chooser = panel.model_chooser
+    assert [chooser.itemText(i) for i in range(chooser.count()) if chooser.itemText(i)][:2] == \
+        ["Digits (bundled)", "Commands (bundled)"]
+    assert chooser.currentText() == "Digits (bundled)"
+    assert "zero" in panel.vocab_label.text() and "yes" not in panel.vocab_label.text()
+    digits = panel.recognizer
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        chooser.choose_title("Commands")
+    qtbot.waitUntil(lambda: panel.recognizer is not digits, timeout=30000)
+    assert "yes, no, one, two, three, nine" in panel.vocab_label.text() and "zero" not in panel.vocab_label.text()
+    assert panel.bars.labels == ["_silence_", "yes", "no", "one", "two", "three", "nine"]
+    assert "bundled commands model" in window.model_label.text()
+    # the words of the new model are recognized
+    panel.timer.stop()
+    silence = np.zeros(RATE // 2, np.float32)
+    for start in range(0, RATE * 2, RATE // 30):
+        panel.feed(np.concatenate([silence, speech("yes"), silence])[start : start + RATE // 30])
+    assert [d.label for d in panel.detections] == ["yes"]
+    # remembered between runs: the next start opens the commands model again
+    assert Settings().active_model == "commands"
+    assert initial_model(parse_args([]), Settings(), window.ctx.model.assets_dir) == "commands"
+
+
+def test_a_bundled_model_that_is_not_installed_is_not_offered(qtbot, no_microphone, tmp_path, digits_model):
+    import shutil
+
+    from gui.app import initial_model, parse_args
+    from gui.widgets.model_chooser import ModelChooser
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    shutil.copy(digits_model, assets / "default_model.pt")
+    chooser = ModelChooser(Settings(), assets)
+    qtbot.addWidget(chooser)
+    texts = [chooser.itemText(i) for i in range(chooser.count())]
+    assert "Digits (bundled)" in texts and not any("Commands" in t for t in texts)
+    settings = Settings()
+    settings.active_model = "commands"  # remembered on a machine where it was installed
+    assert initial_model(parse_args([]), settings, assets) is None  # falls back to the default
+
+
+def test_the_chooser_offers_my_recent_models(qtbot, no_microphone, window, other_model):
+    panel = listen_panel(qtbot, window)
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(other_model)
+    panel.model_chooser.refill()
+    texts = [panel.model_chooser.itemText(i) for i in range(panel.model_chooser.count())]
+    assert "yes_no.pt" in texts and "random_gru.pt" in texts and texts[-1] == "Other model file…"
+    assert panel.model_chooser.currentText() == "yes_no.pt"
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        panel.model_chooser.choose_title("random_gru.pt")
+    assert window.ctx.model.path.name == "random_gru.pt"
+
+
+def test_a_model_switch_marks_the_detection_list(qtbot, no_microphone, window, other_model):
+    from speechrnn.recognizer import Detection
+
+    panel = listen_panel(qtbot, window)
+    panel._show_detection(Detection("seven", 0.93, 1.2, 1.7, 1.8))
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(other_model)
+    top = panel.history.topLevelItem(0)
+    assert top.text(0) == "— now: yes_no.pt —" and not top.flags()  # a line, not a detection
+    assert panel.history.topLevelItem(1).text(1) == "seven"  # the old model's words stay below it
+    panel._show_detection(Detection("yes", 0.81, 4.0, 4.4, 4.5))
+    assert panel.history.topLevelItem(0).text(1) == "yes" and panel.history.topLevelItem(1).text(0).startswith("—")
+
+
+def test_the_score_column_shows_the_detections_score(qtbot, no_microphone, window):
+    from speechrnn.recognizer import Detection
+
+    panel = listen_panel(qtbot, window)
+    panel._show_detection(Detection("four", 0.9712, 1.0, 1.4, 1.5))  # the library reports the peak score
+    assert panel.history.topLevelItem(0).text(2) == "0.97"
+
+
+def test_listen_pauses_while_the_record_panel_records(qtbot, ring_microphone, fast_countdown, window, word_model,
+                                                      tmp_path):
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(word_model)
+    listen = listen_panel(qtbot, window)
+    qtbot.waitUntil(lambda: listen.bars.labels[:2] == ["_silence_", "yes"], timeout=30000)
+    mic = ring_microphone()
+    record = window.panel("record")
+    window.show_panel("record")
+    record.folder_edit.setText(str(tmp_path / "takes"))
+    record.words_edit.setText("yes")
+    record.takes_spin.setValue(1)
+    record.auto_check.setChecked(False)
+    record.start()
+    assert listen.paused
+    before = listen.recognizer.time_s
+    qtbot.waitUntil(lambda: record.state.value == "recording", timeout=5000)
+    silence = np.zeros(RATE // 4, np.float32)
+    mic.write(np.concatenate([silence, speech("yes"), silence]))
+    qtbot.waitUntil(lambda: record.state.value == "idle", timeout=10000)  # one take: done
+    assert list((tmp_path / "takes" / "yes").glob("*.wav"))
+    assert listen.detections == [] and listen.recognizer.time_s == before  # not fed while recording
+    assert not listen.paused  # the session ended: listening again
+    mic.write(np.concatenate([silence, speech("yes"), silence]))
+    qtbot.waitUntil(lambda: any(d.label == "yes" for d in listen.detections), timeout=10000)

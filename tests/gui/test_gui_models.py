@@ -18,7 +18,7 @@ def test_active_model_is_described(qtbot, window, digits_model):
     assert panel.words_label.text().startswith("_silence_, _unknown_, zero, one")
     assert "GRU, 1 layer(s) × 16 units" in panel.arch_label.text()
     assert "MFCC 40 × 10.0 ms frames at 16000 Hz" in panel.arch_label.text()
-    assert panel.result_label.text() == "test accuracy: 50.0 %"
+    assert panel.result_label.text() == "held-out test accuracy: 50.0 %"
     sections = [panel.tree.topLevelItem(i).text(0) for i in range(panel.tree.topLevelItemCount())]
     assert sections == ["Model", "Features", "Labels", "Metrics", "Training", "Data and licenses", "File"]
     data = panel.tree.topLevelItem(5)
@@ -71,3 +71,66 @@ def test_log_axis_ticks_are_round_numbers():
     assert [text for _, text in log_ticks(1e-4, 1.0)] == ["0.0001", "0.001", "0.01", "0.1", "1"]
     assert [text for _, text in log_ticks(0.9, 45)] == ["1", "2", "5", "10", "20", "50"]  # < 2 decades: 2 and 5 too
     assert log_ticks(0.9, 45)[3][0] == 1.0  # positions in log10 units, as the plot's log mode uses
+
+
+# ------------------------------------------------------------------------------ issue 12, section 3
+def test_a_freshly_trained_model_shows_its_stored_metrics(qtbot, window, tmp_path):
+    """What training stores in best.pt before (or without) a test split: best_val_acc, val_acc, best_epoch."""
+    from gui_support import make_checkpoint
+
+    from gui.panels.models import headline_accuracy
+    from speechrnn.checkpoint import load_checkpoint, save_checkpoint
+
+    path = make_checkpoint(tmp_path / "lights-gru2x128-20261201" / "best.pt")
+    checkpoint = load_checkpoint(path)
+    checkpoint.metrics = {"epoch": 7, "train_loss": 0.2, "val_loss": 0.3, "val_acc": 0.9, "best_val_acc": 0.925,
+                          "best_epoch": 7}
+    save_checkpoint(checkpoint, path)
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(path)
+    panel = models_panel(window)
+    assert panel.result_label.text() == "validation accuracy: 92.5 % (epoch 7)"
+    assert headline_accuracy({"test_accuracy": 0.8, "best_val_acc": 0.9}) == \
+        "held-out test accuracy: 80.0 %  ·  validation accuracy: 90.0 %"
+    assert headline_accuracy({}) == ""
+
+
+def test_a_click_shows_details_and_a_double_click_activates_visibly(qtbot, window, digits_model, other_model):
+    from PySide6.QtCore import Qt
+
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(other_model)
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(digits_model)
+    panel = models_panel(window)
+    texts = [panel.recent.item(i).text() for i in range(panel.recent.count())]
+    assert texts == ["✓ random_gru.pt", "yes_no.pt"]  # the active one is marked
+    # single click: the details of yes_no.pt, the active model stays
+    rect = panel.recent.visualItemRect(panel.recent.item(1))
+    qtbot.mouseClick(panel.recent.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: panel.name_label.text() == "yes_no.pt", timeout=30000)
+    assert "LSTM" in panel.arch_label.text() and "Not active" in panel.state_label.text()
+    assert window.ctx.model.path.name == "random_gru.pt"
+    # double click: it becomes active, and the panel, the list and the status bar say so
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        qtbot.mousePress(panel.recent.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # as a real
+        qtbot.mouseDClick(panel.recent.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # double click
+    assert window.ctx.model.path.name == "yes_no.pt"
+    assert panel.state_label.text().startswith("✓ The active model")
+    assert panel.recent.item(0).text() == "✓ yes_no.pt" and panel.recent.item(0).font().bold()
+    assert "Now using yes_no.pt" in window.statusBar().currentMessage()
+
+
+def test_the_list_is_wide_and_the_empty_gradient_plot_is_readable(qtbot, window):
+    from PySide6.QtWidgets import QSplitter
+
+    from gui.panels.models import RECENT_MIN_PX
+
+    panel = models_panel(window)
+    window.resize(900, 600)
+    qtbot.wait(50)
+    assert panel.recent.width() >= RECENT_MIN_PX
+    assert not panel.findChild(QSplitter).childrenCollapsible()
+    ticks = panel.gradient_plot.getAxis("left")._tickLevels  # the fixed ticks of the empty log axis
+    assert [text for _, text in ticks[0]] == ["0.0001", "0.001", "0.01", "0.1", "1"]
+    assert panel.gradient_plot.placeholder.isVisible()

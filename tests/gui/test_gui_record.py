@@ -131,3 +131,55 @@ def test_typing_words_is_not_taken_by_the_panel_shortcuts(qtbot, window, tmp_pat
     qtbot.keyClicks(panel.words_edit, "pop, up")
     assert panel.words_edit.text() == "pop, up" and not played
     assert "4 takes: 2 of “pop”, “up”" in panel.detail_label.text()
+
+
+# ------------------------------------------------------------------------------ issue 12, section 4
+def test_a_silent_take_says_clearly_what_the_buttons_do(qtbot, ring_microphone, fast_countdown, window, tmp_path):
+    panel = record_panel(qtbot, window, tmp_path, takes=2)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.state == State.RECORDING, timeout=5000)
+    ring_microphone().write(np.zeros(2 * RATE, np.float32))
+    qtbot.waitUntil(lambda: panel.state == State.REVIEW, timeout=10000)
+    text = panel.detail_label.text()
+    assert "Keep to skip" not in text
+    assert "Nothing was saved" in text and "Redo" in text and "Skip (Enter)" in text
+    assert panel.next_button.text() == "⏭ Skip this take" and panel.redo_button.text() == "↺ Record again"
+    panel.keep_and_next()  # skip: the next take's countdown
+    assert panel.state == State.COUNTDOWN and panel.next_button.text() == "✓ Keep, next"
+    panel.stop()
+
+
+def test_play_is_enabled_only_when_there_is_something_to_play(qtbot, ring_microphone, fast_countdown, window,
+                                                              tmp_path, monkeypatch):
+    import gui.panels.record as record_module
+
+    monkeypatch.setattr(record_module, "play_samples", lambda *_args: "")
+    panel = record_panel(qtbot, window, tmp_path / "empty", takes=1)
+    assert not panel.play_button.isEnabled()  # no take yet, no clip in the folder selected
+    panel.start()
+    say(qtbot, panel, ring_microphone())
+    qtbot.waitUntil(lambda: panel.state == State.IDLE, timeout=10000)
+    assert panel.last_take is not None and panel.play_button.isEnabled()
+
+
+def test_selecting_a_clip_enables_play(qtbot, window, tmp_path):
+    import shutil
+
+    from gui_support import SPEECH_COMMANDS
+
+    shutil.copytree(SPEECH_COMMANDS / "yes", tmp_path / "words" / "yes")
+    panel = record_panel(qtbot, window, tmp_path / "words")
+    assert not panel.play_button.isEnabled()
+    top = panel.tree.topLevelItem(0)
+    top.setExpanded(True)
+    panel.tree.setCurrentItem(top.child(0))
+    assert panel.play_button.isEnabled()
+
+
+def test_the_take_counter_agrees_with_the_spin_box_before_words_are_typed(qtbot, window, tmp_path):
+    panel = record_panel(qtbot, window, tmp_path, words="", takes=10)
+    assert panel.take_progress.text() == "take 0 of 10"
+    panel.takes_spin.setValue(7)
+    assert panel.take_progress.text() == "take 0 of 7"
+    panel.words_edit.setText("lights, music")
+    assert panel.take_progress.text() == "take 0 of 14"  # two words, seven takes each

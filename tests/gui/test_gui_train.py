@@ -57,7 +57,9 @@ def test_the_form_becomes_library_configs(qtbot, window, recordings, tmp_path):
     assert request.augment.room and request.augment.gain  # every augmentation family is on the form
     panel.aug_room.setChecked(False)
     assert not panel.build_request().augment.room
-    assert request.out_dir.parent == tmp_path / "runs" and request.out_dir.name.endswith("lstm1x64")
+    # named by its words, network and day (issue 12): nine+no+one+3-lstm1x64-20261201
+    day = time.strftime("%Y%m%d")
+    assert request.out_dir.parent == tmp_path / "runs" and request.out_dir.name == f"nine+no+one+3-lstm1x64-{day}"
 
     panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("12"))
     assert panel.build_request().data.task == "12" and panel.build_request().data.words is None
@@ -164,7 +166,7 @@ def test_cancelling_training_keeps_a_resumable_checkpoint(qtbot, window, recordi
     panel.cancel_button.click()
     qtbot.waitUntil(lambda: not panel.running, timeout=60000)
     assert "Cancelled" in panel.stage_label.text() and panel.result is None
-    run = next((tmp_path / "runs").glob("*gru1x16"))
+    run = next((tmp_path / "runs").glob("*-gru1x16-*"))  # named by words, network and day
     assert (run / "last.pt").exists()
     assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
 
@@ -207,3 +209,73 @@ def test_speech_commands_download_shows_progress_and_cancels(qtbot, window, reco
         assert list((tmp_path / "data").glob("*.part"))  # kept: the next download resumes from here
     finally:
         server.shutdown()
+
+
+# ------------------------------------------------------------------------------ issue 12, section 3
+def test_a_run_is_named_by_its_words_network_and_day(qtbot, window, recordings, tmp_path):
+    from gui.panels.train import run_name
+
+    panel = train_panel(window, recordings, tmp_path)
+    day = time.strftime("%Y%m%d")
+    panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("typed"))
+    panel.words_edit.setText("lights")
+    assert panel.build_request().out_dir.name == f"lights-gru2x128-{day}"
+    (tmp_path / "runs" / f"lights-gru2x128-{day}").mkdir(parents=True)  # trained earlier today: a new folder
+    assert panel.build_request().out_dir.name == f"lights-gru2x128-{day}-2"
+    assert run_name((), "12", "lstm", 1, 64, "20261201") == "commands12-lstm1x64-20261201"
+    assert run_name(("a", "b"), "typed", "rnn", 3, 32, "20261201") == "a+b-rnn3x32-20261201"
+
+
+def _epochs(val_losses, train_losses, val_accs):
+    return [{"epoch": i + 1, "train_loss": t, "val_loss": v, "val_acc": a}
+            for i, (v, t, a) in enumerate(zip(val_losses, train_losses, val_accs))]
+
+
+def test_overfitting_is_called_from_the_epoch_metrics():
+    from gui.panels.train import overfitting_note
+
+    rising = _epochs([0.9, 0.5, 0.7, 1.0, 1.5], [1.0, 0.6, 0.4, 0.2, 0.1], [0.6, 0.85, 0.86, 0.84, 0.8])
+    assert overfitting_note(rising) == "overfitting after epoch 2: kept epoch 3"
+    assert overfitting_note(rising[:4]) == ""  # only two epochs past the lowest point: too early to say
+    still_learning = _epochs([0.9, 0.7, 0.6, 0.55, 0.5], [1.0, 0.8, 0.6, 0.5, 0.4], [0.6] * 5)
+    assert overfitting_note(still_learning) == ""
+    both_rising = _epochs([0.9, 0.5, 0.7, 1.0, 1.5], [1.0, 0.6, 0.7, 0.8, 0.9], [0.6] * 5)  # not overfitting:
+    assert overfitting_note(both_rising) == ""  # training diverges too
+    assert overfitting_note([{"epoch": e, "train_loss": 1.0 / e} for e in range(1, 9)]) == ""  # no validation
+
+
+def test_the_panel_says_when_it_overfits(qtbot, window, recordings, tmp_path):
+    from speechrnn.events import EpochEnd
+
+    panel = train_panel(window, recordings, tmp_path)
+    for row in _epochs([0.9, 0.5, 0.7, 1.0, 1.5], [1.0, 0.6, 0.4, 0.2, 0.1], [0.6, 0.85, 0.86, 0.84, 0.8]):
+        metrics = {k: v for k, v in row.items() if k != "epoch"}
+        panel._on_epoch(EpochEnd(row["epoch"], 5, metrics))
+    assert panel.overfit_label.isVisibleTo(panel)
+    assert "Overfitting after epoch 2: kept epoch 3" in panel.overfit_label.text()
+    assert panel.log.toPlainText().count("overfitting after epoch 2") == 1
+
+
+def test_long_status_lines_and_warnings_do_not_move_the_layout(qtbot, window, recordings, tmp_path):
+    from PySide6.QtWidgets import QPlainTextEdit, QSplitter
+
+    panel = train_panel(window, recordings, tmp_path)
+    window.resize(900, 600)
+    qtbot.wait(50)
+    splitter = panel.findChild(QSplitter)
+    before = splitter.sizes()
+    panel.stage_label.setText("Preparing data from " + ", ".join(f"/a/very/long/folder/{i}" for i in range(30)))
+    panel.result_label.setText("<b>Finished — 97.0 % validation accuracy.</b><br>" + "/deep" * 60 + "/best.pt")
+    panel.result_frame.show()
+    panel._log("⚠ " + "a long warning " * 40)
+    qtbot.wait(50)
+    assert splitter.sizes() == before  # the form keeps its width
+    assert panel.log.lineWrapMode() == QPlainTextEdit.LineWrapMode.WidgetWidth
+    assert panel.log.horizontalScrollBar().maximum() == 0  # the warning wraps: nothing off the right edge
+
+
+def test_the_legend_does_not_cover_the_curves(qtbot, window, recordings, tmp_path):
+    panel = train_panel(window, recordings, tmp_path)
+    for plot in (panel.loss_plot, panel.acc_plot):
+        assert plot.plotItem.legend is None  # no legend box over the plot area
+        assert "train" in plot.plotItem.titleLabel.text and "validation" in plot.plotItem.titleLabel.text

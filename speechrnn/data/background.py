@@ -1,0 +1,120 @@
+"""Backgrounds of real rooms that recorded noise files alone miss: babble and steady hum.
+
+Measured on unseen recordings, a live detector's false alarms come from other people talking
+(babble) and from steady hums (fridges, fans, mains); the Speech Commands noise files hold
+neither. These generators make both, batched on tensors, for training streams
+(:mod:`speechrnn.training.stream_batches`) and, written to files from held-out speakers, for
+``speechrnn stream-eval`` (:func:`write_room_noises`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HUM_F0_HZ = (40.0, 400.0)  # fundamental of a hum / tone (mains, fans, fridges, whine)
+HUM_HARMONICS = 8
+BABBLE_VOICES = (3, 7)  # voices mixed in babble (low inclusive, high exclusive)
+EVAL_BABBLE_VOICES = 5  # voices in the babble file written for stream-eval
+EVAL_HUM_F0_HZ = (50.0, 60.0, 100.0, 120.0)  # mains hums of the hum file, a quarter of it each
+EVAL_HUM_NOISE_DB = -20.0  # a fan's broadband rumble under the hum file's tone, relative to it
+RUMBLE_CUTOFF_HZ = 300.0  # the rumble is noise low-passed here
+ROOM_NOISE_SECONDS = 120.0  # babble and hum files made by with_room_noises (streams loop them)
+EVAL_LEVEL_RMS = 0.05  # written files' RMS (about -26 dBFS); stream-eval rescales noise to the SNR anyway
+
+
+def babble(waves: torch.Tensor, rows: int, samples: int, voices: int, generator: torch.Generator) -> torch.Tensor:
+    """(rows, samples) babble: ``voices`` tracks per row, each random clips of ``waves`` (N, S)
+    end to end from a random offset, summed."""
+    clip = waves.shape[-1]
+    per_voice = samples // clip + 2
+    picks = torch.randint(0, len(waves), (rows * voices * per_voice,), generator=generator)
+    tracks = waves[picks].float().reshape(rows, voices, per_voice * clip)
+    offsets = torch.randint(0, clip, (rows, voices, 1), generator=generator)
+    index = offsets + torch.arange(samples).view(1, 1, -1)
+    return tracks.gather(2, index).sum(1)
+
+
+def hum(f0_hz: torch.Tensor, samples: int, sample_rate_hz: int, generator: torch.Generator,
+        harmonics: int = HUM_HARMONICS) -> torch.Tensor:
+    """(rows, samples) steady hums: fundamental ``f0_hz[row]`` with random harmonics falling off
+    as 1/k (and none above Nyquist), random phases."""
+    rows = len(f0_hz)
+    order = torch.arange(1, harmonics + 1, dtype=torch.float32)
+    amplitude = torch.rand(rows, harmonics, generator=generator) / order
+    phase = 2 * math.pi * torch.rand(rows, harmonics, generator=generator)
+    freq = f0_hz.float().unsqueeze(-1) * order  # (rows, H)
+    amplitude = torch.where(freq < sample_rate_hz / 2, amplitude, torch.zeros_like(amplitude))
+    t = torch.arange(samples, dtype=torch.float32) / sample_rate_hz
+    angles = 2 * math.pi * freq.unsqueeze(-1) * t + phase.unsqueeze(-1)  # (rows, H, T)
+    return (amplitude.unsqueeze(-1) * torch.sin(angles)).sum(1)
+
+
+def random_hum(rows: int, samples: int, sample_rate_hz: int, generator: torch.Generator) -> torch.Tensor:
+    """Hums with fundamentals drawn log-uniformly from :data:`HUM_F0_HZ`."""
+    low, high = math.log(HUM_F0_HZ[0]), math.log(HUM_F0_HZ[1])
+    f0 = torch.exp(low + (high - low) * torch.rand(rows, generator=generator))
+    return hum(f0, samples, sample_rate_hz, generator)
+
+
+def _rumble(samples: int, sample_rate_hz: int, generator: torch.Generator) -> torch.Tensor:
+    """Broadband noise low-passed at :data:`RUMBLE_CUTOFF_HZ` (a fan's or fridge's rumble)."""
+    noise = torch.randn(samples, generator=generator)
+    spectrum = torch.fft.rfft(noise)
+    freqs = torch.fft.rfftfreq(samples, 1.0 / sample_rate_hz)
+    return torch.fft.irfft(spectrum * (freqs < RUMBLE_CUTOFF_HZ), n=samples)
+
+
+def _rms_normalised(x: torch.Tensor) -> np.ndarray:
+    return (x * (EVAL_LEVEL_RMS / x.square().mean().sqrt().clamp_min(1e-9))).numpy().astype(np.float32)
+
+
+def write_room_noises(speech: list[Path], out_dir: Path, seconds: float, sample_rate_hz: int,
+                      seed: int = 0) -> list[Path]:
+    """Write ``babble.wav`` (several voices of the ``speech`` clips overlapped) and ``hum.wav``
+    (mains hums over a fan's rumble), ``seconds`` long each, into ``out_dir``. Give speech of
+    speakers the model never heard (a test split) for a fair test."""
+    from speechrnn.audio.io import load_audio, pad_or_crop, write_wav_atomic
+
+    if not speech:
+        raise ValueError("babble needs speech clips")
+    generator = torch.Generator().manual_seed(seed)
+    samples = round(seconds * sample_rate_hz)
+    clip = sample_rate_hz  # clips are padded or cropped to one second
+    waves = torch.from_numpy(np.stack([pad_or_crop(load_audio(p, sample_rate_hz), clip) for p in speech]))
+    chatter = babble(waves, 1, samples, EVAL_BABBLE_VOICES, generator)[0]
+    part = samples // len(EVAL_HUM_F0_HZ) + 1
+    tones = torch.cat([hum(torch.tensor([f0]), part, sample_rate_hz, generator)[0] for f0 in EVAL_HUM_F0_HZ])[:samples]
+    rumble = _rumble(samples, sample_rate_hz, generator)
+    rumble *= tones.square().mean().sqrt() / rumble.square().mean().sqrt() * 10 ** (EVAL_HUM_NOISE_DB / 20)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "babble.wav", out_dir / "hum.wav"]
+    for path, audio in zip(paths, (chatter, tones + rumble)):
+        write_wav_atomic(path, _rms_normalised(audio), sample_rate_hz)
+    return paths
+
+
+def with_room_noises(noise_dir: Path, speech_dir: Path, work: Path, seed: int, vocabulary: set[str]) -> Path:
+    """``work/noise``: links to the recordings of ``noise_dir`` plus babble and hum made from the words
+    of the labelled folder ``speech_dir`` outside ``vocabulary`` (babble is other people talking, not
+    saying the commands)."""
+    from speechrnn.data.layout import audio_files_in, scan_folder
+    from speechrnn.errors import DataError
+    from speechrnn.features import FeatureConfig
+
+    folder = Path(work) / "noise"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in audio_files_in(Path(noise_dir)):
+        link = folder / path.name
+        if not link.exists():
+            link.symlink_to(path.resolve())
+    speech = [clip.path for clip in scan_folder(Path(speech_dir))
+              if not clip.label.startswith("_") and clip.label not in vocabulary]
+    if not speech:
+        raise DataError(f"{speech_dir}: no words outside the model's vocabulary to make babble from")
+    write_room_noises(speech, folder, ROOM_NOISE_SECONDS, FeatureConfig().sample_rate_hz, seed)
+    return folder

@@ -1,0 +1,255 @@
+"""Batches for the ``stream`` objective: continuous audio with a target at every frame.
+
+A batch is ``lanes`` independent endless streams, each advanced by one segment
+(``TrainConfig.stream_segment_s``) per optimizer step. The network's state is carried from one
+segment of a lane to the next (truncated backpropagation through time), so the model learns to
+run for hours from whatever state it is in, and never relies on a fresh one. A few lanes are
+zeroed now and then (``stream_reset_prob``) so that a cold start at the beginning of a stream works too.
+
+A segment is a background - recorded noise, babble (several voices of the training speech
+overlapped) and steady hum or tones, at a random signal-to-noise ratio - with the training clips'
+words placed at random times and gaps, each through a random room and gain. Every frame gets a
+target:
+
+* the word's class in a short window at the word's end (``stream_target_ms`` long, starting
+  ``stream_target_lead_ms`` before the end): the moment the word can be told apart from every
+  longer word that starts like it;
+* the background class everywhere else: silence, noise, babble, word onsets and the middle of words.
+
+Words of the ``_unknown_`` class (other words) get ``_unknown_`` in their window, so the network
+learns explicitly to call them something else; both are background to the detector.
+
+Which clips are spoken when is planned per epoch from ``(seed, epoch)`` (every training clip once
+per epoch, in the epoch's order), and every random choice of a step is seeded from
+``(seed, epoch, step, rank)``: a resumed run replays the same data (the carried state restarts at
+zero after a resume).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from speechrnn.data.augment import (
+    DB_PER_POWER_DECADE,
+    AugmentConfig,
+    NoiseBank,
+    RoomBank,
+    _power,
+    _uniform,
+    generated_noise,
+    spec_augment,
+)
+from speechrnn.data.background import BABBLE_VOICES, random_hum
+from speechrnn.data.background import babble as make_babble
+from speechrnn.features import FeatureConfig
+from speechrnn.record import TrimConfig, frame_levels_db, speech_bounds
+
+WORD_PAD_MS = 60.0  # context kept around a clip's speech when it is placed in a stream
+GAP_S_MIN = 0.15  # silence between placed words: short ("up, up, up") ...
+GAP_S_MAX = 1.6  # ... to long
+FIRST_GAP_S_MAX = 0.8  # a lane's first word starts within this of the segment's start
+EMPTY_LANE_PROB = 0.08  # share of lane segments with no word at all: background alone
+WORD_GAIN_DB_MAX = 6.0  # loudness differences between words of one stream
+QUIET_SNR_DB = (30.0, 45.0)  # lanes that get no noise (1 - noise_prob) still have a faint floor ...
+DIGITAL_SILENCE_PROB = 0.1  # ... except these: exact zeros around the words (files, padding, flush())
+BABBLE_PROB = 0.35  # lanes whose background includes babble
+HUM_PROB = 0.3  # lanes whose background includes a steady hum or tone
+HUM_LEVEL_DB = (-12.0, 6.0)  # hum level relative to the lane's noise (before the SNR scaling)
+BABBLE_LEVEL_DB = (-6.0, 6.0)  # babble level relative to the lane's noise
+REFERENCE_WORD_POWER = 10 ** (-26.0 / DB_PER_POWER_DECADE)  # -26 dBFS clip power: lanes without words
+MIN_BABBLE_CLIPS = 32  # fewer _unknown_ clips than this: babble is made of every training clip
+CLIP_LIMIT = 1.0  # full scale, like a real ADC
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A training clip placed in a lane's segment: the clip's speech starts at ``start`` samples."""
+
+    clip: int  # row in the training ClipSet
+    start: int
+
+
+def word_bounds(waves: torch.Tensor, sample_rate_hz: int, trim: TrimConfig = TrimConfig()) -> torch.Tensor:
+    """(N, 2) sample bounds [start, end) of the speech in each clip (energy, as stream-eval finds
+    words); the whole clip where no speech stands out."""
+    frame = max(1, round(sample_rate_hz * trim.frame_ms / 1000))
+    bounds = np.empty((len(waves), 2), dtype=np.int64)
+    for row, wave in enumerate(waves.float().numpy()):
+        found = speech_bounds(frame_levels_db(wave, frame), trim.frame_ms, trim)
+        first, end = found if found is not None else (0, wave.size // frame)
+        bounds[row] = (first * frame, min(end * frame, wave.size))
+    return torch.from_numpy(bounds)
+
+
+class StreamBatches:
+    """Plans epochs of stream segments and renders them into (frames, frame targets)."""
+
+    def __init__(self, waves: torch.Tensor, targets: torch.Tensor, is_silence: torch.Tensor,
+                 extractor: torch.nn.Module, feature_config: FeatureConfig, augment: AugmentConfig,
+                 noise: list[torch.Tensor], device: torch.device, *, segment_s: float, target_ms: float,
+                 target_lead_ms: float, background_class: int, unknown_class: int | None):
+        self.waves, self.targets = waves, targets
+        self.extractor, self.augment, self.device = extractor, augment, device
+        self.rate = feature_config.sample_rate_hz
+        self.hop, self.window = feature_config.hop_samples, feature_config.window_samples
+        self.segment = round(segment_s * self.rate)
+        self.frames = feature_config.num_frames(self.segment)
+        self.target_frames = max(1, round(target_ms / feature_config.hop_ms))
+        self.lead_frames = round(target_lead_ms / feature_config.hop_ms)
+        self.background = background_class
+        self.words = torch.nonzero(~is_silence).flatten()  # generated silence is the background here
+        pad = round(self.rate * WORD_PAD_MS / 1000)
+        bounds = word_bounds(waves[self.words], self.rate)
+        self.speech_start = torch.zeros(len(waves), dtype=torch.long)
+        self.speech_end = torch.zeros(len(waves), dtype=torch.long)
+        self.speech_start[self.words], self.speech_end[self.words] = bounds[:, 0], bounds[:, 1]
+        self.cut_start = (self.speech_start - pad).clamp_min(0)
+        self.cut_end = (self.speech_end + pad).clamp_max(waves.shape[-1])
+        unknown = self.words[targets[self.words] == unknown_class] if unknown_class is not None else self.words[:0]
+        self.babble_clips = unknown if len(unknown) >= MIN_BABBLE_CLIPS else self.words
+        self.clip_power = _power(waves.float()).clamp_min(1e-10)
+        recordings = [n for n in noise if n.numel() > 0] or generated_noise(self.rate)
+        self.noise = NoiseBank(recordings, self.segment)
+        self.rooms = RoomBank(augment, self.rate, waves.shape[-1], count=256) if augment.room else None
+
+    # ------------------------------------------------------------------------------- planning
+    def plan_epoch(self, order: torch.Tensor, lanes: int, generator: torch.Generator) -> list[list[list[Placement]]]:
+        """Place the clips of ``order`` (rows of the training set, silence rows skipped) into
+        segments: ``plan[step][lane]`` is the list of placements of one lane's segment."""
+        speech = set(self.words.tolist())
+        queue = [int(i) for i in order.tolist() if int(i) in speech]
+        tail = self.target_frames * self.hop + self.window  # a word's target window must fit
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        plan: list[list[list[Placement]]] = []
+        position = 0
+        while position < len(queue):
+            step = []
+            for _ in range(lanes):
+                placed: list[Placement] = []
+                if rng.random() >= EMPTY_LANE_PROB:
+                    at = int(rng.uniform(0.0, FIRST_GAP_S_MAX) * self.rate)
+                    while position < len(queue):
+                        clip = queue[position]
+                        lead = int(self.speech_start[clip] - self.cut_start[clip])
+                        length = int(self.cut_end[clip] - self.cut_start[clip])
+                        if at + length + tail > self.segment:
+                            break
+                        placed.append(Placement(clip, at + lead))
+                        position += 1
+                        at += length + int(rng.uniform(GAP_S_MIN, GAP_S_MAX) * self.rate)
+                step.append(placed)
+            plan.append(step)
+        return plan
+
+    # ------------------------------------------------------------------------------ rendering
+    @torch.no_grad()
+    def render(self, step: list[list[Placement]], generator: torch.Generator,
+               fill: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One step's lanes -> frames (B, T, F), frame targets (B, T) and word ids (B, T) (-1 outside
+        every word's window, else the placement's number within the step)."""
+        lanes, cfg = len(step), self.augment
+        speech = self._words(step, generator)  # (B, segment)
+        targets = torch.full((lanes, self.frames), self.background, dtype=torch.long)
+        word_ids = torch.full((lanes, self.frames), -1, dtype=torch.long)
+        reference = torch.full((lanes,), REFERENCE_WORD_POWER)
+        number = 0
+        for lane, placed in enumerate(step):
+            for placement in placed:
+                end = placement.start + int(self.speech_end[placement.clip] - self.speech_start[placement.clip])
+                first = max(0, round(end / self.hop) - self.lead_frames)
+                last = min(self.frames, first + self.target_frames)
+                targets[lane, first:last] = int(self.targets[placement.clip])
+                word_ids[lane, first:last] = number
+                number += 1
+            if placed:
+                reference[lane] = self.clip_power[[p.clip for p in placed]].mean()
+        background = self._background(lanes, generator)
+        snr_db = _uniform(generator, lanes, cfg.snr_db_min, cfg.snr_db_max, torch.device("cpu"))
+        quiet = _uniform(generator, lanes, *QUIET_SNR_DB, torch.device("cpu"))
+        noisy = _uniform(generator, lanes, 0.0, 1.0, torch.device("cpu")) < (cfg.noise_prob if cfg.noise else 0.0)
+        snr_db = torch.where(noisy, snr_db, quiet)
+        scale = torch.sqrt(reference / _power(background) / torch.pow(10.0, snr_db / DB_PER_POWER_DECADE))
+        scale = torch.where(_uniform(generator, lanes, 0.0, 1.0, torch.device("cpu")) < DIGITAL_SILENCE_PROB,
+                            torch.zeros_like(scale), scale)
+        mix = speech + background * scale.unsqueeze(-1)
+        if cfg.gain and cfg.gain_db_max > 0:
+            gain_db = _uniform(generator, lanes, -cfg.gain_db_max, cfg.gain_db_max, torch.device("cpu"))
+            mix *= torch.pow(10.0, gain_db / (2 * DB_PER_POWER_DECADE)).unsqueeze(-1)
+        mix = mix.clamp(-CLIP_LIMIT, CLIP_LIMIT).to(self.device)
+        frames = spec_augment(self.extractor(mix), cfg, generator, fill=fill)
+        return frames, targets.to(self.device), word_ids.to(self.device)
+
+    def _words(self, step: list[list[Placement]], generator: torch.Generator) -> torch.Tensor:
+        """The lanes' speech alone: every placed clip through a random room and word gain."""
+        placements = [(lane, p) for lane, placed in enumerate(step) for p in placed]
+        out = torch.zeros(len(step), self.segment)
+        if not placements:
+            return out
+        clips = torch.tensor([p.clip for _, p in placements])
+        waves = self.waves[clips].float()
+        cfg = self.augment
+        if self.rooms is not None and cfg.room_prob > 0:
+            rows = torch.nonzero(_uniform(generator, len(clips), 0.0, 1.0, torch.device("cpu")) < cfg.room_prob).flatten()
+            if len(rows):
+                waves = waves.index_copy(0, rows, self.rooms(waves[rows], generator))
+        gains = torch.pow(10.0, _uniform(generator, len(clips), -WORD_GAIN_DB_MAX, WORD_GAIN_DB_MAX,
+                                         torch.device("cpu")) / (2 * DB_PER_POWER_DECADE))
+        fade = round(self.rate * WORD_PAD_MS / 1000)
+        for (lane, placement), wave, gain in zip(placements, waves, gains.tolist()):
+            lo, hi = int(self.cut_start[placement.clip]), int(self.cut_end[placement.clip])
+            at = placement.start - int(self.speech_start[placement.clip] - lo)
+            piece = wave[lo:hi] * gain
+            ramp = min(fade, piece.numel() // 2)
+            if ramp:  # the cut never clicks: a raised-cosine fade over the padding
+                window = 0.5 - 0.5 * torch.cos(torch.linspace(0.0, math.pi, ramp))
+                piece[:ramp] *= window
+                piece[-ramp:] *= window.flip(0)
+            out[lane, at : at + piece.numel()] += piece
+        return out
+
+    def _background(self, lanes: int, generator: torch.Generator) -> torch.Tensor:
+        """Noise recordings, with babble and hum mixed into some lanes: (B, segment)."""
+        cpu = torch.device("cpu")
+        noise, noise_power = self.noise.sample_with_power(lanes, generator, cpu)
+        babble_rows = torch.nonzero(_uniform(generator, lanes, 0.0, 1.0, cpu) < BABBLE_PROB).flatten()
+        if len(babble_rows):
+            voices = int(torch.randint(BABBLE_VOICES[0], BABBLE_VOICES[1], (1,), generator=generator))
+            babble = make_babble(self.waves[self.babble_clips], len(babble_rows), self.segment, voices, generator)
+            level = _uniform(generator, len(babble_rows), *BABBLE_LEVEL_DB, cpu)
+            gain = torch.sqrt(noise_power[babble_rows] / _power(babble) * torch.pow(10.0, level / DB_PER_POWER_DECADE))
+            noise[babble_rows] += babble * gain.unsqueeze(-1)
+        hum_rows = torch.nonzero(_uniform(generator, lanes, 0.0, 1.0, cpu) < HUM_PROB).flatten()
+        if len(hum_rows):
+            hum = random_hum(len(hum_rows), self.segment, self.rate, generator)
+            level = _uniform(generator, len(hum_rows), *HUM_LEVEL_DB, cpu)
+            gain = torch.sqrt(noise_power[hum_rows] / _power(hum) * torch.pow(10.0, level / DB_PER_POWER_DECADE))
+            noise[hum_rows] += hum * gain.unsqueeze(-1)
+        return noise
+
+
+
+def stream_loss(logits: torch.Tensor, targets: torch.Tensor, word_ids: torch.Tensor, kind: str,
+                label_smoothing: float = 0.0) -> torch.Tensor:
+    """Loss of a stream segment: the mean over background frames plus the mean over words, so that
+    the words (a tenth of the frames) weigh as much as everything around them.
+
+    ``ce``: every frame of a word's window counts. ``max``: only the word's best frame in its window
+    (max-pooling loss, Sun et al. 2016): the network may fire anywhere in the window, once.
+    """
+    flat_logits = logits.float().reshape(-1, logits.shape[-1])
+    losses = torch.nn.functional.cross_entropy(flat_logits, targets.reshape(-1), reduction="none",
+                                               label_smoothing=label_smoothing)
+    ids = word_ids.reshape(-1)
+    inside = ids >= 0
+    total = losses[~inside].mean() if (~inside).any() else losses.new_zeros(())
+    if not inside.any():
+        return total
+    if kind == "ce":
+        return total + losses[inside].mean()
+    best = torch.full((int(ids.max()) + 1,), math.inf, device=losses.device)
+    best = best.scatter_reduce(0, ids[inside], losses[inside], reduce="amin")  # lowest loss = best frame
+    return total + best[torch.isfinite(best)].mean()

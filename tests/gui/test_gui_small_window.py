@@ -1,0 +1,64 @@
+"""Issue 12, section 4: every panel is usable in a 900x600 window (nothing covered, cut or squashed)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QAbstractButton, QComboBox, QLabel
+
+SMALL = (900, 600)
+
+
+def visible_widgets(panel, kind):
+    return [w for w in panel.findChildren(kind) if w.isVisibleTo(panel) and w.window().isVisible()]
+
+
+def overlaps(a, b) -> bool:
+    from PySide6.QtCore import QRect
+
+    ra = QRect(a.mapTo(a.window(), a.rect().topLeft()), a.size())
+    rb = QRect(b.mapTo(b.window(), b.rect().topLeft()), b.size())
+    return ra.intersects(rb)
+
+
+@pytest.mark.parametrize("key", ["listen", "record", "train", "evaluate", "models"])
+def test_at_900x600_no_button_covers_a_drop_down(qtbot, no_microphone, window, key):
+    window.resize(*SMALL)
+    window.show_panel(key)
+    panel = window.panels[key]
+    qtbot.wait(100)
+    assert window.width() == SMALL[0] and window.height() == SMALL[1]  # the window may be that small
+    combos = [c for c in visible_widgets(panel, QComboBox) if c.width() > 0]
+    buttons = [b for b in visible_widgets(panel, QAbstractButton) if b.width() > 0 and not isinstance(b.parent(),
+                                                                                                       QComboBox)]
+    for combo in combos:
+        assert combo.width() >= combo.minimumSizeHint().width() - 1, combo.toolTip()
+        for button in buttons:
+            if button.parent() is combo or combo.isAncestorOf(button) or button.isAncestorOf(combo):
+                continue
+            assert not overlaps(combo, button), (combo.toolTip(), button.text())
+
+
+def test_the_clip_light_shows_the_whole_word(qtbot, no_microphone, window):
+    window.resize(*SMALL)
+    window.show_panel("listen")
+    light = window.panels["listen"].meter.light
+    qtbot.wait(50)
+    font = light.font()
+    font.setBold(True)
+    assert light.width() >= QFontMetrics(font).horizontalAdvance("CLIP") + 4
+
+
+def test_labels_are_not_cut_at_900x600(qtbot, no_microphone, window):
+    """Single-line labels get at least the width of their text."""
+    window.resize(*SMALL)
+    for key in ("listen", "record", "train", "evaluate", "models"):
+        window.show_panel(key)
+        panel = window.panels[key]
+        qtbot.wait(50)
+        for label in visible_widgets(panel, QLabel):
+            text = label.text()
+            if not text or label.wordWrap() or "<" in text or "\n" in text or label.width() <= 1:
+                continue
+            needed = label.fontMetrics().horizontalAdvance(text)
+            assert label.width() >= needed - 2, (key, text, label.width(), needed)
