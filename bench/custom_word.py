@@ -179,7 +179,7 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     spec = [e.result for e in request.data_events(None) if isinstance(e, Finished)][-1]
     result = run_to_end(train(spec, features, request.model, request.augment, request.train, request.out_dir,
                               force=True, cache_dir=cache))
-    return result.best_path, spec
+    return result.best_path, spec, getattr(request.train, "objective", "clip")
 
 
 def negatives_settings(sizes: Sizes):
@@ -267,9 +267,10 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
         if given_model is not None:
             model, name, row = given_model, f"{given_model}", {"training": str(given_model)}
         else:
-            model, spec = train_like_the_panel(word, recordings, negatives, sizes, work / name.replace(" ", "-"), cache)
-            row = {"training": name, "sources": list(spec.sources), "noise_dirs": list(spec.noise_dirs),
-                   "unknown_pct": spec.unknown_pct, "model": str(model)}
+            model, spec, objective = train_like_the_panel(word, recordings, negatives, sizes,
+                                                          work / name.replace(" ", "-"), cache)
+            row = {"training": name, "objective": objective, "sources": list(spec.sources),
+                   "noise_dirs": list(spec.noise_dirs), "unknown_pct": spec.unknown_pct, "model": str(model)}
         for test, folder in (("real words", real_dir), ("similar words", similar_dir)):
             row[test] = stream(model, folder, noise, sizes.minutes, seed, sizes.threshold)
         results["runs"].append(row)
@@ -287,7 +288,7 @@ def table(results: dict) -> str:
             r = row[test]
             per_100 = r["false_accepts_per_100_non_target_words"]
             fired = ", ".join(f"{k} {v}" for k, v in list(r["fired_on"].items())[:6])
-            lines.append(f"| {row['training']} | {test} | {100 * r['hit_rate']:.1f} % ({r['hits']}/{r['targets']}) "
+            lines.append(f"| {row['training']} ({row.get('objective', '?')} objective) | {test} | {100 * r['hit_rate']:.1f} % ({r['hits']}/{r['targets']}) "
                          f"| {per_100:.1f} ({r['false_accepts']}/{r['non_target_words']}) "
                          f"| {r['false_accepts_per_hour']:.0f} | {fired} |")
     return "\n".join(lines)
