@@ -29,13 +29,13 @@ from gui import icons
 from gui.context import AppContext
 from gui.panels.base import Panel
 from gui.theme import THEME_MODES, apply_theme
+from gui.widgets.model_chooser import MODEL_FILTER, fill_bundled_menu
 from gui.worker import Task, run_call
 
 MIN_WIDTH, MIN_HEIGHT = 900, 600  # every panel usable (scroll areas where needed) from 900x600 up
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 1240, 780
 SIDEBAR_WIDTH = 150
 STATUS_MESSAGE_MS = 6000
-MODEL_FILTER = "speechrnn models (*.pt);;All files (*)"
 
 
 @dataclass(frozen=True)
@@ -163,8 +163,9 @@ class MainWindow(QMainWindow):
                          "Save a copy of the active model under a new name")
         self.recent_menu = file_menu.addMenu("Recent models")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self._add_action(file_menu, "Use the &bundled digits model", None, lambda: self.ctx.model.activate(None),
-                         "The model shipped with the app: the ten digits zero … nine")
+        self.bundled_menu = file_menu.addMenu("Use a &bundled model")
+        self.bundled_menu.setStatusTip("The models shipped with the app: Digits (zero … nine), Commands, …")
+        self.bundled_menu.aboutToShow.connect(self._fill_bundled_menu)
         file_menu.addSeparator()
         self._add_action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
 
@@ -202,6 +203,9 @@ class MainWindow(QMainWindow):
         menu.addAction(action)
         self.addAction(action)
         return action
+
+    def _fill_bundled_menu(self) -> None:
+        fill_bundled_menu(self.bundled_menu, self.ctx.model.assets_dir, self.ctx.model.path, self.ctx.model.activate)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()

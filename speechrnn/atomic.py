@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from speechrnn.errors import SpeechRNNError
+
 # The process's file-creation mask, read once at import (reading it means setting it briefly).
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -21,21 +23,71 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     ``with atomic_path(target) as tmp: write(tmp)`` -- the folder is created if missing.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, NEW_FILE_MODE)
-    finally:
-        os.close(fd)
-    tmp = Path(name)
+    if path.is_dir():
+        raise SpeechRNNError(f"{path}: is a folder, not a file name to write")
+    tmp = _temp_beside(path)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:  # on disk before the rename: a crash leaves old or new, never empty
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise SpeechRNNError(f"{path}: cannot write here ({exc.strerror or exc})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _temp_beside(path: Path, shown: Path | None = None) -> Path:
+    """An empty new file in ``path``'s folder (created if missing); a one-line error naming ``shown``
+    (default ``path``) where that is impossible."""
+    existing = next((p for p in path.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise SpeechRNNError(f"{shown or path}: cannot write here ({existing} is a file, not a folder)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise SpeechRNNError(f"{shown or path}: cannot write here ({exc.strerror or exc})") from None
+    try:
+        os.fchmod(fd, NEW_FILE_MODE)
+    finally:
+        os.close(fd)
+    return Path(name)
+
+
+def check_writable_file(path: str | Path) -> Path:
+    """Fail now, before long work, if ``path`` could not be written later (a one-line error).
+
+    Creates a temporary file beside ``path`` (and the missing folders); all removed at once, the
+    file itself is not touched.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise SpeechRNNError(f"{path}: is a folder, not a file name to write")
+    _probe(path, path)
+    return path
+
+
+def _probe(path: Path, shown: Path) -> None:
+    """Create and remove a temporary file beside ``path``, and the folders that were missing for it."""
+    missing = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]
+    _temp_beside(path, shown).unlink()
+    for folder in missing:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:  # something else put a file there meanwhile: leave it
+            break
+
+
+def check_writable_folder(folder: str | Path) -> Path:
+    """Fail now, before long work, if files could not be written into ``folder`` (created if missing)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SpeechRNNError(f"{folder}: is a file, not a folder")
+    _probe(folder / "probe", folder)
+    return folder
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -87,6 +87,22 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
     return path
 
 
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's file format is a zip archive
+WEIGHTS_ONLY_REFUSAL = "Weights only load failed"  # torch.load(weights_only=True) met Python objects
+
+
+def _unreadable_reason(path: Path, error: Exception) -> str:
+    """What the file is, in the user's terms, instead of torch's internals."""
+    if WEIGHTS_ONLY_REFUSAL in str(error):
+        return ("a PyTorch file that holds Python objects; speechrnn reads only checkpoints of plain tensors "
+                "and settings, as speechrnn train writes them, and never runs code from a file")
+    with open(path, "rb") as handle:
+        head = handle.read(len(ZIP_MAGIC))
+    if head == ZIP_MAGIC:
+        return "a zip archive but not a complete PyTorch file: cut short, damaged or another kind of archive"
+    return "not a PyTorch file at all"
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Load and validate a checkpoint; any problem is a one-line :class:`CheckpointError`."""
     path = Path(path)
@@ -99,8 +115,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         raw = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch.load raises many types on foreign/corrupt bytes; all mean the same
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"{path}: not a readable speechrnn checkpoint ({first[:120]})") from None
+        raise CheckpointError(f"{path}: not a readable speechrnn checkpoint ({_unreadable_reason(path, exc)})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path}: not a speechrnn checkpoint")
     version = raw.get("format_version")

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from speechrnn.errors import DataError, SpeechRNNError
+from speechrnn.errors import AudioError, DataError, SpeechRNNError
 from speechrnn.events import CancelToken, EventStream, Finished, Message, Progress, Stage
 
 EVAL_BATCH_CLIPS = 512  # clips per forward pass when scoring (memory stays ~100 MB on CPU)
@@ -408,6 +408,17 @@ def predict_files(model: torch.nn.Module, checkpoint, paths: Sequence[str | Path
 
     Every file is read first: an unreadable one raises :class:`AudioError` before anything is scored.
     """
+    predictions, unreadable = predict_readable_files(model, checkpoint, paths, top_k, device)
+    if unreadable:
+        raise unreadable[0]
+    return predictions
+
+
+@torch.no_grad()
+def predict_readable_files(model: torch.nn.Module, checkpoint, paths: Sequence[str | Path],
+                           top_k: int = DEFAULT_TOP_K, device: torch.device | None = None,
+                           ) -> tuple[list[Prediction], list[AudioError]]:
+    """Top-k labels of each readable file (in the given order), and an :class:`AudioError` per other file."""
     from speechrnn.audio.io import load_audio, pad_or_crop
     from speechrnn.features import FeatureExtractor
 
@@ -416,12 +427,22 @@ def predict_files(model: torch.nn.Module, checkpoint, paths: Sequence[str | Path
     if not paths:
         raise SpeechRNNError("no audio files given")
     features = checkpoint.feature_config
-    waves = np.stack([pad_or_crop(load_audio(p, features.sample_rate_hz), features.clip_samples) for p in paths])
+    readable, clips, unreadable = [], [], []
+    for path in paths:
+        try:
+            clips.append(pad_or_crop(load_audio(path, features.sample_rate_hz), features.clip_samples))
+            readable.append(path)
+        except AudioError as exc:
+            unreadable.append(exc)
+    if not readable:
+        return [], unreadable
+    paths = readable
+    waves = np.stack(clips)
     device = device or next(model.parameters()).device
     extractor = FeatureExtractor(features).to(device)
     probabilities = clip_logits(model, extractor, torch.from_numpy(waves), device).softmax(dim=1)
     k = min(top_k, probabilities.shape[1])
     values, indices = probabilities.topk(k, dim=1)
     return [Prediction(str(path), [(checkpoint.labels[int(i)], float(v)) for v, i in zip(vs, ix)])
-            for path, vs, ix in zip(paths, values, indices)]
+            for path, vs, ix in zip(paths, values, indices)], unreadable
 

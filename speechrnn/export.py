@@ -190,12 +190,33 @@ def _metadata(checkpoint, model) -> dict[str, Any]:
     }
 
 
+# torch's ONNX exporter logs a warning per torchvision operator it cannot register ("torchvision
+# is not installed. Skipping torchvision::nms"), 4 per export; nothing here uses torchvision.
+EXPORTER_LOGGERS = ("torch.onnx._internal.exporter._registration",)
+
+
+@contextlib.contextmanager
+def _exporter_logs_quiet():
+    """Only errors from the ONNX exporter's loggers while exporting."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in EXPORTER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 def _onnx_export(module: nn.Module, args: tuple, path: Path, input_names: list[str], output_names: list[str],
                  dynamic_shapes: dict, symbolic_outputs: dict[str, dict[int, str]], metadata: dict,
                  opset: int | None) -> Path:
     import onnx
 
-    with warnings.catch_warnings(), _rnn_time_loops(), open(os.devnull, "w") as sink, \
+    with warnings.catch_warnings(), _rnn_time_loops(), _exporter_logs_quiet(), open(os.devnull, "w") as sink, \
             contextlib.redirect_stdout(sink):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(module, args, dynamo=True, input_names=input_names,

@@ -48,6 +48,11 @@ class FeatureConfig:
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
             raise ValueError(f"feature kind must be one of {FEATURE_KINDS}, not {self.kind!r}")
+        for name in ("sample_rate_hz", "window_ms", "hop_ms", "n_fft", "n_mels", "n_mfcc"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
+        if self.clip_ms < self.window_ms:
+            raise ValueError(f"clip_ms ({self.clip_ms}) must be at least the analysis window ({self.window_ms:g} ms)")
         if self.window_samples > self.n_fft:
             raise ValueError(f"window ({self.window_samples} samples) is longer than n_fft ({self.n_fft})")
         if self.kind == "mfcc" and self.n_mfcc > self.n_mels:

@@ -44,6 +44,8 @@ FLITE_WIDEBAND_SUFFIX = "16"
 PROBE_TEXT = "test"  # what a voice must be able to say to be listed
 ENGINE_TIMEOUT_S = 30.0  # one word never takes a TTS engine this long; a hang is an error
 SILENT_PEAK = 1e-4  # a rendered clip whose peak stays below this is empty (failed synthesis)
+MIN_CLIP_MS = 100  # the shortest clip that can hold a spoken word (a short "no" lasts about 200 ms)
+FLITE_LANGUAGE = "en"  # every flite voice speaks English only
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,12 @@ class SynthConfig:
     pitch_offset_range: tuple[int, int] = (-20, 20)  # espeak-ng pitch steps around 50
     voice_scale_range: tuple[float, float] = (0.9, 1.1)  # pitch+formant scale (resampling), flite and espeak
     peak_dbfs_range: tuple[float, float] = (-12.0, -1.0)  # output level
+
+    def __post_init__(self) -> None:
+        if self.clip_ms < MIN_CLIP_MS:
+            raise ValueError(f"clip_ms must be at least {MIN_CLIP_MS} (one spoken word), not {self.clip_ms}")
+        if self.sample_rate_hz < 1:
+            raise ValueError("sample_rate_hz must be positive")
 
     @property
     def clip_samples(self) -> int:
@@ -185,11 +193,17 @@ def list_voices(language: str = "en", engines: tuple[str, ...] = ENGINES) -> lis
     installed = find_engines(engines)
     if not installed:
         raise SpeechRNNError(no_engine_message(engines))
+    english = language.split("-")[0].lower() == FLITE_LANGUAGE
+    if ESPEAK in installed and not _espeak_voice_files(language):
+        raise SpeechRNNError(f"espeak-ng has no voice for language {language!r} (its languages: espeak-ng --voices)")
+    if ESPEAK not in installed and not english:
+        raise SpeechRNNError(f"only {', '.join(installed)} is installed and it speaks English only, not "
+                             f"{language!r} (install espeak-ng for other languages)")
     voices: list[Voice] = []
     with tempfile.TemporaryDirectory(prefix="speechrnn-synth-") as tmp:
         if ESPEAK in installed:
             voices += _espeak_voices(language, Path(tmp))
-        if FLITE in installed:
+        if FLITE in installed and english:
             voices += _flite_voices(Path(tmp))
     if not voices:
         raise SpeechRNNError(f"{', '.join(installed)} installed but no voice speaks {language!r}")
@@ -272,11 +286,27 @@ def plan(config: SynthConfig, voices: list[Voice]) -> list[tuple[Voice, int]]:
     return [(ordered[i % len(ordered)], i // len(ordered)) for i in range(count)]
 
 
+CLIP_NAME = re.compile(r"(?P<voice>.+)_nohash_(?P<take>\d+)\.wav")  # OUT/<word>/<voice-id>_nohash_<take>.wav
+
+
+def next_takes(folder: Path) -> dict[str, int]:
+    """Per voice id, the first take number not yet used in ``folder`` (voices with clips only)."""
+    taken: dict[str, int] = {}
+    if folder.is_dir():
+        for path in folder.iterdir():
+            match = CLIP_NAME.fullmatch(path.name)
+            if match:
+                voice, take = match.group("voice"), int(match.group("take"))
+                taken[voice] = max(taken.get(voice, 0), take + 1)
+    return taken
+
+
 def synthesize(config: SynthConfig, out_dir: str | Path, cancel: CancelToken | None = None,
                voices: list[Voice] | None = None) -> EventStream:
     """Render every word with every voice into ``out_dir``; ends with ``Finished(SynthResult)``.
 
-    Each file is written atomically; a cancelled run keeps the clips already written.
+    Each file is written atomically; a cancelled run keeps the clips already written. Clips already
+    in a word's folder are kept: a voice's new takes are numbered after its last one there.
     """
     out_dir = Path(out_dir)
     if config.per_word is not None and config.per_word < 1:
@@ -295,9 +325,13 @@ def synthesize(config: SynthConfig, out_dir: str | Path, cancel: CancelToken | N
     with tempfile.TemporaryDirectory(prefix="speechrnn-synth-") as tmp:
         for word in config.words:
             folder = out_dir / label_folder(word)
+            first_take = next_takes(folder)
+            if first_take:
+                yield Message(f"{folder}: keeping the clips already there; new clips are numbered after them")
             for voice, take in takes:
                 if cancel is not None:
                     cancel.check()
+                take += first_take.get(voice.voice_id, 0)
                 try:
                     samples, cropped = render_clip(voice, word, take, config, Path(tmp))
                 except SpeechRNNError as exc:

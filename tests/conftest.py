@@ -71,3 +71,17 @@ def random_model(tmp_path_factory) -> Path:
     checkpoint = Checkpoint(model_config=model.config, feature_config=FeatureConfig(), labels=labels,
                             state_dict=model.state_dict())
     return save_checkpoint(checkpoint, tmp_path_factory.mktemp("random_model") / "random.pt")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kernel_choices_in_tmp(tmp_path_factory):
+    """Training's GRU kernel verdicts go to a file of this test session, not the user's cache folder."""
+    from speechrnn.training import rnn_kernel
+
+    path = tmp_path_factory.mktemp("kernel_choices") / rnn_kernel.CHOICES_FILE_NAME
+    original = rnn_kernel.default_choices
+    rnn_kernel.default_choices = lambda: rnn_kernel.KernelChoices(path)
+    try:
+        yield path
+    finally:
+        rnn_kernel.default_choices = original

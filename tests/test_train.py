@@ -408,3 +408,13 @@ def test_the_stream_objective_needs_a_background_class(tones, cache, tmp_path):
     with pytest.raises(SpeechRNNError, match="needs a _silence_ or _unknown_ class"):
         list(train(spec_of(tones), FEATURES, ModelConfig(num_classes=2, **TINY_MODEL), AugmentConfig(), config,
                    tmp_path / "run", cache_dir=cache))
+
+
+def test_a_run_can_start_from_a_finished_model(tones, cache, tmp_path):
+    _, first = run_training(tones, tmp_path / "first", cache, epochs=1)
+    events, second = run_training(tones, tmp_path / "second", cache, epochs=1, init_from=str(first.best_path))
+    assert any(isinstance(e, Message) and "starting from the weights" in e.text for e in events)
+    assert load_checkpoint(second.best_path).train_config["train"]["init_from"] == str(first.best_path)
+    other = make_tone_dataset(tmp_path / "other", words={"alpha": (300, 500), "bravo": (700, 900)})
+    with pytest.raises(SpeechRNNError, match="cannot start from this model"):
+        run_training(other, tmp_path / "third", cache, epochs=1, init_from=str(first.best_path))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QFrame, QLabel, QLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QLayout, QScrollArea, QVBoxLayout, QWidget
 
 from gui.context import AppContext
 from gui.theme import PlotColors
@@ -71,6 +71,60 @@ def column() -> tuple[QWidget, QVBoxLayout]:
     layout = QVBoxLayout(widget)
     layout.setContentsMargins(0, 0, 0, 0)
     return widget, layout
+
+
+class FillLayout(QVBoxLayout):
+    """A column layout whose height for a width is its *minimum* height for that width.
+
+    QScrollArea sizes a widget whose layout has height-for-width (any word-wrapped label) to that
+    height; a plain layout answers with its *preferred* height, so the column would scroll at any
+    window size. With its minimum, the column fills the scroll area and scrolls only when the window
+    is too short for it, wrapped labels included.
+    """
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._asking = False  # minimumHeightForWidth calls heightForWidth: Qt's own answer then
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt's name)
+        if self._asking:
+            return super().heightForWidth(width)
+        self._asking = True
+        try:
+            return super().minimumHeightForWidth(width)
+        finally:
+            self._asking = False
+
+
+class ColumnScrollArea(QScrollArea):
+    """A scroll area that scrolls only up and down: it is as wide as its column needs, plus room for
+    the scroll bar (a splitter never makes it narrower than its widgets)."""
+
+    def _sides_px(self) -> int:
+        return self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        inner = self.widget().minimumSizeHint() if self.widget() is not None else QSize(0, 0)
+        return QSize(inner.width() + self._sides_px(), super().minimumSizeHint().height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        inner = self.widget().sizeHint() if self.widget() is not None else QSize(0, 0)
+        return QSize(inner.width() + self._sides_px(), super().sizeHint().height())
+
+
+def scroll_column() -> tuple[QScrollArea, QWidget, QVBoxLayout]:
+    """A borderless vertical container in a scroll area (one side of a splitter): it fills the
+    area, and scrolls (never sideways) only in a window too short for its widgets' minimum heights,
+    where they would otherwise be drawn over each other."""
+    widget = QWidget()
+    layout = FillLayout(widget)
+    layout.setContentsMargins(0, 0, 0, 0)
+    area = ColumnScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area, widget, layout
 
 
 def card(layout_type=None) -> tuple[QFrame, QLayout]:

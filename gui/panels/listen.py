@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.context import AppContext
-from gui.panels.base import Panel, big_label, card, column, panel_shortcut
+from gui.panels.base import Panel, big_label, card, column, panel_shortcut, scroll_column
 from gui.theme import PlotColors
 from gui.widgets.level_meter import LevelMeter, levels_dbfs
 from gui.widgets.live_views import VIRIDIS, BarsView, FrameView, WaveformView
@@ -185,8 +185,9 @@ class ListenPanel(Panel):
         self.sensitivity.setMinimumWidth(120)
         self.sensitivity.setToolTip(
             "How easily a word is accepted. More sensitive = lower threshold: fewer missed words but "
-            "more false alarms.\nA word is reported when its smoothed probability crosses the threshold "
-            "(dashed line in the bar chart)."
+            "more false alarms.\nA word must rise above the threshold (dashed line in the bar chart). Stream-trained "
+            "models report it once, at the peak of its smoothed probability, with that peak as its score; "
+            "clip-trained models report it when it crosses the threshold."
         )
         self.sensitivity.valueChanged.connect(self._sensitivity_changed)
         self.threshold_label = QLabel("threshold –")
@@ -218,7 +219,9 @@ class ListenPanel(Panel):
         root.addWidget(self.file_bar)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        left, left_layout = column()
+        # the word, the bars and the list scroll in a window too short for them (900x600 with the
+        # no-microphone banner) instead of being drawn over each other
+        left, _left_column, left_layout = scroll_column()
         word_card, card_layout = card()
         model_row = QHBoxLayout()
         model_caption = QLabel("Model:")
@@ -391,6 +394,7 @@ class ListenPanel(Panel):
         self.timer.start()
 
     def stop_listening(self) -> None:
+        self._flush()  # a word said just before Stop is still reported
         self.listening = False
         self.timer.stop()
         self.reader = None
@@ -412,6 +416,8 @@ class ListenPanel(Panel):
             return  # what the microphone heard while a take was recorded is dropped, never recognized
         if samples is not None and samples.size:
             self.feed(samples)
+        if isinstance(self.reader, FileFeed) and self.reader.finished:
+            self.stop_file()  # after its last samples were recognized
         if self._visible:
             self.refresh()
 
@@ -424,14 +430,14 @@ class ListenPanel(Panel):
             self.reader = None
             self.ctx.audio.fail(str(exc))
             return None
-        if isinstance(self.reader, FileFeed) and self.reader.finished:
-            self.stop_file()
         return samples
 
     def set_paused(self, paused: bool) -> None:
         """Pause recognition while the Record panel records takes (the user is saying other words)."""
         if paused == self.paused:
             return
+        if paused:
+            self._flush()  # a word said before the take began is still reported
         self.paused = paused
         if paused:
             self.meter.reset()
@@ -480,6 +486,7 @@ class ListenPanel(Panel):
 
     def stop_file(self) -> None:
         if isinstance(self.reader, FileFeed):
+            self._flush()  # the file's last word: nothing follows it to let its score peak and fall
             self.reader = self.ctx.audio.reader()
         self.file_bar.hide()
         self.listen_button.setEnabled(self.ctx.audio.mic is not None)
@@ -495,6 +502,16 @@ class ListenPanel(Panel):
         if self.recognizer is None:
             return []
         detections = self.recognizer.push(samples)
+        for detection in detections:
+            self._show_detection(detection)
+        return detections
+
+    def _flush(self) -> list:
+        """The audio stops (Stop, the end of a file, a take): let the recognizer decide the word it
+        may still be hearing (see :meth:`~speechrnn.recognizer.Recognizer.flush`) and list it."""
+        if self.recognizer is None or self.paused or self.reader is None:
+            return []
+        detections = self.recognizer.flush()
         for detection in detections:
             self._show_detection(detection)
         return detections
@@ -574,8 +591,8 @@ class ListenPanel(Panel):
         item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         tip = (f"spoken {detection.start_s:.2f}–{detection.end_s:.2f} s into the stream, "
                f"detected at {detection.time_s:.2f} s")
-        for column in range(3):
-            item.setToolTip(column, tip)
+        for index in range(3):
+            item.setToolTip(index, tip)
         self.history.insertTopLevelItem(0, item)
         while self.history.topLevelItemCount() > MAX_HISTORY_ITEMS:
             self.history.takeTopLevelItem(self.history.topLevelItemCount() - 1)
@@ -651,7 +668,7 @@ class ListenPanel(Panel):
             if self.ctx.audio.mic is not None:
                 self.ctx.audio.open(self.ctx.audio.device.name, rate)
         self.waveform.sample_rate_hz = rate
-        if self.listening:
+        if self.listening and not isinstance(self.reader, FileFeed):  # a file being played goes on
             self.reader = self.ctx.audio.reader()
 
     def _align_time_axes(self) -> None:

@@ -16,7 +16,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QHeaderView,
@@ -24,8 +23,8 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QTreeWidget,
@@ -34,10 +33,10 @@ from PySide6.QtWidgets import (
 )
 
 from gui.context import AppContext
-from gui.panels.base import Panel, big_label, card, column, heading, hint
+from gui.panels.base import Panel, big_label, card, column, heading, hint, scroll_column
 from gui.theme import PlotColors
 from gui.session import read_summary
-from gui.widgets.model_chooser import model_title
+from gui.widgets.model_chooser import fill_bundled_menu, model_title
 from gui.widgets.plots import ThemedPlot
 from gui.worker import Task, run_call
 
@@ -50,7 +49,9 @@ EMPTY_RANGE = (1e-4, 1.0)  # relative gradient shown on the empty plot's log axi
 EMPTY_DISTANCE_MS = 1000  # distance axis of the empty plot: one clip
 RECENT_MIN_PX = 240  # the recent-models list shows whole run names
 DETAILS_MIN_HEIGHT_PX = 560  # below this the details scroll (a 900x600 window)
-TREE_MIN_HEIGHT_PX = 140
+TREE_MIN_HEIGHT_PX = 120
+TREE_STRETCH, GRADIENT_STRETCH = 2, 3  # the details' splitter: the plot gets the larger share ...
+TREE_SHARE_PX, GRADIENT_SHARE_PX = 240, 300  # ... from these first heights (about a 1280x800 window)
 
 
 def format_value(value: Any) -> str:
@@ -86,7 +87,8 @@ def add_tree(parent: QTreeWidgetItem, data: Any) -> None:
 # test_accuracy (held-out split) in best.pt once testing ran, best_val_acc / val_acc every epoch.
 ACCURACY_KEYS = (("test_accuracy", "held-out test accuracy"), ("accuracy", "accuracy"),
                  ("best_val_acc", "validation accuracy"), ("val_acc", "validation accuracy"),
-                 ("val_accuracy", "validation accuracy"), ("validation_accuracy", "validation accuracy"))
+                 ("val_accuracy", "validation accuracy"), ("validation_accuracy", "validation accuracy"),
+                 ("best_train_acc", "training accuracy (no validation clips)"))
 
 
 def headline_accuracy(metrics: dict) -> str:
@@ -178,12 +180,17 @@ class ModelsPanel(Panel):
         for text, tip, slot in (
             ("Open…", "Load a model file and make it active (Ctrl+O)", self.open_model),
             ("Save as…", "Save a copy of the active model (Ctrl+Shift+S)", self.save_as),
-            ("Use bundled digits model", "Go back to the model shipped with the app", self.use_bundled),
         ):
             button = QPushButton(text)
             button.setToolTip(tip)
             button.clicked.connect(slot)
             top.addWidget(button)
+        self.bundled_button = QPushButton("Use a bundled model")
+        self.bundled_button.setToolTip("The models shipped with the app: Digits (zero … nine), Commands, …")
+        self.bundled_menu = QMenu(self.bundled_button)
+        self.bundled_menu.aboutToShow.connect(self._fill_bundled_menu)
+        self.bundled_button.setMenu(self.bundled_menu)
+        top.addWidget(self.bundled_button)
         root.addLayout(top)
         root.addWidget(hint("The active model is used by the Listen panel. A model file (.pt) describes "
                             "itself: its words, network, features, training and results."))
@@ -212,7 +219,7 @@ class ModelsPanel(Panel):
         left_layout.addLayout(recent_buttons)
         splitter.addWidget(left)
 
-        right, right_layout = column()
+        details, right, right_layout = scroll_column()  # a small window scrolls the details, never squashes them
         model_card, grid = card(QGridLayout)
         self.name_label = big_label("No model loaded", NAME_SCALE)
         self.state_label = QLabel()  # "✓ active model" or "not active: double-click or Use"
@@ -245,7 +252,11 @@ class ModelsPanel(Panel):
         self.tree.setHeaderLabels(["Property", "Value"])
         self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.tree.setToolTip("Everything stored in the model file (except the weights)")
-        right_layout.addWidget(self.tree, 3)
+        # the property tree and the gradient section share the height; drag the handle between them
+        self.details_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.details_splitter.setChildrenCollapsible(False)
+        self.details_splitter.addWidget(self.tree)
+        gradient_section, gradient_layout = column()
 
         gradient_row = QHBoxLayout()
         gradient_title = QLabel("<b>How far back does it learn?</b>")
@@ -253,7 +264,7 @@ class ModelsPanel(Panel):
             "Gradient of the output with respect to each earlier input frame, averaged over clips.\n"
             "A vanilla RNN's gradient vanishes within a few hundred ms; LSTM and GRU carry it further."
         )
-        right_layout.addWidget(gradient_title)  # a line of its own: the folder field keeps its width
+        gradient_layout.addWidget(gradient_title)  # a line of its own: the folder field keeps its width
         self.gradient_folder = QLineEdit(self.ctx.settings.eval_folder or self.ctx.settings.record_folder)
         self.gradient_folder.setPlaceholderText("folder of labelled clips (dataset layout)")
         self.gradient_folder.setToolTip("Clips to measure on: any folder in Speech Commands layout")
@@ -270,20 +281,20 @@ class ModelsPanel(Panel):
         self.gradient_button.setToolTip("Compute the gradient-vs-distance curve of the active model")
         self.gradient_button.clicked.connect(self.measure_gradients)
         gradient_row.addWidget(self.gradient_button)
-        right_layout.addLayout(gradient_row)
+        gradient_layout.addLayout(gradient_row)
         self.gradient_result = QLabel()
         self.gradient_result.setProperty("role", "muted")
         self.gradient_result.setWordWrap(True)  # a long result line wraps instead of widening the details
-        right_layout.addWidget(self.gradient_result)
+        gradient_layout.addWidget(self.gradient_result)
         self.gradient_plot = GradientPlot()
-        right_layout.addWidget(self.gradient_plot, 2)
+        gradient_layout.addWidget(self.gradient_plot, 1)
+        self.details_splitter.addWidget(gradient_section)
+        self.details_splitter.setStretchFactor(0, TREE_STRETCH)
+        self.details_splitter.setStretchFactor(1, GRADIENT_STRETCH)
+        self.details_splitter.setSizes([TREE_SHARE_PX, GRADIENT_SHARE_PX])
+        right_layout.addWidget(self.details_splitter, 1)
         right.setMinimumHeight(DETAILS_MIN_HEIGHT_PX)
         self.tree.setMinimumHeight(TREE_MIN_HEIGHT_PX)
-        details = QScrollArea()  # a small window scrolls the details instead of squashing them
-        details.setWidget(right)
-        details.setWidgetResizable(True)
-        details.setFrameShape(QFrame.Shape.NoFrame)
-        details.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         splitter.addWidget(details)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 3)
@@ -370,8 +381,12 @@ class ModelsPanel(Panel):
     def save_as(self) -> None:
         self.window().save_model_as()
 
-    def use_bundled(self) -> None:
-        self.ctx.model.activate(None)
+    def _fill_bundled_menu(self) -> None:
+        fill_bundled_menu(self.bundled_menu, self.ctx.model.assets_dir, self.ctx.model.path, self.use_bundled)
+
+    def use_bundled(self, name: str) -> None:
+        """Make the bundled model ``name`` ("digits", "commands", ...) the active one."""
+        self.ctx.model.activate(name)
 
     # ------------------------------------------------------------------------------ summary
     def _activated_model(self, path: Path, summary: dict) -> None:

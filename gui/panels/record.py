@@ -659,6 +659,7 @@ class RecordPanel(Panel):
         self.next_button.setToolTip("Go on without this take (nothing was saved) (Enter)" if unsaved
                                     else "Keep this take and go on to the next one (Enter)")
         self.redo_button.setText("↺ Record again" if unsaved else "↺ Redo take")
+        self.redo_button.setEnabled(self.state == State.REVIEW)  # only a take just recorded can be redone
         # something to play: the last take, or a clip selected in the list
         self.play_button.setEnabled(not busy and (self.last_take is not None or bool(self._selected_paths())))
         for widget in (self.folder_edit, self.words_edit, self.takes_spin, self.speaker_edit):

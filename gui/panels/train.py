@@ -79,7 +79,7 @@ FORM_MIN_PX = 410  # the form (its widest row plus a scroll bar); the rest of a 
 ETA_MIN_FRACTION = 0.01
 # What "Finished — N %" reports, best first: the held-out test split, else validation.
 RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "validation accuracy"),
-                     ("val_acc", "validation accuracy"))
+                     ("val_acc", "validation accuracy"), ("best_train_acc", "training accuracy (no validation clips)"))
 # Synthetic _unknown_ words get this many times fewer clips each than the user's words (there are
 # 25 of them: together they still outnumber each word, as unknown does in Speech Commands).
 UNKNOWN_PER_WORD_DIVISOR = 4  # no ETA before 1 % is done (too noisy)
@@ -90,6 +90,7 @@ UNKNOWN_PER_WORD_DIVISOR = 4  # no ETA before 1 % is done (too noisy)
 OVERFIT_EPOCHS = 3
 OVERFIT_RISE = 0.10  # 10 % above the lowest validation loss
 RUN_NAME_WORDS = 3  # words named in a run folder's name; more are counted ("lights+music+on+2")
+NO_BREAK_SPACE, WORD_JOINER = "\u00a0", "\u2060"  # keep a log line's parts whole when it wraps
 TASK_NAMES = {"12": "commands12", "digits": "digits", "all": "all-words"}  # run names of the fixed vocabularies
 
 
@@ -168,8 +169,15 @@ def training_threads() -> int:
     return max(1, cores - 1)
 
 
+def unbreakable(text: str) -> str:
+    """``text`` kept on one line where the log wraps: no-break spaces, and no break after a slash
+    (a narrow log wrapped "1,250 samples/" and put the "s" alone on the next line)."""
+    return text.replace(" ", NO_BREAK_SPACE).replace("/", "/" + WORD_JOINER)
+
+
 def epoch_summary(metrics: dict) -> str:
-    """"loss 0.412 / val 0.520 · accuracy 88.1 % / val 84.0 % · 1,250 samples/s" from EpochEnd metrics."""
+    """"loss 0.412 / val 0.520 · accuracy 88.1 % / val 84.0 % · 1,250 samples/s" from EpochEnd metrics
+    (a narrow log wraps only between its parts)."""
     parts = []
     if "train_loss" in metrics:
         parts.append(f"loss {metrics['train_loss']:.3f}"
@@ -179,7 +187,7 @@ def epoch_summary(metrics: dict) -> str:
                      + (f" / val {100 * metrics['val_acc']:.1f} %" if "val_acc" in metrics else ""))
     if "samples_per_s" in metrics:
         parts.append(f"{metrics['samples_per_s']:,.0f} samples/s")
-    return "  ·  ".join(parts)
+    return "  ·  ".join(unbreakable(part) for part in parts)
 
 
 def overfitting_note(history: list[dict]) -> str:

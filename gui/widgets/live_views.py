@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from gui.theme import PlotColors
 
@@ -24,6 +24,7 @@ TICK_PX = 4  # tick mark length
 LUT_SIZE = 256  # colours per colour map
 WAVE_COLUMNS = 480  # min/max columns of the scrolling waveform (about one per screen pixel)
 WAVE_ROWS = 96  # amplitude levels of the waveform picture (-1 .. +1)
+VIEW_MIN_HEIGHT_PX = 90  # a view is at least this tall (and tall enough for its rotated y label)
 BAR_HEIGHT = 0.7  # bar thickness, as a share of a label's row ...
 BAR_MAX_PX = 24  # ... up to this (a 3-class model must not draw slabs)
 BACKGROUND_PREFIX = "_"  # _silence_, _unknown_: never detected, so never drawn as "above the threshold"
@@ -83,7 +84,7 @@ class LiveView(QWidget):
         self._cache: QPixmap | None = None
         self._plot_rect: QRect | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumHeight(90)
+        self._fit_y_label()
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # we paint every pixel
 
     def sizeHint(self) -> QSize:
@@ -112,7 +113,24 @@ class LiveView(QWidget):
     def changeEvent(self, event) -> None:
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.PaletteChange):
             self._invalidate()
+        if event.type() == QEvent.Type.FontChange:
+            self._fit_y_label()
         super().changeEvent(event)
+
+    def _vertical_margins(self, metrics: QFontMetrics) -> tuple[int, int]:
+        """Pixels above the plot (title) and below it (ticks, tick labels, x label)."""
+        line = metrics.height()
+        top = line + 2 * PAD_PX
+        bottom = TICK_PX + PAD_PX + line + (line + PAD_PX if self.x_label else 0) + PAD_PX
+        return top, bottom
+
+    def _fit_y_label(self) -> None:
+        """The view is tall enough for its y label written along the plot's height (never cut short,
+        as "amplitude" was in a small window)."""
+        metrics = QFontMetrics(self._small_font())
+        top, bottom = self._vertical_margins(metrics)
+        needed = top + bottom + metrics.horizontalAdvance(self.y_label) + 2 * PAD_PX if self.y_label else 0
+        self.setMinimumHeight(max(VIEW_MIN_HEIGHT_PX, needed))
 
     def _invalidate(self) -> None:
         """Axes, size, font or colours changed: redraw the static parts on the next paint."""
@@ -141,9 +159,23 @@ class LiveView(QWidget):
         label_width = max((metrics.horizontalAdvance(text) for _, text in self.y_ticks), default=0)
         label_width = max(label_width, metrics.horizontalAdvance(self.tick_label_room))
         left = PAD_PX + (line + PAD_PX if self.y_label else 0) + label_width + PAD_PX + TICK_PX
-        top = line + 2 * PAD_PX
-        bottom = TICK_PX + PAD_PX + line + (line + PAD_PX if self.x_label else 0) + PAD_PX
+        top, bottom = self._vertical_margins(metrics)
         return QRect(left, top, max(1, self.width() - left - 2 * PAD_PX), max(1, self.height() - top - bottom))
+
+    def drawn_y_ticks(self) -> Ticks:
+        """The y ticks whose labels are drawn: all of them, except in a view too short for them all
+        (a 35-word model's bars in a small window), where a label that would touch the one above it
+        is left out (its tick mark stays)."""
+        rect = self.plot_rect()
+        line = QFontMetrics(self._small_font()).height()
+        drawn: Ticks = []
+        last_y = None
+        for value, text in sorted(self.y_ticks, key=lambda tick: -tick[0]):  # top to bottom
+            y = self.y_to_px(value, rect)
+            if last_y is None or y - last_y >= line:
+                drawn.append((value, text))
+                last_y = y
+        return drawn
 
     def x_to_px(self, x: float, rect: QRect) -> float:
         low, high = self.x_range
@@ -177,9 +209,12 @@ class LiveView(QWidget):
             painter.drawLine(x, rect.bottom() + 1, x, rect.bottom() + TICK_PX)
             width = metrics.horizontalAdvance(text)
             painter.drawText(x - width // 2, rect.bottom() + TICK_PX + PAD_PX + metrics.ascent(), text)
+        labelled = set(self.drawn_y_ticks())
         for value, text in self.y_ticks:
             y = round(self.y_to_px(value, rect))
             painter.drawLine(rect.left() - TICK_PX - 1, y, rect.left() - 1, y)
+            if (value, text) not in labelled:
+                continue
             width = metrics.horizontalAdvance(text)
             painter.drawText(rect.left() - TICK_PX - PAD_PX - width, y + metrics.ascent() // 2 - 1, text)
         if self.x_label:
@@ -416,6 +451,23 @@ class BarsView(LiveView):
     def set_threshold(self, threshold: float) -> None:
         self.threshold = float(threshold)
         self.update_data()
+
+    def row_at(self, y_px: float) -> int | None:
+        """The class whose bar row is at ``y_px`` (widget pixels), or None outside the bars."""
+        rect = self.plot_rect()
+        if not self.labels or not rect.top() <= y_px <= rect.bottom():
+            return None
+        return min(len(self.labels) - 1, int((y_px - rect.top()) / (rect.height() / len(self.labels))))
+
+    def event(self, event) -> bool:
+        """A tooltip over a bar names its word and probability (all labels may not fit a small window)."""
+        if event.type() == QEvent.Type.ToolTip:
+            row = self.row_at(event.pos().y())
+            if row is not None:
+                value = float(self._values[row]) if row < self._values.size else 0.0
+                QToolTip.showText(event.globalPos(), f"{self.labels[row]}: {value:.2f}\n\n{self.toolTip()}", self)
+                return True
+        return super().event(event)
 
     def set_values(self, probabilities: np.ndarray) -> None:
         values = np.asarray(probabilities, dtype=np.float64)

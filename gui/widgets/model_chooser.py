@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from typing import Callable
+
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QMenu, QWidget
 
 from gui.settings import Settings
 from speechrnn.bundled import TITLES, available_models, bundled_name
@@ -29,6 +31,26 @@ def model_title(path: str | Path, assets_dir: str | Path | None = None) -> str:
         return TITLES.get(name, name.capitalize())
     path = Path(path)
     return f"{path.parent.name}/{path.name}" if path.name in ("best.pt", "last.pt") else path.name
+
+
+def fill_bundled_menu(menu: QMenu, assets_dir: str | Path | None, active: Path | None,
+                      use: Callable[[str], object]) -> None:
+    """``menu`` lists every bundled model installed here ("Digits", "Commands", ...), the active one
+    checked; picking one calls ``use(name)``. With none installed, one disabled line says so."""
+    menu.clear()
+    bundled = available_models(assets_dir)
+    active_file = Path(active).resolve() if active is not None else None
+    for name, path in bundled.items():
+        action = menu.addAction(TITLES.get(name, name.capitalize()))
+        action.setCheckable(True)
+        action.setChecked(path.resolve() == active_file)
+        action.setToolTip(f"bundled model '{name}': {path}")
+        action.setStatusTip(f"Listen with the bundled '{name}' model")
+        action.setData(name)
+        action.triggered.connect(lambda _=False, n=name: use(n))
+    if not bundled:
+        menu.addAction("(no bundled model installed)").setEnabled(False)
+    menu.setToolTipsVisible(True)
 
 
 class ModelChooser(QComboBox):

@@ -33,10 +33,26 @@ def _read_with_soundfile(path: Path) -> tuple[np.ndarray, int]:
 
 
 def _read_with_librosa(path: Path) -> tuple[np.ndarray, int]:
-    import librosa
+    """The fallback decoder; its warnings (PySoundFile failed, audioread deprecated) are not the user's."""
+    import warnings
 
-    data, rate = librosa.load(str(path), sr=None, mono=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import librosa
+
+        data, rate = librosa.load(str(path), sr=None, mono=True)
     return data.astype(np.float32), int(rate)
+
+
+def _decode_problem(error: Exception) -> str:
+    """soundfile's message without its "Error opening 'PATH': " prefix; its "File does not exist"
+    (said of any file no decoder accepts) becomes what it means for a file that exists."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if text.startswith("Error opening "):
+        text = text.split("': ", 1)[-1]
+    if not text or "does not exist" in text:
+        return "not a supported audio format, or the file is damaged"
+    return text.rstrip(".")
 
 
 def load_audio(path: str | Path, sample_rate_hz: int) -> np.ndarray:
@@ -54,8 +70,7 @@ def load_audio(path: str | Path, sample_rate_hz: int) -> np.ndarray:
         try:
             samples, rate = _read_with_librosa(path)
         except Exception:
-            reason = str(first_error).strip().splitlines()[0] if str(first_error).strip() else "unreadable"
-            raise AudioError(path, f"cannot decode audio ({reason})") from None
+            raise AudioError(path, f"cannot decode audio ({_decode_problem(first_error)})") from None
     if samples.size == 0:
         raise AudioError(path, "contains no samples")
     if not np.all(np.isfinite(samples)):

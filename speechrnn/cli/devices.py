@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) -> None:
@@ -18,12 +17,11 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
 
 def run(args: argparse.Namespace) -> int:  # noqa: ARG001
     from speechrnn.audio.capture import list_input_devices
+    from speechrnn.errors import DeviceError
 
     devices = list_input_devices()
     if not devices:
-        print("no audio input device found (connect a microphone; on Linux check PulseAudio/ALSA)",
-              file=sys.stderr)
-        return 1
+        raise DeviceError("no audio input device found (connect a microphone; on Linux check PulseAudio/ALSA)")
     for device in devices:
         print(device.describe())
     return 0

@@ -77,6 +77,7 @@ def _print_result(result, show_wrong: int) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from speechrnn.atomic import check_writable_file
     from speechrnn.checkpoint import load_checkpoint
     from speechrnn.cli.progress import consume
     from speechrnn.errors import SpeechRNNError
@@ -84,6 +85,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.task and args.words:
         raise SpeechRNNError("give either --task or --words, not both")
+    if args.noise_dir and args.snr_db is None:
+        raise SpeechRNNError("--noise-dir needs --snr-db (the signal-to-noise ratio to mix the noise at)")
+    for path in (args.json, args.confusion_png):
+        if path:
+            check_writable_file(path)  # before the scoring, not after it
     overrides = feature_overrides(args)
     features = None
     if overrides:

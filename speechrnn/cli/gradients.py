@@ -26,8 +26,12 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from speechrnn.atomic import check_writable_file
     from speechrnn.gradients import DEFAULT_MAX_CLIPS, checkpoint_curve, plot_curves, save_curves_json
 
+    for path in (args.out, args.json):
+        if path:
+            check_writable_file(path)  # before the measuring, not after it
     max_clips = args.max_clips or DEFAULT_MAX_CLIPS
     curves = [checkpoint_curve(path, args.data, max_clips, args.seed) for path in args.models]
     plot_curves(curves, args.out, relative=not args.absolute)

@@ -28,6 +28,24 @@ def _fmt(values: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
+def _as_trained(train: dict, metrics: dict) -> dict:
+    """The training settings, with the batch size that was used where the run shrank it (min_steps)."""
+    used = metrics.get("batch_size")
+    if used is None or used == train.get("batch_size"):
+        return train
+    return {**train, "batch_size": f"{used} (asked {train.get('batch_size')}, shrunk by min_steps)"}
+
+
+def _source_name(source: dict) -> str:
+    """A source's name and, where it says more, its folder: "speech-commands:v2 at /data/sc" or "/data/fsdd"."""
+    name, path = str(source.get("name", "")), str(source.get("path", ""))
+    if not path or path == name:
+        return name
+    if path.rstrip("/").endswith("/" + name):  # a folder source is named after its folder
+        return path
+    return f"{name} at {path}"
+
+
 def list_bundled(as_json: bool) -> int:
     import json
 
@@ -81,11 +99,11 @@ def run(args: argparse.Namespace) -> int:
                    f"{summary['parameters']:,} parameters")
     _line("features", _fmt(summary["feature_config"]))
     train = summary.get("train_config") or {}
+    metrics = summary.get("metrics") or {}
     if train.get("train"):
-        _line("training", _fmt(train["train"]))
+        _line("training", _fmt(_as_trained(train["train"], metrics)))
     if train.get("augment"):
         _line("augment", _fmt(train["augment"]))
-    metrics = summary.get("metrics") or {}
     if metrics:
         shown = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in metrics.items() if not isinstance(v, dict)}
         _line("metrics", _fmt(shown))
@@ -94,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
     data = summary.get("data") or {}
     for source in data.get("sources", []):
         license_text = (data.get("licenses") or {}).get(source.get("name"), "")
-        _line("data", f"{source.get('name')} ({source.get('clips')} clips, {source.get('speakers')} speakers) "
-                      f"{source.get('path', '')}" + (f"; license: {license_text}" if license_text else ""))
+        _line("data", f"{_source_name(source)} ({source.get('clips')} clips, {source.get('speakers')} speakers)"
+                      + (f"; license: {license_text}" if license_text else ""))
     if summary.get("recipe"):
         _line("recipe", summary["recipe"])
     _line("created", f"{summary.get('created')} with speechrnn {summary.get('package_version')}")

@@ -32,7 +32,7 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threshold", type=float, default=None, help="smoothed score a word must reach (default 0.6)")
     group.add_argument("--smoothing-ms", type=float, default=None, help="posterior moving average (default 300)")
     group.add_argument("--suppression-ms", type=float, default=None, help="quiet time after a detection (default 750)")
-    group.add_argument("--min-count", type=int, default=None, help="frames the word must lead in the smoothing window")
+    group.add_argument("--min-count", type=int, default=None, help="frames the word must lead in the smoothing window (default 1)")
     group.add_argument("--lanes", type=int, default=None, help="staggered state lanes (default 4; 1 = one carried state)")
     group.add_argument("--lane-stride-ms", type=float, default=None,
                        help="lane reset stagger in ms (default 250); 0 = never reset (needs --lanes 1)")

@@ -3,14 +3,19 @@
 Each command lives in its own module ``speechrnn.cli.<name>`` exposing
 ``register(subparsers)`` (adds its parser and sets ``func``) and a ``run(args) -> int``.
 Commands are imported lazily so that ``speechrnn --help`` stays fast.
-A :class:`SpeechRNNError` becomes one line on stderr and exit status 2.
+A :class:`SpeechRNNError` becomes one line on stderr and exit status 2. Output into a pipe that
+closes early (``speechrnn info M | head -1``) ends quietly with the status of a process killed by
+SIGPIPE; SIGTERM ends like Ctrl-C (``train`` saves a resumable checkpoint first).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import warnings
 
 from speechrnn import __version__
 from speechrnn.errors import SpeechRNNError
@@ -54,20 +59,74 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_USER_ERROR = 2
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, what the shell reports for a process killed by SIGPIPE
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
+# Library warnings a user can do nothing about (librosa/audioread falling back to another decoder,
+# deprecations inside torch and its exporters); a file that cannot be read is still an error.
+QUIET_WARNING_CATEGORIES = (UserWarning, FutureWarning, DeprecationWarning)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (not an Exception: cleanup code that catches errors lets it pass)."""
+
+
+def _raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Terminated()
+
+
+def _handle_sigterm():
+    """SIGTERM unwinds like Ctrl-C, so that temporary files are removed (``train`` sets its own).
+
+    Returns the previous handler (None where signals cannot be set: not the main thread).
+    """
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread (main() called from a worker): keep the default
+        return None
+
+
+def _quiet_stdout_after_broken_pipe() -> None:
+    """The reader of stdout went away: point stdout at devnull so that the final flush stays silent."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced by something without a descriptor
+        pass
+    finally:
+        os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USER_ERROR
+    previous_sigterm = _handle_sigterm()
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            for category in QUIET_WARNING_CATEGORIES:
+                warnings.simplefilter("ignore", category)
+            code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below
+        return code
     except SpeechRNNError as exc:
         print(f"speechrnn {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
+    except BrokenPipeError:
+        _quiet_stdout_after_broken_pipe()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print(f"speechrnn {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print(f"speechrnn {args.command}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 if __name__ == "__main__":

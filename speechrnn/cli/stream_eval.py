@@ -44,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from speechrnn.atomic import check_writable_file
     from speechrnn.cli.listen import detector_config_from_args
     from speechrnn.cli.progress import consume
     from speechrnn.evaluate import write_json_atomic
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
                               per_noise=not args.mixed_noise)
     except ValueError as exc:
         raise SpeechRNNError(str(exc)) from None
+    if args.json:
+        check_writable_file(args.json)  # before the stream is scored, not after it
     with tempfile.TemporaryDirectory(prefix="speechrnn-noise-") as work:
         noise = args.noise
         if args.room_noises:

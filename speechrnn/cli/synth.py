@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from speechrnn.atomic import check_writable_folder
     from speechrnn.cli.progress import consume
     from speechrnn.errors import SpeechRNNError
     from speechrnn.synth import SynthConfig, list_voices, parse_words, synthesize
@@ -36,8 +37,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.words or not args.out:
         raise SpeechRNNError("--words and --out are required (or use --list-voices)")
-    config = SynthConfig(words=parse_words(args.words), per_word=args.per_word, seed=args.seed,
-                         language=args.language, clip_ms=args.clip_ms)
+    check_writable_folder(args.out)  # before the rendering, not after it
+    try:
+        config = SynthConfig(words=parse_words(args.words), per_word=args.per_word, seed=args.seed,
+                             language=args.language, clip_ms=args.clip_ms)
+    except ValueError as exc:
+        raise SpeechRNNError(f"--clip-ms: {exc}") from None
     result = consume(synthesize(config, args.out))
     print(f"wrote {len(result.files)} clips from {len(result.voices)} voices into {result.out_dir}")
     return 0 if result.files else 1

@@ -8,8 +8,8 @@ Examples:
     speechrnn train --resume --out runs/gru12          # continue an interrupted run
     torchrun --nproc_per_node=2 -m speechrnn train ...  # data-parallel (same options)
 
-The first Ctrl-C stops after the current batch and saves a resumable ``last.pt``; a second one
-aborts at once.
+The first Ctrl-C (or a SIGTERM) stops after the current batch and saves a resumable ``last.pt``;
+a second Ctrl-C aborts at once.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     model.add_argument("--cell", choices=("gru", "lstm", "rnn"), default="gru", help="recurrent cell (default gru)")
     model.add_argument("--hidden", type=int, default=128, help="hidden units per layer (default 128)")
     model.add_argument("--layers", type=int, default=2, help="stacked layers (default 2)")
-    model.add_argument("--dropout", type=float, default=0.1, help="dropout between layers and before the head")
+    model.add_argument("--dropout", type=float, default=0.1, help="dropout between layers and before the head (default 0.1)")
     model.add_argument("--bidirectional", action="store_true", help="bidirectional (offline only, no live use)")
     model.add_argument("--pooling", choices=("last", "mean", "attention"), default="attention",
                        help="how frame outputs become a clip decision (default attention: learned weights "
@@ -120,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     augment.add_argument("--shift-ms", type=float, default=None, help="largest time shift in ms (default 100)")
 
     optim = parser.add_argument_group("training")
-    optim.add_argument("--epochs", type=int, default=30)
+    optim.add_argument("--epochs", type=int, default=30, help="passes over the training clips (default 30)")
     optim.add_argument("--batch-size", type=int, default=256,
                        help="clips per optimizer step (default 256; smaller for small data, see --min-steps)")
     optim.add_argument("--min-steps", type=int, default=None, metavar="N",
@@ -128,7 +128,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     optim.add_argument("--lr", type=float, default=None, help="peak learning rate (default 3e-3)")
     optim.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default 0.01)")
     optim.add_argument("--warmup-epochs", type=float, default=None, help="linear warmup (default 1)")
-    optim.add_argument("--label-smoothing", type=float, default=0.0)
+    optim.add_argument("--label-smoothing", type=float, default=0.0, help="0 = off (default 0)")
     optim.add_argument("--grad-clip", type=float, default=None, help="max gradient norm, 0 = off (default 1)")
     optim.add_argument("--balance-sources", action="store_true",
                        help="within each class, draw every --data source's clips equally often (a small "
@@ -146,8 +146,12 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                             "best frame in its window (max)")
     optim.add_argument("--stream-segment-s", type=float, default=None,
                        help="stream objective: seconds of audio per lane and step (default 3)")
-    optim.add_argument("--seed", type=int, default=0)
-    optim.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps")
+    optim.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                       help="start from this model's weights (same network, labels and features) with a new "
+                            "learning-rate schedule: train a finished run further")
+    optim.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation and batches (default 0)")
+    optim.add_argument("--device", default="auto",
+                       help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps (default auto)")
     optim.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     optim.add_argument("--precision", choices=("float32", "bfloat16", "auto"), default=None,
                        help="CPU matrix products: float32, bfloat16 (mixed precision), or auto "
@@ -158,7 +162,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     run.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
     run.add_argument("--force", action="store_true", help="replace a run already in --out")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.set_defaults(func=run_command)
+    parser.set_defaults(func=run_command, parser=parser)
 
 
 def _configs(args: argparse.Namespace):
@@ -181,6 +185,8 @@ def _configs(args: argparse.Namespace):
         validation_pct=args.validation_pct, testing_pct=args.testing_pct,
         noise_dirs=tuple(args.noise_dir), data_dir=args.data_dir, seed=args.seed,
     )
+    if not 0 <= args.dropout < 1:
+        raise ValueError(f"--dropout must be within [0, 1) (a share of units dropped), not {args.dropout:g}")
     features = FeatureConfig(**feature_overrides(args))
     model = ModelConfig(num_classes=2, input_dim=features.feature_dim, cell=args.cell, hidden=args.hidden,
                         layers=args.layers, dropout=args.dropout, bidirectional=args.bidirectional,
@@ -194,7 +200,7 @@ def _configs(args: argparse.Namespace):
              "seed": args.seed, "device": args.device, "threads": args.threads,
              "balance_sources": args.balance_sources}
     for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps", "gate_init",
-                 "objective", "stream_loss", "stream_segment_s"):
+                 "objective", "stream_loss", "stream_segment_s", "init_from"):
         if getattr(args, name) is not None:
             train[name] = getattr(args, name)
     return data, features, model, AugmentConfig(**augment), dataclasses.replace(TrainConfig(), **train)
@@ -235,22 +241,66 @@ def with_negatives_events(data, config, cache_dir: str | None, token):
         yield Finished(default_noise(data) if config.noise else data)
 
 
-def _interrupt_to_cancel(token):
-    """First Ctrl-C: cancel at the next batch (a resumable checkpoint is saved); second: abort."""
-    import signal
+class _StopSignals:
+    """Ctrl-C and SIGTERM cancel at the next batch (a resumable checkpoint is saved); a second
+    Ctrl-C aborts at once. The SIGTERM handler only sets the token."""
 
-    def handler(signum, frame):
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
+    def __init__(self, token):
+        self.token = token
+        self.received: int | None = None  # the first stopping signal
+        self.previous: dict = {}
+
+    def on_interrupt(self, signum, frame):  # noqa: ARG002 - signal handler signature
         import sys
 
+        if self.token.cancelled:
+            raise KeyboardInterrupt
+        self.received = self.received or signum
+        self.token.cancel()
         print("\nstopping after this batch (Ctrl-C again to abort)...", file=sys.stderr)
 
-    try:
-        return signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread
-        return None
+    def on_terminate(self, signum, frame):  # noqa: ARG002 - signal handler signature
+        self.received = self.received or signum
+        self.token.cancel()
+
+    def __enter__(self):
+        import signal
+
+        for signum, handler in ((signal.SIGINT, self.on_interrupt), (signal.SIGTERM, self.on_terminate)):
+            try:
+                self.previous[signum] = signal.signal(signum, handler)
+            except ValueError:  # not the main thread: the caller cancels the token itself
+                pass
+        return self
+
+    def __exit__(self, *exc_info):
+        import signal
+
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    @property
+    def exit_code(self) -> int:
+        import signal
+
+        return 128 + (self.received or signal.SIGINT)  # 130 for Ctrl-C, 143 for SIGTERM
+
+
+def _ignored_on_resume(args: argparse.Namespace) -> list[str]:
+    """Options given with --resume that differ from their defaults: the run keeps its saved ones."""
+    defaults = vars(args.parser.parse_args(["--out", args.out]))
+    taken = {"out", "resume", "quiet", "device", "threads", "cache_dir", "func", "parser", "command"}
+    ignored = []
+    for action in args.parser._actions:
+        name = action.dest
+        if name in taken or name == "help" or not action.option_strings:
+            continue
+        if getattr(args, name) != defaults.get(name):
+            value = getattr(args, name)
+            shown = "" if isinstance(value, bool) else " " + (",".join(map(str, value)) if isinstance(value, list)
+                                                             else str(value))
+            ignored.append(action.option_strings[-1] + shown)
+    return ignored
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -266,8 +316,12 @@ def run_command(args: argparse.Namespace) -> int:
     if args.resume and args.force:
         raise SpeechRNNError("--resume and --force contradict each other: choose one")
     if args.resume:
-        if args.data:
-            print("note: --resume continues with the run's saved data and settings", file=sys.stderr)
+        ignored = _ignored_on_resume(args)
+        if ignored:
+            print(f"note: --resume continues the run with its saved data and settings (only --device and "
+                  f"--threads may change); ignored: {', '.join(ignored)}. To train with other settings "
+                  f"(more epochs too: the learning-rate schedule spans the run's epochs), start a new run "
+                  f"with --out elsewhere or --force", file=sys.stderr)
         from speechrnn.data.spec import DataSpec
 
         data, features, model, augment = DataSpec(("resume",)), None, None, None
@@ -284,31 +338,29 @@ def run_command(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise SpeechRNNError(str(exc)) from None
     token = CancelToken()
-    previous = _interrupt_to_cancel(token)
     main_rank = int(os.environ.get("RANK", "0")) == 0
     quiet = args.quiet or not main_rank
-    try:
-        if not args.resume:
+    with _StopSignals(token) as signals:
+        try:
+            if not args.resume:
+                from pathlib import Path
+
+                from speechrnn.training.run_folder import check_out_dir
+
+                check_out_dir(Path(args.out), resume=False, force=args.force)  # before rendering anything
+                data = consume(with_negatives_events(data, negatives, args.cache_dir, token), quiet=quiet)
+            result = consume(train(data, features, model, augment, config, args.out, resume=args.resume,
+                                   force=args.force, cancel=token, cache_dir=args.cache_dir), quiet=quiet)
+        except Cancelled:
             from pathlib import Path
 
-            from speechrnn.training.run_folder import check_out_dir
+            from speechrnn.training import LAST_NAME
 
-            check_out_dir(Path(args.out), resume=False, force=args.force)  # before rendering anything
-            data = consume(with_negatives_events(data, negatives, args.cache_dir, token), quiet=quiet)
-        result = consume(train(data, features, model, augment, config, args.out, resume=args.resume,
-                               force=args.force, cancel=token, cache_dir=args.cache_dir), quiet=quiet)
-    except Cancelled:
-        from pathlib import Path
-
-        from speechrnn.training import LAST_NAME
-
-        hint = (f"; continue with: speechrnn train --resume --out {args.out}"
-                if (Path(args.out) / LAST_NAME).is_file() else " before the first checkpoint")
-        print(f"speechrnn train: interrupted{hint}", file=sys.stderr)
-        return 130
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+            hint = (f"; continue with: speechrnn train --resume --out {args.out}"
+                    if (Path(args.out) / LAST_NAME).is_file() else " before the first checkpoint")
+            how = "terminated (SIGTERM)" if signals.exit_code == 128 + signal.SIGTERM else "interrupted"
+            print(f"speechrnn train: {how}{hint}", file=sys.stderr)
+            return signals.exit_code
     if result is None or not main_rank:
         return 0
     _print_summary(result)
@@ -317,8 +369,12 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _print_summary(result) -> None:
     metrics = result.metrics
-    print(f"best model: {result.best_path} (epoch {metrics.get('best_epoch')}, "
-          f"validation accuracy {100 * metrics.get('best_val_acc', 0):.2f} %)")
+    if metrics.get("best_val_acc") is not None:
+        chosen_by = f"validation accuracy {100 * metrics['best_val_acc']:.2f} %"
+    else:
+        chosen_by = (f"training accuracy {100 * metrics.get('best_train_acc', 0):.2f} %, "
+                     "no validation clips to choose by")
+    print(f"best model: {result.best_path} (epoch {metrics.get('best_epoch')}, {chosen_by})")
     if "test_accuracy" in metrics:
         print(f"test accuracy: {100 * metrics['test_accuracy']:.2f} % on {metrics['test_clips']} clips")
         for source, values in metrics.get("test_per_source", {}).items():

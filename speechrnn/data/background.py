@@ -26,12 +26,16 @@ ROOM_NOISE_SECONDS = 120.0  # babble and hum files made by with_room_noises (str
 EVAL_LEVEL_RMS = 0.05  # written files' RMS (about -26 dBFS); stream-eval rescales noise to the SNR anyway
 
 
-def babble(waves: torch.Tensor, rows: int, samples: int, voices: int, generator: torch.Generator) -> torch.Tensor:
-    """(rows, samples) babble: ``voices`` tracks per row, each random clips of ``waves`` (N, S)
-    end to end from a random offset, summed."""
+def babble(waves: torch.Tensor, rows: int, samples: int, voices: int, generator: torch.Generator,
+           pool: torch.Tensor | None = None) -> torch.Tensor:
+    """(rows, samples) babble: ``voices`` tracks per row, each random clips of ``waves`` (N, S) (or of
+    its rows listed in ``pool``) end to end from a random offset, summed."""
     clip = waves.shape[-1]
     per_voice = samples // clip + 2
-    picks = torch.randint(0, len(waves), (rows * voices * per_voice,), generator=generator)
+    count = len(pool) if pool is not None else len(waves)
+    picks = torch.randint(0, count, (rows * voices * per_voice,), generator=generator)
+    if pool is not None:
+        picks = pool[picks]
     tracks = waves[picks].float().reshape(rows, voices, per_voice * clip)
     offsets = torch.randint(0, clip, (rows, voices, 1), generator=generator)
     index = offsets + torch.arange(samples).view(1, 1, -1)

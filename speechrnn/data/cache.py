@@ -370,6 +370,11 @@ def _check_words(spec: DataSpec, labels: set[str]) -> None:
                         f"no such label folder in {', '.join(spec.sources)} (available: {available})")
 
 
+def _unknown_has_words(spec: DataSpec, labels: set[str]) -> bool:
+    """Whether an ``_unknown_`` class would get clips: an ``_unknown_`` folder, or words outside the vocabulary."""
+    return bool(labels - set(spec.vocabulary or ()) - {SILENCE})
+
+
 def _class_labels(spec: DataSpec, labels: set[str]) -> list[str]:
     vocabulary = spec.vocabulary
     if vocabulary is None:
@@ -527,6 +532,10 @@ def prepare_data(spec: DataSpec, feature_config: FeatureConfig, cache_dir: Path 
     labels = {clip.label for source in sources for clip in source.clips}
     _check_words(spec, labels)
     classes = _class_labels(spec, labels)
+    if UNKNOWN in classes and spec.vocabulary is not None and not _unknown_has_words(spec, labels):
+        # Kept (models and their evaluations keep the same classes), but never silently.
+        yield Message(f"the {UNKNOWN} class gets no clips: every word folder is in the vocabulary (add folders of "
+                      "other words to teach the model what is not a command, or use --no-unknown)", level="warning")
 
     skipped: list[tuple[str, str]] = []
     for source in sources:

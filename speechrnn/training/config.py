@@ -12,7 +12,8 @@ CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.jsonl"
 PLOT_NAME = "curves.png"
 RESULTS_NAME = "results.json"
-RUN_FILES = (CONFIG_NAME, LAST_NAME, BEST_NAME, METRICS_NAME)  # any of these means "a run lives here"
+RUN_FILES = (CONFIG_NAME, LAST_NAME, BEST_NAME, METRICS_NAME)  # the files of a run
+PROGRESS_FILES = (LAST_NAME, BEST_NAME, METRICS_NAME)  # any of these means "a run with progress lives here"
 STALE_FILES = RUN_FILES + (PLOT_NAME, RESULTS_NAME)  # replaced by a --force run
 PRECISIONS = ("float32", "bfloat16", "auto")
 GATE_INITS = ("auto", "pytorch", "chrono")
@@ -35,7 +36,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # torch CPU threads; 0 = all cores (divided among ranks of a distributed run)
-    fast_rnn: bool = True  # fused CPU training kernel for GRU (same weights; see speechrnn.fused_rnn)
+    fast_rnn: bool = True  # fused CPU GRU training kernel where measured faster here (speechrnn.training.rnn_kernel)
     # CPU matrix products: float32, bfloat16 (mixed precision) or auto (bfloat16 where the CPU has
     # AMX bfloat16 units). Measured on such a CPU, 2x128 GRU on the digits: 1,042 vs 921 samples/s
     # end to end, held-out accuracy 85.8 % vs 86.0 % (FSDD, 500 clips), the same on Speech Commands.
@@ -54,6 +55,9 @@ class TrainConfig:
     stream_target_lead_ms: float = 100.0  # ... which starts this long before the word's end
     stream_loss: str = "ce"  # "ce" at every frame, or "max": each word's best frame in its window
     stream_reset_prob: float = 0.05  # chance per lane and step that its carried state is zeroed
+    # a checkpoint whose weights the run starts from (same network, labels and features) instead of
+    # a fresh initialisation: more epochs for a finished run, with a new learning-rate schedule
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         if self.epochs < 1:

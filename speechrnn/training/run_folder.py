@@ -4,23 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from speechrnn.atomic import check_writable_folder
 from speechrnn.errors import SpeechRNNError
-from speechrnn.training.config import LAST_NAME, RUN_FILES
+from speechrnn.training.config import LAST_NAME, PROGRESS_FILES
 
 SPEECH_COMMANDS_LICENSE = "CC BY 4.0 (Speech Commands, Pete Warden, Google, arXiv:1804.03209)"
 LICENSE_FILE_NAMES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "ATTRIBUTION.txt", "ATTRIBUTION.md", "README.md")
 
 
 def check_out_dir(out_dir: Path, resume: bool, force: bool) -> None:
-    """Refuse to start where a run already lives (unless resuming or forced), before any work."""
+    """Refuse to start where a run already lives (unless resuming or forced), or where nothing can be
+    written, before any work.
+
+    A folder with only a ``config.json`` (a run that stopped before its first epoch ended) holds
+    nothing to lose or resume: a new run may start there.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise SpeechRNNError(f"{out_dir}: is a file, not a run folder")
     if resume:
         if not (out_dir / LAST_NAME).is_file():
             raise SpeechRNNError(f"{out_dir}: no run to resume (no {LAST_NAME} in it)")
-        return
-    existing = [name for name in RUN_FILES if (out_dir / name).exists()]
+    else:
+        _refuse_existing_run(out_dir, force)
+    check_writable_folder(out_dir)
+
+
+def _refuse_existing_run(out_dir: Path, force: bool) -> None:
+    existing = [name for name in PROGRESS_FILES if (out_dir / name).exists()]
     if existing and not force:
         raise SpeechRNNError(f"{out_dir}: already holds a training run ({', '.join(existing)}); "
                              "use --resume to continue it or --force to replace it")

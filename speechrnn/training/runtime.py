@@ -59,22 +59,36 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return fast_matmul_dtype()
 
 
-def speed_up(model: torch.nn.Module, device: torch.device, precision: str, fast_rnn: bool):
+def speed_up(model: torch.nn.Module, device: torch.device, precision: str, fast_rnn: bool,
+             batch_shape: tuple[int, int] | None = None, choices=None):
     """Apply the training fast paths; returns the autocast context to run forward passes in.
 
-    GRU on CPU: the fused kernel (:mod:`speechrnn.fused_rnn`), in ``precision``. Anything else in
-    bfloat16: ``torch.autocast`` (the LSTM then runs oneDNN's bfloat16 kernel).
+    GRU on CPU: the fused kernel (:mod:`speechrnn.fused_rnn`), in ``precision``, where it is the
+    faster one on this CPU for batches of ``batch_shape`` (clips, frames): measured once
+    and remembered (:mod:`speechrnn.training.rnn_kernel`; ``choices`` overrides where). Without
+    ``batch_shape`` the fused kernel is used unmeasured (benchmarks of the kernel itself).
+    ``fast_rnn`` False: never. Anything else in bfloat16: ``torch.autocast`` (the LSTM then runs
+    oneDNN's bfloat16 kernel).
     """
     import contextlib
 
-    fused = fast_rnn and device.type == "cpu" and _use_fused(model, precision)
+    fused = fast_rnn and device.type == "cpu" and _use_fused(model, precision, batch_shape, choices)
     if precision == "bfloat16" and not fused:
         return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext
 
 
-def _use_fused(model: torch.nn.Module, precision: str) -> bool:
-    from speechrnn.fused_rnn import use_fused_rnn
+def _use_fused(model: torch.nn.Module, precision: str, batch_shape, choices) -> bool:
+    from torch import nn
 
+    from speechrnn.fused_rnn import use_fused_rnn
+    from speechrnn.training.rnn_kernel import FUSED, choose_kernel
+
+    rnn = getattr(model, "rnn", None)
+    if type(rnn) is not nn.GRU:
+        return False
+    applies = rnn.batch_first and not rnn.bidirectional  # else FusedGRU runs nn.GRU's forward anyway
+    if batch_shape is not None and applies and choose_kernel(rnn, batch_shape, precision, choices) != FUSED:
+        return False
     return use_fused_rnn(model, precision)
 

@@ -235,13 +235,19 @@ class _Session:
             cached_train = cached_features(prepared.train, self.extractor, self.cache_dir)
         if self.resumed_weights is not None:
             self.model.load_state_dict(self.resumed_weights)
+        elif config.init_from:
+            yield Message(f"starting from the weights of {config.init_from}")
+            self.model.load_state_dict(self._initial_weights(Path(config.init_from)))
         else:
             self.model.set_normalization(*normalization_stats(
                 prepared.train.waves, prepared.train.is_silence, self.extractor, device, config.seed, cached_train))
             if config.gate_init == "chrono" or (config.gate_init == "auto" and self.model.config.pooling == "last"):
                 chrono_init(self.model, self.feature_config.clip_frames, torch.Generator().manual_seed(config.seed))
         self.precision = resolve_precision(config.precision, device)
-        self.autocast = speed_up(self.model, device, self.precision, config.fast_rnn)
+        shard = max(1, effective_batch_size(config, len(prepared.train)) // self.dist.world)  # clips or lanes
+        step_frames = (self.feature_config.num_frames(round(config.stream_segment_s * self.feature_config.sample_rate_hz))
+                       if stream else self.feature_config.clip_frames)
+        self.autocast = speed_up(self.model, device, self.precision, config.fast_rnn, batch_shape=(shard, step_frames))
         if device.type == "cpu":
             tune_cpu_runtime()
         self.model.to(device)
@@ -265,6 +271,18 @@ class _Session:
                         if config.balance_sources else None)
         self.lane_state = None  # stream objective: the lanes' carried state (zero after a resume)
         yield from self._schedule()
+
+    def _initial_weights(self, path: Path) -> dict:
+        """Weights of the checkpoint at ``path`` to continue training from, with a new schedule; it
+        must be the same network on the same labels and features (normalisation comes with it)."""
+        from speechrnn.checkpoint import load_checkpoint
+
+        checkpoint = load_checkpoint(path)
+        if (list(checkpoint.labels) != self.labels or checkpoint.model_config != self.model_config
+                or checkpoint.feature_config != self.feature_config):
+            raise SpeechRNNError(f"{path}: cannot start from this model: its network, labels or features differ "
+                                 f"from this run's ({', '.join(checkpoint.labels)} vs {', '.join(self.labels)})")
+        return checkpoint.state_dict
 
     @torch.no_grad()
     def _validation_frames(self) -> torch.Tensor:
@@ -349,6 +367,10 @@ class _Session:
                       + (f" x {self.dist.world} processes" if self.dist.active else ""))
         yield Stage("train", f"Training {cfg.cell.upper()} {cfg.layers}x{cfg.hidden} for {self.config.epochs} "
                              f"epochs into {self.out_dir}")
+        if self.resume_state is not None and self.run.epoch < self.config.epochs:
+            within = f"; epoch {self.run.epoch + 1} continues after batch {self.run.batch}" if self.run.batch else ""
+            yield Message(f"resuming from {self.out_dir / LAST_NAME}: {self.run.epoch} of {self.config.epochs} "
+                          f"epochs done{within}")
         if self.run.epoch >= self.config.epochs:
             yield Message(f"{self.out_dir}: the run already finished its {self.config.epochs} epochs")
 
@@ -446,7 +468,7 @@ class _Session:
         if self.dist.main:
             from speechrnn.checkpoint import save_checkpoint
 
-            metrics = {**row, "best_val_acc": run.best_val_acc, "best_epoch": run.best_epoch}
+            metrics = {**row, **self._best_metrics()}
             if improved:
                 save_checkpoint(self._checkpoint(metrics, {}), self.out_dir / BEST_NAME)
             self.save_last(metrics)
@@ -454,11 +476,15 @@ class _Session:
             plot_curves(run.history, self.out_dir / PLOT_NAME)
         return EpochEnd(epoch, self.config.epochs, {k: v for k, v in row.items() if k != "epoch" and v is not None})
 
+    def _best_metrics(self) -> dict:
+        """The best epoch's score, named for what chose it: validation, else training accuracy."""
+        key = "best_val_acc" if self.val_frames is not None else "best_train_acc"
+        return {key: self.run.best_val_acc, "best_epoch": self.run.best_epoch}
+
     def finish(self) -> EventStream:
         """Test the best model (rank 0), write results.json, end with ``Finished(TrainResult)``."""
         run, out_dir = self.run, self.out_dir
-        metrics = {"best_val_acc": run.best_val_acc, "best_epoch": run.best_epoch, "epochs": run.epoch,
-                   "samples_per_s": _mean_rate(run.history)}
+        metrics = {**self._best_metrics(), "epochs": run.epoch, "samples_per_s": _mean_rate(run.history)}
         if run.history:
             metrics.update({k: run.history[-1][k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")})
         testing = self.prepared.testing

@@ -35,6 +35,7 @@ import torch
 
 from speechrnn.data.augment import (
     DB_PER_POWER_DECADE,
+    ROOM_BANK_SIZE,
     AugmentConfig,
     NoiseBank,
     RoomBank,
@@ -111,10 +112,10 @@ class StreamBatches:
         self.cut_end = (self.speech_end + pad).clamp_max(waves.shape[-1])
         unknown = self.words[targets[self.words] == unknown_class] if unknown_class is not None else self.words[:0]
         self.babble_clips = unknown if len(unknown) >= MIN_BABBLE_CLIPS else self.words
-        self.clip_power = _power(waves.float()).clamp_min(1e-10)
+        self.clip_power = _power(waves.float())  # floored at MIN_POWER
         recordings = [n for n in noise if n.numel() > 0] or generated_noise(self.rate)
         self.noise = NoiseBank(recordings, self.segment)
-        self.rooms = RoomBank(augment, self.rate, waves.shape[-1], count=256) if augment.room else None
+        self.rooms = RoomBank(augment, self.rate, waves.shape[-1], count=ROOM_BANK_SIZE) if augment.room else None
 
     # ------------------------------------------------------------------------------- planning
     def plan_epoch(self, order: torch.Tensor, lanes: int, generator: torch.Generator) -> list[list[list[Placement]]]:
@@ -218,7 +219,7 @@ class StreamBatches:
         babble_rows = torch.nonzero(_uniform(generator, lanes, 0.0, 1.0, cpu) < BABBLE_PROB).flatten()
         if len(babble_rows):
             voices = int(torch.randint(BABBLE_VOICES[0], BABBLE_VOICES[1], (1,), generator=generator))
-            babble = make_babble(self.waves[self.babble_clips], len(babble_rows), self.segment, voices, generator)
+            babble = make_babble(self.waves, len(babble_rows), self.segment, voices, generator, pool=self.babble_clips)
             level = _uniform(generator, len(babble_rows), *BABBLE_LEVEL_DB, cpu)
             gain = torch.sqrt(noise_power[babble_rows] / _power(babble) * torch.pow(10.0, level / DB_PER_POWER_DECADE))
             noise[babble_rows] += babble * gain.unsqueeze(-1)

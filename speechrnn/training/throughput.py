@@ -16,12 +16,13 @@ from speechrnn.training.schedule import make_optimizer
 def measure_training_throughput(cell: str = "gru", hidden: int = 128, layers: int = 2, batch_size: int = 256,
                                 seconds: float = 10.0, augment=None, feature_config=None,
                                 fast_rnn: bool = True, device: str = "cpu", classes: int = 12,
-                                warmup_batches: int = 2, precision: str = "auto") -> float:
+                                warmup_batches: int = 2, precision: str = "auto", measure_kernel: bool = False) -> float:
     """Training samples/s of the real per-batch path on random one-second clips held in memory.
 
     Same code as :func:`train`: float16 waves -> augmentation (noise, shift, SpecAugment by
     default) -> features -> model -> loss -> backward -> clipping -> AdamW step. Runs for about
-    ``seconds`` after ``warmup_batches`` untimed batches.
+    ``seconds`` after ``warmup_batches`` untimed batches. ``fast_rnn``: the fused GRU kernel;
+    with ``measure_kernel`` only where it is measured faster than ``nn.GRU`` (as :func:`train` does).
     """
     from speechrnn.data.augment import AugmentConfig
     from speechrnn.features import FeatureConfig, FeatureExtractor
@@ -38,7 +39,8 @@ def measure_training_throughput(cell: str = "gru", hidden: int = 128, layers: in
     noise = [0.05 * torch.randn(10 * feature_config.sample_rate_hz)]
     model = RNNClassifier(ModelConfig(num_classes=classes, input_dim=feature_config.feature_dim, cell=cell,
                                       hidden=hidden, layers=layers))
-    autocast = speed_up(model, target, resolve_precision(precision, target), fast_rnn)
+    autocast = speed_up(model, target, resolve_precision(precision, target), fast_rnn,
+                        (batch_size, feature_config.clip_frames) if measure_kernel else None)
     if target.type == "cpu":
         tune_cpu_runtime()
     model.to(target).train()

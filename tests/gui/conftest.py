@@ -58,6 +58,30 @@ def window(qtbot, digits_model):
 
 
 @pytest.fixture
+def bundled_window(qtbot, tmp_path, digits_model, word_model):
+    """The app with its own assets folder: "digits" is a random digits model, "commands" the word model
+    (it knows yes, no, one, two, three, nine)."""
+    import shutil
+
+    from gui.app import build_window, parse_args
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    shutil.copy(digits_model, assets / "default_model.pt")
+    shutil.copy(word_model, assets / "commands_model.pt")
+    window = build_window(parse_args([]), assets_dir=assets)
+    qtbot.addWidget(window)
+    window.show()
+    window.show_panel("listen")
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(None)
+    yield window
+    for panel in window.panels.values():
+        panel.shutdown()
+    window.close()
+
+
+@pytest.fixture
 def ctx(window):
     return window.ctx
 

@@ -66,3 +66,27 @@ def speech(word: str = "yes", index: int = 0, rate_hz: int = 16000):
     from speechrnn.audio.io import load_audio
 
     return load_audio(sorted((SPEECH_COMMANDS / word).glob("*.wav"))[index], rate_hz)
+
+
+SEQUENCE_SPEAKER = "b87bdb22"  # the Speech Commands speaker whose clips of every test word are in tests/data
+LEAD_IN_S = 0.5  # quiet noise before the first word, as when someone starts to speak
+NOISE_GAIN = 0.2  # the background noise under the words: quiet, as in a room
+
+
+def spoken_sequence(words: list[str], pause_s: float, rate_hz: int = 16000):
+    """The test clips' words (trimmed to their speech) one after another with ``pause_s`` between,
+    over quiet real noise (tests/data/noise): a sentence of commands as someone would say it."""
+    import numpy as np
+
+    from speechrnn.audio.io import load_audio
+    from speechrnn.record import trim_to_speech
+
+    parts = [np.zeros(round(LEAD_IN_S * rate_hz), dtype=np.float32)]
+    for word in words:
+        clip = load_audio(SPEECH_COMMANDS / word / f"{SEQUENCE_SPEAKER}_nohash_1.wav", rate_hz)
+        speech_only, _, _ = trim_to_speech(clip, rate_hz)
+        parts += [speech_only, np.zeros(round(pause_s * rate_hz), dtype=np.float32)]
+    audio = np.concatenate(parts)
+    noise = load_audio(sorted((DATA / "noise").glob("*.wav"))[0], rate_hz)
+    audio += NOISE_GAIN * np.tile(noise, 1 + audio.size // noise.size)[: audio.size]
+    return audio.astype(np.float32)

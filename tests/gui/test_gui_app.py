@@ -141,3 +141,33 @@ def test_the_qt_binding_keeps_reference_counts(qapp):
     after = sys.getrefcount(None), sys.getrefcount(True)
     assert after[0] > before[0] - calls // 10, f"None lost {before[0] - after[0]} references in {calls} calls"
     assert after[1] > before[1] - calls // 10
+
+
+def test_the_file_menu_offers_every_bundled_model(qtbot, bundled_window):
+    window = bundled_window
+    window.bundled_menu.aboutToShow.emit()
+    actions = window.bundled_menu.actions()
+    assert [a.text() for a in actions] == ["Digits", "Commands"]
+    assert [a.isChecked() for a in actions] == [True, False]  # the active one is ticked
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        actions[1].trigger()
+    assert window.ctx.model.bundled_name == "commands"
+    assert "bundled commands model" in window.model_label.text()
+    window.bundled_menu.aboutToShow.emit()
+    assert [a.isChecked() for a in window.bundled_menu.actions()] == [False, True]
+
+
+def test_only_installed_bundled_models_are_offered(qtbot, window, tmp_path):
+    from PySide6.QtWidgets import QMenu
+
+    from gui.widgets.model_chooser import fill_bundled_menu
+
+    menu = QMenu()
+    chosen = []
+    fill_bundled_menu(menu, tmp_path, None, chosen.append)  # an assets folder without any model
+    assert [(a.text(), a.isEnabled()) for a in menu.actions()] == [("(no bundled model installed)", False)]
+    (tmp_path / "commands_model.pt").write_bytes(b"")  # a checkout with only the commands model
+    fill_bundled_menu(menu, tmp_path, None, chosen.append)
+    assert [a.text() for a in menu.actions()] == ["Commands"]
+    menu.actions()[0].trigger()
+    assert chosen == ["commands"]

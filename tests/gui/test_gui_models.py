@@ -134,3 +134,56 @@ def test_the_list_is_wide_and_the_empty_gradient_plot_is_readable(qtbot, window)
     ticks = panel.gradient_plot.getAxis("left")._tickLevels  # the fixed ticks of the empty log axis
     assert [text for _, text in ticks[0]] == ["0.0001", "0.001", "0.01", "0.1", "1"]
     assert panel.gradient_plot.placeholder.isVisible()
+
+
+def test_the_bundled_model_button_offers_every_bundled_model(qtbot, bundled_window):
+    window = bundled_window
+    panel = models_panel(window)
+    menu = panel.bundled_button.menu()
+    menu.aboutToShow.emit()
+    assert [a.text() for a in menu.actions()] == ["Digits", "Commands"]
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        menu.actions()[1].trigger()
+    assert window.ctx.model.bundled_name == "commands"
+    assert panel.name_label.text() == "bundled commands model"
+    assert "yes" in panel.words_label.text()
+
+
+def shown_in_viewport(widget, scroll_area) -> bool:
+    """The whole widget lies inside the scroll area's visible part (no scrolling needed)."""
+    from PySide6.QtCore import QRect
+
+    viewport = scroll_area.viewport()
+    top_left = widget.mapTo(viewport, widget.rect().topLeft())
+    return viewport.rect().contains(QRect(top_left, widget.size()))
+
+
+def test_the_property_tree_and_the_gradient_plot_share_the_window(qtbot, window):
+    from PySide6.QtWidgets import QScrollArea
+
+    from gui.panels.models import DETAILS_MIN_HEIGHT_PX, TREE_MIN_HEIGHT_PX
+
+    panel = models_panel(window)
+    details = panel.findChild(QScrollArea)
+    window.resize(1280, 800)
+    qtbot.wait(100)
+    # both visible at once, the plot at a readable height, without scrolling the details
+    assert shown_in_viewport(panel.tree, details) and shown_in_viewport(panel.gradient_plot, details)
+    assert panel.tree.height() > TREE_MIN_HEIGHT_PX and panel.gradient_plot.height() > panel.gradient_plot.minimumHeight()
+    assert not details.verticalScrollBar().isVisible()
+    # the smallest window: the details scroll (below DETAILS_MIN_HEIGHT_PX), and the plot is still reachable
+    window.resize(900, 600)
+    qtbot.wait(100)
+    assert details.viewport().height() < DETAILS_MIN_HEIGHT_PX and details.verticalScrollBar().isVisible()
+    details.verticalScrollBar().setValue(details.verticalScrollBar().maximum())  # scrolled to the end
+    qtbot.wait(50)
+    assert shown_in_viewport(panel.gradient_plot, details)
+    # a splitter between them: the user can give the plot more room
+    window.resize(1280, 800)
+    qtbot.wait(100)
+    splitter = panel.details_splitter
+    assert splitter.indexOf(panel.tree) == 0 and splitter.widget(1).isAncestorOf(panel.gradient_plot)
+    before = panel.gradient_plot.height()
+    splitter.setSizes([TREE_MIN_HEIGHT_PX, sum(splitter.sizes()) - TREE_MIN_HEIGHT_PX])
+    qtbot.wait(50)
+    assert panel.gradient_plot.height() > before and shown_in_viewport(panel.gradient_plot, details)

@@ -162,6 +162,20 @@ def test_play_is_enabled_only_when_there_is_something_to_play(qtbot, ring_microp
     assert panel.last_take is not None and panel.play_button.isEnabled()
 
 
+def test_redo_is_enabled_only_while_a_take_is_reviewed(qtbot, ring_microphone, fast_countdown, window, tmp_path):
+    panel = record_panel(qtbot, window, tmp_path, takes=2)
+    assert panel.state == State.IDLE and not panel.redo_button.isEnabled()  # nothing recorded yet
+    panel.start()
+    assert not panel.redo_button.isEnabled()  # the countdown
+    qtbot.waitUntil(lambda: panel.state == State.RECORDING, timeout=5000)
+    assert not panel.redo_button.isEnabled()
+    say(qtbot, panel, ring_microphone())
+    qtbot.waitUntil(lambda: panel.state == State.REVIEW, timeout=10000)
+    assert panel.redo_button.isEnabled()
+    panel.stop()
+    assert panel.state == State.IDLE and not panel.redo_button.isEnabled()  # stopped: nothing left to redo
+
+
 def test_selecting_a_clip_enables_play(qtbot, window, tmp_path):
     import shutil
 

@@ -62,3 +62,36 @@ def test_labels_are_not_cut_at_900x600(qtbot, no_microphone, window):
                 continue
             needed = label.fontMetrics().horizontalAdvance(text)
             assert label.width() >= needed - 2, (key, text, label.width(), needed)
+
+
+def test_every_bar_of_a_twelve_word_model_is_labelled_at_900x600(qtbot, no_microphone, window):
+    """The Listen bar chart at the smallest window: the digits model's 12 labels, none left out or touching."""
+    window.resize(*SMALL)
+    window.show_panel("listen")
+    bars = window.panels["listen"].bars
+    qtbot.waitUntil(lambda: len(bars.labels) == 12, timeout=30000)
+    qtbot.wait(50)
+    assert [text for _, text in bars.drawn_y_ticks()] == bars.labels
+    rect, line = bars.plot_rect(), QFontMetrics(bars._small_font()).height()
+    assert rect.height() / len(bars.labels) >= line  # a text line per bar
+    widest = max(QFontMetrics(bars._small_font()).horizontalAdvance(label) for label in bars.labels)
+    assert rect.left() >= widest  # the label column holds "_unknown_" whole
+
+
+def test_at_900x600_with_the_no_microphone_banner_nothing_is_drawn_over_anything(qtbot, no_microphone, window):
+    """The banner takes room: the Listen column scrolls rather than drawing the bars over the slider."""
+    window.resize(*SMALL)
+    window.show_panel("listen")
+    panel = window.panels["listen"]
+    qtbot.waitUntil(lambda: len(panel.bars.labels) == 12, timeout=30000)
+    qtbot.wait(100)
+    assert panel.banner.isVisible()
+    column = [panel.word_label, panel.vocab_label, panel.bars, panel.sensitivity, panel.threshold_label,
+              panel.history]
+    for i, a in enumerate(column):
+        assert a.height() >= a.minimumHeight()
+        for b in column[i + 1 :]:
+            assert not overlaps(a, b), (a.toolTip()[:30], b.toolTip()[:30])
+    for view in (panel.waveform, panel.features, panel.memory):  # the y label is written whole
+        metrics = QFontMetrics(view._small_font())
+        assert view.plot_rect().height() >= metrics.horizontalAdvance(view.y_label), view.y_label

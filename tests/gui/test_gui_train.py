@@ -279,3 +279,32 @@ def test_the_legend_does_not_cover_the_curves(qtbot, window, recordings, tmp_pat
     for plot in (panel.loss_plot, panel.acc_plot):
         assert plot.plotItem.legend is None  # no legend box over the plot area
         assert "train" in plot.plotItem.titleLabel.text and "validation" in plot.plotItem.titleLabel.text
+
+
+def test_a_wrapped_epoch_line_breaks_only_between_its_parts(qapp):
+    from PySide6.QtGui import QFont, QFontMetricsF, QTextLayout, QTextOption
+
+    from gui.panels.train import epoch_summary
+
+    line = "17:06:40  epoch 29/30  " + epoch_summary({"train_loss": 0.344, "val_loss": 1.576, "train_acc": 0.902,
+                                                      "val_acc": 0.25, "samples_per_s": 38682})
+    parts = ["loss 0.344 / val 1.576", "accuracy 90.2 % / val 25.0 %", "38,682 samples/s"]
+    font = QFont()
+    for width_chars in (30, 40, 55):  # a narrow log, as in a 900x600 window
+        layout = QTextLayout(line, font)
+        option = QTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        layout.setTextOption(option)
+        layout.beginLayout()
+        rows = []
+        while True:
+            row = layout.createLine()
+            if not row.isValid():
+                break
+            row.setLineWidth(width_chars * QFontMetricsF(font).averageCharWidth())
+            rows.append(line[row.textStart() : row.textStart() + row.textLength()])
+        layout.endLayout()
+        shown = [" ".join(row.replace("\u00a0", " ").replace("\u2060", "").split()) for row in rows]
+        assert len(rows) > 1
+        for part in parts:  # each part lies whole on one row
+            assert any(part in row for row in shown), (part, shown)

@@ -72,3 +72,37 @@ def test_bars_turn_green_above_the_threshold(qtbot):
     assert pixel(view, rect.left() + 0.5 * rect.width(), rect.top() + 2.5 * row) == QColor(LIGHT.background)
     view.set_values(np.array([0.9, 0.05, 0.05]))  # background is never detected: never green
     assert pixel(view, x, rect.top() + 0.5 * row) == QColor(LIGHT.bar)
+
+
+def test_bar_labels_never_overlap_and_each_bar_names_itself(qtbot):
+    from PySide6.QtCore import QEvent, QPoint
+    from PySide6.QtGui import QFontMetrics, QHelpEvent
+    from PySide6.QtWidgets import QToolTip
+
+    words = [f"word{i}" for i in range(35)]  # a 35-word Speech Commands model in a short view
+    view = shown(BarsView(), qtbot, 300, 260)
+    view.set_labels(["_silence_", "_unknown_"] + words)
+    rect, line = view.plot_rect(), QFontMetrics(view._small_font()).height()
+    drawn = [view.y_to_px(value, rect) for value, _ in view.drawn_y_ticks()]
+    row = rect.height() / len(view.labels)
+    assert row < line  # too short for every label ...
+    stride = int(np.ceil(line / row))
+    assert len(view.labels) // stride <= len(drawn) < len(view.labels)  # ... so every stride-th one is drawn
+    assert all(b - a >= line for a, b in zip(drawn, drawn[1:]))  # top to bottom, no two touching
+    values = np.linspace(0, 1, len(view.labels))
+    view.set_values(values)
+    for index in (0, 7, 36):  # any bar, labelled or not, is named by its tooltip
+        y = rect.top() + (index + 0.5) * row
+        assert view.row_at(y) == index
+    assert view.row_at(rect.top() - 2) is None
+    view.setToolTip("Class probabilities")
+    point = QPoint(rect.left() + 5, round(rect.top() + 7.5 * row))
+    view.event(QHelpEvent(QEvent.Type.ToolTip, point, view.mapToGlobal(point)))
+    assert QToolTip.text().startswith(f"word5: {values[7]:.2f}")
+
+
+def test_a_roomy_bar_chart_labels_every_bar(qtbot):
+    view = shown(BarsView(), qtbot, 300, 300)
+    view.set_labels(["_silence_", "_unknown_", "zero", "one", "two", "three", "four", "five", "six", "seven",
+                     "eight", "nine"])
+    assert [text for _, text in view.drawn_y_ticks()] == view.labels
