@@ -134,6 +134,7 @@ class TrainRequest:
     synth_dir: Path | None = None
     synth_unknown_words: tuple[str, ...] = ()  # other words, spoken by the voices, for _unknown_
     recordings: Path | None = None  # the Record panel's folder, if it is a source
+    negatives: Any = None  # NegativesConfig: bundled other words + similar-sounding words, or None
 
     def synth_events(self, cancel):
         """Render the synthetic clips (before training); the library's synthesize() does the work."""
@@ -148,6 +149,16 @@ class TrainRequest:
                                   self.synth_dir, cancel=cancel)
         if self.synth_dir is not None and self.synth_dir.is_dir():
             write_take_split(self.synth_dir)  # the voices say every word: split by clip, not by voice
+
+    def data_events(self, cancel):
+        """Render the similar-sounding words if asked; ``Finished(the DataSpec to train on)``."""
+        from speechrnn.events import Finished
+        from speechrnn.negatives import prepare_negatives
+
+        if self.negatives is None:
+            yield Finished(self.data)
+        else:
+            yield from prepare_negatives(self.data, self.negatives, cancel=cancel)
 
 
 def training_threads() -> int:
@@ -404,6 +415,20 @@ class TrainPanel(Panel):
         grid.addWidget(self.use_synth, row, 0)
         grid.addWidget(self.synth_spin, row, 1, 1, 2)
         row += 1
+        self.use_negatives = QCheckBox("Other words (bundled + similar-sounding)")
+        self.use_negatives.setChecked(True)
+        self.use_negatives.setToolTip(
+            "Teach your words to reject other words: a few hundred real speakers saying other words "
+            "(bundled, CC BY Speech Commands) and words that sound like yours (e.g. “nights” for "
+            "“lights”), spoken by the synthetic voices. Used as _unknown_.")
+        from speechrnn.negatives import NEGATIVES_DIR, bundled_dir
+
+        if bundled_dir(NEGATIVES_DIR) is None:
+            from speechrnn.negatives import MISSING_HINT
+
+            self.use_negatives.setToolTip("The bundled other-word clips are missing: " + MISSING_HINT)
+        grid.addWidget(self.use_negatives, row, 0, 1, 3)
+        row += 1
 
         self.use_speech_commands = QCheckBox("Speech Commands")
         self.use_speech_commands.setToolTip("Google's Speech Commands dataset (CC BY 4.0): thousands of speakers. "
@@ -457,6 +482,11 @@ class TrainPanel(Panel):
         grid.addWidget(QLabel("Noise"), row, 0)
         self.noise_edit = QLineEdit()
         self.noise_edit.setPlaceholderText("optional folder of background-noise recordings")
+        from speechrnn.negatives import MISSING_HINT, NOISE_DIR, bundled_dir
+
+        if bundled_dir(NOISE_DIR) is None:
+            self.noise_edit.setPlaceholderText("no bundled noise found: choose a folder of noise recordings")
+            self.noise_edit.setToolTip("The bundled noise is missing: " + MISSING_HINT)
         self.noise_edit.setToolTip("Long recordings of background noise, mixed into training clips and used "
                                    "for _silence_. Speech Commands brings its own.")
         noise_browse = QPushButton("…")
@@ -577,6 +607,7 @@ class TrainPanel(Panel):
             "synth": self.use_synth.isChecked(), "synth_per_word": self.synth_spin.value(),
             "speech_commands": self.use_speech_commands.isChecked(), "version": self.version_combo.currentData(),
             "folders": self.other_folders, "noise": self.noise_edit.text(),
+            "negatives": self.use_negatives.isChecked(),
             "vocabulary": self.vocab_combo.currentData(), "words": self.words_edit.text(),
             "unknown": self.unknown_check.isChecked(), "silence": self.silence_check.isChecked(),
             "cell": self.cell_combo.currentData(), "hidden": self.hidden_spin.value(),
@@ -597,7 +628,8 @@ class TrainPanel(Panel):
         self._select(self.version_combo, form.get("version", "v2"))
         for folder in form.get("folders", []):
             self.folder_list.addItem(folder)
-        self.noise_edit.setText(form.get("noise", ""))
+        self.noise_edit.setText(form.get("noise") or self._bundled_noise())
+        self.use_negatives.setChecked(form.get("negatives", True))
         self._select(self.vocab_combo, form.get("vocabulary", "recorded"))
         self.words_edit.setText(form.get("words", ""))
         self.unknown_check.setChecked(form.get("unknown", True))
@@ -614,6 +646,14 @@ class TrainPanel(Panel):
         self.aug_spec.setChecked(form.get("aug_spec", True))
         if form.get("runs"):
             self.runs_edit.setText(form["runs"])
+
+    @staticmethod
+    def _bundled_noise() -> str:
+        """The bundled noise folder (the Noise field's default), or "" when it is missing."""
+        from speechrnn.negatives import NOISE_DIR, bundled_dir
+
+        folder = bundled_dir(NOISE_DIR)
+        return str(folder) if folder is not None else ""
 
     @staticmethod
     def _select(combo: QComboBox, data) -> None:
@@ -737,6 +777,12 @@ class TrainPanel(Panel):
             # a few own words: _silence_ and _unknown_ as large as a word, not 10 % of all words
             share = class_share_pct(len(words))
             data = replace(data, silence_pct=share, unknown_pct=share)
+        negatives = None
+        if self.use_negatives.isChecked() and vocabulary in ("recorded", "typed") and self.unknown_check.isChecked():
+            from speechrnn.negatives import NegativesConfig, bundled_negatives_dir
+
+            bundled_negatives_dir()  # a clear error now (with what to do) rather than in the worker
+            negatives = NegativesConfig(noise=False)  # the Noise field decides the noise
         feature_config = FeatureConfig()
         model = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=self.cell_combo.currentData(),
                             hidden=self.hidden_spin.value(), layers=self.layers_spin.value())
@@ -747,7 +793,7 @@ class TrainPanel(Panel):
         day = dt.datetime.now().strftime("%Y%m%d")
         out_dir = unused_folder(runs / run_name(words, vocabulary, model.cell, model.layers, model.hidden, day))
         return TrainRequest(data, model, augment, config, out_dir, synth_words, self.synth_spin.value(), synth_dir,
-                            synth_unknown, recordings)
+                            synth_unknown, recordings, negatives)
 
     # ------------------------------------------------------------------------------ training
     @property
@@ -775,8 +821,16 @@ class TrainPanel(Panel):
             from speechrnn.features import FeatureConfig
             from speechrnn.training import train
 
+            from speechrnn.events import Finished
+
             yield from request.synth_events(token)
-            yield from train(request.data, FeatureConfig(), request.model, request.augment, request.train,
+            data = request.data
+            for event in request.data_events(token):
+                if isinstance(event, Finished):
+                    data = event.result
+                else:
+                    yield event
+            yield from train(data, FeatureConfig(), request.model, request.augment, request.train,
                              request.out_dir, cancel=token)
 
         self.result = None

@@ -4,6 +4,7 @@ Examples:
 
     speechrnn train --data speech-commands:v2 --task 12 --cell gru --hidden 128 --layers 2 --epochs 30 --out runs/gru12
     speechrnn train --data path/to/folder --words yes,no,up,down --out runs/mine
+    speechrnn train --data my_words --words lights --out runs/lights   # + bundled other words and noise
     speechrnn train --resume --out runs/gru12          # continue an interrupted run
     torchrun --nproc_per_node=2 -m speechrnn train ...  # data-parallel (same options)
 
@@ -27,6 +28,7 @@ FEATURE_OPTIONS = {  # option -> (FeatureConfig field, type, help)
     "--f-max-hz": ("f_max_hz", float, "highest mel frequency (default 7600)"),
     "--clip-ms": ("clip_ms", int, "clip length in ms; clips are padded/cropped to it (default 1000)"),
 }
+NEGATIVE_MODES = ("bundled", "none")
 DEFAULT_OUT_HELP = "run folder: checkpoints, metrics.jsonl, curves.png, config.json (required)"
 
 
@@ -72,11 +74,22 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     data.add_argument("--unknown", action=argparse.BooleanOptionalAction, default=None,
                       help="an _unknown_ class of the other words (default: on for --task 12 and --words)")
     data.add_argument("--silence-pct", type=float, default=10.0, help="silence examples, %% of words (default 10)")
-    data.add_argument("--unknown-pct", type=float, default=10.0, help="unknown examples, %% of words (default 10)")
+    data.add_argument("--unknown-pct", type=float, default=None,
+                      help="unknown examples, %% of words (default 10; 500 with --negatives bundled)")
     data.add_argument("--validation-pct", type=float, default=10.0, help="speakers held out for validation (default 10)")
     data.add_argument("--testing-pct", type=float, default=10.0, help="speakers held out for testing (default 10)")
     data.add_argument("--noise-dir", action="append", default=[], metavar="DIR",
-                      help="extra background-noise recordings (besides each source's _background_noise_/)")
+                      help="extra background-noise recordings (besides each source's _background_noise_/); "
+                           "default: the bundled noise (assets/noise: dishes, tap, babble, hum, ...)")
+    data.add_argument("--bundled-noise", action=argparse.BooleanOptionalAction, default=None,
+                      help="mix in the bundled noise (default: on unless --noise-dir is given)")
+    data.add_argument("--negatives", choices=NEGATIVE_MODES, default=None,
+                      help="other words for _unknown_ with --words: bundled = the bundled Speech Commands clips "
+                           "(assets/negatives) + similar-sounding words spoken by the local voices; none = only "
+                           "the other words of --data (default: bundled with --words)")
+    data.add_argument("--confusables", type=int, default=None, metavar="N",
+                      help="similar-sounding words per word of --words, e.g. nights/likes for lights "
+                           "(default 24 with --negatives bundled, 0 = none)")
     data.add_argument("--data-dir", metavar="DIR", help="where speech-commands:* live / are downloaded")
     data.add_argument("--cache-dir", metavar="DIR", help="decoded-audio cache (default: <data dir>/cache)")
 
@@ -168,7 +181,7 @@ def _configs(args: argparse.Namespace):
     data = DataSpec(
         sources=tuple(args.data), task=args.task, words=words,
         include_silence=silence, include_unknown=args.unknown,
-        silence_pct=args.silence_pct, unknown_pct=args.unknown_pct,
+        silence_pct=args.silence_pct, unknown_pct=args.unknown_pct if args.unknown_pct is not None else 10.0,
         validation_pct=args.validation_pct, testing_pct=args.testing_pct,
         noise_dirs=tuple(args.noise_dir), data_dir=args.data_dir, seed=args.seed,
     )
@@ -191,6 +204,41 @@ def _configs(args: argparse.Namespace):
         if getattr(args, name) is not None:
             train[name] = getattr(args, name)
     return data, features, model, AugmentConfig(**augment), dataclasses.replace(TrainConfig(), **train)
+
+
+def negatives_config(args: argparse.Namespace, words: tuple[str, ...] | None):
+    """What ``--negatives``/``--confusables``/``--bundled-noise`` add; SpeechRNNError on contradictions."""
+    from speechrnn.errors import SpeechRNNError
+    from speechrnn.negatives import NegativesConfig
+
+    mode = args.negatives or ("bundled" if words else "none")
+    if mode == "bundled" and not words:
+        raise SpeechRNNError("--negatives bundled adds other words to a vocabulary of your own: give --words")
+    if args.confusables is not None and args.confusables < 0:
+        raise SpeechRNNError(f"--confusables must be 0 or more, not {args.confusables}")
+    if args.confusables and mode == "none":
+        raise SpeechRNNError("--confusables needs --negatives bundled (and --words)")
+    if args.bundled_noise and args.no_noise:
+        raise SpeechRNNError("--bundled-noise and --no-noise contradict each other: choose one")
+    noise = args.bundled_noise if args.bundled_noise is not None else not args.noise_dir and not args.no_noise
+    defaults = NegativesConfig()
+    return NegativesConfig(
+        bundled=mode == "bundled", noise=noise,
+        confusables_per_word=(args.confusables if args.confusables is not None else defaults.confusables_per_word)
+        if mode == "bundled" else 0,
+        unknown_pct=args.unknown_pct if args.unknown_pct is not None else defaults.unknown_pct,
+        seed=args.seed)
+
+
+def with_negatives_events(data, config, cache_dir: str | None, token):
+    """Render similar words if asked, then ``Finished(the DataSpec with negatives and noise)``."""
+    from speechrnn.events import Finished
+    from speechrnn.negatives import default_noise, prepare_negatives
+
+    if data.words:
+        yield from prepare_negatives(data, config, cache_dir, cancel=token)
+    else:
+        yield Finished(default_noise(data) if config.noise else data)
 
 
 class _StopSignals:
@@ -286,6 +334,7 @@ def run_command(args: argparse.Namespace) -> int:
             raise SpeechRNNError("--data is required (a folder or speech-commands:v2), unless --resume")
         try:
             data, features, model, augment, config = _configs(args)
+            negatives = negatives_config(args, data.words)
         except ValueError as exc:
             raise SpeechRNNError(str(exc)) from None
     token = CancelToken()
@@ -293,6 +342,13 @@ def run_command(args: argparse.Namespace) -> int:
     quiet = args.quiet or not main_rank
     with _StopSignals(token) as signals:
         try:
+            if not args.resume:
+                from pathlib import Path
+
+                from speechrnn.training.run_folder import check_out_dir
+
+                check_out_dir(Path(args.out), resume=False, force=args.force)  # before rendering anything
+                data = consume(with_negatives_events(data, negatives, args.cache_dir, token), quiet=quiet)
             result = consume(train(data, features, model, augment, config, args.out, resume=args.resume,
                                    force=args.force, cancel=token, cache_dir=args.cache_dir), quiet=quiet)
         except Cancelled:

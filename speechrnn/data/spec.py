@@ -22,6 +22,9 @@ DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 # FSDD names its folders by digit; the "digits" task maps them onto the Speech Commands words.
 DIGIT_ALIASES = tuple((str(digit), word) for digit, word in enumerate(DIGIT_WORDS))
 TASKS = ("12", "35", "digits")
+# _unknown_ may outnumber the words: a custom word of a few takes learns to reject other words
+# from several times as many examples of them (speechrnn.negatives).
+MAX_UNKNOWN_PCT = 1000.0
 SPEECH_COMMANDS_PREFIX = "speech-commands:"
 # Sources used only for testing whatever the split settings: the official v2 test archive.
 TEST_ONLY_SOURCES = ("speech-commands:v2-test",)
@@ -63,9 +66,11 @@ class DataSpec:
             raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
         if self.task is not None and self.words:
             raise ValueError("give either a task or words, not both")
-        for name in ("silence_pct", "unknown_pct", "validation_pct", "testing_pct"):
+        for name in ("silence_pct", "validation_pct", "testing_pct"):
             if not 0 <= getattr(self, name) <= 100:
                 raise ValueError(f"{name} must be within 0..100")
+        if not 0 <= self.unknown_pct <= MAX_UNKNOWN_PCT:
+            raise ValueError(f"unknown_pct must be within 0..{MAX_UNKNOWN_PCT:g}")
         if self.validation_pct + self.testing_pct >= 100:
             raise ValueError("validation_pct + testing_pct must leave some training data")
 

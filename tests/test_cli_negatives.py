@@ -1,0 +1,84 @@
+"""`speechrnn train --words ...` trains with the bundled other words and noise; bad options are one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from speechrnn import negatives as neg
+from speechrnn.negatives import NegativesConfig, bundled_negatives_dir, bundled_noise_dir
+from test_cli_train import TINY, assert_one_line_error, cli
+from test_train import make_tone_dataset
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory):
+    return make_tone_dataset(tmp_path_factory.mktemp("negatives") / "data", speakers=6,
+                             words={"lights": (300.0, 900.0), "alpha": (500.0, 500.0)})
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_data(run) -> dict:
+    return json.loads((run / "config.json").read_text())["data"]
+
+
+def test_custom_words_train_with_the_bundled_other_words_and_noise(tones, tmp_path, capsys):
+    code, out, err = cli(capsys, "train", "--data", tones, "--words", "lights", "--confusables", "0", "--epochs", "1",
+                         "--out", tmp_path / "run", "--cache-dir", tmp_path / "cache", *TINY)
+    assert code == 0, err
+    data = run_data(tmp_path / "run")
+    assert data["sources"] == [str(tones), str(bundled_negatives_dir())]
+    assert data["noise_dirs"] == [str(bundled_noise_dir())] and data["unknown_pct"] == NegativesConfig().unknown_pct
+    assert f"{bundled_negatives_dir().name}:" in out  # its clips are in the test split's report
+
+
+def test_negatives_none_and_a_noise_folder_leave_only_what_was_given(tones, tmp_path, capsys):
+    code, _, err = cli(capsys, "train", "--data", tones, "--words", "lights", "--negatives", "none",
+                       "--noise-dir", tones / "alpha", "--epochs", "1", "--out", tmp_path / "run",
+                       "--cache-dir", tmp_path / "cache", *TINY)
+    assert code == 0, err
+    data = run_data(tmp_path / "run")
+    assert data["sources"] == [str(tones)] and data["noise_dirs"] == [str(tones / "alpha")]
+    assert data["unknown_pct"] == 10.0
+
+
+def test_every_folder_as_a_class_still_gets_the_bundled_noise_only(tones, tmp_path, capsys):
+    code, _, err = cli(capsys, "train", "--data", tones, "--epochs", "1", "--out", tmp_path / "run",
+                       "--cache-dir", tmp_path / "cache", *TINY)
+    assert code == 0, err
+    data = run_data(tmp_path / "run")
+    assert data["sources"] == [str(tones)] and data["noise_dirs"] == [str(bundled_noise_dir())]
+
+
+@pytest.mark.parametrize("case", ["no-words", "bad-mode", "negative-count", "confusables-without", "missing-assets"])
+def test_bad_negative_options_are_one_clear_line(case, tones, tmp_path, capsys, monkeypatch):
+    base = ["train", "--data", tones, "--epochs", "1", "--out", tmp_path / "run", "--cache-dir", tmp_path / "cache",
+            *TINY]
+    if case == "no-words":
+        code, _, err = cli(capsys, *base, "--negatives", "bundled")
+        fragments = ["--negatives bundled", "--words"]
+    elif case == "bad-mode":
+        with pytest.raises(SystemExit) as exit_info:
+            cli(capsys, *base, "--negatives", "some")
+        code, err = exit_info.value.code, capsys.readouterr().err
+        fragments = ["--negatives", "invalid choice"]
+    elif case == "negative-count":
+        code, _, err = cli(capsys, *base, "--words", "lights", "--confusables", "-1")
+        fragments = ["--confusables must be 0 or more"]
+    elif case == "confusables-without":
+        code, _, err = cli(capsys, *base, "--words", "lights", "--negatives", "none", "--confusables", "3")
+        fragments = ["--confusables needs --negatives bundled"]
+    else:
+        monkeypatch.setattr(neg, "_asset_candidates", lambda name: [tmp_path / "gone" / name])
+        code, _, err = cli(capsys, *base, "--words", "lights", "--confusables", "0")
+        fragments = ["bundled other-word clips are missing", "--negatives none"]
+    assert_one_line_error(code, err, *fragments)
+    assert not (tmp_path / "run" / "best.pt").exists()
