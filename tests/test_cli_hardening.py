@@ -235,12 +235,12 @@ def test_resume_says_which_new_options_it_ignores(tones, tmp_path, capsys):
 def test_words_naming_every_folder_warn_of_an_empty_unknown_class(tones, tmp_path, capsys):
     out = tmp_path / "run"
     code, _, err = cli(capsys, "train", "--data", tones, "--words", "alpha,bravo,charlie,delta", "--epochs", "1",
-                       "--out", out, "--cache-dir", tmp_path / "cache", *TINY)
+                       "--negatives", "none", "--out", out, "--cache-dir", tmp_path / "cache", *TINY)
     assert code == 0
     assert "warning: the _unknown_ class gets no clips: every word folder is in the vocabulary" in err
     assert "--no-unknown" in err
     code, _, err = cli(capsys, "train", "--data", tones, "--words", "alpha,bravo", "--epochs", "1", "--out", out,
-                       "--force", "--cache-dir", tmp_path / "cache", *TINY)
+                       "--negatives", "none", "--force", "--cache-dir", tmp_path / "cache", *TINY)
     assert code == 0 and "_unknown_ class gets no clips" not in err  # charlie and delta fill it
 
 
