@@ -399,22 +399,14 @@ class _Session:
 
     def _step(self, shard: torch.Tensor, epoch: int, index: int) -> list[float]:
         """One optimizer step on this rank's ``shard``; (loss sum, correct, count) over all ranks."""
-        config = self.config
-        seed = batch_seed(config.seed, epoch, index, self.dist.rank)
-        generator = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)  # dropout
+        generator = self._seeded(epoch, index)
         frames = self.maker.frames(shard, generator, fill=self.model.feature_mean)
         targets = self.prepared.train.targets[shard].to(self.device)
         with self.autocast():
             logits, _ = self.trained(frames)
         logits = logits.float()
-        loss = F.cross_entropy(logits, targets, label_smoothing=config.label_smoothing)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
-        self.optimizer.step()
-        self.scheduler.step()
+        loss = F.cross_entropy(logits, targets, label_smoothing=self.config.label_smoothing)
+        self._optimize(loss)
         return all_sum([loss.item() * len(shard), float((logits.argmax(1) == targets).sum()), float(len(shard))],
                         self.dist)
 
@@ -422,9 +414,7 @@ class _Session:
         """One optimizer step on this rank's lanes of a stream segment, the state carried over from
         the lanes' previous segment (truncated BPTT); (loss sum, correct frames, frames) over all ranks."""
         config = self.config
-        seed = batch_seed(config.seed, epoch, index, self.dist.rank)
-        generator = torch.Generator().manual_seed(seed)
-        torch.manual_seed(seed)  # dropout
+        generator = self._seeded(epoch, index)
         frames, targets, word_ids = self.maker.render(lanes, generator, fill=self.model.feature_mean)
         state = self.lane_state
         if state is None or state[0].shape[1] != len(lanes):
@@ -436,15 +426,25 @@ class _Session:
             logits, new_state = self.trained(frames, state, frame_logits=True)
         self.lane_state = tuple(t.detach() for t in new_state)
         loss = stream_loss(logits, targets, word_ids, config.stream_loss, config.label_smoothing)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
-        self.optimizer.step()
-        self.scheduler.step()
+        self._optimize(loss)
         count = targets.numel()
         correct = float((logits.detach().argmax(-1) == targets).sum())
         return all_sum([loss.item() * count, correct, float(count)], self.dist)
+
+    def _seeded(self, epoch: int, index: int) -> torch.Generator:
+        """The generator of batch ``index``'s random choices; torch's global seed too (dropout)."""
+        seed = batch_seed(self.config.seed, epoch, index, self.dist.rank)
+        torch.manual_seed(seed)
+        return torch.Generator().manual_seed(seed)
+
+    def _optimize(self, loss: torch.Tensor) -> None:
+        """Backward, gradient-norm clipping, AdamW step, schedule step."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
 
     def end_epoch(self) -> EpochEnd:
         """Validate, keep the best, save last.pt, metrics.jsonl and the plot."""
