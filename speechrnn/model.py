@@ -174,10 +174,8 @@ class RNNClassifier(nn.Module):
         of noise alone the background: argmax is what a detector would report for the clip.
         """
         log_probs = torch.log_softmax(frame_logits.float(), dim=-1)
-        scores = log_probs.amax(dim=1)
-        background = self.config.background_class
-        scores[:, background] = log_probs[:, :, background].mean(dim=1)
-        return scores
+        is_background = torch.arange(log_probs.shape[-1], device=log_probs.device) == self.config.background_class
+        return torch.where(is_background, log_probs.mean(dim=1), log_probs.amax(dim=1))  # no in-place: autograd
 
     def forward_frames(
         self, frames: torch.Tensor, state: State | None = None, all_frames: bool = True

@@ -60,6 +60,14 @@ def test_gradient_scales_linearly_with_the_output_layer(denormals_kept):
     np.testing.assert_allclose(b, 3.0 * a, rtol=1e-3)
 
 
+def test_a_stream_trained_model_has_a_gradient_curve_too():
+    torch.manual_seed(0)
+    model = RNNClassifier(ModelConfig(num_classes=3, input_dim=FEATURES, hidden=16, layers=1, pooling="last",
+                                      objective="stream", background_class=0))
+    curve = gradient_by_distance(model, _frames(), torch.ones(4, dtype=torch.long))
+    assert curve.shape == (_frames().shape[1],) and np.isfinite(curve).all() and curve.max() > 0
+
+
 def test_vanilla_rnn_with_small_weights_forgets_faster_than_lstm_with_forget_bias():
     rnn = _model("rnn")
     lstm = _model("lstm")
