@@ -89,22 +89,22 @@ def bundled_dir(name: str) -> Path | None:
     return next((path for path in _asset_candidates(name) if path.is_dir() and any(path.iterdir())), None)
 
 
+def _required_dir(name: str, what: str) -> Path:
+    """``assets/<name>``; DataError saying what to do when it is missing."""
+    found = bundled_dir(name)
+    if found is None:
+        raise DataError(f"{_asset_candidates(name)[0]}: {what} are missing; " + MISSING_HINT)
+    return found
+
+
 def bundled_negatives_dir() -> Path:
     """``assets/negatives``; DataError saying what to do when it is missing."""
-    found = bundled_dir(NEGATIVES_DIR)
-    if found is None:
-        raise DataError(f"{_asset_candidates(NEGATIVES_DIR)[0]}: the bundled other-word clips are missing; "
-                        + MISSING_HINT)
-    return found
+    return _required_dir(NEGATIVES_DIR, "the bundled other-word clips")
 
 
 def bundled_noise_dir() -> Path:
     """``assets/noise``; DataError saying what to do when it is missing."""
-    found = bundled_dir(NOISE_DIR)
-    if found is None:
-        raise DataError(f"{_asset_candidates(NOISE_DIR)[0]}: the bundled background noise is missing; "
-                        + MISSING_HINT)
-    return found
+    return _required_dir(NOISE_DIR, "the bundled background noise recordings")
 
 
 def confusable_words(words: tuple[str, ...], config: NegativesConfig) -> tuple[str, ...]:
