@@ -145,6 +145,10 @@ class DetectorConfig:
             raise ValueError("several lanes need a lane_stride_ms")
         if self.min_count < 1:
             raise ValueError("min_count must be at least 1")
+        if self.peak_hold_ms < 0 or self.refractory_ms < 0 or self.suppression_ms < 0:
+            raise ValueError("peak_hold_ms, refractory_ms and suppression_ms must not be negative")
+        if self.smoothing_ms is not None and not self.smoothing_ms > 0:
+            raise ValueError("smoothing_ms must be positive")
         if self.history_s < 2.0:
             raise ValueError("history_s must be at least 2 s (detections look back one clip)")
 

@@ -413,3 +413,13 @@ def test_a_word_said_again_and_again_is_detected_each_time(stream_word_model):
     assert [d.label for d in found] == ["three"] * 5
     gaps = np.diff([d.time_s for d in found])
     assert (gaps > 0.5).all()
+
+
+def test_peak_hold_delays_a_stream_detection_and_bad_values_are_refused():
+    quick, _ = scripted_stream([("yes", 100, 140, 8.0)], threshold=0.6, smoothing_ms=30, peak_hold_ms=10)
+    slow, _ = scripted_stream([("yes", 100, 140, 8.0)], threshold=0.6, smoothing_ms=30, peak_hold_ms=100)
+    assert [d.label for d in quick] == [d.label for d in slow] == ["yes"]
+    assert slow[0].time_s - quick[0].time_s == pytest.approx(0.09, abs=0.011)
+    assert slow[0].score == quick[0].score  # the same peak either way
+    with pytest.raises(ValueError, match="must not be negative"):
+        DetectorConfig(refractory_ms=-1)

@@ -30,10 +30,20 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by listen and stream-eval that build a DetectorConfig."""
     group = parser.add_argument_group("detection")
     group.add_argument("--threshold", type=float, default=None, help="smoothed score a word must reach (default 0.6)")
-    group.add_argument("--smoothing-ms", type=float, default=None, help="posterior moving average (default 300)")
-    group.add_argument("--suppression-ms", type=float, default=None, help="quiet time after a detection (default 750)")
+    group.add_argument("--smoothing-ms", type=float, default=None,
+                       help="posterior moving average (default 100 for stream-trained models, 300 for clip-trained)")
+    group.add_argument("--suppression-ms", type=float, default=None,
+                       help="clip-trained models: quiet time after a detection (default 750)")
+    group.add_argument("--peak-hold-ms", type=float, default=None,
+                       help="stream-trained models: a word is reported once its score has not risen for this long "
+                            "(default 60)")
+    group.add_argument("--refractory-ms", type=float, default=None,
+                       help="stream-trained models: another word peaking this soon after a detection is the same "
+                            "utterance and is dropped (default 300)")
     group.add_argument("--min-count", type=int, default=None, help="frames the word must lead in the smoothing window (default 1)")
-    group.add_argument("--lanes", type=int, default=None, help="staggered state lanes (default 4; 1 = one carried state)")
+    group.add_argument("--lanes", type=int, default=None,
+                       help="clip-trained models: staggered state lanes (default 4; 1 = one carried state); "
+                            "stream-trained models always run one carried state")
     group.add_argument("--lane-stride-ms", type=float, default=None,
                        help="lane reset stagger in ms (default 250); 0 = never reset (needs --lanes 1)")
     group.add_argument("--silence-reset-ms", type=float, default=None, help="reset the state after this much silence")
@@ -50,8 +60,8 @@ def detector_config_from_args(args: argparse.Namespace):
 
     from speechrnn.recognizer import DetectorConfig
 
-    names = ("threshold", "smoothing_ms", "suppression_ms", "min_count", "lanes", "lane_stride_ms",
-             "silence_reset_ms", "mode", "window_stride_ms", "engine")
+    names = ("threshold", "smoothing_ms", "suppression_ms", "peak_hold_ms", "refractory_ms", "min_count", "lanes",
+             "lane_stride_ms", "silence_reset_ms", "mode", "window_stride_ms", "engine")
     changes = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     if changes.get("lane_stride_ms") == 0:
         changes["lane_stride_ms"] = None
