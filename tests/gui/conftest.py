@@ -61,16 +61,9 @@ def window(qtbot, digits_model):
 def bundled_window(qtbot, tmp_path, digits_model, word_model):
     """The app with its own assets folder: "digits" is a random digits model, "commands" the word model
     (it knows yes, no, one, two, three, nine)."""
-    import shutil
+    from gui_support import window_with_assets
 
-    from gui.app import build_window, parse_args
-
-    assets = tmp_path / "assets"
-    assets.mkdir()
-    shutil.copy(digits_model, assets / "default_model.pt")
-    shutil.copy(word_model, assets / "commands_model.pt")
-    window = build_window(parse_args([]), assets_dir=assets)
-    qtbot.addWidget(window)
+    window = window_with_assets(qtbot, tmp_path / "assets", digits_model, word_model)
     window.show()
     window.show_panel("listen")
     with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):

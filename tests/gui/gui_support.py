@@ -90,3 +90,30 @@ def spoken_sequence(words: list[str], pause_s: float, rate_hz: int = 16000):
     noise = load_audio(sorted((DATA / "noise").glob("*.wav"))[0], rate_hz)
     audio += NOISE_GAIN * np.tile(noise, 1 + audio.size // noise.size)[: audio.size]
     return audio.astype(np.float32)
+
+
+def window_with_assets(qtbot, assets: Path, digits: Path, commands: Path):
+    """The app with its own assets folder holding ``digits`` and ``commands`` as the bundled models."""
+    import shutil
+
+    from gui.app import build_window, parse_args
+
+    assets.mkdir()
+    shutil.copy(digits, assets / "default_model.pt")
+    shutil.copy(commands, assets / "commands_model.pt")
+    window = build_window(parse_args([]), assets_dir=assets)
+    qtbot.addWidget(window)
+    return window
+
+
+def train_panel(window, recordings, tmp_path):
+    """The Train panel set to learn from ``recordings`` only, runs saved under ``tmp_path``."""
+    window.show_panel("train")
+    panel = window.panels["train"]
+    panel.recordings_edit.setText(str(recordings))
+    panel._update_recordings()
+    panel.use_recordings.setChecked(True)
+    panel.use_speech_commands.setChecked(False)
+    panel.use_synth.setChecked(False)
+    panel.runs_edit.setText(str(tmp_path / "runs"))
+    return panel

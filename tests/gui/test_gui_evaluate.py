@@ -87,16 +87,10 @@ def test_follows_the_active_model(qtbot, window, other_model):
 
 # ------------------------------------------------------------------------------ issue 12, section 3
 def test_bundled_models_are_picked_without_typing_a_path(qtbot, tmp_path, digits_model, other_model):
-    import shutil
-
-    from gui.app import build_window, parse_args
+    from gui_support import window_with_assets
 
     assets = tmp_path / "assets"
-    assets.mkdir()
-    shutil.copy(digits_model, assets / "default_model.pt")
-    shutil.copy(other_model, assets / "commands_model.pt")
-    window = build_window(parse_args([]), assets_dir=assets)
-    qtbot.addWidget(window)
+    window = window_with_assets(qtbot, assets, digits_model, other_model)
     window.show_panel("evaluate")
     panel = window.panels["evaluate"]
     texts = [panel.model_chooser.itemText(i) for i in range(panel.model_chooser.count())]

@@ -6,22 +6,14 @@ import dataclasses
 import shutil
 
 import pytest
-from gui_support import SPEECH_COMMANDS
+from gui_support import SPEECH_COMMANDS, train_panel
 
 
 @pytest.fixture
 def panel(window, tmp_path):
     folder = tmp_path / "recordings"
     shutil.copytree(SPEECH_COMMANDS, folder)
-    window.show_panel("train")
-    train = window.panels["train"]
-    train.recordings_edit.setText(str(folder))
-    train._update_recordings()
-    train.use_recordings.setChecked(True)
-    train.use_speech_commands.setChecked(False)
-    train.use_synth.setChecked(False)
-    train.runs_edit.setText(str(tmp_path / "runs"))
-    return train
+    return train_panel(window, folder, tmp_path)
 
 
 def test_the_noise_field_defaults_to_the_bundled_noise(panel):

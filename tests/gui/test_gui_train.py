@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from gui_support import SPEECH_COMMANDS
+from gui_support import SPEECH_COMMANDS, train_panel
 
 from gui.settings import Settings
 
@@ -19,18 +19,6 @@ def recordings(tmp_path):
     folder = tmp_path / "recordings"
     shutil.copytree(SPEECH_COMMANDS, folder)
     return folder
-
-
-def train_panel(window, recordings, tmp_path):
-    window.show_panel("train")
-    panel = window.panels["train"]
-    panel.recordings_edit.setText(str(recordings))
-    panel._update_recordings()
-    panel.use_recordings.setChecked(True)
-    panel.use_speech_commands.setChecked(False)
-    panel.use_synth.setChecked(False)
-    panel.runs_edit.setText(str(tmp_path / "runs"))
-    return panel
 
 
 def test_the_form_becomes_library_configs(qtbot, window, recordings, tmp_path):
