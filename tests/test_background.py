@@ -7,7 +7,15 @@ import torch
 from datapaths import SPEECH_COMMANDS
 
 from speechrnn.audio.io import load_audio
-from speechrnn.data.background import EVAL_LEVEL_RMS, babble, hum, with_room_noises, write_room_noises
+from speechrnn.data.background import (
+    BABBLE_PAUSE_S,
+    EVAL_LEVEL_RMS,
+    babble,
+    hum,
+    with_room_noises,
+    word_bounds,
+    write_room_noises,
+)
 
 RATE = 16000
 
@@ -51,3 +59,18 @@ def test_room_noises_join_the_recordings_and_leave_out_the_vocabulary(tmp_path):
     folder = with_room_noises(noise, SPEECH_COMMANDS, tmp_path / "work", seed=0,
                               vocabulary={"yes", "no", "one", "two", "three"})
     assert sorted(p.name for p in folder.iterdir()) == ["babble.wav", "fan.wav", "hum.wav"]
+
+
+def test_babble_from_speech_bounds_talks_on_without_silences():
+    clips = torch.zeros(3, RATE)
+    clips[:, RATE // 5 : 3 * RATE // 5] = 0.5  # 0.4 s of "speech" in each 1 s clip
+    bounds = word_bounds(clips, RATE)
+    assert bounds[0].tolist() == [RATE // 5, 3 * RATE // 5]
+    silent = {}
+    for name, kwargs in (("clips", {}), ("speech", {"bounds": bounds, "sample_rate_hz": RATE})):
+        out = babble(clips, rows=1, samples=10 * RATE, voices=1, generator=torch.Generator().manual_seed(0), **kwargs)
+        quiet = np.concatenate([[False], (out[0] == 0).numpy(), [False]]).astype(int)
+        edges = np.flatnonzero(np.diff(quiet))
+        silent[name] = int(np.max(edges[1::2] - edges[::2]))  # the longest run of silence, in samples
+    assert silent["clips"] >= 0.6 * RATE  # whole clips: each word's silence around it
+    assert silent["speech"] <= max(BABBLE_PAUSE_S) * RATE + 1  # only short pauses between words

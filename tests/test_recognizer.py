@@ -196,8 +196,23 @@ class ScriptedEngine:
         return logits[None], np.zeros((1, len(frames), 32), dtype=np.float32), state
 
 
-def scripted(config: DetectorConfig, runs: list[tuple[str, int, int]], total: int = 400) -> list:
-    """Detections when ``label`` is certain over frames [begin, end) and silence elsewhere."""
+QUIET_RMS, WORD_RMS = 1e-3, 0.1  # -60 and -20 dBFS: a word stands 40 dB above the room
+
+
+def voiced(runs: list[tuple], frames: int) -> np.ndarray:
+    """Audio for a script: a quiet room, and loud noise under the frames [begin, end) of each run
+    (a word said to the microphone, as the level gate expects)."""
+    hop, window = FeatureConfig().hop_samples, FeatureConfig().window_samples
+    audio = QUIET_RMS * np.random.default_rng(0).standard_normal(window + (frames - 1) * hop)
+    for _, begin, end, *_ in runs:
+        audio[begin * hop : min(end, frames) * hop + window] *= WORD_RMS / QUIET_RMS
+    return audio.astype(np.float32)
+
+
+def scripted(config: DetectorConfig, runs: list[tuple[str, int, int]], total: int = 400,
+             audio: np.ndarray | None = None) -> list:
+    """Detections when ``label`` is certain over frames [begin, end) and silence elsewhere (heard
+    over ``audio``, by default :func:`voiced`)."""
     script = np.zeros((total, len(LABELS)), dtype=np.float32)
     script[:, 0] = 10.0
     for label, begin, end in runs:
@@ -206,8 +221,7 @@ def scripted(config: DetectorConfig, runs: list[tuple[str, int, int]], total: in
     recognizer = Recognizer(random_model(), LABELS, config=replace(config, lanes=1, lane_stride_ms=None,
                                                                    engine="torch"))
     recognizer.engine = ScriptedEngine(script)
-    samples = FeatureConfig().window_samples + (total - 1) * FeatureConfig().hop_samples
-    return recognizer.push(np.zeros(samples, dtype=np.float32))
+    return recognizer.push(voiced(runs, total) if audio is None else audio)
 
 
 def test_a_word_fires_once_per_stretch_above_threshold():
@@ -326,9 +340,8 @@ def scripted_stream(runs: list[tuple[str, int, int, float]], total: int = 400, c
         script[begin:end, LABELS.index(label)] = 5.0 + ramp
     recognizer = Recognizer(stream_model(), LABELS, config=DetectorConfig(engine="torch", **detector))
     recognizer.engine = ScriptedEngine(script)
-    samples = FeatureConfig().window_samples + ((pushed_frames or total) - 1) * FeatureConfig().hop_samples
-    audio = np.zeros(samples, dtype=np.float32)
-    found = push_in_chunks(recognizer, audio, chunk or samples)
+    audio = voiced(runs, pushed_frames or total)
+    found = push_in_chunks(recognizer, audio, chunk or audio.size)
     return found, recognizer
 
 
@@ -423,3 +436,32 @@ def test_peak_hold_delays_a_stream_detection_and_bad_values_are_refused():
     assert slow[0].score == quick[0].score  # the same peak either way
     with pytest.raises(ValueError, match="must not be negative"):
         DetectorConfig(refractory_ms=-1)
+
+
+def test_a_word_must_stand_out_of_the_background():
+    # the network says "yes" over frames 100..140 in all three streams; only where the audio rises
+    # out of the room's level is it a word said to the microphone
+    runs = [("yes", 100, 140, 8.0)]
+    script = np.zeros((400, len(LABELS)), dtype=np.float32)
+    script[:, 0] = 5.0
+    script[100:140, LABELS.index("yes")] = 5.0 + 8.0 * (1.0 - np.abs(np.linspace(-1.0, 1.0, 40)))
+    steady = WORD_RMS * np.random.default_rng(1).standard_normal(voiced(runs, 400).size).astype(np.float32)
+    found = {}
+    for name, audio, gate in (("word", voiced(runs, 400), DetectorConfig().min_prominence_db),
+                              ("hum", steady, DetectorConfig().min_prominence_db), ("hum, no gate", steady, 0.0)):
+        recognizer = Recognizer(stream_model(), LABELS, config=DetectorConfig(engine="torch", smoothing_ms=30,
+                                                                              min_prominence_db=gate))
+        recognizer.engine = ScriptedEngine(script)
+        found[name] = recognizer.push(audio)
+    assert [d.label for d in found["word"]] == ["yes"]
+    assert found["word"][0].prominence_db == pytest.approx(40.0, abs=1.0)  # WORD_RMS over QUIET_RMS
+    assert found["hum"] == []  # steady noise: its loudest 100 ms is within a dB of its quietest
+    assert [d.label for d in found["hum, no gate"]] == ["yes"] and found["hum, no gate"][0].prominence_db < 3.0
+    # clip-trained models are gated the same way
+    clip_runs, clip_config = [("yes", 100, 140)], DetectorConfig(threshold=0.8, smoothing_ms=50)
+    assert [d.label for d in scripted(clip_config, clip_runs)] == ["yes"]
+    assert scripted(clip_config, clip_runs, audio=steady) == []
+    with pytest.raises(ValueError, match="must not be negative"):
+        DetectorConfig(min_prominence_db=-1.0)
+    with pytest.raises(ValueError, match="floor_window_ms"):
+        DetectorConfig(floor_window_ms=50.0)

@@ -40,6 +40,9 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--refractory-ms", type=float, default=None,
                        help="stream-trained models: another word peaking this soon after a detection is the same "
                             "utterance and is dropped (default 300)")
+    group.add_argument("--min-prominence-db", type=float, default=None,
+                       help="a word must stand this many dB above the quietest 100 ms of the 2 s before it "
+                            "(default 3; 0 = off): steady hum and fans cannot fire")
     group.add_argument("--min-count", type=int, default=None, help="frames the word must lead in the smoothing window (default 1)")
     group.add_argument("--lanes", type=int, default=None,
                        help="clip-trained models: staggered state lanes (default 4; 1 = one carried state); "
@@ -60,7 +63,7 @@ def detector_config_from_args(args: argparse.Namespace):
 
     from speechrnn.recognizer import DetectorConfig
 
-    names = ("threshold", "smoothing_ms", "suppression_ms", "peak_hold_ms", "refractory_ms", "min_count", "lanes",
+    names = ("threshold", "smoothing_ms", "suppression_ms", "peak_hold_ms", "refractory_ms", "min_prominence_db", "min_count", "lanes",
              "lane_stride_ms", "silence_reset_ms", "mode", "window_stride_ms", "engine")
     changes = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     if changes.get("lane_stride_ms") == 0:

@@ -15,9 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from speechrnn.record import TrimConfig, frame_levels_db, speech_bounds
+
 HUM_F0_HZ = (40.0, 400.0)  # fundamental of a hum / tone (mains, fans, fridges, whine)
 HUM_HARMONICS = 8
 BABBLE_VOICES = (3, 7)  # voices mixed in babble (low inclusive, high exclusive)
+BABBLE_PAUSE_S = (0.05, 0.3)  # pauses between one voice's words in babble
+BABBLE_VOICE_SPREAD_DB = 3.0  # babble words are levelled to one loudness, +- this (voices at like distances)
+MIN_RMS = 1e-6  # a silent piece is left silent, not amplified
 EVAL_BABBLE_VOICES = 5  # voices in the babble file written for stream-eval
 EVAL_HUM_F0_HZ = (50.0, 60.0, 100.0, 120.0)  # mains hums of the hum file, a quarter of it each
 EVAL_HUM_NOISE_DB = -20.0  # a fan's broadband rumble under the hum file's tone, relative to it
@@ -27,19 +32,44 @@ EVAL_LEVEL_RMS = 0.05  # written files' RMS (about -26 dBFS); stream-eval rescal
 
 
 def babble(waves: torch.Tensor, rows: int, samples: int, voices: int, generator: torch.Generator,
-           pool: torch.Tensor | None = None) -> torch.Tensor:
-    """(rows, samples) babble: ``voices`` tracks per row, each random clips of ``waves`` (N, S) (or of
-    its rows listed in ``pool``) end to end from a random offset, summed."""
-    clip = waves.shape[-1]
-    per_voice = samples // clip + 2
+           pool: torch.Tensor | None = None, bounds: torch.Tensor | None = None,
+           sample_rate_hz: int = 0) -> torch.Tensor:
+    """(rows, samples) babble: ``voices`` tracks per row, summed. A track is random clips of
+    ``waves`` (N, S) (or of its rows listed in ``pool``) from a random offset: with ``bounds`` (N, 2),
+    each clip's speech [start, end) only, levelled to unit RMS (+- :data:`BABBLE_VOICE_SPREAD_DB`),
+    one after another with pauses of :data:`BABBLE_PAUSE_S` (people talking on at like distances,
+    as in a café: the level never drops to silence); without, whole clips end to end (``sample_rate_hz`` is needed with ``bounds``: it times the pauses)."""
     count = len(pool) if pool is not None else len(waves)
-    picks = torch.randint(0, count, (rows * voices * per_voice,), generator=generator)
-    if pool is not None:
-        picks = pool[picks]
-    tracks = waves[picks].float().reshape(rows, voices, per_voice * clip)
-    offsets = torch.randint(0, clip, (rows, voices, 1), generator=generator)
-    index = offsets + torch.arange(samples).view(1, 1, -1)
-    return tracks.gather(2, index).sum(1)
+    if bounds is None:
+        clip = waves.shape[-1]
+        per_voice = samples // clip + 2
+        picks = torch.randint(0, count, (rows * voices * per_voice,), generator=generator)
+        if pool is not None:
+            picks = pool[picks]
+        tracks = waves[picks].float().reshape(rows, voices, per_voice * clip)
+        offsets = torch.randint(0, clip, (rows, voices, 1), generator=generator)
+        index = offsets + torch.arange(samples).view(1, 1, -1)
+        return tracks.gather(2, index).sum(1)
+    if sample_rate_hz <= 0:
+        raise ValueError("babble from speech bounds needs the sample rate")
+    out = torch.zeros(rows, samples)
+    for row in range(rows):
+        for _ in range(voices):
+            at = -int(torch.randint(0, waves.shape[-1], (1,), generator=generator))
+            while at < samples:
+                pick = int(torch.randint(0, count, (1,), generator=generator))
+                clip = int(pool[pick]) if pool is not None else pick
+                start, end = (int(b) for b in bounds[clip])
+                piece = waves[clip, start:end].float()
+                spread_db = BABBLE_VOICE_SPREAD_DB * (2 * float(torch.rand(1, generator=generator)) - 1)
+                piece = piece * (10 ** (spread_db / 20) / piece.square().mean().sqrt().clamp_min(MIN_RMS))
+                lo, hi = max(at, 0), min(at + piece.numel(), samples)
+                if hi > lo:
+                    out[row, lo:hi] += piece[lo - at : hi - at]
+                pause = BABBLE_PAUSE_S[0] + (BABBLE_PAUSE_S[1] - BABBLE_PAUSE_S[0]) * float(
+                    torch.rand(1, generator=generator))
+                at += piece.numel() + round(pause * sample_rate_hz)
+    return out
 
 
 def hum(f0_hz: torch.Tensor, samples: int, sample_rate_hz: int, generator: torch.Generator,
@@ -76,6 +106,19 @@ def _rms_normalised(x: torch.Tensor) -> np.ndarray:
     return (x * (EVAL_LEVEL_RMS / x.square().mean().sqrt().clamp_min(1e-9))).numpy().astype(np.float32)
 
 
+def word_bounds(waves: torch.Tensor, sample_rate_hz: int, trim: TrimConfig = TrimConfig()) -> torch.Tensor:
+    """(N, 2) sample bounds [start, end) of the speech in each clip (energy, as stream-eval finds
+    words); the whole clip where no speech stands out."""
+    frame = max(1, round(sample_rate_hz * trim.frame_ms / 1000))
+    bounds = np.empty((len(waves), 2), dtype=np.int64)
+    for row, wave in enumerate(waves.float().numpy()):
+        found = speech_bounds(frame_levels_db(wave, frame), trim.frame_ms, trim)
+        first, end = found if found is not None else (0, wave.size // frame)
+        bounds[row] = (first * frame, min(end * frame, wave.size))
+    return torch.from_numpy(bounds)
+
+
+
 def write_room_noises(speech: list[Path], out_dir: Path, seconds: float, sample_rate_hz: int,
                       seed: int = 0) -> list[Path]:
     """Write ``babble.wav`` (several voices of the ``speech`` clips overlapped) and ``hum.wav``
@@ -89,7 +132,8 @@ def write_room_noises(speech: list[Path], out_dir: Path, seconds: float, sample_
     samples = round(seconds * sample_rate_hz)
     clip = sample_rate_hz  # clips are padded or cropped to one second
     waves = torch.from_numpy(np.stack([pad_or_crop(load_audio(p, sample_rate_hz), clip) for p in speech]))
-    chatter = babble(waves, 1, samples, EVAL_BABBLE_VOICES, generator)[0]
+    chatter = babble(waves, 1, samples, EVAL_BABBLE_VOICES, generator, bounds=word_bounds(waves, sample_rate_hz),
+                     sample_rate_hz=sample_rate_hz)[0]
     part = samples // len(EVAL_HUM_F0_HZ) + 1
     tones = torch.cat([hum(torch.tensor([f0]), part, sample_rate_hz, generator)[0] for f0 in EVAL_HUM_F0_HZ])[:samples]
     rumble = _rumble(samples, sample_rate_hz, generator)

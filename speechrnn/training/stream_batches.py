@@ -44,7 +44,7 @@ from speechrnn.data.augment import (
     generated_noise,
     spec_augment,
 )
-from speechrnn.data.background import BABBLE_VOICES, random_hum
+from speechrnn.data.background import BABBLE_VOICES, random_hum, word_bounds
 from speechrnn.data.background import babble as make_babble
 from speechrnn.features import FeatureConfig
 from speechrnn.record import TrimConfig, frame_levels_db, speech_bounds
@@ -74,18 +74,6 @@ class Placement:
     start: int
 
 
-def word_bounds(waves: torch.Tensor, sample_rate_hz: int, trim: TrimConfig = TrimConfig()) -> torch.Tensor:
-    """(N, 2) sample bounds [start, end) of the speech in each clip (energy, as stream-eval finds
-    words); the whole clip where no speech stands out."""
-    frame = max(1, round(sample_rate_hz * trim.frame_ms / 1000))
-    bounds = np.empty((len(waves), 2), dtype=np.int64)
-    for row, wave in enumerate(waves.float().numpy()):
-        found = speech_bounds(frame_levels_db(wave, frame), trim.frame_ms, trim)
-        first, end = found if found is not None else (0, wave.size // frame)
-        bounds[row] = (first * frame, min(end * frame, wave.size))
-    return torch.from_numpy(bounds)
-
-
 class StreamBatches:
     """Plans epochs of stream segments and renders them into (frames, frame targets)."""
 
@@ -108,6 +96,7 @@ class StreamBatches:
         self.speech_start = torch.zeros(len(waves), dtype=torch.long)
         self.speech_end = torch.zeros(len(waves), dtype=torch.long)
         self.speech_start[self.words], self.speech_end[self.words] = bounds[:, 0], bounds[:, 1]
+        self.speech_bounds = torch.stack([self.speech_start, self.speech_end], dim=1)
         self.cut_start = (self.speech_start - pad).clamp_min(0)
         self.cut_end = (self.speech_end + pad).clamp_max(waves.shape[-1])
         unknown = self.words[targets[self.words] == unknown_class] if unknown_class is not None else self.words[:0]
@@ -219,7 +208,8 @@ class StreamBatches:
         babble_rows = torch.nonzero(_uniform(generator, lanes, 0.0, 1.0, cpu) < BABBLE_PROB).flatten()
         if len(babble_rows):
             voices = int(torch.randint(BABBLE_VOICES[0], BABBLE_VOICES[1], (1,), generator=generator))
-            babble = make_babble(self.waves, len(babble_rows), self.segment, voices, generator, pool=self.babble_clips)
+            babble = make_babble(self.waves, len(babble_rows), self.segment, voices, generator, pool=self.babble_clips,
+                                 bounds=self.speech_bounds, sample_rate_hz=self.rate)
             level = _uniform(generator, len(babble_rows), *BABBLE_LEVEL_DB, cpu)
             gain = torch.sqrt(noise_power[babble_rows] / _power(babble) * torch.pow(10.0, level / DB_PER_POWER_DECADE))
             noise[babble_rows] += babble * gain.unsqueeze(-1)
