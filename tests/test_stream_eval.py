@@ -77,7 +77,7 @@ def test_stream_eval_command_writes_json(word_model, tmp_path):
     out = tmp_path / "report" / "stream.json"
     command = [sys.executable, "-m", "speechrnn", "stream-eval", str(word_model), "--data", str(SPEECH_COMMANDS),
                "--noise", str(NOISE), "--minutes", "0.5", "--snr-db", "15", "--seed", "1", "--json", str(out),
-               "--events", "--threshold", "0.7"]
+               "--events", "--threshold", "0.7", "--min-prominence-db", "4.5"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "hit rate" in result.stdout and "false accepts" in result.stdout
@@ -86,7 +86,17 @@ def test_stream_eval_command_writes_json(word_model, tmp_path):
                 "wrong", "false_accepts"):
         assert key in data
     assert data["settings"]["detector"]["threshold"] == 0.7
+    assert data["settings"]["detector"]["min_prominence_db"] == 4.5
     assert len(data["words"]) == data["targets"] + data["distractors"]
+    assert data["detections"] and all(d["prominence_db"] >= 4.5 for d in data["detections"])
+
+
+def test_a_bad_detector_value_is_a_one_line_error(word_model):
+    command = [sys.executable, "-m", "speechrnn", "stream-eval", str(word_model), "--data", str(SPEECH_COMMANDS),
+               "--noise", str(NOISE), "--minutes", "0.5", "--min-prominence-db", "-1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "min_prominence_db must not be negative" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_stream_eval_bad_folders_are_one_line_errors(word_model, tmp_path):

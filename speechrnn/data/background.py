@@ -38,7 +38,8 @@ def babble(waves: torch.Tensor, rows: int, samples: int, voices: int, generator:
     ``waves`` (N, S) (or of its rows listed in ``pool``) from a random offset: with ``bounds`` (N, 2),
     each clip's speech [start, end) only, levelled to unit RMS (+- :data:`BABBLE_VOICE_SPREAD_DB`),
     one after another with pauses of :data:`BABBLE_PAUSE_S` (people talking on at like distances,
-    as in a café: the level never drops to silence); without, whole clips end to end (``sample_rate_hz`` is needed with ``bounds``: it times the pauses)."""
+    as in a café: the level never drops to silence; ``sample_rate_hz`` times the pauses); without,
+    whole clips end to end."""
     count = len(pool) if pool is not None else len(waves)
     if bounds is None:
         clip = waves.shape[-1]
@@ -116,7 +117,6 @@ def word_bounds(waves: torch.Tensor, sample_rate_hz: int, trim: TrimConfig = Tri
         first, end = found if found is not None else (0, wave.size // frame)
         bounds[row] = (first * frame, min(end * frame, wave.size))
     return torch.from_numpy(bounds)
-
 
 
 def write_room_noises(speech: list[Path], out_dir: Path, seconds: float, sample_rate_hz: int,

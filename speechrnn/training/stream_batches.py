@@ -47,7 +47,6 @@ from speechrnn.data.augment import (
 from speechrnn.data.background import BABBLE_VOICES, random_hum, word_bounds
 from speechrnn.data.background import babble as make_babble
 from speechrnn.features import FeatureConfig
-from speechrnn.record import TrimConfig, frame_levels_db, speech_bounds
 
 WORD_PAD_MS = 60.0  # context kept around a clip's speech when it is placed in a stream
 GAP_S_MIN = 0.15  # silence between placed words: short ("up, up, up") ...
