@@ -95,7 +95,6 @@ class StreamBatches:
         self.speech_start = torch.zeros(len(waves), dtype=torch.long)
         self.speech_end = torch.zeros(len(waves), dtype=torch.long)
         self.speech_start[self.words], self.speech_end[self.words] = bounds[:, 0], bounds[:, 1]
-        self.speech_bounds = torch.stack([self.speech_start, self.speech_end], dim=1)
         self.cut_start = (self.speech_start - pad).clamp_min(0)
         self.cut_end = (self.speech_end + pad).clamp_max(waves.shape[-1])
         unknown = self.words[targets[self.words] == unknown_class] if unknown_class is not None else self.words[:0]
@@ -207,8 +206,7 @@ class StreamBatches:
         babble_rows = torch.nonzero(_uniform(generator, lanes, 0.0, 1.0, cpu) < BABBLE_PROB).flatten()
         if len(babble_rows):
             voices = int(torch.randint(BABBLE_VOICES[0], BABBLE_VOICES[1], (1,), generator=generator))
-            babble = make_babble(self.waves, len(babble_rows), self.segment, voices, generator, pool=self.babble_clips,
-                                 bounds=self.speech_bounds, sample_rate_hz=self.rate)
+            babble = make_babble(self.waves, len(babble_rows), self.segment, voices, generator, pool=self.babble_clips)
             level = _uniform(generator, len(babble_rows), *BABBLE_LEVEL_DB, cpu)
             gain = torch.sqrt(noise_power[babble_rows] / _power(babble) * torch.pow(10.0, level / DB_PER_POWER_DECADE))
             noise[babble_rows] += babble * gain.unsqueeze(-1)
