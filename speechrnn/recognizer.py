@@ -609,7 +609,7 @@ class Recognizer:
                 offset = len(levels) - len(smoothed) + i  # this frame's index in ``levels``
                 detection = self._detection(label, float(smoothed[i, label]), frame, levels, offset)
                 if detection is None:
-                    continue  # not above the background (yet): the word may still rise out of it
+                    break  # not above the background (yet; the gate is the same for every label)
                 self._armed[label] = False
                 self._last_fire = frame
                 found.append(detection)

@@ -358,7 +358,7 @@ def run_command(args: argparse.Namespace) -> int:
 
             hint = (f"; continue with: speechrnn train --resume --out {args.out}"
                     if (Path(args.out) / LAST_NAME).is_file() else " before the first checkpoint")
-            how = "terminated (SIGTERM)" if signals.exit_code == 128 + signal.SIGTERM else "interrupted"
+            how = "terminated (SIGTERM)" if signals.received == signal.SIGTERM else "interrupted"
             print(f"speechrnn train: {how}{hint}", file=sys.stderr)
             return signals.exit_code
     if result is None or not main_rank:
