@@ -438,30 +438,60 @@ def test_peak_hold_delays_a_stream_detection_and_bad_values_are_refused():
         DetectorConfig(refractory_ms=-1)
 
 
+def talking_room(frames: int, rms: float) -> np.ndarray:
+    """Five voices of the test clips talking on at once (as stream-eval's babble), at ``rms``."""
+    from speechrnn.data.background import babble, word_bounds
+
+    waves = torch.stack([torch.from_numpy(np.resize(load_audio(path, RATE), RATE))
+                         for path in sorted(SPEECH_COMMANDS.glob("*/*.wav"))])
+    hop, window = FeatureConfig().hop_samples, FeatureConfig().window_samples
+    room = babble(waves, 1, window + (frames - 1) * hop, 5, torch.Generator().manual_seed(0),
+                  bounds=word_bounds(waves, RATE), sample_rate_hz=RATE)[0].numpy()
+    return (rms * room / np.sqrt(np.mean(np.square(room)))).astype(np.float32)
+
+
 def test_a_word_must_stand_out_of_the_background():
-    # the network says "yes" over frames 100..140 in all three streams; only where the audio rises
-    # out of the room's level is it a word said to the microphone
-    runs = [("yes", 100, 140, 8.0)]
-    script = np.zeros((400, len(LABELS)), dtype=np.float32)
+    # the network says "yes" over frames 500..540 in every stream; only where the audio rises out
+    # of the room's level is it a word said to the microphone
+    total, runs = 600, [("yes", 500, 540, 8.0)]
+    script = np.zeros((total, len(LABELS)), dtype=np.float32)
     script[:, 0] = 5.0
-    script[100:140, LABELS.index("yes")] = 5.0 + 8.0 * (1.0 - np.abs(np.linspace(-1.0, 1.0, 40)))
-    steady = WORD_RMS * np.random.default_rng(1).standard_normal(voiced(runs, 400).size).astype(np.float32)
+    script[500:540, LABELS.index("yes")] = 5.0 + 8.0 * (1.0 - np.abs(np.linspace(-1.0, 1.0, 40)))
+    word = voiced(runs, total)
+    steady = WORD_RMS * np.random.default_rng(1).standard_normal(word.size).astype(np.float32)
+    talk = talking_room(total, WORD_RMS)
+    gate = DetectorConfig().min_prominence_db
     found = {}
-    for name, audio, gate in (("word", voiced(runs, 400), DetectorConfig().min_prominence_db),
-                              ("hum", steady, DetectorConfig().min_prominence_db), ("hum, no gate", steady, 0.0)):
+    for name, audio, floor in (("word", word, gate), ("hum", steady, gate), ("hum, no gate", steady, 0.0),
+                               ("babble", talk, gate), ("babble, no gate", talk, 0.0),
+                               ("word over babble", word + talk / 10.0, gate)):
         recognizer = Recognizer(stream_model(), LABELS, config=DetectorConfig(engine="torch", smoothing_ms=30,
-                                                                              min_prominence_db=gate))
+                                                                              min_prominence_db=floor))
         recognizer.engine = ScriptedEngine(script)
         found[name] = recognizer.push(audio)
     assert [d.label for d in found["word"]] == ["yes"]
     assert found["word"][0].prominence_db == pytest.approx(40.0, abs=1.0)  # WORD_RMS over QUIET_RMS
-    assert found["hum"] == []  # steady noise: its loudest 100 ms is within a dB of its quietest
+    assert found["hum"] == []  # steady noise: its loudest 100 ms is within a dB of its median
     assert [d.label for d in found["hum, no gate"]] == ["yes"] and found["hum, no gate"][0].prominence_db < 3.0
+    # a room full of talk rises and falls, but its loudest syllables stay near its usual level
+    assert found["babble"] == []
+    assert [d.label for d in found["babble, no gate"]] == ["yes"] and found["babble, no gate"][0].prominence_db < gate
+    assert [d.label for d in found["word over babble"]] == ["yes"]  # said 20 dB over the talk: heard
     # clip-trained models are gated the same way
     clip_runs, clip_config = [("yes", 100, 140)], DetectorConfig(threshold=0.8, smoothing_ms=50)
     assert [d.label for d in scripted(clip_config, clip_runs)] == ["yes"]
-    assert scripted(clip_config, clip_runs, audio=steady) == []
+    assert scripted(clip_config, clip_runs, audio=steady[: voiced(clip_runs, 400).size]) == []
     with pytest.raises(ValueError, match="must not be negative"):
         DetectorConfig(min_prominence_db=-1.0)
     with pytest.raises(ValueError, match="floor_window_ms"):
         DetectorConfig(floor_window_ms=50.0)
+    with pytest.raises(ValueError, match="floor_percentile"):
+        DetectorConfig(floor_percentile=101.0)
+
+
+def test_a_one_word_file_is_heard_against_the_quiet_before_it():
+    # a clip that is mostly word: the room before the stream began counts as its quietest moment,
+    # so the word is not measured against itself
+    found, _ = scripted_stream([("yes", 20, 90, 8.0)], total=100, smoothing_ms=30)
+    assert [d.label for d in found] == ["yes"]
+    assert found[0].prominence_db == pytest.approx(40.0, abs=1.0)

@@ -365,7 +365,7 @@ def test_stream_segments_place_every_clip_once_with_targets_at_the_word_end():
     batches = StreamBatches(torch.from_numpy(waves).half(), targets, silence, extractor, FEATURES,
                             AugmentConfig(room=False), [torch.from_numpy(0.01 * rng.standard_normal(RATE_HZ * 5))],
                             torch.device("cpu"), segment_s=3.0, target_ms=200.0, target_lead_ms=100.0,
-                            background_class=0, unknown_class=None)
+                            background_class=0, unknown_class=None, hum_prob=0.0, hum_level_db=(0.0, 0.0))
     generator = torch.Generator().manual_seed(0)
     plan = batches.plan_epoch(torch.randperm(clips, generator=generator), lanes=4, generator=generator)
     placed = [p.clip for step in plan for lane in step for p in lane]
@@ -379,6 +379,33 @@ def test_stream_segments_place_every_clip_once_with_targets_at_the_word_end():
             assert (window == targets[placement.clip]).all()
             assert frame_targets[lane, end_frame - 25] == 0 and frame_targets[lane, end_frame + 12] == 0
         assert ((word_ids[lane] >= 0) == (frame_targets[lane] != 0)).all()
+
+
+def test_stream_lanes_hear_hum_as_often_and_as_loud_as_configured():
+    from speechrnn.features import FeatureExtractor
+    from speechrnn.training.stream_batches import StreamBatches
+
+    rng = np.random.default_rng(0)
+    waves = torch.from_numpy(0.1 * rng.standard_normal((40, RATE_HZ)).astype(np.float32)).half()
+    noise = [torch.from_numpy(0.01 * rng.standard_normal(RATE_HZ * 5).astype(np.float32))]
+
+    def background(prob: float, level_db: float) -> torch.Tensor:
+        batches = StreamBatches(waves, torch.ones(40, dtype=torch.long), torch.zeros(40, dtype=torch.bool),
+                                FeatureExtractor(FEATURES), FEATURES, AugmentConfig(room=False), noise,
+                                torch.device("cpu"), segment_s=1.0, target_ms=200.0, target_lead_ms=100.0,
+                                background_class=0, unknown_class=None, hum_prob=prob,
+                                hum_level_db=(level_db, level_db))
+        return batches._background(16, torch.Generator().manual_seed(0))
+
+    quiet, loud, none = background(1.0, -30.0), background(1.0, 20.0), background(0.0, 20.0)
+    added = (loud - none).square().mean(-1) / none.square().mean(-1)
+    # every lane got a hum 20 dB over its noise (babble in some lanes is the same in both)
+    assert (10 * torch.log10(added) > 12.0).all()
+    assert ((quiet - none).square().mean(-1) / none.square().mean(-1) < 0.01).all()
+    with pytest.raises(ValueError, match="stream_hum_prob"):
+        TrainConfig(stream_hum_prob=1.5)
+    with pytest.raises(ValueError, match="stream_hum_min_db"):
+        TrainConfig(stream_hum_min_db=10.0, stream_hum_max_db=0.0)
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])

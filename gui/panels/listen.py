@@ -188,7 +188,7 @@ class ListenPanel(Panel):
             "more false alarms.\nA word must rise above the threshold (dashed line in the bar chart). Stream-trained "
             "models report it once, at the peak of its smoothed probability, with that peak as its score; "
             "clip-trained models report it when it crosses the threshold.\nA word must also stand out of the "
-            "room's level (louder than the quiet moments just before it), so a steady fan or hum never says a word."
+            "room's usual level, so a fan, hum or other people talking never say a word: speak to the microphone."
         )
         self.sensitivity.valueChanged.connect(self._sensitivity_changed)
         self.threshold_label = QLabel("threshold –")

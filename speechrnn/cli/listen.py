@@ -41,8 +41,9 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
                        help="stream-trained models: another word peaking this soon after a detection is the same "
                             "utterance and is dropped (default 300)")
     group.add_argument("--min-prominence-db", type=float, default=None,
-                       help="a word must stand this many dB above the quietest 100 ms of the 2 s before it "
-                            "(default 3; 0 = off): steady hum and fans cannot fire")
+                       help="a word must stand this many dB above the room's usual level (the median 100 ms "
+                            "of the last 4 s; default 10; 0 = off): hum, fans and other people talking cannot "
+                            "fire. Lower it in a loud room")
     group.add_argument("--min-count", type=int, default=None, help="frames the word must lead in the smoothing window (default 1)")
     group.add_argument("--lanes", type=int, default=None,
                        help="clip-trained models: staggered state lanes (default 4; 1 = one carried state); "

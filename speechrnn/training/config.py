@@ -55,6 +55,12 @@ class TrainConfig:
     stream_target_lead_ms: float = 100.0  # ... which starts this long before the word's end
     stream_loss: str = "ce"  # "ce" at every frame, or "max": each word's best frame in its window
     stream_reset_prob: float = 0.05  # chance per lane and step that its carried state is zeroed
+    # lanes whose background includes a steady hum or tone, at a level drawn from
+    # [stream_hum_min_db, stream_hum_max_db] relative to the lane's noise (before the SNR scaling);
+    # the digits and commands models' last stage hears more and louder hum (assets/README.md)
+    stream_hum_prob: float = 0.3
+    stream_hum_min_db: float = -12.0
+    stream_hum_max_db: float = 6.0
     # a checkpoint whose weights the run starts from (same network, labels and features) instead of
     # a fresh initialisation: more epochs for a finished run, with a new learning-rate schedule
     init_from: str = ""
@@ -84,6 +90,10 @@ class TrainConfig:
             raise ValueError("stream_segment_s and stream_target_ms must be positive, stream_target_lead_ms not negative")
         if not 0 <= self.stream_reset_prob <= 1:
             raise ValueError("stream_reset_prob must be within [0, 1]")
+        if not 0 <= self.stream_hum_prob <= 1:
+            raise ValueError("stream_hum_prob must be within [0, 1]")
+        if self.stream_hum_min_db > self.stream_hum_max_db:
+            raise ValueError("stream_hum_min_db must not exceed stream_hum_max_db")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 

@@ -262,6 +262,7 @@ class _Session:
                 prepared.train.waves, prepared.train.targets, prepared.train.is_silence, self.extractor,
                 self.feature_config, self.augment, prepared.noise, device, segment_s=config.stream_segment_s,
                 target_ms=config.stream_target_ms, target_lead_ms=config.stream_target_lead_ms,
+                hum_prob=config.stream_hum_prob, hum_level_db=(config.stream_hum_min_db, config.stream_hum_max_db),
                 background_class=self.model_config.background_class,
                 unknown_class=self.labels.index(UNKNOWN_LABEL) if UNKNOWN_LABEL in self.labels else None)
         else:

@@ -57,8 +57,6 @@ WORD_GAIN_DB_MAX = 6.0  # loudness differences between words of one stream
 QUIET_SNR_DB = (30.0, 45.0)  # lanes that get no noise (1 - noise_prob) still have a faint floor ...
 DIGITAL_SILENCE_PROB = 0.1  # ... except these: exact zeros around the words (files, padding, flush())
 BABBLE_PROB = 0.35  # lanes whose background includes babble
-HUM_PROB = 0.3  # lanes whose background includes a steady hum or tone
-HUM_LEVEL_DB = (-12.0, 6.0)  # hum level relative to the lane's noise (before the SNR scaling)
 BABBLE_LEVEL_DB = (-6.0, 6.0)  # babble level relative to the lane's noise
 REFERENCE_WORD_POWER = 10 ** (-26.0 / DB_PER_POWER_DECADE)  # -26 dBFS clip power: lanes without words
 MIN_BABBLE_CLIPS = 32  # fewer _unknown_ clips than this: babble is made of every training clip
@@ -79,7 +77,8 @@ class StreamBatches:
     def __init__(self, waves: torch.Tensor, targets: torch.Tensor, is_silence: torch.Tensor,
                  extractor: torch.nn.Module, feature_config: FeatureConfig, augment: AugmentConfig,
                  noise: list[torch.Tensor], device: torch.device, *, segment_s: float, target_ms: float,
-                 target_lead_ms: float, background_class: int, unknown_class: int | None):
+                 target_lead_ms: float, background_class: int, unknown_class: int | None,
+                 hum_prob: float, hum_level_db: tuple[float, float]):
         self.waves, self.targets = waves, targets
         self.extractor, self.augment, self.device = extractor, augment, device
         self.rate = feature_config.sample_rate_hz
@@ -89,6 +88,7 @@ class StreamBatches:
         self.target_frames = max(1, round(target_ms / feature_config.hop_ms))
         self.lead_frames = round(target_lead_ms / feature_config.hop_ms)
         self.background = background_class
+        self.hum_prob, self.hum_level_db = hum_prob, hum_level_db  # see TrainConfig.stream_hum_prob
         self.words = torch.nonzero(~is_silence).flatten()  # generated silence is the background here
         pad = round(self.rate * WORD_PAD_MS / 1000)
         bounds = word_bounds(waves[self.words], self.rate)
@@ -210,10 +210,10 @@ class StreamBatches:
             level = _uniform(generator, len(babble_rows), *BABBLE_LEVEL_DB, cpu)
             gain = torch.sqrt(noise_power[babble_rows] / _power(babble) * torch.pow(10.0, level / DB_PER_POWER_DECADE))
             noise[babble_rows] += babble * gain.unsqueeze(-1)
-        hum_rows = torch.nonzero(_uniform(generator, lanes, 0.0, 1.0, cpu) < HUM_PROB).flatten()
+        hum_rows = torch.nonzero(_uniform(generator, lanes, 0.0, 1.0, cpu) < self.hum_prob).flatten()
         if len(hum_rows):
             hum = random_hum(len(hum_rows), self.segment, self.rate, generator)
-            level = _uniform(generator, len(hum_rows), *HUM_LEVEL_DB, cpu)
+            level = _uniform(generator, len(hum_rows), *self.hum_level_db, cpu)
             gain = torch.sqrt(noise_power[hum_rows] / _power(hum) * torch.pow(10.0, level / DB_PER_POWER_DECADE))
             noise[hum_rows] += hum * gain.unsqueeze(-1)
         return noise
