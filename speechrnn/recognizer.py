@@ -138,7 +138,7 @@ class DetectorConfig:
     # a word said to the microphone rises above them. Chosen on the recipes' validation speakers
     # (10-min streams over babble, hum and a running tap at 10, 5 and 0 dB SNR; 1 h of each noise
     # alone, babble of four renderings; words 0.15-0.8 s apart): the median of 4 s at 10 dB removed
-    # every false accept on babble and hum alone (2-21 per 2-min loop before) and kept 99 % of the
+    # every false accept on babble and hum alone (7-21 per 2-min loop of babble before) and kept 99 % of the
     # hits at 10 dB SNR, 96 % at 5 dB and every word said 0.15 s apart in a quiet room; at 0 dB SNR
     # it keeps only 9 % (speak up, or lower it). The quietest 100 ms of 2 s at 3 dB (the previous
     # rule) stopped hum only: babble dips between syllables.
