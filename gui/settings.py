@@ -40,6 +40,13 @@ class Settings:
         except (TypeError, ValueError):
             return default
 
+    def _optional_float(self, key: str) -> float | None:
+        value = self.store.value(key, None)
+        try:
+            return None if value in (None, "") else float(value)
+        except (TypeError, ValueError):
+            return None
+
     def _json(self, key: str, default):
         raw = self.store.value(key, "")
         if not raw:
@@ -66,15 +73,20 @@ class Settings:
     @property
     def threshold(self) -> float | None:
         """Detection threshold chosen with the sensitivity control (None = the recognizer's default)."""
-        value = self.store.value("listen/threshold", None)
-        try:
-            return None if value in (None, "") else float(value)
-        except (TypeError, ValueError):
-            return None
+        return self._optional_float("listen/threshold")
 
     @threshold.setter
     def threshold(self, value: float) -> None:
         self._set("listen/threshold", float(value))
+
+    @property
+    def min_prominence_db(self) -> float | None:
+        """How far a word must stand above the room's level, chosen in Listen (None = the default)."""
+        return self._optional_float("listen/min_prominence_db")
+
+    @min_prominence_db.setter
+    def min_prominence_db(self, value: float) -> None:
+        self._set("listen/min_prominence_db", float(value))
 
     # ---------------------------------------------------------------------------- models
     @property

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QPushButton,
     QSlider,
+    QSpinBox,
     QSplitter,
     QToolButton,
     QTreeWidget,
@@ -57,6 +58,7 @@ MIN_THRESHOLD, MAX_THRESHOLD = 0.05, 0.99
 # ~0.6 % of a core more.
 RECOGNIZER_ENGINE = "torch"
 THRESHOLD_DEBOUNCE_MS = 300  # rebuild the detector only once the slider stops moving
+ROOM_GATE_MAX_DB = 30  # the "stand out of the room by" control's range: 0 (off) .. this
 HIDDEN_LEVELS = (-1.0, 1.0)  # tanh-bounded GRU / LSTM / RNN outputs
 FEATURE_LEVELS = (-2.5, 2.5)  # normalised features (what the RNN reads): about +-2.5 standard deviations
 
@@ -191,6 +193,15 @@ class ListenPanel(Panel):
             "room's usual level, so a fan, hum or other people talking never say a word: speak to the microphone."
         )
         self.sensitivity.valueChanged.connect(self._sensitivity_changed)
+        self.room_gate = QSpinBox()
+        self.room_gate.setRange(0, ROOM_GATE_MAX_DB)
+        self.room_gate.setSuffix(" dB")
+        self.room_gate.setToolTip(
+            "How far a word must rise above the room's usual level (the median of the last 4 s) to be "
+            "reported: a fan, hum or other people talking never say a word.\nIn a loud room, when words said "
+            "to the microphone are missed, lower it; 0 turns it off."
+        )
+        self.room_gate.valueChanged.connect(self._room_gate_changed)
         self.threshold_label = QLabel("threshold –")
         self.threshold_label.setMinimumWidth(90)
 
@@ -260,6 +271,13 @@ class ListenPanel(Panel):
         sensitivity_row.addWidget(self.sensitivity, 1)
         sensitivity_row.addWidget(self.threshold_label)
         left_layout.addLayout(sensitivity_row)
+        room_row = QHBoxLayout()
+        room_label = QLabel("Louder than the room by:")
+        room_label.setToolTip(self.room_gate.toolTip())
+        room_row.addWidget(room_label)
+        room_row.addWidget(self.room_gate)
+        room_row.addStretch(1)
+        left_layout.addLayout(room_row)
         history_row = QHBoxLayout()
         history_title = QLabel("Detections")
         history_title.setProperty("role", "muted")
@@ -614,7 +632,7 @@ class ListenPanel(Panel):
         if self._model_path is not None and Path(path) != self._model_path:
             self._mark_model_switch(self.ctx.model.display_name)
         self._model_path = Path(path)
-        threshold = self.ctx.settings.threshold
+        threshold, gate = self.ctx.settings.threshold, self.ctx.settings.min_prominence_db
 
         def build():
             from speechrnn.recognizer import DetectorConfig, Recognizer
@@ -622,6 +640,8 @@ class ListenPanel(Panel):
             config = DetectorConfig(engine=RECOGNIZER_ENGINE)
             if threshold is not None:
                 config = replace(config, threshold=threshold)
+            if gate is not None:
+                config = replace(config, min_prominence_db=gate)
             return Recognizer.from_checkpoint(path, config)
 
         task = run_call(build)
@@ -649,6 +669,9 @@ class ListenPanel(Panel):
         self.sensitivity.blockSignals(True)
         self.sensitivity.setValue(sensitivity_for(threshold))
         self.sensitivity.blockSignals(False)
+        self.room_gate.blockSignals(True)
+        self.room_gate.setValue(round(recognizer.config.min_prominence_db))
+        self.room_gate.blockSignals(False)
         self._show_threshold(threshold)
         words = [word_text(label) for label in labels if not label.startswith("_")]
         self.vocab_label.setText("Say one of: <b>" + ", ".join(words) + "</b>")
@@ -687,24 +710,26 @@ class ListenPanel(Panel):
         if self.recognizer is not None:
             self._threshold_timer.start()
 
+    def _room_gate_changed(self, value: int) -> None:
+        self.ctx.settings.min_prominence_db = float(value)
+        if self.recognizer is not None:
+            self._threshold_timer.start()
+
     def _apply_threshold(self) -> None:
-        """Give the recognizer the slider's threshold."""
+        """Give the recognizer the slider's threshold and the room gate of its spin box."""
         recognizer = self.recognizer
         if recognizer is None:
             return
         threshold = threshold_for(self.sensitivity.value())
-        if recognizer.config.threshold == threshold:
-            return
-        setter = getattr(recognizer, "set_threshold", None)
-        if setter is not None:
-            setter(threshold)
+        gate = float(self.room_gate.value())
+        if recognizer.config.threshold == threshold and recognizer.config.min_prominence_db == gate:
             return
         if self._load_task is not None and self._load_task.running:
             self._threshold_timer.start()  # a rebuild is under way: try again when it is done
             return
-        # The recognizer fixes its thresholds when it is built: build one with the new threshold in
+        # The recognizer fixes its thresholds when it is built: build one with the new settings in
         # a worker, from a copy of the model, so the one in use keeps recognizing meanwhile; then swap.
-        config = replace(recognizer.config, threshold=threshold)
+        config = replace(recognizer.config, threshold=threshold, min_prominence_db=gate)
         model = copy.deepcopy(recognizer.model)
         labels, features, checkpoint = list(recognizer.labels), recognizer.feature_config, recognizer.checkpoint
         task = run_call(lambda: type(recognizer)(model, labels, features, config, checkpoint))

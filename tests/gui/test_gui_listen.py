@@ -1,4 +1,4 @@
-"""Listen panel: microphone handling, live views, sensitivity, detections, file input."""
+"""Listen panel: microphone handling, live views, sensitivity, room gate, detections, file input."""
 
 from __future__ import annotations
 
@@ -88,6 +88,23 @@ def test_sensitivity_changes_the_recognizer_threshold_and_is_remembered(qtbot, n
     assert panel.bars.threshold == pytest.approx(0.8)
     qtbot.waitUntil(lambda: panel.recognizer.config.threshold == pytest.approx(0.8), timeout=5000)
     assert Settings().threshold == pytest.approx(0.8)
+
+
+def test_the_room_gate_is_set_in_listen_remembered_and_kept_for_the_next_model(qtbot, no_microphone, window,
+                                                                               other_model):
+    from speechrnn.recognizer import DetectorConfig
+
+    panel = listen_panel(qtbot, window)
+    assert panel.room_gate.value() == DetectorConfig().min_prominence_db  # the recognizer's own setting
+    panel.room_gate.setValue(4)  # a loud room: quieter words count
+    qtbot.waitUntil(lambda: panel.recognizer.config.min_prominence_db == 4.0, timeout=5000)
+    assert Settings().min_prominence_db == 4.0
+    assert panel.recognizer.config.threshold == pytest.approx(threshold_for(panel.sensitivity.value()))
+    first = panel.recognizer
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(other_model)
+    qtbot.waitUntil(lambda: panel.recognizer is not first, timeout=30000)
+    assert panel.recognizer.config.min_prominence_db == 4.0 and panel.room_gate.value() == 4
 
 
 def test_detections_show_the_word_large_and_in_the_history(qtbot, no_microphone, window):

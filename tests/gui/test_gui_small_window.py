@@ -87,7 +87,7 @@ def test_at_900x600_with_the_no_microphone_banner_nothing_is_drawn_over_anything
     qtbot.wait(100)
     assert panel.banner.isVisible()
     column = [panel.word_label, panel.vocab_label, panel.bars, panel.sensitivity, panel.threshold_label,
-              panel.history]
+              panel.room_gate, panel.history]
     for i, a in enumerate(column):
         assert a.height() >= a.minimumHeight()
         for b in column[i + 1 :]:
