@@ -57,7 +57,7 @@ MIN_THRESHOLD, MAX_THRESHOLD = 0.05, 0.99
 # app should already be recognizing); at the screen rate (~4 frames per push) torch costs only
 # ~0.6 % of a core more.
 RECOGNIZER_ENGINE = "torch"
-THRESHOLD_DEBOUNCE_MS = 300  # rebuild the detector only once the slider stops moving
+DETECTOR_DEBOUNCE_MS = 300  # rebuild the detector only once the slider or the room gate rests
 ROOM_GATE_MAX_DB = 30  # the "stand out of the room by" control's range: 0 (off) .. this
 HIDDEN_LEVELS = (-1.0, 1.0)  # tanh-bounded GRU / LSTM / RNN outputs
 FEATURE_LEVELS = (-2.5, 2.5)  # normalised features (what the RNN reads): about +-2.5 standard deviations
@@ -130,10 +130,10 @@ class ListenPanel(Panel):
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.tick)
-        self._threshold_timer = QTimer(self)  # apply the threshold once the slider rests
-        self._threshold_timer.setSingleShot(True)
-        self._threshold_timer.setInterval(THRESHOLD_DEBOUNCE_MS)
-        self._threshold_timer.timeout.connect(self._apply_threshold)
+        self._detector_timer = QTimer(self)  # apply threshold and room gate once their controls rest
+        self._detector_timer.setSingleShot(True)
+        self._detector_timer.setInterval(DETECTOR_DEBOUNCE_MS)
+        self._detector_timer.timeout.connect(self._apply_detector_settings)
         ctx.audio.started.connect(self._audio_started)
         ctx.audio.unavailable.connect(self._audio_unavailable)
         ctx.model.changed.connect(self._model_changed)
@@ -708,14 +708,14 @@ class ListenPanel(Panel):
         self.ctx.settings.threshold = threshold
         self._show_threshold(threshold)
         if self.recognizer is not None:
-            self._threshold_timer.start()
+            self._detector_timer.start()
 
     def _room_gate_changed(self, value: int) -> None:
         self.ctx.settings.min_prominence_db = float(value)
         if self.recognizer is not None:
-            self._threshold_timer.start()
+            self._detector_timer.start()
 
-    def _apply_threshold(self) -> None:
+    def _apply_detector_settings(self) -> None:
         """Give the recognizer the slider's threshold and the room gate of its spin box."""
         recognizer = self.recognizer
         if recognizer is None:
@@ -725,7 +725,7 @@ class ListenPanel(Panel):
         if recognizer.config.threshold == threshold and recognizer.config.min_prominence_db == gate:
             return
         if self._load_task is not None and self._load_task.running:
-            self._threshold_timer.start()  # a rebuild is under way: try again when it is done
+            self._detector_timer.start()  # a rebuild is under way: try again when it is done
             return
         # The recognizer fixes its thresholds when it is built: build one with the new settings in
         # a worker, from a copy of the model, so the one in use keeps recognizing meanwhile; then swap.
