@@ -8,7 +8,8 @@ the Train panel's defaults, use the model. Here:
 1. **Takes**: ``TAKES`` clips of the word by two text-to-speech voices at seeded rates and pitches
    (the "user"; one folder, named like the Record panel's takes, split by take).
 2. **Training** with the Train panel's defaults (``gui.panels.train.TrainRequest``: synthetic
-   voices saying the word and other words, GRU 2 x 128, 100 short epochs), twice:
+   voices saying the word and other words, on the bundled commands model's network, GRU 2 x 128,
+   150 short epochs; ``--start-from new`` for a new network, 100 epochs), twice:
    ``without other words`` (the state of the walk-through: no bundled clips, similar words or
    noise) and ``with other words`` (today's defaults: bundled Speech Commands clips, similar-sounding
    words spoken by the voices, bundled noise).
@@ -17,7 +18,9 @@ the Train panel's defaults, use the model. Here:
    (neither the voice nor its espeak-ng variant) and of non-target words, 3 of 4 words:
 
    * ``real words``: every Speech Commands word (digits and commands included) by the speakers of
-     speech_commands_v2_testset_half/testing_list.txt, none of whom is in the bundled clips;
+     speech_commands_v2_testset_half/testing_list.txt, none of whom is in the bundled clips or
+     trained the commands model (``--split validation``: its validation speakers, and other
+     renderings of the held-out voices, to choose settings on);
    * ``similar words``: words that rhyme with or start like the word (those rendered for training
      and as many never rendered) and the walk-through's music, house, hello, by held-out voices.
 
@@ -46,13 +49,14 @@ TAKES = 8
 TAKE_VOICES = 2
 TAKES_SEED = 7  # rate/pitch draws of the takes (any seed other than the voices' 0)
 HELD_OUT_SEED = 11  # rate/pitch draws of the held-out renderings
+VALIDATION_SEED = 13  # ... and of the validation streams' (--split validation: for choosing settings)
 TARGET_VOICES = 60  # held-out voices saying the word
 SIMILAR_VOICES = 4  # held-out voices saying each similar word
 EXTRA_SIMILAR = 12  # similar words never rendered for training
 NOISES = ("dude_miaowing.wav", "exercise_bike.wav")  # held out of the bundled noise
 NOISE_SOURCE = "speech_commands_background_noise"
 REAL_SOURCE = "speech_commands_v2_testset_half"
-REAL_LIST = "testing_list.txt"
+SPLITS = ("testing", "validation")  # the real speakers of the streams: REAL_SOURCE's <split>_list.txt
 STREAM_MINUTES = 20.0
 DISTRACTOR_FRACTION = 0.75
 SNR_DB = 10.0
@@ -78,6 +82,9 @@ class Sizes:
     clips_per_confusable: int | None = None
     negatives: tuple[tuple[str, object], ...] = ()  # NegativesConfig fields to change (--set)
     threshold: float | None = None  # the recognizer's detection threshold (None: its default)
+    lr: float | None = None  # None: the Train panel's default
+    start_from: str | None = None  # the network the word starts from (None: the panel's; "": a new one)
+    split: str = "testing"  # whose speech the streams hold (SPLITS); choose settings on "validation"
 
 
 QUICK = Sizes(takes=3, synth_per_word=4, epochs=2, hidden=16, target_voices=4, similar_voices=1, extra_similar=2,
@@ -114,10 +121,11 @@ def record_takes(word: str, voices: list, takes: int, folder: Path) -> Path:
     return folder
 
 
-def real_words(data_root: Path, word: str, out: Path, limit: int | None) -> int:
-    """Links to the held-out real clips (every word but ``word``) in ``out/<label>/``."""
+def real_words(data_root: Path, word: str, out: Path, limit: int | None, split: str = "testing") -> int:
+    """Links to the held-out real clips (every word but ``word``) of ``split``'s speakers in ``out/<label>/``."""
     root = data_root / REAL_SOURCE
-    lines = [line.strip() for line in (root / REAL_LIST).read_text(encoding="utf-8").splitlines() if line.strip()]
+    listed = (root / f"{split}_list.txt").read_text(encoding="utf-8").splitlines()
+    lines = [line.strip() for line in listed if line.strip()]
     lines = [line for line in lines if not line.startswith("_") and line.split("/")[0] != word]
     if limit is not None:
         lines = lines[:: max(1, len(lines) // limit)][:limit]
@@ -141,10 +149,11 @@ def noise_folder(data_root: Path, out: Path) -> Path:
 def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Sizes, out: Path, cache: Path):
     """Train as the Train panel's defaults do (its own TrainRequest); returns the best checkpoint."""
     from gui.panels.train import (
+        DEFAULT_START_FROM,
         DEFAULT_SYNTH_PER_WORD,
-        SMALL_DATA_EPOCHS,
         TrainRequest,
         class_share_pct,
+        small_data_epochs,
         training_threads,
     )
     from speechrnn.data.augment import AugmentConfig
@@ -152,10 +161,11 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     from speechrnn.events import Finished, run_to_end
     from speechrnn.features import FeatureConfig
     from speechrnn.model import ModelConfig
-    from speechrnn.negatives import NegativesConfig, bundled_noise_dir
+    from speechrnn.negatives import bundled_noise_dir
     from speechrnn.recipes import UNKNOWN_WORDS
     from speechrnn.synth import label_folder
     from speechrnn.training import TrainConfig, train
+    from speechrnn.training.base_network import base_network
 
     synth_dir = out / "synth"
     shutil.rmtree(synth_dir, ignore_errors=True)
@@ -164,22 +174,27 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
                     include_silence=True, silence_pct=share, unknown_pct=share, data_dir=str(cache.parent),
                     noise_dirs=(str(bundled_noise_dir()),) if negatives else ())  # the panel's Noise default
     features = FeatureConfig()
+    start_from = DEFAULT_START_FROM if sizes.start_from is None else sizes.start_from
     model = ModelConfig(num_classes=2, input_dim=features.feature_dim,
-                        **({"hidden": sizes.hidden} if sizes.hidden else {}))
-    epochs = sizes.epochs or SMALL_DATA_EPOCHS
+                        **({"hidden": sizes.hidden} if sizes.hidden and not start_from else {}))
+    config = TrainConfig(epochs=sizes.epochs or small_data_epochs(bool(start_from)), threads=training_threads(),
+                         **({"lr": sizes.lr} if sizes.lr else {}))
+    if start_from:  # as the panel's "Start from" does
+        base = base_network(start_from)
+        features, model, config = base.features, base.model_for(model), replace(config, init_from=str(base.path))
     negatives_config = None
     if negatives:
         negatives_config = negatives_settings(sizes)
     request = TrainRequest(
-        data, model, AugmentConfig(), TrainConfig(epochs=epochs, threads=training_threads()), out / "run",
+        data, model, AugmentConfig(), config, out / "run", features,
         synth_words=(word,), synth_per_word=sizes.synth_per_word or DEFAULT_SYNTH_PER_WORD, synth_dir=synth_dir,
         synth_unknown_words=tuple(w for w in UNKNOWN_WORDS if label_folder(w) != label_folder(word)),
         recordings=recordings, negatives=negatives_config)
     run_to_end(request.synth_events(None))
     spec = [e.result for e in request.data_events(None) if isinstance(e, Finished)][-1]
-    result = run_to_end(train(spec, features, request.model, request.augment, request.train, request.out_dir,
+    result = run_to_end(train(spec, request.features, request.model, request.augment, request.train, request.out_dir,
                               force=True, cache_dir=cache))
-    return result.best_path, spec, getattr(request.train, "objective", "clip")
+    return result.best_path, spec, request.train.objective, start_from or "new"
 
 
 def negatives_settings(sizes: Sizes):
@@ -250,13 +265,14 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
     eval_dir = work / "eval"
     shutil.rmtree(eval_dir, ignore_errors=True)
     real_dir, similar_dir = eval_dir / "real", eval_dir / "similar"
+    render_seed = HELD_OUT_SEED if sizes.split == "testing" else VALIDATION_SEED
     for folder in (real_dir, similar_dir):
-        _render((word,), held_out[: sizes.target_voices], None, HELD_OUT_SEED, folder)
+        _render((word,), held_out[: sizes.target_voices], None, render_seed, folder)
     held_out_similar = held_out[sizes.target_voices : sizes.target_voices + sizes.similar_voices * len(similar)]
     if len(held_out_similar) < sizes.similar_voices:
         held_out_similar = held_out[: sizes.similar_voices]
-    _render(similar, held_out_similar, sizes.similar_voices, HELD_OUT_SEED, similar_dir)
-    real_count = real_words(data_root, label_folder(word), real_dir, sizes.real_clips)
+    _render(similar, held_out_similar, sizes.similar_voices, render_seed, similar_dir)
+    real_count = real_words(data_root, label_folder(word), real_dir, sizes.real_clips, sizes.split)
     noise = noise_folder(data_root, work / "noise")
 
     results = {"word": word, "takes": sizes.takes, "take_voices": [v.voice_id for v in take_voices],
@@ -267,9 +283,9 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
         if given_model is not None:
             model, name, row = given_model, f"{given_model}", {"training": str(given_model)}
         else:
-            model, spec, objective = train_like_the_panel(word, recordings, negatives, sizes,
-                                                          work / name.replace(" ", "-"), cache)
-            row = {"training": name, "objective": objective, "sources": list(spec.sources),
+            model, spec, objective, start = train_like_the_panel(word, recordings, negatives, sizes,
+                                                                 work / name.replace(" ", "-"), cache)
+            row = {"training": name, "objective": objective, "start_from": start, "sources": list(spec.sources),
                    "noise_dirs": list(spec.noise_dirs), "unknown_pct": spec.unknown_pct, "model": str(model)}
         for test, folder in (("real words", real_dir), ("similar words", similar_dir)):
             row[test] = stream(model, folder, noise, sizes.minutes, seed, sizes.threshold)
@@ -288,7 +304,8 @@ def table(results: dict) -> str:
             r = row[test]
             per_100 = r["false_accepts_per_100_non_target_words"]
             fired = ", ".join(f"{k} {v}" for k, v in list(r["fired_on"].items())[:6])
-            lines.append(f"| {row['training']} ({row.get('objective', '?')} objective) | {test} | {100 * r['hit_rate']:.1f} % ({r['hits']}/{r['targets']}) "
+            how = f"{row['objective']} objective, from {row['start_from']} network" if "objective" in row else "given"
+            lines.append(f"| {row['training']} ({how}) | {test} | {100 * r['hit_rate']:.1f} % ({r['hits']}/{r['targets']}) "
                          f"| {per_100:.1f} ({r['false_accepts']}/{r['non_target_words']}) "
                          f"| {r['false_accepts_per_hour']:.0f} | {fired} |")
     return "\n".join(lines)
@@ -308,11 +325,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("with", "without"), default=None, help="train only one of the two")
     parser.add_argument("--minutes", type=float, default=None, help=f"stream length (default {STREAM_MINUTES})")
     parser.add_argument("--model", default=None, help="score this checkpoint instead of training (with --only)")
+    parser.add_argument("--start-from", default=None,
+                        help="the network the word starts from: a bundled model or checkpoint, or 'new' "
+                             "(default: the Train panel's, the commands model)")
+    parser.add_argument("--split", choices=SPLITS, default="testing",
+                        help="the streams' speakers: the held-out test speakers (default), or the validation "
+                             "speakers and other renderings of the voices, to choose settings on")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the Train panel's)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the Train panel's)")
     parser.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the recognizer's)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
     changes = tuple((name, ast.literal_eval(value)) for name, _, value in (item.partition("=") for item in args.set))
-    sizes = replace(sizes, negatives=changes, threshold=args.threshold,
+    sizes = replace(sizes, negatives=changes, threshold=args.threshold, lr=args.lr, split=args.split,
+                    start_from=None if args.start_from is None else ("" if args.start_from == "new" else args.start_from),
+                    **({"epochs": args.epochs} if args.epochs else {}),
                     **({"minutes": args.minutes} if args.minutes else {}))
     trainings = {"with": (True,), "without": (False,), None: (False, True)}[args.only]
     if args.model and not args.only:

@@ -40,6 +40,27 @@ def test_custom_words_train_with_the_bundled_other_words_and_noise(tones, tmp_pa
     assert f"{bundled_negatives_dir().name}:" in out  # its clips are in the test split's report
 
 
+def test_a_custom_word_starts_from_the_bundled_commands_network(tones, tmp_path, capsys):
+    from speechrnn.bundled import bundled_model_path
+    from speechrnn.checkpoint import load_checkpoint
+
+    base = load_checkpoint(bundled_model_path("commands"))
+    small = TINY[TINY.index("--batch-size"):]  # no --hidden/--layers: the network is the commands model's
+    code, out, err = cli(capsys, "train", "--data", tones, "--words", "lights", "--confusables", "0",
+                         "--epochs", "1", "--init-from", "commands", "--out", tmp_path / "run",
+                         "--cache-dir", tmp_path / "cache", *small)
+    assert code == 0, err
+    run = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert run.feature_config == base.feature_config  # its features and network, not the defaults
+    assert (run.model_config.cell, run.model_config.hidden, run.model_config.layers) == ("gru", 128, 2)
+    assert run.labels == ["_silence_", "_unknown_", "lights"]
+    assert run.train_config["train"]["init_from"] == str(bundled_model_path("commands"))
+
+    code, _, err = cli(capsys, "train", "--data", tones, "--words", "lights", "--epochs", "1", "--init-from",
+                       "commands", "--out", tmp_path / "other", "--cache-dir", tmp_path / "cache", *TINY)
+    assert_one_line_error(code, err, "cannot start from this model", "GRU 2x128 on 13 mfcc", "GRU 1x16")
+
+
 def test_negatives_none_and_a_noise_folder_leave_only_what_was_given(tones, tmp_path, capsys):
     code, _, err = cli(capsys, "train", "--data", tones, "--words", "lights", "--negatives", "none",
                        "--noise-dir", tones / "alpha", "--epochs", "1", "--out", tmp_path / "run",

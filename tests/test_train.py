@@ -440,8 +440,36 @@ def test_the_stream_objective_needs_a_background_class(tones, cache, tmp_path):
 def test_a_run_can_start_from_a_finished_model(tones, cache, tmp_path):
     _, first = run_training(tones, tmp_path / "first", cache, epochs=1)
     events, second = run_training(tones, tmp_path / "second", cache, epochs=1, init_from=str(first.best_path))
-    assert any(isinstance(e, Message) and "starting from the weights" in e.text for e in events)
+    assert any(isinstance(e, Message) and "its network and head" in e.text for e in events)
     assert load_checkpoint(second.best_path).train_config["train"]["init_from"] == str(first.best_path)
-    other = make_tone_dataset(tmp_path / "other", words={"alpha": (300, 500), "bravo": (700, 900)})
-    with pytest.raises(SpeechRNNError, match="cannot start from this model"):
-        run_training(other, tmp_path / "third", cache, epochs=1, init_from=str(first.best_path))
+    with pytest.raises(SpeechRNNError, match="cannot start from this model: its network or features differ"):
+        run_training(tones, tmp_path / "third", cache, epochs=1, init_from=str(first.best_path), cell="lstm")
+
+
+def test_new_words_start_from_another_models_network_and_its_shared_head_rows(tones, cache, tmp_path):
+    from speechrnn.model import RNNClassifier
+    from speechrnn.training.base_network import initial_weights
+
+    _, first = run_training(tones, tmp_path / "first", cache, epochs=1)
+    base = load_checkpoint(first.best_path)
+    labels = ["echo", base.labels[1], "foxtrot"]  # one label shared with the base, two new ones
+    model = ModelConfig(num_classes=3, input_dim=FEATURES.feature_dim, **TINY_MODEL)
+    fresh = RNNClassifier(model).state_dict()
+    weights, shared = initial_weights(base, labels, model, FEATURES, fresh)
+    assert shared == [base.labels[1]]
+    for name, value in base.state_dict.items():
+        if not name.startswith(("head.", "attention.")):
+            assert torch.equal(weights[name], value), name  # the network and its normalisation
+    assert torch.equal(weights["head.weight"][1], base.state_dict["head.weight"][1])
+    assert torch.equal(weights["head.weight"][[0, 2]], fresh["head.weight"][[0, 2]])
+    assert not torch.equal(weights["head.weight"][0], base.state_dict["head.weight"][0])
+    assert torch.equal(weights["attention.weight"], fresh["attention.weight"])
+
+    other = make_tone_dataset(tmp_path / "other", words={"echo": (400, 800), "foxtrot": (1000, 600)})
+    events, result = run_training(other, tmp_path / "new", cache, epochs=1, init_from=str(first.best_path))
+    assert any(isinstance(e, Message) and "its network; a new head" in e.text for e in events)
+    assert load_checkpoint(result.best_path).labels == ["echo", "foxtrot"]
+    wider = dict(TINY_MODEL, hidden=48)
+    with pytest.raises(SpeechRNNError, match=r"GRU 1x32 on 40 mfcc, 20-7600 Hz vs GRU 1x48"):
+        initial_weights(base, labels, ModelConfig(num_classes=3, input_dim=FEATURES.feature_dim, **wider),
+                        FEATURES, fresh)

@@ -96,9 +96,11 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     add_feature_arguments(parser, "features")
 
     model = parser.add_argument_group("model")
-    model.add_argument("--cell", choices=("gru", "lstm", "rnn"), default="gru", help="recurrent cell (default gru)")
-    model.add_argument("--hidden", type=int, default=128, help="hidden units per layer (default 128)")
-    model.add_argument("--layers", type=int, default=2, help="stacked layers (default 2)")
+    model.add_argument("--cell", choices=("gru", "lstm", "rnn"), default=None,
+                       help="recurrent cell (default gru, or the --init-from model's)")
+    model.add_argument("--hidden", type=int, default=None,
+                       help="hidden units per layer (default 128, or the --init-from model's)")
+    model.add_argument("--layers", type=int, default=None, help="stacked layers (default 2, or the --init-from model's)")
     model.add_argument("--dropout", type=float, default=0.1, help="dropout between layers and before the head (default 0.1)")
     model.add_argument("--bidirectional", action="store_true", help="bidirectional (offline only, no live use)")
     model.add_argument("--pooling", choices=("last", "mean", "attention"), default="attention",
@@ -146,9 +148,12 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                             "best frame in its window (max)")
     optim.add_argument("--stream-segment-s", type=float, default=None,
                        help="stream objective: seconds of audio per lane and step (default 3)")
-    optim.add_argument("--init-from", default=None, metavar="CHECKPOINT",
-                       help="start from this model's weights (same network, labels and features) with a new "
-                            "learning-rate schedule: train a finished run further")
+    optim.add_argument("--init-from", default=None, metavar="MODEL",
+                       help="start from this model's weights (a checkpoint, or a bundled model: digits, "
+                            "commands) with a new learning-rate schedule; the run takes its network and "
+                            "features. On its labels: train a finished run further; on other words: its "
+                            "network and a new head (a custom word learns from a network that has heard "
+                            "many voices)")
     optim.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation and batches (default 0)")
     optim.add_argument("--device", default="auto",
                        help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps (default auto)")
@@ -173,6 +178,7 @@ def _configs(args: argparse.Namespace):
     from speechrnn.features import FeatureConfig
     from speechrnn.model import ModelConfig
     from speechrnn.training import TrainConfig
+    from speechrnn.training.base_network import base_network
 
     words = parse_words(args.words)
     silence = args.silence
@@ -187,10 +193,13 @@ def _configs(args: argparse.Namespace):
     )
     if not 0 <= args.dropout < 1:
         raise ValueError(f"--dropout must be within [0, 1) (a share of units dropped), not {args.dropout:g}")
-    features = FeatureConfig(**feature_overrides(args))
-    model = ModelConfig(num_classes=2, input_dim=features.feature_dim, cell=args.cell, hidden=args.hidden,
-                        layers=args.layers, dropout=args.dropout, bidirectional=args.bidirectional,
-                        pooling=args.pooling, nonlinearity=args.nonlinearity)
+    base = base_network(args.init_from) if args.init_from else None
+    features = dataclasses.replace(base.features if base else FeatureConfig(), **feature_overrides(args))
+    defaults = base.model if base else ModelConfig  # the class attributes are the defaults
+    body = {name: getattr(args, name) if getattr(args, name) is not None else getattr(defaults, name)
+            for name in ("cell", "hidden", "layers")}
+    model = ModelConfig(num_classes=2, input_dim=features.feature_dim, dropout=args.dropout,
+                        bidirectional=args.bidirectional, pooling=args.pooling, nonlinearity=args.nonlinearity, **body)
     augment = {"noise": not args.no_noise, "shift": not args.no_shift, "spec_augment": not args.no_specaugment,
                "room": not args.no_room, "gain": not args.no_gain}
     for name in ("noise_prob", "snr_db_min", "snr_db_max", "shift_ms", "room_prob"):
@@ -200,9 +209,11 @@ def _configs(args: argparse.Namespace):
              "seed": args.seed, "device": args.device, "threads": args.threads,
              "balance_sources": args.balance_sources}
     for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps", "gate_init",
-                 "objective", "stream_loss", "stream_segment_s", "init_from"):
+                 "objective", "stream_loss", "stream_segment_s"):
         if getattr(args, name) is not None:
             train[name] = getattr(args, name)
+    if base is not None:
+        train["init_from"] = str(base.path)
     return data, features, model, AugmentConfig(**augment), dataclasses.replace(TrainConfig(), **train)
 
 

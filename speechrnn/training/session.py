@@ -43,6 +43,7 @@ from speechrnn.data.spec import UNKNOWN as UNKNOWN_LABEL
 from speechrnn.errors import SpeechRNNError
 from speechrnn.events import Cancelled, CancelToken, EpochEnd, EventStream, Finished, Message, Progress, Stage
 from speechrnn.training.clip_batches import BatchMaker, batch_seed, effective_batch_size, epoch_batches, epoch_order
+from speechrnn.training.base_network import initial_weights
 from speechrnn.training.config import (BEST_NAME, CONFIG_NAME, LAST_NAME, METRICS_NAME, PLOT_NAME, RESULTS_NAME,
                                        STALE_FILES, TrainConfig, TrainResult)
 from speechrnn.training.distributed import DistEnv, all_sum, any_rank, barrier, distributed_env, init_distributed, set_threads
@@ -236,8 +237,12 @@ class _Session:
         if self.resumed_weights is not None:
             self.model.load_state_dict(self.resumed_weights)
         elif config.init_from:
-            yield Message(f"starting from the weights of {config.init_from}")
-            self.model.load_state_dict(self._initial_weights(Path(config.init_from)))
+            weights, shared = self._initial_weights(Path(config.init_from))
+            self.model.load_state_dict(weights)
+            kept = ("its network and head" if shared == self.labels else
+                    f"its network and its head for {', '.join(shared)}; new for the rest" if shared else
+                    "its network; a new head")
+            yield Message(f"starting from the weights of {config.init_from} ({kept})")
         else:
             self.model.set_normalization(*normalization_stats(
                 prepared.train.waves, prepared.train.is_silence, self.extractor, device, config.seed, cached_train))
@@ -273,17 +278,12 @@ class _Session:
         self.lane_state = None  # stream objective: the lanes' carried state (zero after a resume)
         yield from self._schedule()
 
-    def _initial_weights(self, path: Path) -> dict:
-        """Weights of the checkpoint at ``path`` to continue training from, with a new schedule; it
-        must be the same network on the same labels and features (normalisation comes with it)."""
+    def _initial_weights(self, path: Path) -> tuple[dict, list[str]]:
+        """Weights to start from and the labels whose head rows they keep (speechrnn.training.base_network)."""
         from speechrnn.checkpoint import load_checkpoint
 
-        checkpoint = load_checkpoint(path)
-        if (list(checkpoint.labels) != self.labels or checkpoint.model_config != self.model_config
-                or checkpoint.feature_config != self.feature_config):
-            raise SpeechRNNError(f"{path}: cannot start from this model: its network, labels or features differ "
-                                 f"from this run's ({', '.join(checkpoint.labels)} vs {', '.join(self.labels)})")
-        return checkpoint.state_dict
+        return initial_weights(load_checkpoint(path), self.labels, self.model_config, self.feature_config,
+                               self.model.state_dict())
 
     @torch.no_grad()
     def _validation_frames(self) -> torch.Tensor:

@@ -116,4 +116,5 @@ def train_panel(window, recordings, tmp_path):
     panel.use_speech_commands.setChecked(False)
     panel.use_synth.setChecked(False)
     panel.runs_edit.setText(str(tmp_path / "runs"))
+    panel.start_combo.setCurrentIndex(panel.start_combo.findData(""))  # a new network: its cell and size are free
     return panel

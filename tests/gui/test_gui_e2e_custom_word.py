@@ -103,6 +103,9 @@ def test_record_a_new_word_train_use_and_hear_it(qtbot, ring_microphone, fast_co
     assert f"{WORD} ({TAKES})" in train.recordings_info.text()
     assert train.use_recordings.isChecked() and train.use_synth.isChecked()  # what the panel offers
     assert train.vocab_combo.currentData() == "recorded" and train.unknown_check.isChecked()
+    assert train.start_combo.currentData() == "commands"  # by default the word learns on that network ...
+    # ... a GRU 2x128; a small new network keeps this test short (~15 s of training on one core)
+    train.start_combo.setCurrentIndex(train.start_combo.findData(""))
     train.synth_spin.setValue(SYNTH_PER_WORD)
     train.hidden_spin.setValue(HIDDEN)
     train.layers_spin.setValue(1)

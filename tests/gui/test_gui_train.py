@@ -56,6 +56,32 @@ def test_the_form_becomes_library_configs(qtbot, window, recordings, tmp_path):
     assert panel.build_request().data.words == ("yes", "no")
 
 
+def test_new_words_start_from_the_commands_network_by_default_and_it_fixes_cell_and_size(
+        qtbot, window, recordings, tmp_path):
+    from gui.panels.train import DEFAULT_START_FROM
+    from speechrnn.bundled import bundled_model_path
+    from speechrnn.checkpoint import load_checkpoint
+
+    panel = train_panel(window, recordings, tmp_path)
+    base = load_checkpoint(bundled_model_path(DEFAULT_START_FROM))
+    assert DEFAULT_START_FROM == "commands" and window.ctx.settings.train_form.get("start_from") is None
+    panel._restore_form()  # a first start: nothing remembered
+    assert panel.start_combo.currentData() == "commands"
+    assert not panel.cell_combo.isEnabled() and not panel.hidden_spin.isEnabled()
+    assert (panel.cell_combo.currentData(), panel.hidden_spin.value(), panel.layers_spin.value()) == ("gru", 128, 2)
+    request = panel.build_request()
+    assert request.features == base.feature_config and request.train.init_from == str(base.path)
+    assert (request.model.cell, request.model.hidden, request.model.input_dim) == ("gru", 128, 13)
+
+    panel.start_combo.setCurrentIndex(panel.start_combo.findData(""))  # a new network
+    assert panel.cell_combo.isEnabled() and panel.hidden_spin.isEnabled() and panel.layers_spin.isEnabled()
+    panel.hidden_spin.setValue(64)
+    request = panel.build_request()
+    assert request.features.n_mfcc == 40 and not request.train.init_from and request.model.hidden == 64
+    panel.shutdown()
+    assert Settings().train_form["start_from"] == ""  # remembered
+
+
 def test_synthetic_voices_add_my_words_and_unknown_words(qtbot, window, recordings, tmp_path):
     from speechrnn.recipes import UNKNOWN_WORDS
 
@@ -87,10 +113,14 @@ def test_missing_choices_are_explained(qtbot, window, recordings, tmp_path):
 
 
 def test_epochs_follow_the_size_of_the_data_until_chosen(qtbot, window, recordings, tmp_path):
-    from gui.panels.train import DEFAULT_EPOCHS, SMALL_DATA_EPOCHS
+    from gui.panels.train import DEFAULT_EPOCHS, SMALL_DATA_EPOCHS, START_FROM_EPOCHS
 
     panel = train_panel(window, recordings, tmp_path)
     assert panel.epochs_spin.value() == SMALL_DATA_EPOCHS  # my words only: short epochs, many of them
+    panel.start_combo.setCurrentIndex(panel.start_combo.findData("commands"))
+    assert panel.epochs_spin.value() == START_FROM_EPOCHS  # on the Commands network: more of them
+    panel.start_combo.setCurrentIndex(panel.start_combo.findData(""))
+    assert panel.epochs_spin.value() == SMALL_DATA_EPOCHS
     panel.use_speech_commands.setChecked(True)
     assert panel.epochs_spin.value() == DEFAULT_EPOCHS
     assert panel.acc_plot.viewRange()[0][1] >= DEFAULT_EPOCHS  # the empty curves span the run
