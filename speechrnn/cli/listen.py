@@ -207,9 +207,9 @@ def _listen_live(recognizer, args: argparse.Namespace, view: TerminalView) -> in
         print(f"waiting for the microphone: {error}", file=sys.stderr)
 
     mic = open_microphone(make, attempts=1)
-    print(f"listening on {mic.device.name} ({mic.capture_rate_hz} Hz); Ctrl-C to stop", file=sys.stderr)
     started = time.monotonic()
-    try:
+    try:  # from here on a Ctrl-C, whenever it comes, stops the stream (said "listening": the test's cue)
+        print(f"listening on {mic.device.name} ({mic.capture_rate_hz} Hz); Ctrl-C to stop", file=sys.stderr)
         reader = mic.reader()
         while args.duration is None or time.monotonic() - started < args.duration:
             time.sleep(READ_INTERVAL_S)
