@@ -55,6 +55,10 @@ def test_a_custom_word_starts_from_the_bundled_commands_network(tones, tmp_path,
     assert (run.model_config.cell, run.model_config.hidden, run.model_config.layers) == ("gru", 128, 2)
     assert run.labels == ["_silence_", "_unknown_", "lights"]
     assert run.train_config["train"]["init_from"] == str(bundled_model_path("commands"))
+    code, out, err = cli(capsys, "info", tmp_path / "run" / "best.pt")
+    assert code == 0, err
+    started = next(line for line in out.splitlines() if line.strip().startswith("started from:"))
+    assert str(bundled_model_path("commands")) in started and "speech_commands_sample (CC BY 4.0" in started
 
     code, _, err = cli(capsys, "train", "--data", tones, "--words", "lights", "--epochs", "1", "--init-from",
                        "commands", "--out", tmp_path / "other", "--cache-dir", tmp_path / "cache", *TINY)

@@ -468,7 +468,11 @@ def test_new_words_start_from_another_models_network_and_its_shared_head_rows(to
     other = make_tone_dataset(tmp_path / "other", words={"echo": (400, 800), "foxtrot": (1000, 600)})
     events, result = run_training(other, tmp_path / "new", cache, epochs=1, init_from=str(first.best_path))
     assert any(isinstance(e, Message) and "its network; a new head" in e.text for e in events)
-    assert load_checkpoint(result.best_path).labels == ["echo", "foxtrot"]
+    trained = load_checkpoint(result.best_path)
+    assert trained.labels == ["echo", "foxtrot"]
+    owed = trained.data["started_from"]  # the checkpoint says whose weights it started from, and their data
+    assert owed["path"] == str(first.best_path) and owed["labels"] == base.labels
+    assert owed["sources"] == [source["name"] for source in base.data["sources"]]
     wider = dict(TINY_MODEL, hidden=48)
     with pytest.raises(SpeechRNNError, match=r"GRU 1x32 on 40 mfcc, 20-7600 Hz vs GRU 1x48"):
         initial_weights(base, labels, ModelConfig(num_classes=3, input_dim=FEATURES.feature_dim, **wider),

@@ -114,6 +114,12 @@ def run(args: argparse.Namespace) -> int:
         license_text = (data.get("licenses") or {}).get(source.get("name"), "")
         _line("data", f"{_source_name(source)} ({source.get('clips')} clips, {source.get('speakers')} speakers)"
                       + (f"; license: {license_text}" if license_text else ""))
+    base = data.get("started_from")
+    if base:
+        licenses = base.get("licenses") or {}
+        owed = "; ".join(f"{name} ({licenses[name]})" if licenses.get(name) else name
+                         for name in base.get("sources", []))
+        _line("started from", f"{base['path']}" + (f", trained on {owed}" if owed else ""))
     if summary.get("recipe"):
         _line("recipe", summary["recipe"])
     _line("created", f"{summary.get('created')} with speechrnn {summary.get('package_version')}")

@@ -73,3 +73,19 @@ def initial_weights(checkpoint: Any, labels: list[str], model: Any, features: An
         for label in shared:
             weights[name][labels.index(label)] = checkpoint.state_dict[name][list(checkpoint.labels).index(label)]
     return weights, shared
+
+
+def provenance(path: str | Path) -> dict:
+    """What a model that starts from the weights at ``path`` owes them, for its checkpoint (its data
+    description's ``started_from``, shown by ``speechrnn info``): the file, its labels and the data
+    sources that trained it, with their licenses. Just the file when it can no longer be read."""
+    from speechrnn.checkpoint import load_checkpoint
+
+    try:
+        checkpoint = load_checkpoint(path)
+    except SpeechRNNError:
+        return {"path": str(path)}
+    data = checkpoint.data or {}
+    return {"path": str(path), "labels": list(checkpoint.labels),
+            "sources": [source.get("name") for source in data.get("sources", [])],
+            "licenses": dict(data.get("licenses") or {})}

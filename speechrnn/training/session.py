@@ -43,7 +43,7 @@ from speechrnn.data.spec import UNKNOWN as UNKNOWN_LABEL
 from speechrnn.errors import SpeechRNNError
 from speechrnn.events import Cancelled, CancelToken, EpochEnd, EventStream, Finished, Message, Progress, Stage
 from speechrnn.training.clip_batches import BatchMaker, batch_seed, effective_batch_size, epoch_batches, epoch_order
-from speechrnn.training.base_network import initial_weights
+from speechrnn.training.base_network import initial_weights, provenance
 from speechrnn.training.config import (BEST_NAME, CONFIG_NAME, LAST_NAME, METRICS_NAME, PLOT_NAME, RESULTS_NAME,
                                        STALE_FILES, TrainConfig, TrainResult)
 from speechrnn.training.distributed import DistEnv, all_sum, any_rank, barrier, distributed_env, init_distributed, set_threads
@@ -332,6 +332,8 @@ class _Session:
         self.description = dict(self.prepared.description)
         self.description["licenses"] = source_licenses(self.description)
         self.description["world_size"] = self.dist.world
+        if self.config.init_from:  # a model made from another's weights says whose, and their data's licenses
+            self.description["started_from"] = provenance(self.config.init_from)
         if not self.dist.main:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
