@@ -686,7 +686,7 @@ class TrainPanel(Panel):
         return str(folder) if folder is not None else ""
 
     def _start_changed(self) -> None:
-        """Starting from a bundled model's network fixes the cell and size: show its, greyed."""
+        """Starting from a bundled model's network fixes the cell and size: show its values, greyed."""
         self._suggest_epochs()
         name = self.start_combo.currentData()
         for widget in (self.cell_combo, self.hidden_spin, self.layers_spin):

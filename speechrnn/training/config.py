@@ -61,8 +61,9 @@ class TrainConfig:
     stream_hum_prob: float = 0.3
     stream_hum_min_db: float = -12.0
     stream_hum_max_db: float = 6.0
-    # a checkpoint whose weights the run starts from (same network, labels and features) instead of
-    # a fresh initialisation: more epochs for a finished run, with a new learning-rate schedule
+    # a checkpoint whose weights the run starts from instead of a fresh initialisation, with a new
+    # learning-rate schedule (same network and features): on its labels, more epochs for a finished
+    # run; on other labels, its network and a new head (speechrnn.training.base_network)
     init_from: str = ""
 
     def __post_init__(self) -> None:
