@@ -81,6 +81,8 @@ class Sizes:
     confusables_per_word: int | None = None
     clips_per_confusable: int | None = None
     negatives: tuple[tuple[str, object], ...] = ()  # NegativesConfig fields to change (--set)
+    augment: tuple[tuple[str, object], ...] = ()  # AugmentConfig fields to change (--augment)
+    train_seed: int | None = None  # None: TrainConfig's
     threshold: float | None = None  # the recognizer's detection threshold (None: its default)
     lr: float | None = None  # None: the Train panel's default
     start_from: str | None = None  # the network the word starts from (None: the panel's; "": a new one)
@@ -178,7 +180,8 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     model = ModelConfig(num_classes=2, input_dim=features.feature_dim,
                         **({"hidden": sizes.hidden} if sizes.hidden and not start_from else {}))
     config = TrainConfig(epochs=sizes.epochs or small_data_epochs(bool(start_from)), threads=training_threads(),
-                         **({"lr": sizes.lr} if sizes.lr else {}))
+                         **({"lr": sizes.lr} if sizes.lr else {}),
+                         **({"seed": sizes.train_seed} if sizes.train_seed is not None else {}))
     if start_from:  # as the panel's "Start from" does
         base = base_network(start_from)
         features, model, config = base.features, base.model_for(model), replace(config, init_from=str(base.path))
@@ -186,7 +189,7 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     if negatives:
         negatives_config = negatives_settings(sizes)
     request = TrainRequest(
-        data, model, AugmentConfig(), config, out / "run", features,
+        data, model, replace(AugmentConfig(), **dict(sizes.augment)), config, out / "run", features,
         synth_words=(word,), synth_per_word=sizes.synth_per_word or DEFAULT_SYNTH_PER_WORD, synth_dir=synth_dir,
         synth_unknown_words=tuple(w for w in UNKNOWN_WORDS if label_folder(w) != label_folder(word)),
         recordings=recordings, negatives=negatives_config)
@@ -311,6 +314,11 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def field_changes(items: list[str]) -> tuple[tuple[str, object], ...]:
+    """``["name=value", ...]`` (--set, --augment) -> ``(("name", value), ...)``, values as Python literals."""
+    return tuple((name, ast.literal_eval(value)) for name, _, value in (item.partition("=") for item in items))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.custom_word", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", required=True, help="folder with speech_commands_v2_testset_half/ and "
@@ -322,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="change a NegativesConfig field for an experiment (e.g. --set unknown_pct=600)")
+    parser.add_argument("--augment", action="append", default=[], metavar="NAME=VALUE",
+                        help="change an AugmentConfig field for an experiment (e.g. --augment speed=True)")
+    parser.add_argument("--train-seed", type=int, default=None, help="training seed (default: TrainConfig's)")
     parser.add_argument("--only", choices=("with", "without"), default=None, help="train only one of the two")
     parser.add_argument("--minutes", type=float, default=None, help=f"stream length (default {STREAM_MINUTES})")
     parser.add_argument("--model", default=None, help="score this checkpoint instead of training (with --only)")
@@ -336,8 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the recognizer's)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
-    changes = tuple((name, ast.literal_eval(value)) for name, _, value in (item.partition("=") for item in args.set))
-    sizes = replace(sizes, negatives=changes, threshold=args.threshold, lr=args.lr, split=args.split,
+    sizes = replace(sizes, negatives=field_changes(args.set), augment=field_changes(args.augment), train_seed=args.train_seed,
+                    threshold=args.threshold, lr=args.lr, split=args.split,
                     start_from=None if args.start_from is None else ("" if args.start_from == "new" else args.start_from),
                     **({"epochs": args.epochs} if args.epochs else {}),
                     **({"minutes": args.minutes} if args.minutes else {}))
@@ -347,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     results = run(Path(args.data_root), args.word, Path(args.work_dir).expanduser(), sizes, args.seed, trainings,
                   Path(args.model) if args.model else None)
     results["negatives_settings"] = {k: v for k, v in vars(negatives_settings(sizes)).items()}
+    results["augment_changes"], results["train_seed"] = dict(sizes.augment), sizes.train_seed
     print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")

@@ -15,6 +15,8 @@ from speechrnn.data.augment import (
     generated_noise,
     mix_at_snr,
     spec_augment,
+    sped_length,
+    SpeedChanger,
     time_shift,
 )
 from speechrnn.features import FeatureConfig, FeatureExtractor
@@ -22,7 +24,7 @@ from test_data_layout import REPO_DATA
 
 RATE_HZ = 16000
 CLIP = 16000
-DRY = {"room": False, "gain": False}  # leaves the clean speech as it is, to measure noise and shift alone
+DRY = {"room": False, "gain": False, "speed": False}  # leaves the clean speech as it is, to measure noise and shift alone
 
 
 def snr_db(clean: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
@@ -149,13 +151,32 @@ def test_room_tilt_changes_the_spectral_balance(speech):
 
 
 def test_gain_scales_whole_clips_within_range(speech):
-    augment = WaveAugmenter(AugmentConfig(noise=False, shift=False, room=False, gain_db_max=12.0), [], RATE_HZ)
+    augment = WaveAugmenter(AugmentConfig(noise=False, shift=False, room=False, speed=False, gain_db_max=12.0), [], RATE_HZ)
     batch = speech.repeat(16, 1)
     out = augment(batch, torch.zeros(len(batch), dtype=torch.bool), torch.Generator().manual_seed(0))
     gain_db = 10 * torch.log10(out.square().mean(1) / batch.square().mean(1))
     assert gain_db.abs().max() <= 12.0 + 1e-3 and gain_db.std() > 3
     gain = torch.pow(10.0, gain_db / 20).unsqueeze(-1)
     torch.testing.assert_close(out, batch * gain, atol=1e-5, rtol=1e-4)  # one gain per clip, nothing else
+
+
+def _peak_hz(wave: torch.Tensor) -> float:
+    spectrum = torch.fft.rfft(wave * torch.hann_window(wave.shape[-1]))
+    return float(spectrum.abs().argmax()) * RATE_HZ / wave.shape[-1]
+
+
+@pytest.mark.parametrize("speed", [0.9, 1.1])
+def test_speed_moves_the_pitch_and_keeps_the_clip_length(speed):
+    tone = 0.3 * torch.sin(2 * torch.pi * 500.0 * torch.arange(CLIP) / RATE_HZ)
+    batch = torch.stack([tone, tone])
+    fixed = AugmentConfig(noise=False, shift=False, room=False, gain=False, speed=True, speed_min=speed,
+                          speed_max=speed)
+    out = WaveAugmenter(fixed, [], RATE_HZ)(batch, torch.zeros(2, dtype=torch.bool), torch.Generator().manual_seed(0))
+    assert out.shape == batch.shape
+    assert _peak_hz(out[0]) == pytest.approx(500.0 * speed, abs=2.0)  # 500 Hz played 1.1x as fast: 550 Hz
+    sped = SpeedChanger()(tone[: CLIP // 2], speed)  # a stream's word: it lasts 1 / speed as long
+    assert sped.shape[-1] == sped_length(CLIP // 2, speed) == round(CLIP / 2 / speed)
+    assert _peak_hz(sped) == pytest.approx(500.0 * speed, abs=4.0)
 
 
 def test_without_recordings_generated_noise_is_used():

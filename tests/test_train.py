@@ -18,7 +18,7 @@ import soundfile as sf
 import torch
 
 from speechrnn.checkpoint import load_checkpoint
-from speechrnn.data.augment import AugmentConfig
+from speechrnn.data.augment import AugmentConfig, sped_length
 from speechrnn.data.spec import DataSpec
 from speechrnn.errors import SpeechRNNError
 from speechrnn.events import CancelToken, Cancelled, EpochEnd, Finished, Message, Progress, run_to_end
@@ -212,7 +212,7 @@ def test_resume_without_a_run_is_an_error(tmp_path):
 
 # ------------------------------------------------------------------------------- data paths
 def test_without_waveform_augmentation_the_feature_cache_is_used_and_silence_still_varies(tones, cache, tmp_path):
-    augment = AugmentConfig(noise=False, shift=False, room=False, gain=False, spec_augment=False)
+    augment = AugmentConfig(noise=False, shift=False, room=False, gain=False, speed=False, spec_augment=False)
     config = TrainConfig(epochs=1, **TINY_TRAIN)
     events = list(train(spec_of(tones, include_silence=True), FEATURES, ModelConfig(num_classes=2, **TINY_MODEL),
                         augment, config, tmp_path / "run", cache_dir=cache))
@@ -363,7 +363,8 @@ def test_stream_segments_place_every_clip_once_with_targets_at_the_word_end():
     silence[-2:] = True  # generated silence rows are never placed: silence is the background
     extractor = FeatureExtractor(FEATURES)
     batches = StreamBatches(torch.from_numpy(waves).half(), targets, silence, extractor, FEATURES,
-                            AugmentConfig(room=False), [torch.from_numpy(0.01 * rng.standard_normal(RATE_HZ * 5))],
+                            AugmentConfig(room=False, speed=True),
+                            [torch.from_numpy(0.01 * rng.standard_normal(RATE_HZ * 5))],
                             torch.device("cpu"), segment_s=3.0, target_ms=200.0, target_lead_ms=100.0,
                             background_class=0, unknown_class=None, hum_prob=0.0, hum_level_db=(0.0, 0.0))
     generator = torch.Generator().manual_seed(0)
@@ -372,9 +373,11 @@ def test_stream_segments_place_every_clip_once_with_targets_at_the_word_end():
     assert sorted(placed) == list(range(clips - 2))
     frames, frame_targets, word_ids = batches.render(plan[0], generator, fill=torch.zeros(FEATURES.feature_dim))
     assert frames.shape == (4, FEATURES.num_frames(3 * RATE_HZ), FEATURES.feature_dim)
+    speeds = {p.speed for step in plan for lane in step for p in lane}
+    assert len(speeds) > 1 and all(0.9 <= s <= 1.1 for s in speeds)  # AugmentConfig's speed range
     for lane, placements in enumerate(plan[0]):
-        for placement in placements:
-            end_frame = round((placement.start + int(0.4 * RATE_HZ)) / FEATURES.hop_samples)
+        for placement in placements:  # a faster word ends sooner
+            end_frame = round((placement.start + sped_length(int(0.4 * RATE_HZ), placement.speed)) / FEATURES.hop_samples)
             window = frame_targets[lane, end_frame - 10 : end_frame + 10]  # 100 ms before to 100 ms after
             assert (window == targets[placement.clip]).all()
             assert frame_targets[lane, end_frame - 25] == 0 and frame_targets[lane, end_frame + 12] == 0

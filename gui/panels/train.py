@@ -581,7 +581,7 @@ class TrainPanel(Panel):
             f"epochs: about {START_FROM_EPOCHS} are needed on a bundled model's network, {SMALL_DATA_EPOCHS} on "
             f"a new one. With Speech Commands about {DEFAULT_EPOCHS} do.")
         form.addRow("Epochs:", self.epochs_spin)
-        aug_grid = QGridLayout()  # two rows: five check boxes in one would widen the form
+        aug_grid = QGridLayout()  # two rows: six check boxes in one would widen the form
         aug_grid.setContentsMargins(0, 0, 0, 0)
         self.aug_noise = QCheckBox("noise")
         self.aug_noise.setToolTip("Mix background noise into training clips (0–20 dB SNR): the Noise folder, "
@@ -593,10 +593,14 @@ class TrainPanel(Panel):
                                  "rooms and microphones other than the ones recorded")
         self.aug_gain = QCheckBox("gain")
         self.aug_gain.setToolTip("Random loudness (±12 dB): near and far speakers")
+        self.aug_speed = QCheckBox("speed")
+        self.aug_speed.setToolTip("Play spoken clips 0.9–1.1 times as fast (pitch and pace move together): "
+                                  "voices and speaking rates your recordings do not have")
         self.aug_spec = QCheckBox("SpecAugment")
         self.aug_spec.setToolTip("Mask random stretches of time and frequency")
-        for index, check in enumerate((self.aug_noise, self.aug_shift, self.aug_room, self.aug_gain, self.aug_spec)):
-            check.setChecked(True)
+        for index, check in enumerate((self.aug_noise, self.aug_shift, self.aug_room, self.aug_gain, self.aug_speed,
+                                           self.aug_spec)):
+            check.setChecked(check is not self.aug_speed)  # AugmentConfig's defaults
             aug_grid.addWidget(check, index // 3, index % 3)
         aug_grid.setColumnStretch(3, 1)
         form.addRow("Augmentation:", aug_grid)
@@ -642,7 +646,7 @@ class TrainPanel(Panel):
             "layers": self.layers_spin.value(), "epochs": self.epochs_spin.value(),
             "aug_noise": self.aug_noise.isChecked(), "aug_shift": self.aug_shift.isChecked(),
             "aug_room": self.aug_room.isChecked(), "aug_gain": self.aug_gain.isChecked(),
-            "aug_spec": self.aug_spec.isChecked(), "runs": self.runs_edit.text(),
+            "aug_speed": self.aug_speed.isChecked(), "aug_spec": self.aug_spec.isChecked(), "runs": self.runs_edit.text(),
         }
 
     def _restore_form(self) -> None:
@@ -673,6 +677,7 @@ class TrainPanel(Panel):
         self.aug_shift.setChecked(form.get("aug_shift", True))
         self.aug_room.setChecked(form.get("aug_room", True))
         self.aug_gain.setChecked(form.get("aug_gain", True))
+        self.aug_speed.setChecked(form.get("aug_speed", False))
         self.aug_spec.setChecked(form.get("aug_spec", True))
         if form.get("runs"):
             self.runs_edit.setText(form["runs"])
@@ -838,7 +843,7 @@ class TrainPanel(Panel):
                             hidden=self.hidden_spin.value(), layers=self.layers_spin.value())
         augment = AugmentConfig(noise=self.aug_noise.isChecked(), shift=self.aug_shift.isChecked(),
                                 room=self.aug_room.isChecked(), gain=self.aug_gain.isChecked(),
-                                spec_augment=self.aug_spec.isChecked())
+                                speed=self.aug_speed.isChecked(), spec_augment=self.aug_spec.isChecked())
         config = TrainConfig(epochs=self.epochs_spin.value(), threads=training_threads())
         if self.start_combo.currentData():
             from speechrnn.training.base_network import base_network

@@ -115,6 +115,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     augment.add_argument("--no-room", action="store_true",
                          help="no simulated room reverberation and microphone tilt (default: half the clips)")
     augment.add_argument("--no-gain", action="store_true", help="no random loudness change (default -12..+12 dB)")
+    augment.add_argument("--speed", action="store_true",
+                         help="speed perturbation: spoken clips played 0.9..1.1 times as fast (default off)")
+    augment.add_argument("--speed-min", type=float, default=None, help="slowest playing speed (default 0.9)")
+    augment.add_argument("--speed-max", type=float, default=None, help="fastest playing speed (default 1.1)")
     augment.add_argument("--room-prob", type=float, default=None, help="share of clips played into a room (default 0.5)")
     augment.add_argument("--noise-prob", type=float, default=None, help="share of clips that get noise (default 0.8)")
     augment.add_argument("--snr-db-min", type=float, default=None, help="lowest mixing SNR in dB (default 0)")
@@ -201,8 +205,8 @@ def _configs(args: argparse.Namespace):
     model = ModelConfig(num_classes=2, input_dim=features.feature_dim, dropout=args.dropout,
                         bidirectional=args.bidirectional, pooling=args.pooling, nonlinearity=args.nonlinearity, **body)
     augment = {"noise": not args.no_noise, "shift": not args.no_shift, "spec_augment": not args.no_specaugment,
-               "room": not args.no_room, "gain": not args.no_gain}
-    for name in ("noise_prob", "snr_db_min", "snr_db_max", "shift_ms", "room_prob"):
+               "room": not args.no_room, "gain": not args.no_gain, "speed": args.speed}
+    for name in ("noise_prob", "snr_db_min", "snr_db_max", "shift_ms", "room_prob", "speed_min", "speed_max"):
         if getattr(args, name) is not None:
             augment[name] = getattr(args, name)
     train = {"epochs": args.epochs, "batch_size": args.batch_size, "label_smoothing": args.label_smoothing,

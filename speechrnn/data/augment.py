@@ -21,6 +21,9 @@ Defaults, and why:
   microphone, which is what it hears live (the Kaldi/ESPnet reverberation recipes, simplified).
 * gain: every clip (speech and noise together) is scaled by a random -12..+12 dB, so loudness
   is not a cue: a quiet speaker or a low microphone level must still be recognized.
+* speed (off by default): every spoken clip is played 0.9..1.1 times as fast (resampled: pitch,
+  formants and pace move together), the speed perturbation of Ko et al. (2015). It imitates other
+  vocal tracts and speaking rates, which a few speakers (or a user's own takes) do not cover.
 * SpecAugment: 2 time masks of up to 10 frames (100 ms at a 10 ms hop) and 2 frequency masks of up
   to 5 of 40 bins, on the feature frames. Masked values are set to ``fill`` (pass the model's
   feature mean: that is zero after its normalisation, as in the paper), else to each clip's
@@ -40,6 +43,7 @@ DB_PER_POWER_DECADE = 10.0  # snr_db = 10 * log10(P_signal / P_noise)
 MIN_POWER = 1e-10  # power floor so silent clips and silent noise stretches never divide by zero
 GENERATED_NOISE_SECONDS = 10.0  # length of the fallback noise when no recordings are given
 GENERATED_NOISE_RMS = 0.05  # about -26 dBFS: a quiet room / microphone self-noise level
+SPEED_STEPS_PER_UNIT = 100  # speed factors are drawn in steps of 0.01: one resampling kernel per step
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class AugmentConfig:
     tilt_db_per_octave_max: float = 3.0
     gain: bool = True
     gain_db_max: float = 12.0
+    # off by default: on a custom word (bench.custom_word) it did not help (see README, "speed")
+    speed: bool = False
+    speed_min: float = 0.9
+    speed_max: float = 1.1
     spec_augment: bool = True
     time_masks: int = 2
     time_mask_frames: int = 10
@@ -81,17 +89,56 @@ class AugmentConfig:
             raise ValueError("tilt_db_per_octave_max and gain_db_max must not be negative")
         if self.snr_db_min > self.snr_db_max:
             raise ValueError("snr_db_min must not exceed snr_db_max")
+        if not 0 < self.speed_min <= self.speed_max:
+            raise ValueError("speed_min must be positive and not exceed speed_max")
         if self.shift_ms < 0 or self.time_mask_frames < 0 or self.freq_mask_bins < 0:
             raise ValueError("shift_ms and mask sizes must not be negative")
 
     @property
     def wave_augmentation(self) -> bool:
         """True when something must happen on the waveform (features cannot be cached then)."""
-        return self.noise or self.shift or self.room or self.gain
+        return self.noise or self.shift or self.room or self.gain or self.speed
 
     @classmethod
     def off(cls) -> "AugmentConfig":
-        return cls(noise=False, shift=False, room=False, gain=False, spec_augment=False)
+        return cls(noise=False, shift=False, room=False, gain=False, speed=False, spec_augment=False)
+
+    def draw_speed(self, rng: np.random.Generator) -> float:
+        """A speed factor from ``rng``, in steps of 1 / SPEED_STEPS_PER_UNIT (1.0 when speed is off)."""
+        if not self.speed:
+            return 1.0
+        return round(rng.uniform(self.speed_min, self.speed_max) * SPEED_STEPS_PER_UNIT) / SPEED_STEPS_PER_UNIT
+
+
+def sped_length(samples: int, speed: float) -> int:
+    """How many samples ``samples`` of audio last when played ``speed`` times as fast."""
+    return round(samples / speed)
+
+
+class SpeedChanger:
+    """Plays waves faster or slower: ``changer(waves (..., N), speed) -> (..., sped_length(N, speed))``.
+
+    A band-limited resampling (torchaudio's windowed sinc), so a faster clip does not alias; one
+    kernel is kept per speed step.
+    """
+
+    def __init__(self, device: torch.device = torch.device("cpu")):
+        self.device = device
+        self._resamplers: dict[int, torch.nn.Module] = {}
+
+    def __call__(self, waves: torch.Tensor, speed: float) -> torch.Tensor:
+        length = sped_length(waves.shape[-1], speed)
+        step = round(speed * SPEED_STEPS_PER_UNIT)
+        if step == SPEED_STEPS_PER_UNIT:
+            return waves
+        if step not in self._resamplers:
+            from torchaudio.transforms import Resample
+
+            self._resamplers[step] = Resample(step, SPEED_STEPS_PER_UNIT).to(self.device)
+        out = self._resamplers[step](waves.float())
+        if out.shape[-1] >= length:
+            return out[..., :length]
+        return F.pad(out, (0, length - out.shape[-1]))
 
 
 def _power(x: torch.Tensor) -> torch.Tensor:
@@ -291,8 +338,16 @@ def time_shift(waves: torch.Tensor, shift: torch.Tensor, max_shift: int) -> torc
     return windows[rows, max_shift - shift]
 
 
+def centred(waves: torch.Tensor, length: int) -> torch.Tensor:
+    """``waves`` (B, M) cut or zero padded to (B, length), keeping the middle (where a clip's word is)."""
+    excess = waves.shape[-1] - length
+    if excess >= 0:
+        return waves[..., excess // 2 : excess // 2 + length]
+    return F.pad(waves, (-excess // 2, -excess - (-excess // 2)))
+
+
 class WaveAugmenter:
-    """Noise mixing, silence filling and time shift for a batch of waves.
+    """Speed, noise mixing, silence filling and time shift for a batch of waves.
 
     ``WaveAugmenter(config, noise, sample_rate_hz)(waves (B, N) float, is_silence (B,) bool,
     generator) -> (B, N)``. ``noise`` is a list of 1-D recordings at ``sample_rate_hz``; with none,
@@ -306,6 +361,7 @@ class WaveAugmenter:
         self._noise = [n for n in noise if n.numel() > 0] or generated_noise(sample_rate_hz)
         self._banks: dict[int, NoiseBank] = {}
         self._rooms: dict[int, RoomBank] = {}
+        self._speed: SpeedChanger | None = None
         if clip_samples is not None:
             self._bank(clip_samples)
 
@@ -319,6 +375,21 @@ class WaveAugmenter:
             self._banks[length] = NoiseBank(self._noise, length)
         return self._banks[length]
 
+    def _change_speed(self, waves: torch.Tensor, spoken: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Every spoken row at a random speed, kept at its length (see ``centred``)."""
+        cfg, (batch, length) = self.config, waves.shape
+        draws = _uniform(generator, batch, cfg.speed_min, cfg.speed_max, waves.device)
+        steps = torch.round(draws * SPEED_STEPS_PER_UNIT).long()
+        steps = torch.where(spoken, steps, torch.full_like(steps, SPEED_STEPS_PER_UNIT))
+        if self._speed is None:
+            self._speed = SpeedChanger(waves.device)
+        out = waves.float().clone()
+        for step in torch.unique(steps).tolist():
+            if step != SPEED_STEPS_PER_UNIT:
+                rows = torch.nonzero(steps == step).flatten()
+                out[rows] = centred(self._speed(out[rows], step / SPEED_STEPS_PER_UNIT), length)
+        return out
+
     @torch.no_grad()
     def __call__(self, waves: torch.Tensor, is_silence: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Augmented float32 copy of ``waves`` (float16 or float32, any device)."""
@@ -327,6 +398,8 @@ class WaveAugmenter:
         device = waves.device
         keep = (~is_silence.to(device=device, dtype=torch.bool)).float()
         clean = waves
+        if cfg.speed:
+            clean = self._change_speed(clean, keep > 0, generator)
         if cfg.shift and self.max_shift > 0:
             shift = _randint(generator, batch, 2 * self.max_shift + 1, device) - self.max_shift
             clean = time_shift(clean, shift, self.max_shift)

@@ -39,9 +39,11 @@ from speechrnn.data.augment import (
     AugmentConfig,
     NoiseBank,
     RoomBank,
+    SpeedChanger,
     _power,
     _uniform,
     generated_noise,
+    sped_length,
     spec_augment,
 )
 from speechrnn.data.background import BABBLE_VOICES, random_hum, word_bounds
@@ -69,6 +71,7 @@ class Placement:
 
     clip: int  # row in the training ClipSet
     start: int
+    speed: float = 1.0  # played this many times as fast (AugmentConfig.speed)
 
 
 class StreamBatches:
@@ -103,6 +106,7 @@ class StreamBatches:
         recordings = [n for n in noise if n.numel() > 0] or generated_noise(self.rate)
         self.noise = NoiseBank(recordings, self.segment)
         self.rooms = RoomBank(augment, self.rate, waves.shape[-1], count=ROOM_BANK_SIZE) if augment.room else None
+        self.speed = SpeedChanger()
 
     # ------------------------------------------------------------------------------- planning
     def plan_epoch(self, order: torch.Tensor, lanes: int, generator: torch.Generator) -> list[list[list[Placement]]]:
@@ -122,11 +126,12 @@ class StreamBatches:
                     at = int(rng.uniform(0.0, FIRST_GAP_S_MAX) * self.rate)
                     while position < len(queue):
                         clip = queue[position]
-                        lead = int(self.speech_start[clip] - self.cut_start[clip])
-                        length = int(self.cut_end[clip] - self.cut_start[clip])
+                        speed = self.augment.draw_speed(rng)
+                        lead = sped_length(int(self.speech_start[clip] - self.cut_start[clip]), speed)
+                        length = sped_length(int(self.cut_end[clip] - self.cut_start[clip]), speed)
                         if at + length + tail > self.segment:
                             break
-                        placed.append(Placement(clip, at + lead))
+                        placed.append(Placement(clip, at + lead, speed))
                         position += 1
                         at += length + int(rng.uniform(GAP_S_MIN, GAP_S_MAX) * self.rate)
                 step.append(placed)
@@ -147,7 +152,8 @@ class StreamBatches:
         number = 0
         for lane, placed in enumerate(step):
             for placement in placed:
-                end = placement.start + int(self.speech_end[placement.clip] - self.speech_start[placement.clip])
+                end = placement.start + sped_length(int(self.speech_end[placement.clip]
+                                                        - self.speech_start[placement.clip]), placement.speed)
                 first = max(0, round(end / self.hop) - self.lead_frames)
                 last = min(self.frames, first + self.target_frames)
                 targets[lane, first:last] = int(self.targets[placement.clip])
@@ -172,7 +178,7 @@ class StreamBatches:
         return frames, targets.to(self.device), word_ids.to(self.device)
 
     def _words(self, step: list[list[Placement]], generator: torch.Generator) -> torch.Tensor:
-        """The lanes' speech alone: every placed clip through a random room and word gain."""
+        """The lanes' speech alone: every placed clip through a random room, at its speed and a random gain."""
         placements = [(lane, p) for lane, placed in enumerate(step) for p in placed]
         out = torch.zeros(len(step), self.segment)
         if not placements:
@@ -189,8 +195,8 @@ class StreamBatches:
         fade = round(self.rate * WORD_PAD_MS / 1000)
         for (lane, placement), wave, gain in zip(placements, waves, gains.tolist()):
             lo, hi = int(self.cut_start[placement.clip]), int(self.cut_end[placement.clip])
-            at = placement.start - int(self.speech_start[placement.clip] - lo)
-            piece = wave[lo:hi] * gain
+            at = placement.start - sped_length(int(self.speech_start[placement.clip] - lo), placement.speed)
+            piece = self.speed(wave[lo:hi], placement.speed) * gain
             ramp = min(fade, piece.numel() // 2)
             if ramp:  # the cut never clicks: a raised-cosine fade over the padding
                 window = 0.5 - 0.5 * torch.cos(torch.linspace(0.0, math.pi, ramp))

@@ -42,9 +42,10 @@ def test_the_form_becomes_library_configs(qtbot, window, recordings, tmp_path):
     assert (request.model.cell, request.model.hidden, request.model.layers) == ("lstm", 64, 1)
     assert request.train.epochs == 7
     assert request.augment.noise and request.augment.shift and not request.augment.spec_augment
-    assert request.augment.room and request.augment.gain  # every augmentation family is on the form
+    assert request.augment.room and request.augment.gain and not request.augment.speed  # AugmentConfig's defaults
     panel.aug_room.setChecked(False)
-    assert not panel.build_request().augment.room
+    panel.aug_speed.setChecked(True)  # every family is on the form
+    assert not panel.build_request().augment.room and panel.build_request().augment.speed
     # named by its words, network and day (issue 12): nine+no+one+3-lstm1x64-20261201
     day = time.strftime("%Y%m%d")
     assert request.out_dir.parent == tmp_path / "runs" and request.out_dir.name == f"nine+no+one+3-lstm1x64-{day}"
@@ -134,9 +135,11 @@ def test_choices_are_remembered(qtbot, window, recordings, tmp_path):
     panel.cell_combo.setCurrentIndex(panel.cell_combo.findData("rnn"))
     panel.epochs_spin.setValue(3)
     panel.folder_list.addItem(str(tmp_path))
+    panel.aug_speed.setChecked(True)
     panel.shutdown()
     form = Settings().train_form
     assert form["cell"] == "rnn" and form["epochs"] == 3 and form["folders"] == [str(tmp_path)]
+    assert form["aug_speed"] is True
 
 
 @pytest.mark.slow
