@@ -136,10 +136,12 @@ class Task(_TaskSignals):
         self.token.cancel()
 
     def wait(self, timeout_ms: int = -1) -> bool:
-        """Block until the thread ends (closing the app); True if it ended."""
-        if timeout_ms < 0:
-            return self._thread.wait()
-        return self._thread.wait(timeout_ms)
+        """Block until the thread ends (closing the app); True if it ended. ``running`` is False
+        from then on: the ``done`` signal is only delivered once the event loop runs again."""
+        ended = self._thread.wait() if timeout_ms < 0 else self._thread.wait(timeout_ms)
+        if ended:
+            self._mark_stopped()
+        return ended
 
     @classmethod
     def stop_all(cls) -> None:

@@ -1076,7 +1076,7 @@ class TrainPanel(Panel):
         reasons = []
         if self.running:
             reasons.append("A model is training (the last finished epoch is kept).")
-        if self.download_task is not None:
+        if self.download_task is not None and self.download_task.running:
             reasons.append("Speech Commands is downloading (it resumes next time).")
         return " ".join(reasons)
 

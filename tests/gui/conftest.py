@@ -11,7 +11,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from gui_support import RingMicrophone, make_checkpoint  # noqa: E402
+from gui_support import RingMicrophone, keep_window, make_checkpoint  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -47,13 +47,11 @@ def window(qtbot, digits_model):
     from gui.app import build_window, parse_args
 
     win = build_window(parse_args(["--model", str(digits_model)]))
-    qtbot.addWidget(win)
+    keep_window(qtbot, win)
     win.show()
     with qtbot.waitSignal(win.ctx.model.changed, timeout=30000):
         win.ctx.model.activate(digits_model)
     yield win
-    for panel in win.panels.values():  # stop what a failed test may have left running, without asking
-        panel.shutdown()
     win.close()
 
 
@@ -69,8 +67,6 @@ def bundled_window(qtbot, tmp_path, digits_model, word_model):
     with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
         window.ctx.model.activate(None)
     yield window
-    for panel in window.panels.values():
-        panel.shutdown()
     window.close()
 
 

@@ -92,6 +92,18 @@ def spoken_sequence(words: list[str], pause_s: float, rate_hz: int = 16000):
     return audio.astype(np.float32)
 
 
+def keep_window(qtbot, window) -> None:
+    """``qtbot.addWidget`` for the main window: before pytest-qt closes it (even after a failed
+    test), every panel stops its work, so the close never opens the "Quit speechrnn?" question,
+    which nobody would answer: the test run would hang."""
+
+    def stop_work(win) -> None:
+        for panel in win.panels.values():
+            panel.shutdown()
+
+    qtbot.addWidget(window, before_close_func=stop_work)
+
+
 def window_with_assets(qtbot, assets: Path, digits: Path, commands: Path):
     """The app with its own assets folder holding ``digits`` and ``commands`` as the bundled models."""
     import shutil
@@ -102,7 +114,7 @@ def window_with_assets(qtbot, assets: Path, digits: Path, commands: Path):
     shutil.copy(digits, assets / "default_model.pt")
     shutil.copy(commands, assets / "commands_model.pt")
     window = build_window(parse_args([]), assets_dir=assets)
-    qtbot.addWidget(window)
+    keep_window(qtbot, window)
     return window
 
 

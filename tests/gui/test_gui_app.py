@@ -65,6 +65,36 @@ def test_opening_models_updates_status_recent_list_and_menu(qtbot, window, digit
     assert [a.text() for a in window.recent_menu.actions()][:2] == recent[:2]
 
 
+def test_closing_asks_while_training_runs_and_not_once_it_is_stopped(qtbot, window, monkeypatch):
+    """Quitting mid-training asks first; once the panels have stopped their work (what the window
+    does after a "Yes", and a test's teardown), closing must not ask again: a modal question with
+    nobody to answer it hangs the app (and the test run)."""
+    import time
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui.worker import Task
+
+    def endless_training(token):
+        while not token.cancelled:
+            time.sleep(0.01)
+        yield from ()
+
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: asked.append(args[2])
+                        or QMessageBox.StandardButton.No)
+    train = window.panel("train")
+    train.task = Task(endless_training).start()
+    assert train.running
+    window.close()
+    assert asked and "training" in asked[0] and window.isVisible()  # asked, "No": still open
+    for panel in window.panels.values():
+        panel.shutdown()  # cancels and joins the thread; its ``done`` signal is not delivered yet
+    assert not train.running
+    window.close()
+    assert len(asked) == 1 and not window.isVisible()
+
+
 def test_a_broken_model_file_is_reported_and_the_old_model_stays(qtbot, window, digits_model, tmp_path):
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint at all")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from gui_support import FSDD, SPEECH_COMMANDS, spoken_sequence
+from gui_support import FSDD, SPEECH_COMMANDS, keep_window, spoken_sequence
 
 from gui.app import build_window, parse_args
 
@@ -28,7 +28,7 @@ def virtual_mic_env(virtual_mic, monkeypatch):
 
 def open_app(qtbot, model):
     window = build_window(parse_args(["--model", str(model)]))
-    qtbot.addWidget(window)
+    keep_window(qtbot, window)
     window.show()
     window.show_panel("listen")
     window.ctx.model.activate(model)
@@ -108,7 +108,7 @@ def bundled_model_missing() -> bool:
 def test_the_app_opens_with_the_bundled_model_and_hears_a_digit(qtbot, virtual_mic_env):
     """What a new user sees: no options, the bundled digits model, a digit spoken by an unseen speaker."""
     window = build_window(parse_args([]))
-    qtbot.addWidget(window)
+    keep_window(qtbot, window)
     window.show()
     window.show_panel("listen")
     window.ctx.model.activate(None)  # as speechrnn-gui does without --model on a first start

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_support import SPEECH_COMMANDS, speech
+from gui_support import SPEECH_COMMANDS, keep_window, speech
 
 from gui.panels.listen import FileFeed, sensitivity_for, threshold_for
 from gui.settings import Settings
@@ -212,7 +212,7 @@ def test_without_any_model_the_panel_says_what_to_do(qtbot, no_microphone, tmp_p
     from gui.app import build_window, parse_args
 
     window = build_window(parse_args([]))
-    qtbot.addWidget(window)
+    keep_window(qtbot, window)
     window.show()
     window.show_panel("listen")
     panel = window.panels["listen"]
