@@ -433,6 +433,36 @@ def test_stream_training_carries_state_and_learns_per_frame_targets(precision, t
     assert scores.shape == (1, len(best.labels)) and bool((scores <= 0).all())  # clip read-out: log-probabilities
 
 
+def test_the_bfloat16_probe_says_whether_an_lstm_can_train_in_bfloat16_here():
+    """On AMD EPYC (no AVX-512/AMX) oneDNN has no bfloat16 LSTM: the probe must know, on any CPU."""
+    from speechrnn.model import RNNClassifier
+    from speechrnn.training.runtime import bfloat16_runs
+
+    cpu = torch.device("cpu")
+    lstm = RNNClassifier(ModelConfig(num_classes=2, cell="lstm", input_dim=FEATURES.feature_dim, **TINY_MODEL))
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            lstm(torch.randn(2, 20, FEATURES.feature_dim))
+        works = True
+    except RuntimeError:
+        works = False
+    assert bfloat16_runs(lstm, cpu) == works
+    for cell in ("gru", "rnn"):
+        model = RNNClassifier(ModelConfig(num_classes=2, cell=cell, input_dim=FEATURES.feature_dim, **TINY_MODEL))
+        assert bfloat16_runs(model, cpu)
+
+
+def test_an_lstm_asked_to_train_in_bfloat16_where_it_cannot_trains_in_float32(tones, cache, tmp_path, monkeypatch):
+    import speechrnn.training.session as session
+
+    monkeypatch.setattr(session, "bfloat16_runs", lambda model, device: False)  # an AMD EPYC, on any CPU
+    events, result = run_training(tones, tmp_path / "run", cache, epochs=1, cell="lstm", precision="bfloat16")
+    warnings = [e.text for e in events if isinstance(e, Message) and e.level == "warning"]
+    assert any("no bfloat16 kernels for the LSTM" in text and "float32" in text for text in warnings), warnings
+    assert any(isinstance(e, Message) and "(float32)" in e.text for e in events)
+    assert load_checkpoint(result.best_path).model_config.cell == "lstm"
+
+
 def test_the_stream_objective_needs_a_background_class(tones, cache, tmp_path):
     config = TrainConfig(epochs=1, **dict(TINY_TRAIN, objective="stream"))
     with pytest.raises(SpeechRNNError, match="needs a _silence_ or _unknown_ class"):

@@ -59,6 +59,18 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return fast_matmul_dtype()
 
 
+def bfloat16_runs(model: torch.nn.Module, device: torch.device) -> bool:
+    """False where bfloat16 training of ``model`` cannot run: an LSTM on a CPU without oneDNN's
+    bfloat16 kernels (no AVX-512 or AMX, e.g. AMD EPYC Zen 2/3), where autocast fails with "could
+    not create a primitive descriptor for the LSTM". The GRU (fused kernel) and RNN run anywhere."""
+    if device.type != "cpu" or type(getattr(model, "rnn", None)) is not torch.nn.LSTM:
+        return True
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def speed_up(model: torch.nn.Module, device: torch.device, precision: str, fast_rnn: bool,
              batch_shape: tuple[int, int] | None = None, choices=None):
     """Apply the training fast paths; returns the autocast context to run forward passes in.

@@ -49,7 +49,7 @@ from speechrnn.training.config import (BEST_NAME, CONFIG_NAME, LAST_NAME, METRIC
 from speechrnn.training.distributed import DistEnv, all_sum, any_rank, barrier, distributed_env, init_distributed, set_threads
 from speechrnn.training.model_init import chrono_init, normalization_stats
 from speechrnn.training.run_folder import check_out_dir, plot_curves, source_licenses
-from speechrnn.training.runtime import resolve_precision, speed_up, tune_cpu_runtime
+from speechrnn.training.runtime import bfloat16_runs, resolve_precision, speed_up, tune_cpu_runtime
 from speechrnn.training.schedule import lr_factor, make_optimizer
 from speechrnn.training.stream_batches import StreamBatches, stream_loss
 
@@ -249,6 +249,10 @@ class _Session:
             if config.gate_init == "chrono" or (config.gate_init == "auto" and self.model.config.pooling == "last"):
                 chrono_init(self.model, self.feature_config.clip_frames, torch.Generator().manual_seed(config.seed))
         self.precision = resolve_precision(config.precision, device)
+        if self.precision == "bfloat16" and not bfloat16_runs(self.model, device):
+            self.precision = "float32"
+            yield Message("this CPU has no bfloat16 kernels for the LSTM (they need AVX-512 or AMX): "
+                          "training in float32", level="warning")
         shard = max(1, effective_batch_size(config, len(prepared.train)) // self.dist.world)  # clips or lanes
         step_frames = (self.feature_config.num_frames(round(config.stream_segment_s * self.feature_config.sample_rate_hz))
                        if stream else self.feature_config.clip_frames)
