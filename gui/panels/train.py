@@ -98,6 +98,9 @@ OVERFIT_EPOCHS = 3
 OVERFIT_RISE = 0.10  # 10 % above the lowest validation loss
 RUN_NAME_WORDS = 3  # words named in a run folder's name; more are counted ("lights+music+on+2")
 NO_BREAK_SPACE, WORD_JOINER = "\u00a0", "\u2060"  # keep a log line's parts whole when it wraps
+# AugmentConfig's defaults for the panel's check boxes, written out so that building the panel does not
+# import torch (a test checks them against AugmentConfig)
+AUGMENT_DEFAULTS = {"noise": True, "shift": True, "room": True, "gain": True, "speed": False, "spec_augment": True}
 TASK_NAMES = {"12": "commands12", "digits": "digits", "all": "all-words"}  # run names of the fixed vocabularies
 
 
@@ -125,6 +128,11 @@ def write_take_split(folder: Path, every: int = VALIDATION_EVERY) -> int:
 def class_share_pct(words: int) -> float:
     """_silence_ and _unknown_ get about as many clips as one word (Speech Commands: 10 % of 10 words)."""
     return float(min(100.0, max(10.0, 100.0 / max(1, words))))
+
+
+def augment_form_key(field: str) -> str:
+    """The saved form's key of an AugmentConfig check box ("aug_spec" for spec_augment, as saved before)."""
+    return "aug_spec" if field == "spec_augment" else f"aug_{field}"
 
 
 @dataclass
@@ -598,9 +606,11 @@ class TrainPanel(Panel):
                                   "voices and speaking rates your recordings do not have")
         self.aug_spec = QCheckBox("SpecAugment")
         self.aug_spec.setToolTip("Mask random stretches of time and frequency")
-        for index, check in enumerate((self.aug_noise, self.aug_shift, self.aug_room, self.aug_gain, self.aug_speed,
-                                           self.aug_spec)):
-            check.setChecked(check is not self.aug_speed)  # AugmentConfig's defaults
+        # AugmentConfig field -> its check box (saved in the form under augment_form_key(field))
+        self.aug_checks = {"noise": self.aug_noise, "shift": self.aug_shift, "room": self.aug_room,
+                           "gain": self.aug_gain, "speed": self.aug_speed, "spec_augment": self.aug_spec}
+        for index, (field, check) in enumerate(self.aug_checks.items()):
+            check.setChecked(AUGMENT_DEFAULTS[field])
             aug_grid.addWidget(check, index // 3, index % 3)
         aug_grid.setColumnStretch(3, 1)
         form.addRow("Augmentation:", aug_grid)
@@ -644,9 +654,8 @@ class TrainPanel(Panel):
             "start_from": self.start_combo.currentData(),
             "cell": self.cell_combo.currentData(), "hidden": self.hidden_spin.value(),
             "layers": self.layers_spin.value(), "epochs": self.epochs_spin.value(),
-            "aug_noise": self.aug_noise.isChecked(), "aug_shift": self.aug_shift.isChecked(),
-            "aug_room": self.aug_room.isChecked(), "aug_gain": self.aug_gain.isChecked(),
-            "aug_speed": self.aug_speed.isChecked(), "aug_spec": self.aug_spec.isChecked(), "runs": self.runs_edit.text(),
+            **{augment_form_key(field): check.isChecked() for field, check in self.aug_checks.items()},
+            "runs": self.runs_edit.text(),
         }
 
     def _restore_form(self) -> None:
@@ -673,12 +682,8 @@ class TrainPanel(Panel):
         self._start_changed()
         self._suggested_epochs = self.suggested_epochs()
         self.epochs_spin.setValue(int(form.get("epochs", self._suggested_epochs)))
-        self.aug_noise.setChecked(form.get("aug_noise", True))
-        self.aug_shift.setChecked(form.get("aug_shift", True))
-        self.aug_room.setChecked(form.get("aug_room", True))
-        self.aug_gain.setChecked(form.get("aug_gain", True))
-        self.aug_speed.setChecked(form.get("aug_speed", False))
-        self.aug_spec.setChecked(form.get("aug_spec", True))
+        for field, check in self.aug_checks.items():
+            check.setChecked(form.get(augment_form_key(field), AUGMENT_DEFAULTS[field]))
         if form.get("runs"):
             self.runs_edit.setText(form["runs"])
 
@@ -841,9 +846,7 @@ class TrainPanel(Panel):
         feature_config = FeatureConfig()
         model = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=self.cell_combo.currentData(),
                             hidden=self.hidden_spin.value(), layers=self.layers_spin.value())
-        augment = AugmentConfig(noise=self.aug_noise.isChecked(), shift=self.aug_shift.isChecked(),
-                                room=self.aug_room.isChecked(), gain=self.aug_gain.isChecked(),
-                                speed=self.aug_speed.isChecked(), spec_augment=self.aug_spec.isChecked())
+        augment = AugmentConfig(**{field: check.isChecked() for field, check in self.aug_checks.items()})
         config = TrainConfig(epochs=self.epochs_spin.value(), threads=training_threads())
         if self.start_combo.currentData():
             from speechrnn.training.base_network import base_network

@@ -130,6 +130,19 @@ def test_epochs_follow_the_size_of_the_data_until_chosen(qtbot, window, recordin
     assert panel.epochs_spin.value() == 7  # the user's choice stays
 
 
+def test_augmentation_boxes_start_as_augment_config_defaults_and_cover_every_family(qtbot, window):
+    from dataclasses import fields
+
+    from speechrnn.data.augment import AugmentConfig
+
+    panel = window.panel("train")
+    defaults = AugmentConfig()
+    assert {field: check.isChecked() for field, check in panel.aug_checks.items()} == {
+        field: getattr(defaults, field) for field in panel.aug_checks}
+    switches = {f.name for f in fields(AugmentConfig) if f.type in (bool, "bool")}
+    assert switches == set(panel.aug_checks)  # a new augmentation family gets a box
+
+
 def test_choices_are_remembered(qtbot, window, recordings, tmp_path):
     panel = train_panel(window, recordings, tmp_path)
     panel.cell_combo.setCurrentIndex(panel.cell_combo.findData("rnn"))
