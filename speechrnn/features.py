@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 FEATURE_KINDS = ("mfcc", "logmel")
 DB_PER_LOG10 = 10.0  # power ratio -> decibels
+LEVEL_FLOOR_POWER = 1e-10  # a frame's mean-square level is floored here: -100 dBFS
 CPU_CHUNK_CLIPS = 32  # clips per feature pass on CPU (measured fastest: cache-sized working set)
 
 
@@ -115,17 +115,14 @@ class FeatureExtractor(nn.Module):
     def __init__(self, config: FeatureConfig):
         super().__init__()
         self.config = config
-        # The window sits at the start of an n_fft-long frame, zeros after it: the power spectrum
-        # equals that of the windowed samples zero-padded to n_fft, without a padding copy per frame.
-        window = torch.zeros(config.n_fft)
-        window[: config.window_samples] = torch.hann_window(config.window_samples, periodic=True)
-        self.register_buffer("window", window, persistent=False)
+        self.register_buffer("window", torch.hann_window(config.window_samples, periodic=True), persistent=False)
         # rfft output is viewed as interleaved (re, im) floats; squaring them and multiplying by the
         # filterbank with each row repeated twice sums re^2 + im^2 inside the matrix product
         # (complex abs() is several times slower on CPU).
         self.register_buffer("mel", mel_filterbank(config).repeat_interleave(2, dim=0), persistent=False)
         if config.kind == "mfcc":
-            self.register_buffer("dct", dct_matrix(config), persistent=False)
+            # 10 * log10(mel) @ dct == log10(mel) @ (10 * dct): one operation fewer per call
+            self.register_buffer("dct", DB_PER_LOG10 * dct_matrix(config), persistent=False)
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
         if waves.dim() == 1:
@@ -136,18 +133,17 @@ class FeatureExtractor(nn.Module):
         return self._features(waves)
 
     def _features(self, waves: torch.Tensor) -> torch.Tensor:
+        # As few operations as the arithmetic allows: a live stream calls this every 100 ms with a
+        # few frames, where each torch operation's fixed cost (a few µs) outweighs its arithmetic.
         cfg = self.config
-        count = cfg.num_frames(waves.shape[-1])
-        if count == 0:
+        if cfg.num_frames(waves.shape[-1]) == 0:
             return waves.new_zeros((waves.shape[0], 0, cfg.feature_dim))
-        padded = F.pad(waves, (0, cfg.n_fft - cfg.window_samples))
-        frames = padded.unfold(-1, cfg.n_fft, cfg.hop_samples)[:, :count] * self.window
-        spectrum = torch.view_as_real(torch.fft.rfft(frames)).flatten(-2)
+        frames = waves.unfold(-1, cfg.window_samples, cfg.hop_samples) * self.window
+        spectrum = torch.view_as_real(torch.fft.rfft(frames, n=cfg.n_fft)).flatten(-2)  # zero-padded to n_fft
         mel = spectrum.square() @ self.mel
-        log_mel = DB_PER_LOG10 * torch.log10(torch.clamp(mel, min=cfg.log_floor))
         if cfg.kind == "mfcc":
-            return log_mel @ self.dct
-        return log_mel
+            return torch.log10(mel.clamp_(min=cfg.log_floor)) @ self.dct
+        return DB_PER_LOG10 * torch.log10(mel.clamp_(min=cfg.log_floor))
 
     @torch.no_grad()
     def numpy(self, waves: np.ndarray) -> np.ndarray:
@@ -160,7 +156,8 @@ class StreamingFeatures:
     """Incremental frames for a live stream: ``push(samples) -> (T_new, feature_dim)``.
 
     Keeps only the samples that the next frame still needs, so each pushed sample is framed once
-    and the output does not depend on how the stream is chunked.
+    and the output does not depend on how the stream is chunked. :meth:`push_with_levels` also
+    gives each new frame's level: the RMS of its analysis window in dBFS.
     """
 
     def __init__(self, extractor: FeatureExtractor):
@@ -172,16 +169,25 @@ class StreamingFeatures:
         self._pending = np.zeros(0, dtype=np.float32)
         self.frames_emitted = 0
 
-    @torch.no_grad()
     def push(self, samples: np.ndarray) -> np.ndarray:
+        return self.push_with_levels(samples)[0]
+
+    @torch.inference_mode()
+    def push_with_levels(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(T_new, feature_dim)`` feature frames and ``(T_new,)`` frame levels (dBFS) of ``samples``."""
         cfg = self.config
         if samples.size:
             self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32).reshape(-1)])
-        count = cfg.num_frames(self._pending.size)
+        pending = self._pending
+        count = cfg.num_frames(pending.size)
         if count == 0:
-            return np.zeros((0, cfg.feature_dim), dtype=np.float32)
+            return np.zeros((0, cfg.feature_dim), dtype=np.float32), np.zeros(0, dtype=np.float32)
         used = (count - 1) * cfg.hop_samples + cfg.window_samples
-        frames = self.extractor(torch.from_numpy(self._pending[:used]))[0].numpy()
-        self._pending = self._pending[count * cfg.hop_samples :].copy()
+        frames = self.extractor.forward(torch.from_numpy(pending[:used]))[0].numpy()
+        windows = np.ndarray((count, cfg.window_samples), dtype=pending.dtype, buffer=pending,
+                             strides=(cfg.hop_samples * pending.itemsize, pending.itemsize))  # a view, no copy
+        power = np.einsum("ij,ij->i", windows, windows) / cfg.window_samples
+        levels = DB_PER_LOG10 * np.log10(np.maximum(power, LEVEL_FLOOR_POWER))
+        self._pending = pending[count * cfg.hop_samples :].copy()
         self.frames_emitted += count
-        return frames
+        return frames, levels.astype(np.float32, copy=False)

@@ -102,7 +102,6 @@ STREAM_SMOOTHING_MS = 100.0  # see DetectorConfig.smoothing_ms
 RECENT_DETECTIONS = 100  # detections kept for the GUI's list
 ONNX_CHECK_TOLERANCE = 1e-4  # max |logit difference| between onnxruntime and torch to trust the export
 ONNX_CHECK_FRAMES = (1, 13)  # frame counts the exported graph is checked on
-MIN_POWER = 1e-10  # power floor before the log: -100 dBFS
 LEVEL_SMOOTH_MS = 100.0  # frame levels are averaged over this before a word's prominence is measured
 
 
@@ -348,7 +347,10 @@ class OnnxEngine(TorchEngine):
         _reset_rows(state, self._init, self.recurrent, lanes)
 
     def run(self, frames: np.ndarray, state: list) -> tuple[np.ndarray, np.ndarray, list]:
-        x = np.ascontiguousarray(np.broadcast_to(frames, (self.batch, *frames.shape)), dtype=np.float32)
+        if self.batch == 1 and frames.dtype == np.float32 and frames.flags.c_contiguous:
+            x = frames[None]  # one carried state: the frames as they are, no copy
+        else:
+            x = np.ascontiguousarray(np.broadcast_to(frames, (self.batch, *frames.shape)), dtype=np.float32)
         feeds = dict(zip(self._input_names, [x, *state]))
         logits, outputs, *new_state = self._session.run(None, feeds)
         return logits, outputs, new_state
@@ -447,7 +449,6 @@ class Recognizer:
         count, width = len(self.labels), self.hidden_size
         history = max(round(self.config.history_s * self.frame_rate_hz), self._level_context + 1)
         self._features = StreamingFeatures(self._extractor)
-        self._pending = np.zeros(0, dtype=np.float32)  # samples not yet covered by a level frame
         self._state = self.engine.initial_state() if self.mode == "stream" else []
         self._silent_run = 0
         self._samples_seen = 0
@@ -477,8 +478,7 @@ class Recognizer:
         if x.size == 0:
             return []
         self._samples_seen += x.size
-        frames = self._features.push(x)
-        levels = self._frame_levels(x)
+        frames, levels = self._features.push_with_levels(x)
         if len(frames) == 0:
             return []
         start = self._frames_seen
@@ -506,19 +506,6 @@ class Recognizer:
         tail = self.model.config.tail_samples(self.sample_rate_hz) or self.feature_config.clip_samples
         return self.push(np.zeros(tail, dtype=np.float32))
 
-    def _frame_levels(self, samples: np.ndarray) -> np.ndarray:
-        """RMS level (dBFS) of each new analysis frame, aligned with the feature frames."""
-        pending = np.concatenate([self._pending, samples]) if self._pending.size else samples
-        count = self.feature_config.num_frames(pending.size)
-        if count == 0:
-            self._pending = pending.copy()
-            return np.zeros(0, dtype=np.float32)
-        energy = np.concatenate([[0.0], np.cumsum(np.square(pending, dtype=np.float64))])
-        starts = np.arange(count) * self._hop
-        power = (energy[starts + self._window] - energy[starts]) / self._window
-        self._pending = pending[count * self._hop :].copy()
-        return (10.0 * np.log10(np.maximum(power, MIN_POWER))).astype(np.float32)
-
     def _boundaries(self, levels: np.ndarray, start: int) -> tuple[list[int], list[int]]:
         """Frame offsets in this chunk where a lane resets (periodic) and where silence resets all."""
         count = len(levels)
@@ -536,6 +523,9 @@ class Recognizer:
 
     def _run_stream(self, frames: np.ndarray, levels: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
         """Carried-state lanes: one engine call per stretch between reset boundaries."""
+        if self._lane_stride is None and self._silence_frames is None:  # one state, never reset
+            logits, outputs, self._state = self.engine.run(frames, self._state)
+            return softmax(logits[0]), outputs[0]
         periodic, silence = self._boundaries(levels, start)
         edges = sorted({0, len(frames), *periodic, *silence})
         stride, lanes = self._lane_stride, self.lanes
@@ -581,12 +571,15 @@ class Recognizer:
         width, keep = self._smooth, self._smooth - 1
         real = np.concatenate([self._raw_tail, raw])
         missing = keep - len(self._raw_tail)  # at the stream's start the window is shorter
-        sums = np.cumsum(real, axis=0, dtype=np.float64)
-        sums = np.concatenate([np.zeros((1, raw.shape[1])), sums])
-        ends = np.arange(len(self._raw_tail) + 1, len(real) + 1)
-        window = sums[ends] - sums[np.maximum(ends - width, 0)]
-        counts = np.minimum(np.arange(self._frames_seen + 1, self._frames_seen + 1 + len(raw)), width)
-        smoothed = (window / counts[:, None]).astype(np.float32)
+        sums = np.zeros((len(real) + 1, raw.shape[1]))
+        np.cumsum(real, axis=0, dtype=np.float64, out=sums[1:])
+        if missing == 0:  # the usual case: every frame's window is whole
+            smoothed = ((sums[width:] - sums[: len(raw)]) / width).astype(np.float32)
+        else:
+            ends = np.arange(len(self._raw_tail) + 1, len(real) + 1)
+            window = sums[ends] - sums[np.maximum(ends - width, 0)]
+            counts = np.minimum(np.arange(self._frames_seen + 1, self._frames_seen + 1 + len(raw)), width)
+            smoothed = (window / counts[:, None]).astype(np.float32)
         self._raw_tail = real[max(0, len(real) - keep) :] if keep else real[:0]
         if self.config.min_count == 1:
             return smoothed, None  # the raw top labels are only needed for min_count

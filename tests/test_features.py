@@ -80,11 +80,20 @@ def test_streaming_features_do_not_depend_on_chunk_size(chunk):
     y = _speech(config)
     whole = extractor.numpy(y)[0]
     stream = StreamingFeatures(extractor)
-    parts = [stream.push(y[i : i + chunk]) for i in range(0, y.size, chunk)]
-    streamed = np.concatenate(parts)
+    parts = [stream.push_with_levels(y[i : i + chunk]) for i in range(0, y.size, chunk)]
+    streamed = np.concatenate([frames for frames, _ in parts])
     assert streamed.shape == whole.shape
     assert stream.frames_emitted == whole.shape[0]
     np.testing.assert_allclose(streamed, whole, atol=1e-3, rtol=1e-5)
+    # each frame's level is the RMS of its own analysis window, in dBFS
+    windows = np.lib.stride_tricks.sliding_window_view(y, config.window_samples)[:: config.hop_samples]
+    want = 10 * np.log10(np.maximum(np.mean(np.square(windows, dtype=np.float64), axis=1), 1e-10))
+    levels = np.concatenate([levels for _, levels in parts])
+    assert levels.dtype == np.float32
+    np.testing.assert_allclose(levels, want[: len(levels)], atol=1e-3)
+    assert len(levels) == len(streamed)
+    _, silent = StreamingFeatures(extractor).push_with_levels(np.zeros(config.clip_samples, dtype=np.float32))
+    assert np.all(silent == pytest.approx(-100.0))  # digital silence is floored, not -inf
 
 
 def test_invalid_configs_are_rejected():
