@@ -223,17 +223,20 @@ def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, th
     non_target_fa = result.false_accepts
     per_100 = PER_100 * non_target_fa / result.distractors if result.distractors else None
     fired_on: dict[str, int] = {}
+    fired_clips: dict[str, int] = {}  # a word with few clips is played many times: one clip can fire often
     for placed in result.words:
         if placed.target:
             continue
         if any(placed.start_s <= d["time_s"] <= placed.end_s + config.tolerance_s for d in result.detections):
             fired_on[placed.label] = fired_on.get(placed.label, 0) + 1
+            fired_clips[placed.path] = fired_clips.get(placed.path, 0) + 1
     return {
         "hit_rate": result.hit_rate, "hits": result.hits, "targets": result.targets,
         "non_target_words": result.distractors, "false_accepts": result.false_accepts,
         "false_accepts_per_100_non_target_words": per_100,
         "false_accepts_per_hour": result.false_accepts_per_hour,
         "fired_on": dict(sorted(fired_on.items(), key=lambda kv: -kv[1])),
+        "fired_clips": dict(sorted(fired_clips.items(), key=lambda kv: -kv[1])),
         "minutes": result.hours * 60,
     }
 
@@ -300,17 +303,19 @@ def table(results: dict) -> str:
     lines = [f"word {results['word']!r}: {results['takes']} takes; held-out voices; "
              f"{results['real_clips']} real held-out clips; similar: {', '.join(results['similar_words'])}",
              "",
-             "| training | stream | hits | false accepts / 100 non-target words | per hour | fired on |",
-             "|---|---|---|---|---|---|"]
+             "| training | stream | hits | false accepts / 100 non-target words | per hour | fired on | clips that fired |",
+             "|---|---|---|---|---|---|---|"]
     for row in results["runs"]:
         for test in ("real words", "similar words"):
             r = row[test]
             per_100 = r["false_accepts_per_100_non_target_words"]
             fired = ", ".join(f"{k} {v}" for k, v in list(r["fired_on"].items())[:6])
+            clips = r["fired_clips"]
+            top = f" (most: {max(clips.values())}×)" if clips else ""
             how = f"{row['objective']} objective, from {row['start_from']} network" if "objective" in row else "given"
             lines.append(f"| {row['training']} ({how}) | {test} | {100 * r['hit_rate']:.1f} % ({r['hits']}/{r['targets']}) "
                          f"| {per_100:.1f} ({r['false_accepts']}/{r['non_target_words']}) "
-                         f"| {r['false_accepts_per_hour']:.0f} | {fired} |")
+                         f"| {r['false_accepts_per_hour']:.0f} | {fired} | {len(clips)}{top} |")
     return "\n".join(lines)
 
 
