@@ -67,11 +67,13 @@ class Message:
 
 @dataclass(frozen=True)
 class EpochEnd:
-    """One training epoch finished; ``metrics`` has train/validation loss and accuracy."""
+    """One training epoch finished; ``metrics`` has train/validation loss and accuracy;
+    ``kept_epoch`` is the epoch whose weights best.pt holds now (None: not told)."""
 
     epoch: int
     epochs: int
     metrics: dict[str, float]
+    kept_epoch: int | None = None
 
 
 @dataclass(frozen=True)

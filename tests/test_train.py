@@ -127,6 +127,24 @@ def test_run_folder_holds_config_metrics_plot_and_checkpoints(tones, cache, tmp_
     assert result.metrics["epochs"] == 2
 
 
+def test_few_validation_clips_keep_the_final_weights_and_many_keep_the_best_epoch(tones, cache, tmp_path):
+    events, result = run_training(tones, tmp_path / "auto", cache, epochs=4)  # ~19 validation clips
+    notes = [e.text for e in events if isinstance(e, Message)]
+    assert any("too few to tell epochs apart: best.pt keeps the final weights" in text for text in notes)
+    assert [e.kept_epoch for e in events if isinstance(e, EpochEnd)] == [1, 2, 3, 4]
+    assert result.metrics["best_epoch"] == 4
+    best, last = _weights(tmp_path / "auto" / BEST_NAME), _weights(tmp_path / "auto" / LAST_NAME)
+    assert all(torch.equal(best[name], last[name]) for name in best)
+
+    events, result = run_training(tones, tmp_path / "best", cache, epochs=4, keep="best")
+    rows = [{"epoch": e.epoch, **e.metrics} for e in events if isinstance(e, EpochEnd)]
+    assert not any("final weights" in e.text for e in events if isinstance(e, Message))
+    for seen, event in enumerate((e for e in events if isinstance(e, EpochEnd)), start=1):
+        want = max(rows[:seen], key=lambda row: (row["val_acc"], -row["val_loss"]))["epoch"]
+        assert event.kept_epoch == want
+    assert load_checkpoint(result.best_path).metrics["epoch"] == result.metrics["best_epoch"] == want
+
+
 # ------------------------------------------------------------------------------- determinism
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path).state_dict
@@ -322,6 +340,8 @@ def test_bad_train_settings_are_value_errors():
         TrainConfig(precision="float8")
     with pytest.raises(ValueError):
         TrainConfig(label_smoothing=1.0)
+    with pytest.raises(ValueError, match="keep"):
+        TrainConfig(keep="latest")
 
 
 def test_throughput_measurement_runs_the_training_step():

@@ -216,8 +216,8 @@ def overfitting_note(history: list[dict]) -> str:
 
     N is the epoch of the lowest validation loss; overfitting is called when the validation loss has
     risen well above it for :data:`OVERFIT_EPOCHS` epochs while the training loss kept falling. M is
-    the epoch the library keeps as best.pt: the highest validation accuracy, ties broken by the lower
-    validation loss (:meth:`speechrnn.train` end_epoch).
+    the epoch the library keeps as best.pt, as the last row's ``kept_epoch`` tells
+    (``TrainConfig.keep``).
     """
     rows = [row for row in history if row.get("val_loss") is not None and row.get("train_loss") is not None]
     if len(rows) < OVERFIT_EPOCHS + 1:
@@ -227,8 +227,8 @@ def overfitting_note(history: list[dict]) -> str:
     if (len(rows) - 1 - lowest < OVERFIT_EPOCHS or last["val_loss"] < rows[lowest]["val_loss"] * (1 + OVERFIT_RISE)
             or last["train_loss"] >= rows[lowest]["train_loss"]):
         return ""
-    kept = max(rows, key=lambda row: (row.get("val_acc", 0.0), -row["val_loss"]))
-    return f"overfitting after epoch {rows[lowest]['epoch']}: kept epoch {kept['epoch']}"
+    kept = f": kept epoch {last['kept_epoch']}" if last.get("kept_epoch") is not None else ""
+    return f"overfitting after epoch {rows[lowest]['epoch']}{kept}"
 
 
 def run_name(words: tuple[str, ...], vocabulary: str, cell: str, layers: int, hidden: int, day: str) -> str:
@@ -963,7 +963,7 @@ class TrainPanel(Panel):
             self.progress.setFormat(f"{event.stage}: {event.done:.0f} {event.unit}")
 
     def _on_epoch(self, event) -> None:
-        self._history.append({"epoch": event.epoch, **event.metrics})
+        self._history.append({"epoch": event.epoch, **event.metrics, "kept_epoch": event.kept_epoch})
         note = overfitting_note(self._history)
         if note and not self.overfit_label.text():
             self._log("⚠ " + note)

@@ -143,6 +143,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                        help="chrono: LSTM/GRU gate biases that keep state for up to a clip's length "
                             "(much faster LSTM training with 'last' pooling); pytorch: PyTorch's; default auto: "
                             "chrono with 'last' pooling, else pytorch")
+    optim.add_argument("--keep", choices=("auto", "best", "final"), default=None,
+                       help="the weights best.pt keeps: best (highest validation accuracy), final (the last "
+                            "epoch's), default auto: final when there are too few validation clips to tell "
+                            "epochs apart (under 300), else best")
     optim.add_argument("--objective", choices=("stream", "clip"), default=None,
                        help="stream (default): learn on continuous audio with a target at every frame and the "
                             "state carried across segments, as live recognition runs; clip: one label per 1 s "
@@ -213,7 +217,7 @@ def _configs(args: argparse.Namespace):
              "seed": args.seed, "device": args.device, "threads": args.threads,
              "balance_sources": args.balance_sources}
     for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps", "gate_init",
-                 "objective", "stream_loss", "stream_segment_s"):
+                 "objective", "stream_loss", "stream_segment_s", "keep"):
         if getattr(args, name) is not None:
             train[name] = getattr(args, name)
     if base is not None:

@@ -44,8 +44,8 @@ from speechrnn.errors import SpeechRNNError
 from speechrnn.events import Cancelled, CancelToken, EpochEnd, EventStream, Finished, Message, Progress, Stage
 from speechrnn.training.clip_batches import BatchMaker, batch_seed, effective_batch_size, epoch_batches, epoch_order
 from speechrnn.training.base_network import initial_weights, provenance
-from speechrnn.training.config import (BEST_NAME, CONFIG_NAME, LAST_NAME, METRICS_NAME, PLOT_NAME, RESULTS_NAME,
-                                       STALE_FILES, TrainConfig, TrainResult)
+from speechrnn.training.config import (BEST_NAME, CONFIG_NAME, FEW_VALIDATION_CLIPS, LAST_NAME, METRICS_NAME,
+                                       PLOT_NAME, RESULTS_NAME, STALE_FILES, TrainConfig, TrainResult)
 from speechrnn.training.distributed import DistEnv, all_sum, any_rank, barrier, distributed_env, init_distributed, set_threads
 from speechrnn.training.model_init import chrono_init, normalization_stats
 from speechrnn.training.run_folder import check_out_dir, plot_curves, source_licenses
@@ -266,6 +266,8 @@ class _Session:
 
             self.trained = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None)
         self.val_frames = self._validation_frames() if len(prepared.validation) else None
+        self.keep_final = config.keep == "final" or (
+            config.keep == "auto" and self.val_frames is not None and len(prepared.validation) < FEW_VALIDATION_CLIPS)
         if stream:
             self.maker = StreamBatches(
                 prepared.train.waves, prepared.train.targets, prepared.train.is_silence, self.extractor,
@@ -368,6 +370,9 @@ class _Session:
             yield Message(f"training without {len(prepared.skipped)} unreadable file(s)", level="warning")
         if not len(prepared.validation):
             yield Message("no validation clips: best.pt is chosen by training accuracy", level="warning")
+        elif self.keep_final and self.config.keep == "auto":
+            yield Message(f"only {len(prepared.validation)} validation clips, too few to tell epochs apart: "
+                          "best.pt keeps the final weights")
         yield Message(f"{len(prepared.train)} training / {len(prepared.validation)} validation / "
                       f"{len(prepared.testing)} test clips, {len(self.labels)} classes, "
                       f"{self.model.num_parameters():,} parameters, on {self.device} ({self.precision})"
@@ -467,7 +472,7 @@ class _Session:
                                                        self.device, self.dist)
         score = row["val_acc"] if row["val_acc"] is not None else row["train_acc"]
         loss = row["val_loss"] if row["val_loss"] is not None else row["train_loss"]
-        improved = score > run.best_val_acc or (score == run.best_val_acc and loss < run.best_val_loss)
+        improved = self.keep_final or score > run.best_val_acc or (score == run.best_val_acc and loss < run.best_val_loss)
         if improved:
             run.best_val_acc, run.best_val_loss, run.best_epoch = score, loss, epoch
         run.history.append(row)
@@ -481,7 +486,8 @@ class _Session:
             self.save_last(metrics)
             write_text_atomic(self.out_dir / METRICS_NAME, "".join(json.dumps(r) + "\n" for r in run.history))
             plot_curves(run.history, self.out_dir / PLOT_NAME)
-        return EpochEnd(epoch, self.config.epochs, {k: v for k, v in row.items() if k != "epoch" and v is not None})
+        return EpochEnd(epoch, self.config.epochs, {k: v for k, v in row.items() if k != "epoch" and v is not None},
+                        kept_epoch=run.best_epoch)
 
     def _best_metrics(self) -> dict:
         """The best epoch's score, named for what chose it: validation, else training accuracy."""

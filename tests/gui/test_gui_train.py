@@ -261,8 +261,12 @@ def test_a_run_is_named_by_its_words_network_and_day(qtbot, window, recordings, 
 
 
 def _epochs(val_losses, train_losses, val_accs):
-    return [{"epoch": i + 1, "train_loss": t, "val_loss": v, "val_acc": a}
+    """EpochEnd rows; kept_epoch as the library's "best" rule keeps it (highest accuracy, then lower loss)."""
+    rows = [{"epoch": i + 1, "train_loss": t, "val_loss": v, "val_acc": a}
             for i, (v, t, a) in enumerate(zip(val_losses, train_losses, val_accs))]
+    for i, row in enumerate(rows):
+        row["kept_epoch"] = max(rows[: i + 1], key=lambda r: (r["val_acc"], -r["val_loss"]))["epoch"]
+    return rows
 
 
 def test_overfitting_is_called_from_the_epoch_metrics():
@@ -276,6 +280,8 @@ def test_overfitting_is_called_from_the_epoch_metrics():
     both_rising = _epochs([0.9, 0.5, 0.7, 1.0, 1.5], [1.0, 0.6, 0.7, 0.8, 0.9], [0.6] * 5)  # not overfitting:
     assert overfitting_note(both_rising) == ""  # training diverges too
     assert overfitting_note([{"epoch": e, "train_loss": 1.0 / e} for e in range(1, 9)]) == ""  # no validation
+    final = [{**row, "kept_epoch": row["epoch"]} for row in rising]  # TrainConfig.keep="final"
+    assert overfitting_note(final) == "overfitting after epoch 2: kept epoch 5"
 
 
 def test_the_panel_says_when_it_overfits(qtbot, window, recordings, tmp_path):
@@ -283,8 +289,8 @@ def test_the_panel_says_when_it_overfits(qtbot, window, recordings, tmp_path):
 
     panel = train_panel(window, recordings, tmp_path)
     for row in _epochs([0.9, 0.5, 0.7, 1.0, 1.5], [1.0, 0.6, 0.4, 0.2, 0.1], [0.6, 0.85, 0.86, 0.84, 0.8]):
-        metrics = {k: v for k, v in row.items() if k != "epoch"}
-        panel._on_epoch(EpochEnd(row["epoch"], 5, metrics))
+        metrics = {k: v for k, v in row.items() if k not in ("epoch", "kept_epoch")}
+        panel._on_epoch(EpochEnd(row["epoch"], 5, metrics, kept_epoch=row["kept_epoch"]))
     assert panel.overfit_label.isVisibleTo(panel)
     assert "Overfitting after epoch 2: kept epoch 3" in panel.overfit_label.text()
     assert panel.log.toPlainText().count("overfitting after epoch 2") == 1
