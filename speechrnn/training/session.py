@@ -7,7 +7,7 @@ gradient-norm clipping. Without waveform augmentation the clean features are com
 cached (:func:`speechrnn.data.cache.cached_features`).
 
 The run folder (``out_dir``) holds ``config.json`` (every setting), ``metrics.jsonl`` (one line per
-epoch), ``curves.png``, ``best.pt`` (best validation accuracy; with test metrics at the end),
+epoch), ``curves.png``, ``best.pt`` (best validation accuracy, or the final weights: ``TrainConfig.keep``; with test metrics at the end),
 ``last.pt`` (resumable: optimizer, schedule and position in ``extra["resume"]``) and
 ``results.json``. Checkpoints are self-describing (:mod:`speechrnn.checkpoint`), normalisation
 statistics of the training set included.
