@@ -6,11 +6,13 @@ Every custom-word model learns "not my word" from these (``speechrnn.negatives``
 the same data gives byte-identical files. What is selected and why is written into each folder's
 ATTRIBUTION.txt (and explained in ``speechrnn/negatives.py``):
 
-* negatives: clips of Speech Commands words that are neither digits nor the ten command words
-  (the vocabularies of the bundled models, which a custom word set may include), one clip per
-  speaker, speakers chosen in the order of a hash of their id, round-robin over the words so
-  that every word gets as many speakers as it can; no speaker of the v2 half test set's
-  ``testing_list.txt`` (held-out material of the bundled models).
+* negatives: clips of every Speech Commands word (digits and command words included: people say
+  them, and a custom word must not fire on them; a custom word set that holds one of them takes
+  its folder as examples of that word, not as other words), one clip per speaker, speakers chosen
+  in the order of a hash of their id, round-robin over the words so that every word gets as many
+  speakers as it can; no speaker of the v2 half test set's ``testing_list.txt`` (held-out material
+  of the bundled models) or ``validation_list.txt`` (the speakers ``bench.custom_word
+  --split validation`` chooses settings on).
 * noise: cuts of the Speech Commands background-noise recordings (without ``dude_miaowing.wav``
   and ``exercise_bike.wav``, the held-out test noises of the digits recipe), a babble track of
   several negative speakers talking at once, and a hum track (generated mains hum under the
@@ -32,15 +34,15 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE_RATE_HZ = 16000
 # Sources of negative clips under --data-root, with the speaker ids to leave out.
 NEGATIVE_SOURCES = ("speech_commands_v1_bed_cat_happy", "speech_commands_v2_testset_half", "speech_commands_sample")
-HELD_OUT_SOURCE = "speech_commands_v2_testset_half"  # its testing_list.txt speakers are held out
-HELD_OUT_LIST = "testing_list.txt"
+HELD_OUT_SOURCE = "speech_commands_v2_testset_half"  # the speakers of its lists are held out
+HELD_OUT_LISTS = ("testing_list.txt", "validation_list.txt")
 NOISE_SOURCE = "speech_commands_background_noise"
 # The digits recipe's held-out test noises (speechrnn.recipes.TEST_NOISES): never bundled.
 EXCLUDED_NOISES = ("dude_miaowing.wav", "exercise_bike.wav")
-# Speech Commands has thousands of speakers of bed/cat/happy but only a few dozen of its other
-# non-command words here: every clip of the scarce words, and this many of the plentiful ones
-# (about 360 clips, 5.7 MB of FLAC).
-CLIPS_PER_WORD = 88
+# Speech Commands has thousands of speakers of bed/cat/happy and a few dozen of most other words
+# here: every clip of the scarce words, and this many of the plentiful ones (about 800 clips of
+# 35 words, 13 MB of FLAC).
+CLIPS_PER_WORD = 40
 # Seconds cut from each recording (from its start), and the constructed tracks' lengths.
 NOISE_CUTS_S = {"doing_the_dishes.wav": 50.0, "running_tap.wav": 35.0, "pink_noise.wav": 10.0,
                 "white_noise.wav": 10.0}
@@ -76,28 +78,21 @@ def _speaker(path: Path) -> str:
     return path.name.split("_nohash_")[0]
 
 
-def excluded_words() -> set[str]:
-    from speechrnn.data.spec import DIGIT_WORDS, TASK_12_WORDS
-
-    return set(DIGIT_WORDS) | set(TASK_12_WORDS)
-
-
 def held_out_speakers(data_root: Path) -> set[str]:
-    lines = (data_root / HELD_OUT_SOURCE / HELD_OUT_LIST).read_text(encoding="utf-8").split()
+    lines = []
+    for name in HELD_OUT_LISTS:
+        lines += (data_root / HELD_OUT_SOURCE / name).read_text(encoding="utf-8").split()
     return {_speaker(Path(line)) for line in lines}
 
 
 def candidates(data_root: Path) -> list[Candidate]:
     from speechrnn.data.layout import is_audio_file
 
-    skip_words = excluded_words()
     skip_speakers = held_out_speakers(data_root)
     found = []
     for source in NEGATIVE_SOURCES:
         root = data_root / source
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_")):
-            if folder.name in skip_words:
-                continue
             for path in sorted(folder.iterdir()):
                 if is_audio_file(path) and "_nohash_" in path.name and _speaker(path) not in skip_speakers:
                     found.append(Candidate(source, folder.name, _speaker(path), path))
@@ -229,17 +224,17 @@ From     : {", ".join(f"{s} ({n} clips)" for s, n in sorted(sources.items()))}
            (the project's development copies of Speech Commands; see their ATTRIBUTION.txt)
 
 How they were chosen (bench/build_negative_assets.py, deterministic):
-* No digits (zero..nine) and none of the ten command words (yes, no, up, down, left, right, on,
-  off, stop, go): those are the vocabularies of the bundled models, and a custom word set may
-  include them; an "other word" clip of one of the user's own words would teach the model to
-  reject it.
-* No speaker of speech_commands_v2_testset_half/testing_list.txt: held-out test material of the
-  bundled models.
+* Every word, digits (zero..nine) and the ten command words (yes, no, up, ...) included: people
+  say them, and a custom word must not fire on them. A custom word set that holds one of them
+  (say "yes") takes that folder as real speakers of its word, never as other words.
+* No speaker of speech_commands_v2_testset_half/testing_list.txt (held-out test material of the
+  bundled models) or of its validation_list.txt (the speakers bench/custom_word.py chooses
+  custom-word settings on).
 * One clip per speaker and word; words choose in turn, the word with the fewest speakers
   first, each preferring speakers that no other word has taken yet, in the order of the SHA-1 of
   the speaker id, up to {CLIPS_PER_WORD} clips a word: many speakers and every available word
-  rather than many clips of a few. (The source copies hold few speakers of the words other than
-  bed, cat and happy: all of them are taken.)
+  rather than many clips of a few. (The source copies hold fewer speakers than that of most
+  words: all of them are taken.)
 """
 
 
@@ -282,9 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "assets"), help="assets folder (default: the checkout's)")
     args = parser.parse_args(argv)
     data_root, out = Path(args.data_root), Path(args.out)
-    if not (data_root / HELD_OUT_SOURCE / HELD_OUT_LIST).is_file():
-        print(f"{data_root}: no {HELD_OUT_SOURCE}/{HELD_OUT_LIST} (wrong --data-root?)", file=sys.stderr)
-        return 2
+    for name in HELD_OUT_LISTS:
+        if not (data_root / HELD_OUT_SOURCE / name).is_file():
+            print(f"{data_root}: no {HELD_OUT_SOURCE}/{name} (wrong --data-root?)", file=sys.stderr)
+            return 2
     chosen = select_negatives(candidates(data_root), CLIPS_PER_WORD)
     negatives, noise = out / "negatives", out / "noise"
     for folder in (negatives, noise):

@@ -4,8 +4,9 @@ A model that has heard only its own word and a few unrelated ones fires on anyth
 (five takes of "lights" detected "nights" too). On a user's machine there may be nothing else to
 learn from, so the package brings:
 
-* ``assets/negatives/``: a few hundred Speech Commands clips (CC BY 4.0) of many speakers saying
-  words that are neither digits nor command words, in dataset layout; they become ``_unknown_``;
+* ``assets/negatives/``: about 800 Speech Commands clips (CC BY 4.0) of many speakers saying its
+  35 words (digits and command words included), in dataset layout; they become ``_unknown_``,
+  except a folder of one of the user's own words, whose clips are examples of that word;
 * ``assets/noise/``: a few minutes of CC BY background noise (dishes, tap, pink/white noise,
   babble, hum), mixed into training clips and used for ``_silence_``;
 * similar-sounding words (:mod:`speechrnn.confusables`: "nights", "likes" for "lights"), rendered
