@@ -19,8 +19,9 @@ the Train panel's defaults, use the model. Here:
 
    * ``real words``: every Speech Commands word (digits and commands included) by the speakers of
      speech_commands_v2_testset_half/testing_list.txt, none of whom is in the bundled clips or
-     trained the commands model (``--split validation``: its validation speakers, and other
-     renderings of the held-out voices, to choose settings on);
+     trained the commands model (``--split validation``: its validation speakers, not in the
+     bundled clips either, and other renderings of the held-out voices, to choose settings on).
+     The bundled clips hold these words too, said by other speakers;
    * ``similar words``: words that rhyme with or start like the word (those rendered for training
      and as many never rendered) and the walk-through's music, house, hello, by held-out voices.
 
