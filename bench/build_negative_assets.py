@@ -41,7 +41,7 @@ NOISE_SOURCE = "speech_commands_background_noise"
 EXCLUDED_NOISES = ("dude_miaowing.wav", "exercise_bike.wav")
 # Speech Commands has thousands of speakers of bed/cat/happy and a few dozen of most other words
 # here: every clip of the scarce words, and this many of the plentiful ones (about 800 clips of
-# 35 words, 13 MB of FLAC).
+# 35 words, 12 MB of FLAC).
 CLIPS_PER_WORD = 40
 # Seconds cut from each recording (from its start), and the constructed tracks' lengths.
 NOISE_CUTS_S = {"doing_the_dishes.wav": 50.0, "running_tap.wav": 35.0, "pink_noise.wav": 10.0,
