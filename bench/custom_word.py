@@ -244,6 +244,7 @@ def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, th
 
 def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
         trainings: tuple[bool, ...] = (False, True), given_model: Path | None = None) -> dict:
+    from gui.panels.train import DEFAULT_SYNTH_PER_WORD
     from speechrnn.confusables import Lexicon, confusables
     from speechrnn.negatives import confusable_words
     from speechrnn.synth import SynthConfig, label_folder, list_voices, plan, voice_order
@@ -252,7 +253,10 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
     cache = work / "data" / "cache"
     voices = list_voices()
     ordered = voice_order(voices, 0)  # the order the panel's synthesizer (seed 0) takes voices in
-    synth_per_word = sizes.synth_per_word or 40
+    # The first voices of the panel's order may train (its default count, or --voices if more): only
+    # later voices of other espeak-ng variants speak the streams, so every --voices up to the default
+    # is scored on the same voices.
+    synth_per_word = max(DEFAULT_SYNTH_PER_WORD, sizes.synth_per_word or 0)
     trained_voices = [v for v, _ in plan(SynthConfig(words=(word,), per_word=synth_per_word), voices)]
     rest = [v for v in ordered if v not in trained_voices]
     take_voices = [next(v for v in rest if v.engine == engine) for engine in sorted({v.engine for v in rest})]
@@ -350,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                              "speakers and other renderings of the voices, to choose settings on")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the Train panel's)")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the Train panel's)")
+    parser.add_argument("--voices", type=int, default=None,
+                        help="synthetic voices saying the word in training (default: the Train panel's)")
     parser.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the recognizer's)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
@@ -357,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                     threshold=args.threshold, lr=args.lr, split=args.split,
                     start_from=None if args.start_from is None else ("" if args.start_from == "new" else args.start_from),
                     **({"epochs": args.epochs} if args.epochs else {}),
+                    **({"synth_per_word": args.voices} if args.voices else {}),
                     **({"minutes": args.minutes} if args.minutes else {}))
     trainings = {"with": (True,), "without": (False,), None: (False, True)}[args.only]
     if args.model and not args.only:
@@ -365,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                   Path(args.model) if args.model else None)
     results["negatives_settings"] = {k: v for k, v in vars(negatives_settings(sizes)).items()}
     results["augment_changes"], results["train_seed"] = dict(sizes.augment), sizes.train_seed
+    results["training_voices"] = sizes.synth_per_word  # None: the Train panel's default
     print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")

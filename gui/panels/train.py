@@ -75,6 +75,8 @@ SMALL_DATA_EPOCHS = 100
 # (bench.custom_word --split validation), 150 epochs against 100 gave the same hits (85.8 / 86.2 %)
 # and 0.8 false accepts per 100 other words instead of 3.0.
 START_FROM_EPOCHS = 150
+# Voices saying each of your words. 120 instead of 40 heard 3-4 points more of "lights" in voices
+# training never used, but took more other words for it (bench.custom_word --voices 120, README): 40.
 DEFAULT_SYNTH_PER_WORD = 40
 # New words learn on the network of this bundled model (it heard about 1,600 real speakers); measured
 # with bench.custom_word (README): far more of the word heard, far fewer other words taken for it.
@@ -83,13 +85,13 @@ COMBO_MIN_CHARS = 16  # combo boxes of the form shrink to this many characters
 SIDE_BY_SIDE_MIN_PX = 560  # the loss and accuracy charts side by side from this column width, else stacked
 RESULT_MARGIN_PX = 6
 FORM_MIN_PX = 410  # the form (its widest row plus a scroll bar); the rest of a 900-px window is the charts
-ETA_MIN_FRACTION = 0.01
+ETA_MIN_FRACTION = 0.01  # no ETA before 1 % is done (too noisy)
 # What "Finished — N %" reports, best first: the held-out test split, else validation.
 RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "validation accuracy"),
                      ("val_acc", "validation accuracy"), ("best_train_acc", "training accuracy (no validation clips)"))
 # Synthetic _unknown_ words get this many times fewer clips each than the user's words (there are
 # 25 of them: together they still outnumber each word, as unknown does in Speech Commands).
-UNKNOWN_PER_WORD_DIVISOR = 4  # no ETA before 1 % is done (too noisy)
+UNKNOWN_PER_WORD_DIVISOR = 4
 
 
 # "overfitting after epoch N": validation loss has stayed this many epochs past its lowest point and
