@@ -7,12 +7,22 @@ Virtual-microphone tests skip with a visible reason where PulseAudio cannot star
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 from datapaths import STREAM_WORD_MODEL, WORD_MODEL
 from virtual_mic import VirtualMic, VirtualMicUnavailable
+
+
+def pytest_configure(config):  # noqa: ARG001 - pytest hook signature
+    """Ctrl-C tests send SIGINT to a subprocess, as a terminal would. A shell that starts the test run in
+    the background (``make test &`` in a script) ignores SIGINT, and every subprocess would inherit that:
+    Python would then never raise KeyboardInterrupt. A handler (unlike "ignore") resets to the default
+    in the subprocesses."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def in_ci() -> bool:

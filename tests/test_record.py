@@ -194,7 +194,7 @@ def test_interrupted_record_keeps_saved_takes(virtual_mic, tmp_path):
     )
     assert watched.wait_for("recording now", 120), watched.output()
     virtual_mic.play(YES)
-    assert watched.wait_for("saved", 30), watched.output()
+    assert watched.wait_for(f"saved {out}", 30), watched.output()
     watched.interrupt()
     assert watched.finish(30) == 130
     assert (out / "yes" / "tester_nohash_0.wav").exists()
