@@ -149,11 +149,17 @@ def noise_folder(data_root: Path, out: Path) -> Path:
     return out
 
 
+def training_voices(sizes: Sizes) -> int:
+    """Synthetic voices saying the word in training: --voices, else the Train panel's default."""
+    from gui.panels.train import DEFAULT_SYNTH_PER_WORD
+
+    return sizes.synth_per_word or DEFAULT_SYNTH_PER_WORD
+
+
 def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Sizes, out: Path, cache: Path):
     """Train as the Train panel's defaults do (its own TrainRequest); returns the best checkpoint."""
     from gui.panels.train import (
         DEFAULT_START_FROM,
-        DEFAULT_SYNTH_PER_WORD,
         TrainRequest,
         class_share_pct,
         small_data_epochs,
@@ -191,7 +197,7 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
         negatives_config = negatives_settings(sizes)
     request = TrainRequest(
         data, model, replace(AugmentConfig(), **dict(sizes.augment)), config, out / "run", features,
-        synth_words=(word,), synth_per_word=sizes.synth_per_word or DEFAULT_SYNTH_PER_WORD, synth_dir=synth_dir,
+        synth_words=(word,), synth_per_word=training_voices(sizes), synth_dir=synth_dir,
         synth_unknown_words=tuple(w for w in UNKNOWN_WORDS if label_folder(w) != label_folder(word)),
         recordings=recordings, negatives=negatives_config)
     run_to_end(request.synth_events(None))
@@ -256,8 +262,8 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
     # The first voices of the panel's order may train (its default count, or --voices if more): only
     # later voices of other espeak-ng variants speak the streams, so every --voices up to the default
     # is scored on the same voices.
-    synth_per_word = max(DEFAULT_SYNTH_PER_WORD, sizes.synth_per_word or 0)
-    trained_voices = [v for v, _ in plan(SynthConfig(words=(word,), per_word=synth_per_word), voices)]
+    held_out_after = max(DEFAULT_SYNTH_PER_WORD, training_voices(sizes))
+    trained_voices = [v for v, _ in plan(SynthConfig(words=(word,), per_word=held_out_after), voices)]
     rest = [v for v in ordered if v not in trained_voices]
     take_voices = [next(v for v in rest if v.engine == engine) for engine in sorted({v.engine for v in rest})]
     take_voices = take_voices[:TAKE_VOICES]
@@ -372,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
                   Path(args.model) if args.model else None)
     results["negatives_settings"] = {k: v for k, v in vars(negatives_settings(sizes)).items()}
     results["augment_changes"], results["train_seed"] = dict(sizes.augment), sizes.train_seed
-    results["training_voices"] = sizes.synth_per_word  # None: the Train panel's default
+    results["training_voices"] = training_voices(sizes)
     print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")

@@ -76,7 +76,7 @@ SMALL_DATA_EPOCHS = 100
 # and 0.8 false accepts per 100 other words instead of 3.0.
 START_FROM_EPOCHS = 150
 # Voices saying each of your words. 120 instead of 40 heard 3-4 points more of "lights" in voices
-# training never used, but took more other words for it (bench.custom_word --voices 120, README): 40.
+# training never used, but took more other words for it (bench.custom_word --voices 120, README), so 40.
 DEFAULT_SYNTH_PER_WORD = 40
 # New words learn on the network of this bundled model (it heard about 1,600 real speakers); measured
 # with bench.custom_word (README): far more of the word heard, far fewer other words taken for it.
