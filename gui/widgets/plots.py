@@ -13,6 +13,10 @@ pg.setConfigOptions(antialias=False, imageAxisOrder="row-major", useNumba=False)
 
 TITLE_PT = 9
 EMPTY_EPOCHS = 30  # epoch axis of a curve plot before it knows the run's length
+# A fixed value axis (accuracy 0-100 %) labels a tick at most every this many pixels: pyqtgraph always
+# draws its major ticks' labels, which run together on a short plot (a 900x600 window).
+MIN_VALUE_LABEL_PX = 24
+NICE_TICK_FRACTIONS = (0.1, 0.2, 0.25, 0.5, 1.0)  # of the fixed value range, finest first
 
 
 def style_plot(plot: pg.PlotItem, colors: PlotColors, title: str | None = None) -> None:
@@ -74,6 +78,16 @@ class CurvePlot(ThemedPlot):
         self._empty_y = y_range or (0.0, 1.0)
         self.setYRange(*self._empty_y, padding=0.02)
         self.set_epochs(EMPTY_EPOCHS)
+        if y_range is not None:
+            self.getViewBox().sigResized.connect(self._fit_value_ticks)
+
+    def _fit_value_ticks(self) -> None:
+        """Label the fixed value axis as finely as its height allows (MIN_VALUE_LABEL_PX a label)."""
+        low, high = self.y_range
+        span = high - low
+        height_px = self.getViewBox().height()
+        step = next((span * f for f in NICE_TICK_FRACTIONS if height_px * f >= MIN_VALUE_LABEL_PX), span)
+        self.getAxis("left").setTickSpacing(step, step / 2)
 
     def set_epochs(self, epochs: int) -> None:
         """The epoch axis: 1 .. ``epochs`` (whole epochs only)."""

@@ -321,6 +321,27 @@ def test_the_legend_does_not_cover_the_curves(qtbot, window, recordings, tmp_pat
         assert "train" in plot.plotItem.titleLabel.text and "validation" in plot.plotItem.titleLabel.text
 
 
+def test_the_accuracy_axis_labels_never_run_together(qtbot):
+    from gui.theme import LIGHT
+    from gui.widgets.plots import MIN_VALUE_LABEL_PX, CurvePlot
+
+    plot = CurvePlot("Accuracy", "%", y_range=(0.0, 100.0))
+    qtbot.addWidget(plot)
+    plot.apply_colors(LIGHT)
+    plot.show()
+    shown = {}
+    for height_px in (100, 160, 420):  # a 900x600 window's squeezed chart, then roomier ones
+        plot.resize(320, height_px)
+        qtbot.wait(20)
+        axis = plot.getAxis("left")
+        (low, high) = plot.getViewBox().viewRange()[1]
+        labelled = [v for v in axis.tickValues(low, high, axis.height())[0][1] if 0 <= v <= 100]
+        assert {0.0, 100.0} <= set(labelled)
+        assert plot.getViewBox().height() / (len(labelled) - 1) >= MIN_VALUE_LABEL_PX
+        shown[height_px] = len(labelled)
+    assert shown[100] < shown[160] < shown[420]  # as fine as the height allows
+
+
 def test_a_wrapped_epoch_line_breaks_only_between_its_parts(qapp):
     from PySide6.QtGui import QFont, QFontMetricsF, QTextLayout, QTextOption
 
