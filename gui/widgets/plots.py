@@ -16,7 +16,9 @@ EMPTY_EPOCHS = 30  # epoch axis of a curve plot before it knows the run's length
 # A fixed value axis (accuracy 0-100 %) labels a tick at most every this many pixels: pyqtgraph always
 # draws its major ticks' labels, which run together on a short plot (a 900x600 window).
 MIN_VALUE_LABEL_PX = 24
-NICE_TICK_FRACTIONS = (0.1, 0.2, 0.25, 0.5, 1.0)  # of the fixed value range, finest first
+# Tick steps as fractions of the fixed value range, finest first. The coarsest still labels the middle:
+# the labels at the range's ends are cut off by the plot's edges.
+NICE_TICK_FRACTIONS = (0.1, 0.2, 0.25, 0.5)
 
 
 def style_plot(plot: pg.PlotItem, colors: PlotColors, title: str | None = None) -> None:
@@ -86,7 +88,8 @@ class CurvePlot(ThemedPlot):
         low, high = self.y_range
         span = high - low
         height_px = self.getViewBox().height()
-        step = next((span * f for f in NICE_TICK_FRACTIONS if height_px * f >= MIN_VALUE_LABEL_PX), span)
+        fraction = next((f for f in NICE_TICK_FRACTIONS if height_px * f >= MIN_VALUE_LABEL_PX), NICE_TICK_FRACTIONS[-1])
+        step = span * fraction
         self.getAxis("left").setTickSpacing(step, step / 2)
 
     def set_epochs(self, epochs: int) -> None:
