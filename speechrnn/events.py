@@ -68,12 +68,14 @@ class Message:
 @dataclass(frozen=True)
 class EpochEnd:
     """One training epoch finished; ``metrics`` has train/validation loss and accuracy;
-    ``kept_epoch`` is the epoch whose weights best.pt holds now (None: not told)."""
+    ``kept_epoch`` is the epoch whose weights best.pt holds now (None: not told); ``keeps_final``:
+    best.pt follows the last epoch whatever validation says (``TrainConfig.keep``)."""
 
     epoch: int
     epochs: int
     metrics: dict[str, float]
     kept_epoch: int | None = None
+    keeps_final: bool = False
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,7 @@ def test_few_validation_clips_keep_the_final_weights_and_many_keep_the_best_epoc
     notes = [e.text for e in events if isinstance(e, Message)]
     assert any("too few to tell epochs apart: best.pt keeps the final weights" in text for text in notes)
     assert [e.kept_epoch for e in events if isinstance(e, EpochEnd)] == [1, 2, 3, 4]
+    assert all(e.keeps_final for e in events if isinstance(e, EpochEnd))  # the GUI's overfitting note says so
     assert result.metrics["best_epoch"] == 4
     best, last = _weights(tmp_path / "auto" / BEST_NAME), _weights(tmp_path / "auto" / LAST_NAME)
     assert all(torch.equal(best[name], last[name]) for name in best)
@@ -141,7 +142,7 @@ def test_few_validation_clips_keep_the_final_weights_and_many_keep_the_best_epoc
     assert not any("final weights" in e.text for e in events if isinstance(e, Message))
     for seen, event in enumerate((e for e in events if isinstance(e, EpochEnd)), start=1):
         want = max(rows[:seen], key=lambda row: (row["val_acc"], -row["val_loss"]))["epoch"]
-        assert event.kept_epoch == want
+        assert event.kept_epoch == want and not event.keeps_final
     assert load_checkpoint(result.best_path).metrics["epoch"] == result.metrics["best_epoch"] == want
 
 

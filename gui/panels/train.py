@@ -218,8 +218,9 @@ def overfitting_note(history: list[dict]) -> str:
 
     N is the epoch of the lowest validation loss; overfitting is called when the validation loss has
     risen well above it for :data:`OVERFIT_EPOCHS` epochs while the training loss kept falling. M is
-    the epoch the library keeps as best.pt, as the last row's ``kept_epoch`` tells
-    (``TrainConfig.keep``).
+    the epoch the library keeps as best.pt, as the last row's ``kept_epoch`` tells; when the library
+    keeps the last epoch whatever validation says (``keeps_final``: too few validation clips), the
+    note says so, lest "kept epoch M" read as the epoch validation chose.
     """
     rows = [row for row in history if row.get("val_loss") is not None and row.get("train_loss") is not None]
     if len(rows) < OVERFIT_EPOCHS + 1:
@@ -229,7 +230,12 @@ def overfitting_note(history: list[dict]) -> str:
     if (len(rows) - 1 - lowest < OVERFIT_EPOCHS or last["val_loss"] < rows[lowest]["val_loss"] * (1 + OVERFIT_RISE)
             or last["train_loss"] >= rows[lowest]["train_loss"]):
         return ""
-    kept = f": kept epoch {last['kept_epoch']}" if last.get("kept_epoch") is not None else ""
+    if last.get("kept_epoch") is None:
+        kept = ""
+    elif last.get("keeps_final"):
+        kept = f": kept the last epoch, {last['kept_epoch']} (too few validation clips to choose one by)"
+    else:
+        kept = f": kept epoch {last['kept_epoch']}"
     return f"overfitting after epoch {rows[lowest]['epoch']}{kept}"
 
 
@@ -965,7 +971,8 @@ class TrainPanel(Panel):
             self.progress.setFormat(f"{event.stage}: {event.done:.0f} {event.unit}")
 
     def _on_epoch(self, event) -> None:
-        self._history.append({"epoch": event.epoch, **event.metrics, "kept_epoch": event.kept_epoch})
+        self._history.append({"epoch": event.epoch, **event.metrics, "kept_epoch": event.kept_epoch,
+                              "keeps_final": event.keeps_final})
         note = overfitting_note(self._history)
         if note and not self.overfit_label.text():
             self._log("⚠ " + note)

@@ -487,7 +487,7 @@ class _Session:
             write_text_atomic(self.out_dir / METRICS_NAME, "".join(json.dumps(r) + "\n" for r in run.history))
             plot_curves(run.history, self.out_dir / PLOT_NAME)
         return EpochEnd(epoch, self.config.epochs, {k: v for k, v in row.items() if k != "epoch" and v is not None},
-                        kept_epoch=run.best_epoch)
+                        kept_epoch=run.best_epoch, keeps_final=self.keep_final)
 
     def _best_metrics(self) -> dict:
         """The best epoch's score, named for what chose it: validation, else training accuracy."""

@@ -280,8 +280,11 @@ def test_overfitting_is_called_from_the_epoch_metrics():
     both_rising = _epochs([0.9, 0.5, 0.7, 1.0, 1.5], [1.0, 0.6, 0.7, 0.8, 0.9], [0.6] * 5)  # not overfitting:
     assert overfitting_note(both_rising) == ""  # training diverges too
     assert overfitting_note([{"epoch": e, "train_loss": 1.0 / e} for e in range(1, 9)]) == ""  # no validation
-    final = [{**row, "kept_epoch": row["epoch"]} for row in rising]  # TrainConfig.keep="final"
-    assert overfitting_note(final) == "overfitting after epoch 2: kept epoch 5"
+    final = [{**row, "kept_epoch": row["epoch"], "keeps_final": True} for row in rising]  # TrainConfig.keep="final"
+    assert overfitting_note(final) == ("overfitting after epoch 2: kept the last epoch, 5 "
+                                       "(too few validation clips to choose one by)")
+    best_is_last = [{**row, "kept_epoch": row["epoch"]} for row in rising]  # validation accuracy still rising
+    assert overfitting_note(best_is_last) == "overfitting after epoch 2: kept epoch 5"
 
 
 def test_the_panel_says_when_it_overfits(qtbot, window, recordings, tmp_path):
