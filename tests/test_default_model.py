@@ -22,11 +22,11 @@ UNSEEN_FSDD = FSDD / "3" / "3_nicolas_0.wav"
 pytestmark = pytest.mark.skipif(not default_model_path().is_file(), reason="assets/default_model.pt not built")
 
 
-# The bundled model falls short of issue 10's aim on unseen speakers (84.8 % FSDD, 76.7 % Speech
+# The bundled model falls short of issue 10's aim on unseen speakers (88.0 % FSDD, 76.7 % Speech
 # Commands digits on the recipe's held-out split, see assets/README.md): this speaker's "one" comes
 # out as _unknown_ and "three" as _silence_, and with running water the stream hears "six" for
 # "three". Strict: when a rebuilt model passes, this fails and the marker must go.
-KNOWN_GAP = pytest.mark.xfail(strict=True, reason="bundled model: 84.8 % / 76.7 % on held-out speakers")
+KNOWN_GAP = pytest.mark.xfail(strict=True, reason="bundled model: 88.0 % / 76.7 % on held-out speakers")
 
 
 @pytest.fixture(scope="module")
