@@ -233,7 +233,7 @@ def overfitting_note(history: list[dict]) -> str:
     if last.get("kept_epoch") is None:
         kept = ""
     elif last.get("keeps_final"):
-        kept = f": kept the last epoch, {last['kept_epoch']} (too few validation clips to choose one by)"
+        kept = f": kept the last epoch, {last['kept_epoch']}, since too few validation clips tell epochs apart"
     else:
         kept = f": kept epoch {last['kept_epoch']}"
     return f"overfitting after epoch {rows[lowest]['epoch']}{kept}"
@@ -977,8 +977,9 @@ class TrainPanel(Panel):
         if note and not self.overfit_label.text():
             self._log("⚠ " + note)
         if note:
-            self.overfit_label.setText("⚠ " + note[0].upper() + note[1:] + " (validation loss rising while "
-                                       "training loss falls).")
+            onset, _, kept = note.partition(":")
+            self.overfit_label.setText("⚠ " + onset[0].upper() + onset[1:] + " (validation loss rising while "
+                                       "training loss falls)" + (":" + kept if kept else "") + ".")
         else:
             self.overfit_label.setText("")
         self.overfit_label.setVisible(bool(note))

@@ -281,8 +281,8 @@ def test_overfitting_is_called_from_the_epoch_metrics():
     assert overfitting_note(both_rising) == ""  # training diverges too
     assert overfitting_note([{"epoch": e, "train_loss": 1.0 / e} for e in range(1, 9)]) == ""  # no validation
     final = [{**row, "kept_epoch": row["epoch"], "keeps_final": True} for row in rising]  # TrainConfig.keep="final"
-    assert overfitting_note(final) == ("overfitting after epoch 2: kept the last epoch, 5 "
-                                       "(too few validation clips to choose one by)")
+    assert overfitting_note(final) == ("overfitting after epoch 2: kept the last epoch, 5, "
+                                       "since too few validation clips tell epochs apart")
     best_is_last = [{**row, "kept_epoch": row["epoch"]} for row in rising]  # validation accuracy still rising
     assert overfitting_note(best_is_last) == "overfitting after epoch 2: kept epoch 5"
 
@@ -295,8 +295,16 @@ def test_the_panel_says_when_it_overfits(qtbot, window, recordings, tmp_path):
         metrics = {k: v for k, v in row.items() if k not in ("epoch", "kept_epoch")}
         panel._on_epoch(EpochEnd(row["epoch"], 5, metrics, kept_epoch=row["kept_epoch"]))
     assert panel.overfit_label.isVisibleTo(panel)
-    assert "Overfitting after epoch 2: kept epoch 3" in panel.overfit_label.text()
+    assert panel.overfit_label.text() == ("⚠ Overfitting after epoch 2 (validation loss rising while training loss falls): "
+                                          "kept epoch 3.")
     assert panel.log.toPlainText().count("overfitting after epoch 2") == 1
+
+    panel._history.clear()  # a run whose validation set is too small to choose an epoch by
+    for row in _epochs([0.9, 0.5, 0.7, 1.0, 1.5], [1.0, 0.6, 0.4, 0.2, 0.1], [0.6, 0.85, 0.86, 0.84, 0.8]):
+        metrics = {k: v for k, v in row.items() if k not in ("epoch", "kept_epoch")}
+        panel._on_epoch(EpochEnd(row["epoch"], 5, metrics, kept_epoch=row["epoch"], keeps_final=True))
+    assert panel.overfit_label.text().endswith(": kept the last epoch, 5, since too few validation clips tell "
+                                               "epochs apart.")
 
 
 def test_long_status_lines_and_warnings_do_not_move_the_layout(qtbot, window, recordings, tmp_path):
