@@ -139,6 +139,7 @@ class Recipe:
     # TrainConfig.balance_sources: draw the sources of each class equally often
     # (speechrnn.data.sampling.label_source_weights)
     balance_sources: bool = False
+    unknown_by_word: bool = False  # other words as classes of their own (DataSpec.unknown_by_word): a first stage
     snr_db_test: float = 10.0
     extra_train: dict = field(default_factory=dict)  # more TrainConfig fields, by name
     extra_augment: dict = field(default_factory=dict)  # more AugmentConfig fields, by name
@@ -348,7 +349,7 @@ def data_spec(recipe: Recipe, views: list[Path], train_noise: Path):
         sources=tuple(sources), task=recipe.TASK, include_silence=True, include_unknown=True,
         silence_pct=recipe.silence_pct, unknown_pct=recipe.unknown_pct,
         validation_pct=recipe.validation_pct, testing_pct=recipe.testing_pct,
-        noise_dirs=(str(train_noise),), seed=recipe.seed,
+        noise_dirs=(str(train_noise),), seed=recipe.seed, unknown_by_word=recipe.unknown_by_word,
     )
 
 

@@ -52,7 +52,8 @@ def test_a_custom_word_starts_from_the_bundled_commands_network(tones, tmp_path,
     assert code == 0, err
     run = load_checkpoint(tmp_path / "run" / "best.pt")
     assert run.feature_config == base.feature_config  # its features and network, not the defaults
-    assert (run.model_config.cell, run.model_config.hidden, run.model_config.layers) == ("gru", 128, 2)
+    body = (base.model_config.cell, base.model_config.hidden, base.model_config.layers)
+    assert (run.model_config.cell, run.model_config.hidden, run.model_config.layers) == body
     assert run.labels == ["_silence_", "_unknown_", "lights"]
     assert run.train_config["train"]["init_from"] == str(bundled_model_path("commands"))
     code, out, err = cli(capsys, "info", tmp_path / "run" / "best.pt")
@@ -62,7 +63,8 @@ def test_a_custom_word_starts_from_the_bundled_commands_network(tones, tmp_path,
 
     code, _, err = cli(capsys, "train", "--data", tones, "--words", "lights", "--epochs", "1", "--init-from",
                        "commands", "--out", tmp_path / "other", "--cache-dir", tmp_path / "cache", *TINY)
-    assert_one_line_error(code, err, "cannot start from this model", "GRU 2x128 on 13 mfcc", "GRU 1x16")
+    network = f"GRU {base.model_config.layers}x{base.model_config.hidden} on 13 mfcc"
+    assert_one_line_error(code, err, "cannot start from this model", network, "GRU 1x16")
 
 
 def test_negatives_none_and_a_noise_folder_leave_only_what_was_given(tones, tmp_path, capsys):

@@ -193,6 +193,21 @@ def test_task_12_has_silence_unknown_and_the_standard_ten_percent(tmp_path):
         assert float(silence.std()) > 0 and silence.std(dim=1).unique().numel() > 1
 
 
+def test_unknown_by_word_gives_the_same_other_words_classes_of_their_own(tmp_path):
+    others = ("cat", "dog", "bed", "bird")
+    root = make_dataset(tmp_path / "data", TASK_12_WORDS + others, speakers=30, noise=True)
+    lumped = prepared(DataSpec((str(root),), task="12"), tmp_path / "cache")
+    by_word = prepared(DataSpec((str(root),), task="12", unknown_by_word=True), tmp_path / "cache")
+    assert by_word.labels == [SILENCE, *TASK_12_WORDS, *sorted(others)]
+    for split in ("train", "validation", "testing"):
+        before, after = lumped.split(split), by_word.split(split)
+        assert [c.path if c else None for c in after.clips] == [c.path if c else None for c in before.clips]
+        for clip, target in zip(after.clips, after.targets.tolist()):
+            assert by_word.labels[target] == (clip.label if clip else SILENCE)
+    with pytest.raises(ValueError, match="unknown_by_word"):
+        DataSpec((str(root),), task="35", unknown_by_word=True)
+
+
 def test_task_35_and_no_task_make_every_folder_a_class(tmp_path):
     root = make_dataset(tmp_path / "data", ("yes", "no", "marvin"), speakers=12)
     for spec in (DataSpec((str(root),), task="35"), DataSpec((str(root),))):

@@ -247,6 +247,20 @@ def test_commands_recipe_has_the_classic_twelve_classes_from_every_speech_comman
     assert counts["train"] == {"clips": 3 * len(TASK_12_WORDS), "speakers": 3}
 
 
+def test_the_commands_first_stage_trains_each_other_word_as_a_class_of_its_own(data_root, tmp_path):
+    recipe = CommandsRecipe(data_root=str(data_root), work_dir=str(tmp_path / "work"), real_voice_scales=(),
+                            unknown_by_word=True)
+    _, data = _prepared(recipe, tmp_path / "cache")
+    others = sorted({c.label for split in ("train", "validation", "testing") for c in data.split(split).clips
+                     if c and c.label not in TASK_12_WORDS})
+    words = len(TASK_12_WORDS) + 1
+    assert data.labels[:words] == [SILENCE, *TASK_12_WORDS] and UNKNOWN not in data.labels
+    assert data.labels[words:] == sorted(data.labels[words:]) and others and set(others) <= set(data.labels[words:])
+    for split in ("train", "validation", "testing"):
+        clipset = data.split(split)
+        assert all(data.labels[t] == (c.label if c else SILENCE) for c, t in zip(clipset.clips, clipset.targets.tolist()))
+
+
 def test_digits_recipe_trains_speech_commands_as_digits_and_unknown_with_disjoint_speakers(data_root, tmp_path):
     recipe = DigitsRecipe(data_root=str(data_root), work_dir=str(tmp_path / "work"), synth=False,
                           real_voice_scales=(1.1,), unknown_pct=100.0)

@@ -387,7 +387,7 @@ def test_stream_segments_place_every_clip_once_with_targets_at_the_word_end():
                             AugmentConfig(room=False, speed=True),
                             [torch.from_numpy(0.01 * rng.standard_normal(RATE_HZ * 5))],
                             torch.device("cpu"), segment_s=3.0, target_ms=200.0, target_lead_ms=100.0,
-                            background_class=0, unknown_class=None, hum_prob=0.0, hum_level_db=(0.0, 0.0))
+                            background_class=0, other_word_classes=(), hum_prob=0.0, hum_level_db=(0.0, 0.0))
     generator = torch.Generator().manual_seed(0)
     plan = batches.plan_epoch(torch.randperm(clips, generator=generator), lanes=4, generator=generator)
     placed = [p.clip for step in plan for lane in step for p in lane]
@@ -405,6 +405,27 @@ def test_stream_segments_place_every_clip_once_with_targets_at_the_word_end():
         assert ((word_ids[lane] >= 0) == (frame_targets[lane] != 0)).all()
 
 
+def test_babble_is_made_of_the_other_words_whether_lumped_or_by_word():
+    from speechrnn.features import FeatureExtractor
+    from speechrnn.training.stream_batches import MIN_BABBLE_CLIPS, StreamBatches
+
+    rng = np.random.default_rng(0)
+    clips = 4 * MIN_BABBLE_CLIPS
+    waves = torch.from_numpy(0.1 * rng.standard_normal((clips, RATE_HZ)).astype(np.float32)).half()
+    targets = torch.arange(clips) % 4  # 0 silence, 1 a vocabulary word, 2 and 3 two other words
+
+    def pool(other_word_classes: tuple[int, ...]) -> set[int]:
+        batches = StreamBatches(waves, targets, targets == 0, FeatureExtractor(FEATURES), FEATURES,
+                                AugmentConfig(room=False), [], torch.device("cpu"), segment_s=1.0,
+                                target_ms=200.0, target_lead_ms=100.0, background_class=0,
+                                other_word_classes=other_word_classes, hum_prob=0.0, hum_level_db=(0.0, 0.0))
+        return set(targets[batches.babble_clips].tolist())
+
+    assert pool((2,)) == {2}
+    assert pool((2, 3)) == {2, 3}
+    assert pool(()) == {1, 2, 3}  # no other words: every word (never generated silence)
+
+
 def test_stream_lanes_hear_hum_as_often_and_as_loud_as_configured():
     from speechrnn.features import FeatureExtractor
     from speechrnn.training.stream_batches import StreamBatches
@@ -417,7 +438,7 @@ def test_stream_lanes_hear_hum_as_often_and_as_loud_as_configured():
         batches = StreamBatches(waves, torch.ones(40, dtype=torch.long), torch.zeros(40, dtype=torch.bool),
                                 FeatureExtractor(FEATURES), FEATURES, AugmentConfig(room=False), noise,
                                 torch.device("cpu"), segment_s=1.0, target_ms=200.0, target_lead_ms=100.0,
-                                background_class=0, unknown_class=None, hum_prob=prob,
+                                background_class=0, other_word_classes=(), hum_prob=prob,
                                 hum_level_db=(level_db, level_db))
         return batches._background(16, torch.Generator().manual_seed(0))
 

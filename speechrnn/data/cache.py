@@ -382,8 +382,11 @@ def _class_labels(spec: DataSpec, labels: set[str]) -> list[str]:
         if spec.silence_enabled and SILENCE not in classes:
             classes.insert(0, SILENCE)
     else:
-        classes = ([SILENCE] if spec.silence_enabled else []) + ([UNKNOWN] if spec.unknown_enabled else [])
-        classes += list(vocabulary)
+        classes = [SILENCE] if spec.silence_enabled else []
+        if spec.unknown_by_word:
+            classes += list(vocabulary) + sorted(labels - set(vocabulary) - {SILENCE})  # an _unknown_ folder stays one
+        else:
+            classes += ([UNKNOWN] if spec.unknown_enabled else []) + list(vocabulary)
     if len(classes) < 2:
         found = ", ".join(sorted(labels)) or "none"
         raise DataError(f"{', '.join(spec.sources)}: only one label ({found}); a classifier needs at "
@@ -422,7 +425,7 @@ def _select(spec: DataSpec, sources: list[_Source], classes: list[str]) -> dict[
                 continue
             role = _role(clip.label, vocabulary)
             if role == UNKNOWN and clip.label != UNKNOWN:
-                if UNKNOWN in index:
+                if UNKNOWN in index or spec.unknown_by_word:
                     candidates[split].append((s, row))  # other words: sampled below
                 continue
             if role not in index:
@@ -434,12 +437,13 @@ def _select(spec: DataSpec, sources: list[_Source], classes: list[str]) -> dict[
     for split_number, split in enumerate(SPLITS):
         selection = chosen[split]
         words = len(selection.rows) - real_silence[split] - real_unknown[split]
-        if UNKNOWN in index and not real_unknown[split] and candidates[split]:
+        if (UNKNOWN in index or spec.unknown_by_word) and not real_unknown[split] and candidates[split]:
             wanted = min(len(candidates[split]), math.ceil(words * spec.unknown_pct / 100))
             rng = np.random.default_rng([spec.seed, split_number])
-            picks = np.sort(rng.choice(len(candidates[split]), size=wanted, replace=False))
-            selection.rows += [candidates[split][i] for i in picks]
-            selection.targets += [index[UNKNOWN]] * wanted
+            picks = [candidates[split][i] for i in np.sort(rng.choice(len(candidates[split]), size=wanted, replace=False))]
+            selection.rows += picks
+            selection.targets += ([index[sources[s].clips[row].label] for s, row in picks] if spec.unknown_by_word
+                                  else [index[UNKNOWN]] * wanted)
         if SILENCE in index and not real_silence[split] and words:
             selection.silence = math.ceil(words * spec.silence_pct / 100)
     return chosen

@@ -40,6 +40,10 @@ class DataSpec:
     and explicit ``words``, off otherwise. ``test_sources`` lists sources whose clips all go to
     the testing split (e.g. a folder given to ``evaluate``); ``speech-commands:v2-test`` always does.
     ``label_aliases`` renames label folders (``(("0", "zero"), ...)``) before the task applies.
+    ``unknown_by_word``: the other words (sampled by ``unknown_pct`` as usual) train as classes of
+    their own, named by their folders, instead of one ``_unknown_`` class. A network that learned to
+    tell them apart is a better start for a run on the task's labels (``TrainConfig.init_from``) than
+    one that learned a single "anything else": the commands recipe's first stage.
     """
 
     sources: tuple[str, ...]
@@ -56,6 +60,7 @@ class DataSpec:
     seed: int = 0
     test_sources: tuple[str, ...] = ()
     label_aliases: tuple[tuple[str, str], ...] = ()
+    unknown_by_word: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.sources, str):
@@ -71,6 +76,8 @@ class DataSpec:
                 raise ValueError(f"{name} must be within 0..100")
         if not 0 <= self.unknown_pct <= MAX_UNKNOWN_PCT:
             raise ValueError(f"unknown_pct must be within 0..{MAX_UNKNOWN_PCT:g}")
+        if self.unknown_by_word and not (self.vocabulary and self.unknown_enabled):
+            raise ValueError("unknown_by_word needs a vocabulary (a task or words) with unknown on")
         if self.validation_pct + self.testing_pct >= 100:
             raise ValueError("validation_pct + testing_pct must leave some training data")
 

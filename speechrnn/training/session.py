@@ -219,6 +219,16 @@ class _Session:
         raise SpeechRNNError(f"{', '.join(self.data.sources)}: the stream objective needs a {SILENCE_LABEL} or "
                              f"{UNKNOWN_LABEL} class (keep silence/unknown on) or use --objective clip")
 
+    def _other_word_classes(self) -> tuple[int, ...]:
+        """The classes of words outside the vocabulary (what babble is made of): ``_unknown_``, or each
+        other word's own class when the data spec trains them apart (``unknown_by_word``)."""
+        if UNKNOWN_LABEL in self.labels:
+            return (self.labels.index(UNKNOWN_LABEL),)
+        vocabulary = self.data.vocabulary
+        if not self.data.unknown_by_word or vocabulary is None:
+            return ()
+        return tuple(i for i, label in enumerate(self.labels) if label not in vocabulary and label != SILENCE_LABEL)
+
     # ---- model, optimizer, schedule
     def build(self) -> EventStream:
         from speechrnn.data.cache import cached_features
@@ -274,8 +284,7 @@ class _Session:
                 self.feature_config, self.augment, prepared.noise, device, segment_s=config.stream_segment_s,
                 target_ms=config.stream_target_ms, target_lead_ms=config.stream_target_lead_ms,
                 hum_prob=config.stream_hum_prob, hum_level_db=(config.stream_hum_min_db, config.stream_hum_max_db),
-                background_class=self.model_config.background_class,
-                unknown_class=self.labels.index(UNKNOWN_LABEL) if UNKNOWN_LABEL in self.labels else None)
+                background_class=self.model_config.background_class, other_word_classes=self._other_word_classes())
         else:
             self.maker = BatchMaker(prepared.train.waves, prepared.train.is_silence, self.extractor, self.augment,
                                     prepared.noise, self.feature_config.sample_rate_hz, device, cached_train)

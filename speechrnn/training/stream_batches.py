@@ -17,7 +17,8 @@ target:
 * the background class everywhere else: silence, noise, babble, word onsets and the middle of words.
 
 Words of the ``_unknown_`` class (other words) get ``_unknown_`` in their window, so the network
-learns explicitly to call them something else; both are background to the detector.
+learns explicitly to call them something else; both are background to the detector. (With the data
+spec's ``unknown_by_word`` each other word has a class of its own and gets it in its window.)
 
 Which clips are spoken when is planned per epoch from ``(seed, epoch)`` (every training clip once
 per epoch, in the epoch's order), and every random choice of a step is seeded from
@@ -61,7 +62,7 @@ DIGITAL_SILENCE_PROB = 0.1  # ... except these: exact zeros around the words (fi
 BABBLE_PROB = 0.35  # lanes whose background includes babble
 BABBLE_LEVEL_DB = (-6.0, 6.0)  # babble level relative to the lane's noise
 REFERENCE_WORD_POWER = 10 ** (-26.0 / DB_PER_POWER_DECADE)  # -26 dBFS clip power: lanes without words
-MIN_BABBLE_CLIPS = 32  # fewer _unknown_ clips than this: babble is made of every training clip
+MIN_BABBLE_CLIPS = 32  # fewer other-word clips than this: babble is made of every training clip
 CLIP_LIMIT = 1.0  # full scale, like a real ADC
 
 
@@ -80,7 +81,7 @@ class StreamBatches:
     def __init__(self, waves: torch.Tensor, targets: torch.Tensor, is_silence: torch.Tensor,
                  extractor: torch.nn.Module, feature_config: FeatureConfig, augment: AugmentConfig,
                  noise: list[torch.Tensor], device: torch.device, *, segment_s: float, target_ms: float,
-                 target_lead_ms: float, background_class: int, unknown_class: int | None,
+                 target_lead_ms: float, background_class: int, other_word_classes: tuple[int, ...],
                  hum_prob: float, hum_level_db: tuple[float, float]):
         self.waves, self.targets = waves, targets
         self.extractor, self.augment, self.device = extractor, augment, device
@@ -100,7 +101,7 @@ class StreamBatches:
         self.speech_start[self.words], self.speech_end[self.words] = bounds[:, 0], bounds[:, 1]
         self.cut_start = (self.speech_start - pad).clamp_min(0)
         self.cut_end = (self.speech_end + pad).clamp_max(waves.shape[-1])
-        unknown = self.words[targets[self.words] == unknown_class] if unknown_class is not None else self.words[:0]
+        unknown = self.words[torch.isin(targets[self.words], torch.tensor(other_word_classes, dtype=torch.long))]
         self.babble_clips = unknown if len(unknown) >= MIN_BABBLE_CLIPS else self.words
         self.clip_power = _power(waves.float())  # floored at MIN_POWER
         recordings = [n for n in noise if n.numel() > 0] or generated_noise(self.rate)

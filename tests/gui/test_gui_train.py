@@ -249,13 +249,18 @@ def test_speech_commands_download_shows_progress_and_cancels(qtbot, window, reco
 def test_a_run_is_named_by_its_words_network_and_day(qtbot, window, recordings, tmp_path):
     from gui.panels.train import run_name
 
+    from speechrnn.bundled import bundled_model_path
+    from speechrnn.checkpoint import load_checkpoint
+
+    base = load_checkpoint(bundled_model_path("commands")).model_config  # custom words start from its network
+    network = f"gru{base.layers}x{base.hidden}"
     panel = train_panel(window, recordings, tmp_path)
     day = time.strftime("%Y%m%d")
     panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("typed"))
     panel.words_edit.setText("lights")
-    assert panel.build_request().out_dir.name == f"lights-gru2x128-{day}"
-    (tmp_path / "runs" / f"lights-gru2x128-{day}").mkdir(parents=True)  # trained earlier today: a new folder
-    assert panel.build_request().out_dir.name == f"lights-gru2x128-{day}-2"
+    assert panel.build_request().out_dir.name == f"lights-{network}-{day}"
+    (tmp_path / "runs" / f"lights-{network}-{day}").mkdir(parents=True)  # trained earlier today: a new folder
+    assert panel.build_request().out_dir.name == f"lights-{network}-{day}-2"
     assert run_name((), "12", "lstm", 1, 64, "20261201") == "commands12-lstm1x64-20261201"
     assert run_name(("a", "b"), "typed", "rnn", 3, 32, "20261201") == "a+b-rnn3x32-20261201"
 
