@@ -41,9 +41,9 @@ class DataSpec:
     the testing split (e.g. a folder given to ``evaluate``); ``speech-commands:v2-test`` always does.
     ``label_aliases`` renames label folders (``(("0", "zero"), ...)``) before the task applies.
     ``unknown_by_word``: the other words (sampled by ``unknown_pct`` as usual) train as classes of
-    their own, named by their folders, instead of one ``_unknown_`` class. A network that learned to
-    tell them apart is a better start for a run on the task's labels (``TrainConfig.init_from``) than
-    one that learned a single "anything else": the commands recipe's first stage.
+    their own, named by their folders, instead of one ``_unknown_`` class: a first stage whose network
+    a run on the task's labels then starts from (``TrainConfig.init_from``); measured for the
+    commands model in assets/README.md.
     """
 
     sources: tuple[str, ...]
