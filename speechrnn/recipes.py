@@ -85,6 +85,7 @@ SYNTH_UNKNOWN_DIR = "synth_unknown"
 PERTURBED_DIR = "real_perturbed"
 TRAIN_NOISE_DIR = "noise_train"
 TEST_NOISE_DIR = "noise_test"
+VALIDATION_NOISE_DIR = "noise_validation"
 DONE_MARKER = ".done.json"  # written after a derived folder is complete, with the settings that made it
 KEY_CHARS = 16  # hex characters of a settings digest in a done marker
 
@@ -140,6 +141,10 @@ class Recipe:
     # (speechrnn.data.sampling.label_source_weights)
     balance_sources: bool = False
     unknown_by_word: bool = False  # other words as classes of their own (DataSpec.unknown_by_word): a first stage
+    # Leave-one-noise-out, for choosing settings: these background recordings (file names in
+    # NOISE_DIR, never TEST_NOISES) are left out of training and are the validation streams' noise
+    # (bench.recipe_streams), so that a choice is made on a noise the candidates never heard.
+    validation_noises: tuple[str, ...] = ()
     snr_db_test: float = 10.0
     extra_train: dict = field(default_factory=dict)  # more TrainConfig fields, by name
     extra_augment: dict = field(default_factory=dict)  # more AugmentConfig fields, by name
@@ -159,6 +164,20 @@ class Recipe:
 
     def to_dict(self) -> dict:
         return {"name": self.NAME, **dataclasses.asdict(self)}
+
+    @staticmethod
+    def from_dict(data: dict, **overrides) -> "Recipe":
+        """The recipe that :meth:`to_dict` recorded (e.g. in a model it built), with ``overrides``
+        (``data_root`` and ``work_dir`` of this machine, say). Fields it lacks (recorded before they
+        existed) take their defaults; lists read back from JSON become tuples again."""
+        name = data.get("name")
+        if name not in RECIPES:
+            raise DataError(f"unknown recipe {name!r} (recipes: {', '.join(sorted(RECIPES))})")
+        cls = RECIPES[name]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values = {k: (tuple(v) if isinstance(v, list) and isinstance(getattr(cls, k, None), tuple) else v)
+                  for k, v in data.items() if k in fields}
+        return cls(**{**values, **overrides})
 
 
 @dataclass(frozen=True)
@@ -317,7 +336,8 @@ def train_only(folder: Path) -> None:
 
 
 def noise_folders(recipe: Recipe) -> tuple[Path, Path]:
-    """Folders of links to the training and the held-out test noise recordings."""
+    """Folders of links to the training and the held-out test noise recordings (training leaves out
+    ``TEST_NOISES`` and the recipe's ``validation_noises``)."""
     source = recipe.root / NOISE_DIR
     files = sorted(p for p in source.glob("*.wav"))
     if not files:
@@ -325,15 +345,38 @@ def noise_folders(recipe: Recipe) -> tuple[Path, Path]:
     missing = [n for n in TEST_NOISES if not (source / n).is_file()]
     if missing:
         raise DataError(f"{source}: held-out test noise {', '.join(missing)} not found")
+    held_out = set(TEST_NOISES) | set(_validation_noise_files(recipe))
     train_dir, test_dir = recipe.work / TRAIN_NOISE_DIR, recipe.work / TEST_NOISE_DIR
-    for folder, chosen in ((train_dir, [p for p in files if p.name not in TEST_NOISES]),
-                           (test_dir, [source / n for n in TEST_NOISES])):
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.iterdir():
-            stale.unlink()
-        for path in chosen:
-            (folder / path.name).symlink_to(path.resolve())
+    link_files(train_dir, [p for p in files if p.name not in held_out])
+    link_files(test_dir, [source / n for n in TEST_NOISES])
     return train_dir, test_dir
+
+
+def validation_noise_folder(recipe: Recipe) -> Path:
+    """A folder of links to the recipe's ``validation_noises`` (the validation streams' noise)."""
+    folder = recipe.work / VALIDATION_NOISE_DIR
+    link_files(folder, [recipe.root / NOISE_DIR / name for name in _validation_noise_files(recipe)])
+    return folder
+
+
+def _validation_noise_files(recipe: Recipe) -> tuple[str, ...]:
+    source = recipe.root / NOISE_DIR
+    for name in recipe.validation_noises:
+        if name in TEST_NOISES:
+            raise DataError(f"validation noise {name} is a held-out test noise ({', '.join(TEST_NOISES)}): "
+                            "choosing settings on it would tune on the test")
+        if not (source / name).is_file():
+            raise DataError(f"{source / name}: validation noise not found")
+    return tuple(recipe.validation_noises)
+
+
+def link_files(folder: Path, targets: list[Path]) -> None:
+    """``folder`` holds links to exactly ``targets`` (stale links removed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.iterdir():
+        stale.unlink()
+    for path in targets:
+        (folder / path.name).symlink_to(path.resolve())
 
 
 def data_spec(recipe: Recipe, views: list[Path], train_noise: Path):

@@ -311,8 +311,14 @@ def _plan_stream(
             if word is not None:
                 loaded.append(word)
         index = cache[clip.path]
-        if index is None:
-            continue  # no speech found in this file: skip it
+        if index is None:  # no speech found in this file: never draw it again
+            by_label[label].remove(clip)
+            if not by_label[label]:
+                (others if distractor else targets).remove(label)
+                if not targets:
+                    raise DataError(f"no speech found in any clip of the model's words "
+                                    f"({', '.join(sorted(vocabulary))})")
+            continue
         word = loaded[index]
         if position + word.samples.size > total:
             break

@@ -320,3 +320,69 @@ def test_recipe_passes_its_objective_and_balancing_to_training(tmp_path):
     assert balanced.balance_sources
     with pytest.raises(SpeechRNNError, match="TrainConfig has no field no_such_setting"):
         recipe_configs(DigitsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path), extra_train={"no_such_setting": 1}))
+
+
+def _names(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def test_validation_noises_leave_training_and_are_the_only_noise_of_the_validation_folder(tmp_path):
+    import dataclasses
+
+    from speechrnn.errors import DataError
+    from speechrnn.recipes import noise_folders, validation_noise_folder
+
+    root = tmp_path / "data"
+    _noise(root / NOISE_DIR, ("white_noise.wav", "doing_the_dishes.wav") + TEST_NOISES)
+    recipe = CommandsRecipe(data_root=str(root), work_dir=str(tmp_path / "work"),
+                            validation_noises=("doing_the_dishes.wav",))
+    train, test = noise_folders(recipe)
+    assert _names(train) == {"white_noise.wav"}
+    assert _names(test) == set(TEST_NOISES)
+    assert _names(validation_noise_folder(recipe)) == {"doing_the_dishes.wav"}
+    train, _ = noise_folders(dataclasses.replace(recipe, validation_noises=()))  # the same work folder
+    assert _names(train) == {"white_noise.wav", "doing_the_dishes.wav"}
+    with pytest.raises(DataError, match="held-out test noise"):
+        noise_folders(dataclasses.replace(recipe, validation_noises=(TEST_NOISES[0],)))
+    with pytest.raises(DataError, match="fridge.wav: validation noise not found"):
+        validation_noise_folder(dataclasses.replace(recipe, validation_noises=("fridge.wav",)))
+
+
+def test_a_recipe_read_back_from_its_record_is_the_same_recipe(tmp_path):
+    import dataclasses
+    import json
+
+    from speechrnn.errors import DataError
+    from speechrnn.recipes import Recipe
+
+    recipe = CommandsRecipe(data_root="/elsewhere", work_dir="/elsewhere/work", hidden=192, unknown_pct=25.0,
+                            real_voice_scales=(0.85, 1.15), validation_noises=("running_tap.wav",),
+                            extra_train={"lr": 0.001})
+    recorded = json.loads(json.dumps(recipe.to_dict()))  # as a checkpoint keeps it
+    here = Recipe.from_dict(recorded, data_root=str(tmp_path), work_dir=str(tmp_path / "w"))
+    assert here == dataclasses.replace(recipe, data_root=str(tmp_path), work_dir=str(tmp_path / "w"))
+    assert here.real_voice_scales == (0.85, 1.15) and here.validation_noises == ("running_tap.wav",)
+    del recorded["validation_noises"]  # a model recorded before the field existed
+    assert Recipe.from_dict(recorded).validation_noises == ()
+    with pytest.raises(DataError, match="unknown recipe 'nope'"):
+        Recipe.from_dict({**recorded, "name": "nope"})
+
+
+def test_recipe_streams_choose_on_the_noise_training_left_out_and_never_on_a_test_noise(tmp_path):
+    import dataclasses
+
+    from bench.recipe_streams import split_noises
+    from speechrnn.errors import DataError
+
+    root = tmp_path / "data"
+    _noise(root / NOISE_DIR, ("white_noise.wav", "running_tap.wav") + TEST_NOISES)
+    recipe = CommandsRecipe(data_root=str(root), work_dir=str(tmp_path / "work"), validation_noises=("running_tap.wav",))
+    assert _names(split_noises(recipe, "validation")) == {"running_tap.wav"}
+    assert _names(split_noises(recipe, "testing")) == set(TEST_NOISES)
+    assert _names(split_noises(recipe, "validation", ("white_noise.wav",))) == {"white_noise.wav"}
+    with pytest.raises(DataError, match="would tune on the test"):
+        split_noises(recipe, "validation", (TEST_NOISES[1],))
+    with pytest.raises(DataError, match="left no noise out of training"):
+        split_noises(dataclasses.replace(recipe, validation_noises=()), "validation")
+    with pytest.raises(DataError, match="no noise recording fridge.wav"):
+        split_noises(recipe, "testing", ("fridge.wav",))

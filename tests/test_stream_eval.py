@@ -155,3 +155,20 @@ def test_fsdd_digit_folders_count_as_the_words(tmp_path):
     clips = _aliased(scan_folder(FSDD), {"zero", "one", "two", "three"})
     assert {c.label for c in clips} == {"zero", "one", "two", "three"}
     assert {c.label for c in _aliased(scan_folder(FSDD), {"yes"})} == {"0", "1", "2", "3"}
+
+
+def test_words_without_speech_are_a_clear_error_not_an_endless_search(word_model, tmp_path):
+    """Clips in which no speech is found are skipped; when every clip of the model's words is such a
+    clip, the stream cannot be built (it used to draw clips forever)."""
+    import numpy as np
+    import soundfile as sf
+
+    from speechrnn.errors import DataError
+
+    rate_hz = 16000
+    for label in ("yes", "no"):
+        (tmp_path / "words" / label).mkdir(parents=True)
+        for n in range(3):
+            sf.write(tmp_path / "words" / label / f"{n:08x}_nohash_0.wav", np.zeros(rate_hz, dtype=np.float32), rate_hz)
+    with pytest.raises(DataError, match="no speech found in any clip of the model's words"):
+        run_to_end(stream_eval(word_model, tmp_path / "words", NOISE, StreamConfig(minutes=0.5)))
