@@ -20,7 +20,6 @@ recordings of the noise folder (never a test noise on the validation split).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -174,7 +174,7 @@ class Recipe:
         if name not in RECIPES:
             raise DataError(f"unknown recipe {name!r} (recipes: {', '.join(sorted(RECIPES))})")
         cls = RECIPES[name]
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: (tuple(v) if isinstance(v, list) and isinstance(getattr(cls, k, None), tuple) else v)
                   for k, v in data.items() if k in fields}
         return cls(**{**values, **overrides})
