@@ -14,7 +14,7 @@ The noise of the validation streams is the recipe's ``validation_noises``: recor
 model never trained on (leave-one-noise-out; ``--set validation_noises=(...)`` at training), so a
 network that merely fits the training noises better is not chosen. The test streams take the
 recipe's held-out test noises (``speechrnn.recipes.TEST_NOISES``). ``--noise`` names other
-recordings of the noise folder (never a test noise on the validation split).
+recordings of the noise folder for the validation streams (never a test noise).
 """
 
 from __future__ import annotations
@@ -31,26 +31,23 @@ SNR_DB = 10.0
 
 
 def split_noises(recipe, split: str, names: tuple[str, ...] = ()) -> Path:
-    """The noise folder of ``split``'s streams (see the module docstring)."""
-    from speechrnn.errors import DataError
-    from speechrnn.recipes import NOISE_DIR, TEST_NOISES, link_files, noise_folders, validation_noise_folder
+    """The noise folder of ``split``'s streams: the held-out test noises, or the recipe's
+    ``validation_noises`` (``names`` instead, when given)."""
+    import dataclasses
 
-    if split == "testing" and not names:
+    from speechrnn.errors import DataError
+    from speechrnn.recipes import noise_folders, validation_noise_folder
+
+    if split == "testing":
+        if names:
+            raise DataError("--noise chooses the validation streams' noise; the test streams take the held-out "
+                            "test noises")
         return noise_folders(recipe)[1]
-    if split == "validation" and not names:
-        if not recipe.validation_noises:
-            raise DataError(f"the {recipe.NAME} recipe of this model left no noise out of training "
-                            "(validation_noises): name one with --noise (one it did not train on, if any)")
-        return validation_noise_folder(recipe)
-    if split == "validation" and set(names) & set(TEST_NOISES):
-        raise DataError(f"{', '.join(sorted(set(names) & set(TEST_NOISES)))}: a held-out test noise; "
-                        "choosing settings on it would tune on the test")
-    missing = [name for name in names if not (recipe.root / NOISE_DIR / name).is_file()]
-    if missing:
-        raise DataError(f"{recipe.root / NOISE_DIR}: no noise recording {', '.join(missing)}")
-    folder = recipe.work / f"noise_{split}_chosen"
-    link_files(folder, [recipe.root / NOISE_DIR / name for name in names])
-    return folder
+    chosen = dataclasses.replace(recipe, validation_noises=tuple(names)) if names else recipe
+    if not chosen.validation_noises:
+        raise DataError(f"the {recipe.NAME} recipe of this model left no noise out of training "
+                        "(validation_noises): name one with --noise (one it did not train on, if any)")
+    return validation_noise_folder(chosen)
 
 
 def recipe_streams(model: Path, data_root: Path, work: Path, split: str, noises: tuple[str, ...] = (),
@@ -83,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path, required=True, help="the recipe's data folder (../shared/data)")
     parser.add_argument("--split", choices=SPLITS, default="validation", help="whose speakers (default validation)")
     parser.add_argument("--noise", action="append", default=[], metavar="NAME",
-                        help="a recording of the noise folder instead of the split's own (repeatable)")
+                        help="validation streams: this recording of the noise folder instead of the recipe's "
+                             "validation_noises (repeatable; never a test noise)")
     parser.add_argument("--minutes", type=float, default=MINUTES, help=f"per noise (default {MINUTES:g})")
     parser.add_argument("--hours", type=float, default=NOISE_ONLY_HOURS,
                         help=f"of each noise alone (default {NOISE_ONLY_HOURS:g})")

@@ -347,15 +347,15 @@ def noise_folders(recipe: Recipe) -> tuple[Path, Path]:
         raise DataError(f"{source}: held-out test noise {', '.join(missing)} not found")
     held_out = set(TEST_NOISES) | set(_validation_noise_files(recipe))
     train_dir, test_dir = recipe.work / TRAIN_NOISE_DIR, recipe.work / TEST_NOISE_DIR
-    link_files(train_dir, [p for p in files if p.name not in held_out])
-    link_files(test_dir, [source / n for n in TEST_NOISES])
+    _link_files(train_dir, [p for p in files if p.name not in held_out])
+    _link_files(test_dir, [source / n for n in TEST_NOISES])
     return train_dir, test_dir
 
 
 def validation_noise_folder(recipe: Recipe) -> Path:
     """A folder of links to the recipe's ``validation_noises`` (the validation streams' noise)."""
     folder = recipe.work / VALIDATION_NOISE_DIR
-    link_files(folder, [recipe.root / NOISE_DIR / name for name in _validation_noise_files(recipe)])
+    _link_files(folder, [recipe.root / NOISE_DIR / name for name in _validation_noise_files(recipe)])
     return folder
 
 
@@ -370,7 +370,7 @@ def _validation_noise_files(recipe: Recipe) -> tuple[str, ...]:
     return tuple(recipe.validation_noises)
 
 
-def link_files(folder: Path, targets: list[Path]) -> None:
+def _link_files(folder: Path, targets: list[Path]) -> None:
     """``folder`` holds links to exactly ``targets`` (stale links removed)."""
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.iterdir():

@@ -382,7 +382,9 @@ def test_recipe_streams_choose_on_the_noise_training_left_out_and_never_on_a_tes
     assert _names(split_noises(recipe, "validation", ("white_noise.wav",))) == {"white_noise.wav"}
     with pytest.raises(DataError, match="would tune on the test"):
         split_noises(recipe, "validation", (TEST_NOISES[1],))
+    with pytest.raises(DataError, match="fridge.wav: validation noise not found"):
+        split_noises(recipe, "validation", ("fridge.wav",))
     with pytest.raises(DataError, match="left no noise out of training"):
         split_noises(dataclasses.replace(recipe, validation_noises=()), "validation")
-    with pytest.raises(DataError, match="no noise recording fridge.wav"):
-        split_noises(recipe, "testing", ("fridge.wav",))
+    with pytest.raises(DataError, match="the test streams take the held-out test noises"):
+        split_noises(recipe, "testing", ("white_noise.wav",))

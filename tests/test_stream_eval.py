@@ -164,8 +164,9 @@ def test_words_without_speech_are_a_clear_error_not_an_endless_search(word_model
     import soundfile as sf
 
     from speechrnn.errors import DataError
+    from speechrnn.features import FeatureConfig
 
-    rate_hz = 16000
+    rate_hz = FeatureConfig().sample_rate_hz
     for label in ("yes", "no"):
         (tmp_path / "words" / label).mkdir(parents=True)
         for n in range(3):
