@@ -6,7 +6,8 @@ model, assets/default_model.pt) or ``commands`` (assets/commands_model.pt).
 Same seed, same machine -> same model and metrics. ``--set name=value`` changes a recipe field
 (e.g. ``--set epochs=10 --set objective=stream --set balance_sources=True``) for experiments;
 ``--validation-only`` scores only the validation split (use it while choosing settings: never tune
-on the test split).
+on the test split). ``--ensemble A.pt B.pt`` trains nothing: the recipe's model is the ensemble of
+those networks (``speechrnn ensemble``), scored and recorded as a trained one.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from speechrnn.bundled import BUNDLED_MODELS
     from speechrnn.cli.progress import consume
     from speechrnn.errors import SpeechRNNError
-    from speechrnn.recipes import RECIPES, build_recipe
+    from speechrnn.recipes import RECIPES, build_ensemble, build_recipe
 
     parser = argparse.ArgumentParser(prog="python -m bench.build_default_model", description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="digits", help="which model (default digits)")
@@ -54,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-name", default="run", help="training run folder inside the work dir")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a recipe field")
     parser.add_argument("--validation-only", action="store_true", help="score only the validation split")
+    parser.add_argument("--ensemble", nargs="+", default=None, metavar="MODEL",
+                        help="train nothing: combine these networks of the recipe into its model")
     args = parser.parse_args(argv)
     recipe_class = RECIPES[args.recipe]
     fields = {f.name for f in dataclasses.fields(recipe_class)}
@@ -66,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or str(ASSETS / BUNDLED_MODELS[args.recipe])
     recipe = recipe_class(data_root=args.data_root, work_dir=args.work_dir or str(WORK_ROOT / args.recipe), **overrides)
     try:
-        metrics = consume(build_recipe(recipe, out, args.run_name, evaluate_test=not args.validation_only))
+        if args.ensemble:
+            metrics = consume(build_ensemble(recipe, args.ensemble, out, args.run_name if args.run_name != "run"
+                                             else "ensemble", evaluate_test=not args.validation_only))
+        else:
+            metrics = consume(build_recipe(recipe, out, args.run_name, evaluate_test=not args.validation_only))
     except SpeechRNNError as exc:
         print(f"build_default_model: error: {exc}", file=sys.stderr)
         return 2

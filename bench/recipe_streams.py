@@ -51,8 +51,9 @@ def split_noises(recipe, split: str, names: tuple[str, ...] = ()) -> Path:
 
 
 def recipe_streams(model: Path, data_root: Path, work: Path, split: str, noises: tuple[str, ...] = (),
-                   minutes: float = MINUTES, hours: float = NOISE_ONLY_HOURS, seed: int = 0):
-    """Events of building and running the streams; ``Finished(StreamEvalResult)``."""
+                   minutes: float = MINUTES, hours: float = NOISE_ONLY_HOURS, seed: int = 0, detector=None):
+    """Events of building and running the streams; ``Finished(StreamEvalResult)``. ``detector``: a
+    ``DetectorConfig`` (None = the defaults)."""
     from speechrnn.checkpoint import load_checkpoint
     from speechrnn.data.background import with_room_noises
     from speechrnn.errors import DataError
@@ -68,10 +69,11 @@ def recipe_streams(model: Path, data_root: Path, work: Path, split: str, noises:
     noise = with_room_noises(split_noises(recipe, split, noises), words, recipe.work / f"room_{split}", seed,
                              set(ckpt.labels))
     config = StreamConfig(minutes=minutes, snr_db=SNR_DB, seed=seed, noise_only_hours=hours)
-    return (yield from stream_eval(model, words, noise, config))
+    return (yield from stream_eval(model, words, noise, config, detector=detector))
 
 
 def main(argv: list[str] | None = None) -> int:
+    from speechrnn.cli.listen import add_detector_arguments, detector_config_from_args
     from speechrnn.cli.progress import consume
     from speechrnn.errors import SpeechRNNError
 
@@ -88,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK, help=f"derived folders (default {DEFAULT_WORK})")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
+    add_detector_arguments(parser)
     args = parser.parse_args(argv)
     try:
         result = consume(recipe_streams(args.model, args.data_root.expanduser(), args.work_dir.expanduser(),
-                                        args.split, tuple(args.noise), args.minutes, args.hours, args.seed))
+                                        args.split, tuple(args.noise), args.minutes, args.hours, args.seed,
+                                        detector_config_from_args(args)))
     except SpeechRNNError as exc:
         print(f"recipe_streams: error: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,9 @@
 """Self-describing checkpoints (nanoGPT style): one file holds everything needed to use a model.
 
 Contents: weights (normalisation statistics included), model config, feature config, labels,
-training config, metrics, data sources and licenses, recipe, package version, creation time.
+training config, metrics, data sources and licenses, recipe, package version, creation time; for an
+ensemble (``speechrnn ensemble``), the other networks' configs, weights and provenance in ``members``
+(the main fields describe the first network, so every reader of one network reads it unchanged).
 Files are written to a temporary name and renamed, so an existing checkpoint is never half-written.
 """
 
@@ -17,6 +19,7 @@ import torch
 
 from speechrnn import __version__
 from speechrnn.atomic import atomic_path
+from speechrnn.ensemble import EnsembleClassifier, check_members
 from speechrnn.errors import CheckpointError
 from speechrnn.features import FeatureConfig
 from speechrnn.model import ModelConfig, RNNClassifier
@@ -38,17 +41,29 @@ class Checkpoint:
     package_version: str = __version__
     created: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. optimizer state for --resume
+    # an ensemble's other networks: {"model_config": ModelConfig, "state_dict": ..., "about": {...}}
+    members: list[dict[str, Any]] = field(default_factory=list)
     path: Path | None = None
 
-    def build_model(self, device: str | torch.device = "cpu") -> RNNClassifier:
-        model = RNNClassifier(self.model_config)
+    def build_network(self, config: ModelConfig | None = None, state_dict: dict | None = None,
+                      device: str | torch.device = "cpu") -> RNNClassifier:
+        """One network: the first (the main fields), or the one of ``config`` and ``state_dict``."""
+        model = RNNClassifier(config or self.model_config)
         try:
-            model.load_state_dict(self.state_dict)
+            model.load_state_dict(self.state_dict if state_dict is None else state_dict)
         except RuntimeError as exc:
             where = self.path or "checkpoint"
             first = str(exc).strip().splitlines()[0]
             raise CheckpointError(f"{where}: weights do not match the model config ({first})") from None
         return model.to(device).eval()
+
+    def build_model(self, device: str | torch.device = "cpu") -> RNNClassifier | EnsembleClassifier:
+        """The model to run: the network, or the ensemble of all of them."""
+        first = self.build_network(device=device)
+        if not self.members:
+            return first
+        others = [self.build_network(m["model_config"], m["state_dict"], device) for m in self.members]
+        return EnsembleClassifier([first, *others]).to(device).eval()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -65,6 +80,9 @@ class Checkpoint:
             "data": self.data,
             "recipe": self.recipe,
             "extra": self.extra,
+            **({"members": [{**m, "model_config": dataclasses.asdict(m["model_config"]),
+                             "state_dict": {k: v.detach().cpu() for k, v in m["state_dict"].items()}}
+                            for m in self.members]} if self.members else {}),
         }
 
     def summary(self) -> dict[str, Any]:
@@ -72,8 +90,11 @@ class Checkpoint:
         info = self.to_dict()
         info.pop("state_dict")
         info.pop("extra")
+        for member in info.get("members", []):
+            member.pop("state_dict")
         info["parameters"] = int(
-            sum(v.numel() for k, v in self.state_dict.items() if not k.startswith("feature_"))
+            sum(v.numel() for weights in [self.state_dict, *(m["state_dict"] for m in self.members)]
+                for k, v in weights.items() if not k.startswith("feature_"))
         )
         return info
 
@@ -128,8 +149,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         feature_config = FeatureConfig(**raw["feature_config"])
         labels = [str(x) for x in raw["labels"]]
         state_dict = dict(raw["state_dict"])
+        members = [{**m, "model_config": ModelConfig(**m["model_config"]), "state_dict": dict(m["state_dict"])}
+                   for m in raw.get("members", [])]
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: checkpoint is incomplete or malformed ({exc})") from None
+    if members:
+        try:
+            check_members([model_config, *(m["model_config"] for m in members)])
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: its networks cannot be combined ({exc})") from None
     if len(labels) != model_config.num_classes:
         raise CheckpointError(f"{path}: {len(labels)} labels but the model has {model_config.num_classes} outputs")
     if model_config.input_dim != feature_config.feature_dim:
@@ -149,11 +177,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         package_version=raw.get("package_version", "?"),
         created=raw.get("created", ""),
         extra=raw.get("extra", {}),
+        members=members,
         path=path,
     )
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[RNNClassifier, Checkpoint]:
+def load_model(path: str | Path, device: str | torch.device = "cpu"
+               ) -> tuple[RNNClassifier | EnsembleClassifier, Checkpoint]:
     checkpoint = load_checkpoint(path)
     return checkpoint.build_model(device), checkpoint
 
@@ -165,3 +195,40 @@ def require_feature_config(checkpoint: Checkpoint, expected: FeatureConfig, what
         theirs = dataclasses.asdict(expected)
         diff = ", ".join(f"{k}={mine[k]!r} vs {theirs[k]!r}" for k in mine if mine[k] != theirs[k])
         raise CheckpointError(f"{checkpoint.path}: feature config differs from {what} ({diff})")
+
+
+def combine_checkpoints(paths: list[str | Path]) -> Checkpoint:
+    """One ensemble checkpoint of the networks of ``paths`` (an ensemble among them gives all of
+    its networks), in order. They must be stream-trained on the same labels and features.
+
+    The first file's fields describe the result (its recipe, data, training settings); its metrics
+    are kept under ``first_network`` until the ensemble is measured, since they are not the
+    ensemble's. Every other network keeps its provenance (file, creation time, training settings,
+    data and licenses) in ``members``. Any mismatch is a one-line :class:`CheckpointError`.
+    """
+    if len(paths) < 2:
+        raise CheckpointError("an ensemble needs at least two models")
+    checkpoints = [load_checkpoint(path) for path in paths]
+    first = checkpoints[0]
+    members: list[dict[str, Any]] = []
+    for checkpoint in checkpoints:
+        if checkpoint.labels != first.labels:
+            raise CheckpointError(f"{checkpoint.path}: labels {', '.join(checkpoint.labels)} differ from "
+                                  f"{first.path}'s {', '.join(first.labels)}")
+        if checkpoint.feature_config != first.feature_config:
+            require_feature_config(checkpoint, first.feature_config, f"{first.path}'s")
+        about = {"path": str(checkpoint.path), "created": checkpoint.created, "recipe": checkpoint.recipe,
+                 "train_config": checkpoint.train_config,
+                 "data": {k: v for k, v in checkpoint.data.items() if k in ("sources", "licenses", "started_from", "recipe")}}
+        networks = [{"model_config": checkpoint.model_config, "state_dict": checkpoint.state_dict}, *checkpoint.members]
+        members += [{**network, "about": network.get("about", about)} for network in networks]
+    try:
+        check_members([m["model_config"] for m in members])
+    except ValueError as exc:
+        raise CheckpointError(f"{', '.join(str(p) for p in paths)}: cannot be combined ({exc})") from None
+    return dataclasses.replace(
+        first, state_dict=members[0]["state_dict"], model_config=members[0]["model_config"],
+        members=members[1:], metrics={"first_network": first.metrics} if first.metrics else {},
+        data={**first.data, "ensemble": [{k: m["about"].get(k) for k in ("path", "created", "recipe")}
+                                          for m in members]},
+        created="", extra={}, path=None)

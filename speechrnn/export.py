@@ -11,6 +11,9 @@ the checkpoint's ``feature_config``, stored in the files' metadata):
   whole stream at once. B and T are dynamic (T = 1 for one frame per call).
 * **whole clip** ``<stem>.clip.onnx``: ``frames`` (B, T, F) -> ``logits`` (B, C).
 
+An ensemble (``speechrnn ensemble``) exports as one graph: its networks' states in turn
+(``net1_h``, ``net2_h``, ...), and logits that are their averaged log-probabilities.
+
 TorchScript (``<stem>.ts``) holds both: ``forward(frames)`` and ``step(frames, *state)``.
 
 ONNX uses the dynamo exporter (``torch.onnx.export(..., dynamo=True)``, the default of torch 2.x;
@@ -57,7 +60,12 @@ class StateSpec:
 
 
 def state_specs(model) -> list[StateSpec]:
-    """Names and shapes of the model's state tuple, in order (see ``RNNClassifier.initial_state``)."""
+    """Names and shapes of the model's state tuple, in order (see ``RNNClassifier.initial_state``);
+    an ensemble's are its networks' in turn, named ``net1_h``, ``net2_h``, ..."""
+    members = getattr(model, "members", None)
+    if members is not None:
+        return [dataclasses.replace(spec, name=f"net{i}_{spec.name}")
+                for i, member in enumerate(members, start=1) for spec in state_specs(member)]
     cfg = model.config
     width = cfg.hidden * cfg.directions
     specs = [StateSpec("h", (cfg.layers * cfg.directions, "batch", cfg.hidden))]
@@ -184,6 +192,8 @@ def _metadata(checkpoint, model) -> dict[str, Any]:
         "labels": list(checkpoint.labels),
         "feature_config": dataclasses.asdict(checkpoint.feature_config),
         "model_config": dataclasses.asdict(checkpoint.model_config),
+        **({"member_configs": [dataclasses.asdict(m["model_config"]) for m in checkpoint.members]}
+           if checkpoint.members else {}),
         "state": [{"name": s.name, "shape": list(s.shape), "initial": s.initial} for s in state_specs(model)],
         "package_version": checkpoint.package_version,
         "source_checkpoint": str(checkpoint.path or ""),

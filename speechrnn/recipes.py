@@ -595,8 +595,6 @@ def build_recipe(recipe: Recipe, out_path: str | Path, run_name: str = "run",
 
     ``evaluate_test=False`` (for choosing settings) scores only the validation split.
     """
-    from speechrnn.checkpoint import load_checkpoint, save_checkpoint
-    from speechrnn.evaluate import write_json_atomic
     from speechrnn.training import train
 
     data = yield from _forward(prepare_recipe_data(recipe, cancel))
@@ -606,18 +604,41 @@ def build_recipe(recipe: Recipe, out_path: str | Path, run_name: str = "run",
                                        force=True, cancel=cancel, cache_dir=recipe.work / "cache",
                                        recipe=recipe.NAME))
     shipped_path = result.last_path if recipe.validation_speakers_train else result.best_path
-    splits = ("validation", "testing") if evaluate_test else ("validation",)
     metrics: dict = {"training": {k: v for k, v in result.metrics.items() if not k.startswith("test")},
                      "shipped_epoch": "last" if recipe.validation_speakers_train else "best on validation",
                      "data": data.counts}
+    return (yield from _score_and_record(recipe, data, shipped_path, out_path, run_dir, metrics, evaluate_test, cancel))
+
+
+def build_ensemble(recipe: Recipe, members: list[str | Path], out_path: str | Path, run_name: str = "ensemble",
+                   evaluate_test: bool = True, cancel: CancelToken | None = None) -> EventStream:
+    """The recipe's model as an ensemble of already trained networks (``speechrnn ensemble``), scored
+    and recorded as :func:`build_recipe` records a trained one. ``Finished(metrics)``."""
+    from speechrnn.checkpoint import combine_checkpoints, save_checkpoint
+
+    data = yield from _forward(prepare_recipe_data(recipe, cancel))
+    run_dir = recipe.work / run_name
+    combined = save_checkpoint(combine_checkpoints(list(members)), run_dir / "ensemble.pt")
+    metrics: dict = {"ensemble": [str(path) for path in members], "data": data.counts}
+    return (yield from _score_and_record(recipe, data, combined, out_path, run_dir, metrics, evaluate_test, cancel))
+
+
+def _score_and_record(recipe: Recipe, data, model_path: Path, out_path: str | Path, run_dir: Path, metrics: dict,
+                      evaluate_test: bool, cancel: CancelToken | None) -> EventStream:
+    """Score ``model_path`` on the recipe's held-out splits, record the recipe, its data's licenses
+    and the held-out speakers in it and write it to ``out_path``. ``Finished(metrics)``."""
+    from speechrnn.checkpoint import load_checkpoint, save_checkpoint
+    from speechrnn.evaluate import write_json_atomic
+
+    splits = ("validation", "testing") if evaluate_test else ("validation",)
     for split in splits:
         yield Stage(f"evaluate-{split}", f"Scoring the {split} split (clean and at {recipe.snr_db_test:g} dB SNR, "
                                          "held-out noises)")
         groups = word_groups(recipe, data.views, split, run_dir / "held_out_words" / split)
-        metrics[split] = yield from _forward(held_out_metrics(shipped_path, data.eval_spec, data.test_noise,
+        metrics[split] = yield from _forward(held_out_metrics(model_path, data.eval_spec, data.test_noise,
                                                               recipe.snr_db_test, split, cancel, groups,
                                                               recipe.work / "cache"))
-    ckpt = load_checkpoint(shipped_path)
+    ckpt = load_checkpoint(model_path)
     ckpt.recipe = recipe.NAME
     ckpt.extra = {}
     # the wrong-file lists stay in the run folder (recipe_metrics.json), not in the shipped model

@@ -94,9 +94,11 @@ def run(args: argparse.Namespace) -> int:
     model = summary["model_config"]
     _line("file", checkpoint.path)
     _line("labels", f"{len(checkpoint.labels)}: {', '.join(checkpoint.labels)}")
-    _line("model", f"{model['cell'].upper()} {model['layers']}x{model['hidden']}"
-                   f"{' bidirectional' if model['bidirectional'] else ''}, pooling {model['pooling']}, "
-                   f"{summary['parameters']:,} parameters")
+    networks = [model, *(member["model_config"] for member in summary.get("members", []))]
+    shape = " + ".join(f"{m['cell'].upper()} {m['layers']}x{m['hidden']}{' bidirectional' if m['bidirectional'] else ''}"
+                       for m in networks)
+    kind = f"ensemble of {len(networks)} networks (log-probabilities averaged): " if len(networks) > 1 else ""
+    _line("model", f"{kind}{shape}, pooling {model['pooling']}, {summary['parameters']:,} parameters")
     _line("features", _fmt(summary["feature_config"]))
     train = summary.get("train_config") or {}
     metrics = summary.get("metrics") or {}
@@ -120,6 +122,12 @@ def run(args: argparse.Namespace) -> int:
         owed = "; ".join(f"{name} ({licenses[name]})" if licenses.get(name) else name
                          for name in base.get("sources", []))
         _line("started from", f"{base['path']}" + (f", trained on {owed}" if owed else ""))
+    for i, member in enumerate(summary.get("members", []), start=2):
+        about = member.get("about") or {}
+        licenses = (about.get("data") or {}).get("licenses") or {}
+        owed = "; ".join(f"{name} ({text})" for name, text in licenses.items())
+        _line(f"network {i}", f"{about.get('path', '?')}, created {about.get('created', '?')}"
+                              + (f", trained on {owed}" if owed else ""))
     if summary.get("recipe"):
         _line("recipe", summary["recipe"])
     _line("created", f"{summary.get('created')} with speechrnn {summary.get('package_version')}")

@@ -28,6 +28,7 @@ COMMANDS = {
     "predict": "top-k labels for audio files",
     "export": "export a checkpoint to ONNX (streaming step) and TorchScript",
     "info": "show a checkpoint's labels, features, parameters and metrics",
+    "ensemble": "combine stream-trained models of the same words into one that averages them",
     "devices": "list audio input devices",
     "listen": "recognize words live from the microphone (or a long file)",
     "record": "record takes of your own words into a dataset folder",
