@@ -40,6 +40,7 @@ from gui.widgets.model_chooser import fill_bundled_menu, model_title
 from gui.widgets.plots import ThemedPlot
 from gui.worker import Task, run_call
 
+ENSEMBLE_SECTION = "Other networks of the ensemble"  # an ensemble's other networks: collapsed, long
 NAME_SCALE = 1.4  # the model's name, relative to the normal font
 GRADIENT_CLIPS = 32  # clips averaged for the curve: a few seconds on a laptop CPU
 MIN_RELATIVE_GRADIENT = 1e-12  # floor before the log axis (a gradient can be exactly 0)
@@ -409,8 +410,12 @@ class ModelsPanel(Panel):
                                 f"speechrnn {summary.get('package_version', '?')}")
         self.words_label.setText(", ".join(labels))
         direction = "bidirectional " if mc.get("bidirectional") else ""
+        others = [member.get("model_config", {}) for member in summary.get("members", [])]
+        ensemble = (f"ensemble of {1 + len(others)} networks averaged (the first shown; then "
+                    + ", ".join(f"{str(m.get('cell', '?')).upper()} {m.get('layers', '?')} × {m.get('hidden', '?')}"
+                                for m in others) + "): ") if others else ""
         self.arch_label.setText(
-            f"{direction}{str(mc.get('cell', '?')).upper()}, {mc.get('layers', '?')} layer(s) × "
+            f"{ensemble}{direction}{str(mc.get('cell', '?')).upper()}, {mc.get('layers', '?')} layer(s) × "
             f"{mc.get('hidden', '?')} units, {mc.get('pooling', '?')} pooling, "
             f"{summary.get('parameters', 0):,} parameters  ·  {fc.get('kind', '?').upper()} "
             f"{fc.get('n_mfcc' if fc.get('kind') == 'mfcc' else 'n_mels', '?')} × "
@@ -426,6 +431,9 @@ class ModelsPanel(Panel):
             ("Metrics", metrics),
             ("Training", summary.get("train_config", {})),
             ("Data and licenses", summary.get("data", {})),
+            *(((ENSEMBLE_SECTION,
+                {f"network {i}": {**member.get("about", {}), "model": member.get("model_config", {})}
+                 for i, member in enumerate(summary.get("members", []), start=2)}),) if others else ()),
             ("File", {"path": str(path), "created": summary.get("created", ""),
                       "speechrnn version": summary.get("package_version", ""),
                       "parameters": summary.get("parameters", 0), "recipe": summary.get("recipe", "")}),
@@ -437,7 +445,7 @@ class ModelsPanel(Panel):
             top.setFont(0, font)
             self.tree.addTopLevelItem(top)
             add_tree(top, data)
-            top.setExpanded(title not in ("Labels", "Training"))
+            top.setExpanded(title not in ("Labels", "Training", ENSEMBLE_SECTION))
         self.gradient_plot.show_curve(np.zeros(0), np.zeros(0))
         self.gradient_result.setText("")
 

@@ -187,3 +187,23 @@ def test_the_property_tree_and_the_gradient_plot_share_the_window(qtbot, window)
     splitter.setSizes([TREE_MIN_HEIGHT_PX, sum(splitter.sizes()) - TREE_MIN_HEIGHT_PX])
     qtbot.wait(50)
     assert panel.gradient_plot.height() > before and shown_in_viewport(panel.gradient_plot, details)
+
+
+def test_an_ensemble_is_shown_as_its_networks_and_listens(qtbot, window, tmp_path):
+    from datapaths import STREAM_WORD_MODEL
+    from speechrnn.checkpoint import combine_checkpoints, save_checkpoint
+    from test_ensemble import perturbed_copy
+
+    other = perturbed_copy(STREAM_WORD_MODEL, tmp_path / "other.pt")
+    path = save_checkpoint(combine_checkpoints([STREAM_WORD_MODEL, other]), tmp_path / "both.pt")
+    panel = models_panel(window)
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(path)
+    assert panel.arch_label.text().startswith("ensemble of 2 networks averaged (the first shown; then GRU 2 × 64)")
+    sections = [panel.tree.topLevelItem(i).text(0) for i in range(panel.tree.topLevelItemCount())]
+    assert "Other networks of the ensemble" in sections
+    ensemble = panel.tree.topLevelItem(sections.index("Other networks of the ensemble"))
+    assert ensemble.child(0).text(0) == "network 2" and not ensemble.isExpanded()
+    listen = window.panels["listen"]  # Listen builds its recognizer on the ensemble
+    qtbot.waitUntil(lambda: listen.recognizer is not None
+                    and type(listen.recognizer.model).__name__ == "EnsembleClassifier", timeout=30000)
