@@ -201,10 +201,10 @@ def combine_checkpoints(paths: list[str | Path]) -> Checkpoint:
     """One ensemble checkpoint of the networks of ``paths`` (an ensemble among them gives all of
     its networks), in order. They must be stream-trained on the same labels and features.
 
-    The first file's fields describe the result (its recipe, data, training settings); its metrics
-    are kept under ``first_network`` until the ensemble is measured, since they are not the
-    ensemble's. Every other network keeps its provenance (file, creation time, training settings,
-    data and licenses) in ``members``. Any mismatch is a one-line :class:`CheckpointError`.
+    The first file's fields describe the result (its recipe, data, training settings), but not its
+    metrics: they are not the ensemble's, which has none until it is measured. Every other network
+    keeps its provenance (file, creation time, training settings, data and licenses) in
+    ``members``. Any mismatch is a one-line :class:`CheckpointError`.
     """
     if len(paths) < 2:
         raise CheckpointError("an ensemble needs at least two models")
@@ -228,7 +228,7 @@ def combine_checkpoints(paths: list[str | Path]) -> Checkpoint:
         raise CheckpointError(f"{', '.join(str(p) for p in paths)}: cannot be combined ({exc})") from None
     return dataclasses.replace(
         first, state_dict=members[0]["state_dict"], model_config=members[0]["model_config"],
-        members=members[1:], metrics={"first_network": first.metrics} if first.metrics else {},
+        members=members[1:], metrics={},
         data={**first.data, "ensemble": [{k: m["about"].get(k) for k in ("path", "created", "recipe")}
                                           for m in members]},
         created="", extra={}, path=None)

@@ -641,6 +641,11 @@ def _score_and_record(recipe: Recipe, data, model_path: Path, out_path: str | Pa
     ckpt = load_checkpoint(model_path)
     ckpt.recipe = recipe.NAME
     ckpt.extra = {}
+    if "testing" in metrics and "test_accuracy" not in ckpt.metrics:  # an ensemble: no training run tested it
+        clean = metrics["testing"]["clean"]
+        ckpt.metrics["test_accuracy"], ckpt.metrics["test_clips"] = clean["all"]["accuracy"], clean["all"]["clips"]
+        ckpt.metrics["test_per_source"] = {name: {"accuracy": v["accuracy"], "clips": v["clips"]}
+                                           for name, v in clean.items() if name != "all" and name not in groups}
     # the wrong-file lists stay in the run folder (recipe_metrics.json), not in the shipped model
     recorded = {k: ({n: m for n, m in v.items() if n != "wrong"} if k in splits else v) for k, v in metrics.items()}
     ckpt.metrics = {**ckpt.metrics, "recipe": recorded}
