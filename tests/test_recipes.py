@@ -3,6 +3,8 @@ weights, and the digits / commands recipes' labels and sources, on generated fol
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections import Counter
 from pathlib import Path
 
@@ -303,6 +305,21 @@ def test_build_recipe_writes_a_commands_model_with_its_recipe_sources_and_held_o
         words = metrics["testing"][condition]["speech_commands words"]
         assert words["clips"] == 2 * len(TASK_12_WORDS) and 0.0 <= words["accuracy"] <= 1.0
     assert metrics["data"]["words"][SPEECH_COMMANDS_DIR]["testing"]["clips"] == len(TASK_12_WORDS)
+
+    # the recipe's model as an ensemble of two of its networks: scored and recorded as its own
+    from speechrnn.recipes import build_ensemble
+
+    other = dataclasses.replace(recipe, seed=1)
+    run_to_end(build_recipe(other, tmp_path / "other.pt", run_name="other"))
+    combined = run_to_end(build_ensemble(recipe, [tmp_path / "commands.pt", tmp_path / "other.pt"],
+                                         tmp_path / "both.pt"))
+    both = load_checkpoint(tmp_path / "both.pt")
+    assert len(both.members) == 1 and both.recipe == "commands" and both.data["recipe"]["name"] == "commands"
+    assert [m["path"] for m in both.data["ensemble"]] == [str(tmp_path / "commands.pt"), str(tmp_path / "other.pt")]
+    clean = combined["testing"]["clean"]
+    assert both.metrics["test_accuracy"] == clean["all"]["accuracy"]  # its own figure, not its first network's
+    assert set(both.metrics["test_per_source"]) == set(clean) - {"all", "speech_commands words"}
+    assert combined["ensemble"] == [str(tmp_path / "commands.pt"), str(tmp_path / "other.pt")]
 
 
 def test_recipe_passes_its_objective_and_balancing_to_training(tmp_path):
