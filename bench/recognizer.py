@@ -21,6 +21,23 @@ def _name(result) -> str:
     return f"streaming, {lanes} ({result.engine})"
 
 
+def _bundled_runs(audio_s: float, reference: float) -> list[dict]:
+    """The bundled models as they ship (an ensemble runs all of its networks)."""
+    from speechrnn.bundled import available_models
+    from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.stream_eval import measure_recognizer_speed
+
+    runs = []
+    for name, path in available_models().items():
+        checkpoint = load_checkpoint(path)
+        networks = [checkpoint.model_config, *(m["model_config"] for m in checkpoint.members)]
+        shape = " + ".join(f"{c.cell} {c.layers}x{c.hidden}" for c in networks)
+        result = measure_recognizer_speed(path, audio_s=audio_s, chunk_ms=CHUNK_MS)
+        runs.append({"name": f"bundled {name} model ({shape})", **asdict(result),
+                     "relative": result.us_per_frame / reference})
+    return runs
+
+
 def run(ctx: BenchContext) -> dict:
     import torch
 
@@ -40,6 +57,7 @@ def run(ctx: BenchContext) -> dict:
     reference = min(r.us_per_frame for r in streaming)
     runs = [{"name": _name(r) + (" - stream-trained model (the default)" if r is results[-1] else ""),
              **asdict(r), "relative": r.us_per_frame / reference} for r in results]
+    runs += _bundled_runs(audio_s, reference)
     return {
         "note": f"{LAYERS}×{HIDDEN} {CELL}, {NUM_LABELS} labels, one CPU thread, {CHUNK_MS:g} ms pushes, "
                 "features and detection included; relative = µs per frame / fastest streaming setting.",
