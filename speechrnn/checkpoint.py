@@ -26,6 +26,7 @@ from speechrnn.model import ModelConfig, RNNClassifier
 
 FORMAT_NAME = "speechrnn-checkpoint"
 FORMAT_VERSION = 1
+PROVENANCE_KEYS = ("sources", "licenses", "started_from", "recipe")  # of data: what an ensemble keeps per network
 
 
 @dataclass
@@ -219,7 +220,7 @@ def combine_checkpoints(paths: list[str | Path]) -> Checkpoint:
             require_feature_config(checkpoint, first.feature_config, f"{first.path}'s")
         about = {"path": str(checkpoint.path), "created": checkpoint.created, "recipe": checkpoint.recipe,
                  "train_config": checkpoint.train_config,
-                 "data": {k: v for k, v in checkpoint.data.items() if k in ("sources", "licenses", "started_from", "recipe")}}
+                 "data": {k: v for k, v in checkpoint.data.items() if k in PROVENANCE_KEYS}}
         networks = [{"model_config": checkpoint.model_config, "state_dict": checkpoint.state_dict}, *checkpoint.members]
         members += [{**network, "about": network.get("about", about)} for network in networks]
     try:

@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
     _line("file", checkpoint.path)
     _line("labels", f"{len(checkpoint.labels)}: {', '.join(checkpoint.labels)}")
     networks = [model, *(member["model_config"] for member in summary.get("members", []))]
-    shape = " + ".join(f"{m['cell'].upper()} {m['layers']}x{m['hidden']}{' bidirectional' if m['bidirectional'] else ''}"
-                       for m in networks)
+    shape = " + ".join(f"{m['cell'].upper()} {m['layers']}x{m['hidden']}"
+                       + (" bidirectional" if m["bidirectional"] else "") for m in networks)
     kind = f"ensemble of {len(networks)} networks (log-probabilities averaged): " if len(networks) > 1 else ""
     _line("model", f"{kind}{shape}, pooling {model['pooling']}, {summary['parameters']:,} parameters")
     _line("features", _fmt(summary["feature_config"]))
