@@ -424,8 +424,10 @@ def held_out_view(recipe: Recipe, out_dir: Path, split: str = "testing") -> Path
     for clip in words + [others[i] for i in sorted(picks)]:
         link = out_dir / _word_of(clip.label) / clip.path.name
         link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
+        try:
             link.symlink_to(clip.path.resolve())
+        except FileExistsError:  # made by an earlier call (or a concurrent one: benches run side by side)
+            pass
     return out_dir
 
 
