@@ -37,8 +37,7 @@ def run(ctx: BenchContext) -> dict:
         "file size (kB)": path.stat().st_size / 1000,
         "load time (ms, best of 5)": 1000 * _load_seconds(path),
         "parameters": model.num_parameters(),
-        "model": f"{ckpt.model_config.cell} {ckpt.model_config.layers}x{ckpt.model_config.hidden}, "
-                 f"{'bidirectional' if ckpt.model_config.bidirectional else 'unidirectional'}",
+        "model": (f"ensemble of {len(ckpt.network_configs)}: " if ckpt.members else "") + ckpt.architecture(),
         "features": f"{ckpt.feature_config.kind} {ckpt.feature_config.feature_dim}, "
                     f"{ckpt.feature_config.f_min_hz:g}-{ckpt.feature_config.f_max_hz:g} Hz",
     }

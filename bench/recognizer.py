@@ -30,10 +30,8 @@ def _bundled_runs(audio_s: float, reference: float) -> list[dict]:
     runs = []
     for name, path in available_models().items():
         checkpoint = load_checkpoint(path)
-        networks = [checkpoint.model_config, *(m["model_config"] for m in checkpoint.members)]
-        shape = " + ".join(f"{c.cell} {c.layers}x{c.hidden}" for c in networks)
         result = measure_recognizer_speed(path, audio_s=audio_s, chunk_ms=CHUNK_MS)
-        runs.append({"name": f"bundled {name} model ({shape})", **asdict(result),
+        runs.append({"name": f"bundled {name} model ({checkpoint.architecture()})", **asdict(result),
                      "relative": result.us_per_frame / reference})
     return runs
 

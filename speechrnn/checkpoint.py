@@ -46,6 +46,16 @@ class Checkpoint:
     members: list[dict[str, Any]] = field(default_factory=list)
     path: Path | None = None
 
+    @property
+    def network_configs(self) -> list[ModelConfig]:
+        """Every network's config, the first network's first (one entry for a plain model)."""
+        return [self.model_config, *(m["model_config"] for m in self.members)]
+
+    def architecture(self) -> str:
+        """The networks' shapes: ``GRU 2x128``, or ``GRU 2x128 + GRU 2x192`` for an ensemble."""
+        return " + ".join(f"{c.cell.upper()} {c.layers}x{c.hidden}" + (" bidirectional" if c.bidirectional else "")
+                          for c in self.network_configs)
+
     def build_network(self, config: ModelConfig | None = None, state_dict: dict | None = None,
                       device: str | torch.device = "cpu") -> RNNClassifier:
         """One network: the first (the main fields), or the one of ``config`` and ``state_dict``."""

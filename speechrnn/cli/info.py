@@ -94,11 +94,9 @@ def run(args: argparse.Namespace) -> int:
     model = summary["model_config"]
     _line("file", checkpoint.path)
     _line("labels", f"{len(checkpoint.labels)}: {', '.join(checkpoint.labels)}")
-    networks = [model, *(member["model_config"] for member in summary.get("members", []))]
-    shape = " + ".join(f"{m['cell'].upper()} {m['layers']}x{m['hidden']}"
-                       + (" bidirectional" if m["bidirectional"] else "") for m in networks)
-    kind = f"ensemble of {len(networks)} networks (log-probabilities averaged): " if len(networks) > 1 else ""
-    _line("model", f"{kind}{shape}, pooling {model['pooling']}, {summary['parameters']:,} parameters")
+    networks = len(checkpoint.network_configs)
+    kind = f"ensemble of {networks} networks (log-probabilities averaged): " if networks > 1 else ""
+    _line("model", f"{kind}{checkpoint.architecture()}, pooling {model['pooling']}, {summary['parameters']:,} parameters")
     _line("features", _fmt(summary["feature_config"]))
     train = summary.get("train_config") or {}
     metrics = summary.get("metrics") or {}
