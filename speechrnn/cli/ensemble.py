@@ -10,8 +10,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
         name, help=help_text,
         description="Combine stream-trained models of the same words and features into one model that "
                     "averages their per-frame log-probabilities: networks trained with other seeds or "
-                    "widths take fewer other words for yours together than alone, for about twice the "
-                    "CPU per network. The first model's recipe, data and settings describe the result; "
+                    "widths take fewer other words for yours together than alone (measured on the "
+                    "bundled models), for more CPU: every network steps every frame. The first model's recipe, data and settings describe the result; "
                     "every network keeps its provenance. Measure the result before you trust it "
                     "(speechrnn evaluate, speechrnn stream-eval).")
     parser.add_argument("models", nargs="+", metavar="MODEL",
