@@ -381,6 +381,22 @@ def test_stream_detections_do_not_depend_on_push_size(chunk):
     assert [(d.label, d.time_s, d.score) for d in pieces] == [(d.label, d.time_s, d.score) for d in whole]
 
 
+def test_a_score_that_dips_within_one_word_gives_one_detection():
+    # the score dips to ~0.5 (under the 0.6 threshold) and rises again inside one word, as an
+    # averaged ensemble's score sometimes does: one detection by default (the stretch ends only
+    # under 2/3 of the threshold), two when the stretch ends at the threshold itself
+    runs = [("yes", 100, 140, 8.0), ("yes", 128, 168, 8.0)]
+    found, _ = scripted_stream(runs, threshold=0.6, smoothing_ms=30)
+    assert [d.label for d in found] == ["yes"]
+    split, _ = scripted_stream(runs, threshold=0.6, smoothing_ms=30, release_ratio=1.0)
+    assert [d.label for d in split] == ["yes", "yes"]
+    # words apart still give a detection each (the score falls to the background between them)
+    apart, _ = scripted_stream([("yes", 100, 140, 8.0), ("yes", 150, 190, 8.0)], threshold=0.6, smoothing_ms=30)
+    assert [d.label for d in apart] == ["yes", "yes"]
+    with pytest.raises(ValueError, match="release_ratio"):
+        DetectorConfig(release_ratio=0.0)
+
+
 def test_another_word_in_the_same_utterance_is_dropped():
     # "no" peaks 100 ms after "yes" (one utterance heard as both): only the first is reported
     found, _ = scripted_stream([("yes", 100, 130, 8.0), ("no", 108, 140, 8.0)], threshold=0.45, smoothing_ms=30)

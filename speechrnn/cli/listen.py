@@ -40,6 +40,9 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--refractory-ms", type=float, default=None,
                        help="stream-trained models: another word peaking this soon after a detection is the same "
                             "utterance and is dropped (default 300)")
+    group.add_argument("--release-ratio", type=float, default=None,
+                       help="stream-trained models: a word's score must fall below this fraction of the threshold "
+                            "before the same word can be reported again (default 0.67; 1 = at the threshold)")
     group.add_argument("--min-prominence-db", type=float, default=None,
                        help="a word must stand this many dB above the room's usual level (the median 100 ms "
                             "of the last 4 s; default 10; 0 = off): hum, fans and other people talking cannot "
@@ -64,7 +67,8 @@ def detector_config_from_args(args: argparse.Namespace):
 
     from speechrnn.recognizer import DetectorConfig
 
-    names = ("threshold", "smoothing_ms", "suppression_ms", "peak_hold_ms", "refractory_ms", "min_prominence_db",
+    names = ("threshold", "smoothing_ms", "suppression_ms", "peak_hold_ms", "refractory_ms", "release_ratio",
+             "min_prominence_db",
              "min_count", "lanes", "lane_stride_ms", "silence_reset_ms", "mode", "window_stride_ms", "engine")
     changes = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     if changes.get("lane_stride_ms") == 0:
