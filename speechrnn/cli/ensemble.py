@@ -11,9 +11,9 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
         description="Combine stream-trained models of the same words and features into one model that "
                     "averages their per-frame log-probabilities: networks trained with other seeds or "
                     "widths take fewer other words for yours together than alone (measured on the "
-                    "bundled models), for more CPU: every network steps every frame. The first model's recipe, data and settings describe the result; "
-                    "every network keeps its provenance. Measure the result before you trust it "
-                    "(speechrnn evaluate, speechrnn stream-eval).")
+                    "bundled models), for more CPU: every network steps every frame. The first model's "
+                    "recipe, data and settings describe the result; every network keeps its provenance. "
+                    "Measure the result before you trust it (speechrnn evaluate, speechrnn stream-eval).")
     parser.add_argument("models", nargs="+", metavar="MODEL",
                         help="checkpoints (.pt) or bundled model names; the first one's network is the one "
                              "--init-from and the memory views use")

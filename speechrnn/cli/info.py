@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     _line("labels", f"{len(checkpoint.labels)}: {', '.join(checkpoint.labels)}")
     networks = len(checkpoint.network_configs)
     kind = f"ensemble of {networks} networks (log-probabilities averaged): " if networks > 1 else ""
-    _line("model", f"{kind}{checkpoint.architecture()}, pooling {model['pooling']}, {summary['parameters']:,} parameters")
+    _line("model", f"{kind}{checkpoint.architecture()}, pooling {model['pooling']}, "
+                   f"{summary['parameters']:,} parameters")
     _line("features", _fmt(summary["feature_config"]))
     train = summary.get("train_config") or {}
     metrics = summary.get("metrics") or {}
