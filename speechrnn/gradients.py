@@ -135,9 +135,9 @@ def checkpoint_curve(path: str | Path, data: str | Path, max_clips: int = DEFAUL
 
     model, ckpt = load_model(path)
     waves, targets = load_clips(data, ckpt.labels, ckpt.feature_config, max_clips, seed)
-    curve = gradient_curve(model, ckpt.feature_config, waves, targets, name=name)
-    if not name:
-        curve.name = f"{curve.name} ({Path(path).parent.name or Path(path).stem})"
+    # an ensemble's curve is the gradient through all of its networks: named after all of them
+    label = name or f"{ckpt.architecture()} ({Path(path).parent.name or Path(path).stem})"
+    curve = gradient_curve(model, ckpt.feature_config, waves, targets, name=label)
     curve.info["checkpoint"] = str(path)
     return curve
 

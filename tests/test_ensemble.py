@@ -93,6 +93,13 @@ def test_a_saved_ensemble_says_what_it_is_and_starts_custom_words_from_its_first
     # an ensemble of an ensemble is the flat list of networks
     three = combine_checkpoints([path, perturbed_copy(stream_word_model, tmp_path / "third.pt", seed=2)])
     assert len(three.members) == 2
+    # its gradient curve (the Models panel, speechrnn gradients) runs through both networks, named so
+    from speechrnn.gradients import checkpoint_curve
+
+    both = checkpoint_curve(path, SPEECH_COMMANDS, max_clips=4)
+    alone = checkpoint_curve(stream_word_model, SPEECH_COMMANDS, max_clips=4)
+    assert both.name.startswith(f"{loaded.architecture()} (") and " + " in both.name and " + " not in alone.name
+    assert not np.allclose(both.relative, alone.relative)
 
 
 def test_networks_that_cannot_be_averaged_are_refused_in_one_line(stream_word_model, word_model, tmp_path, capsys):
