@@ -127,7 +127,7 @@ class DetectorConfig:
     # fraction of its threshold (hysteresis: 0.4 at 0.6), so a score that dips under the threshold
     # and rises again within one word is not a second detection. 1 = no hysteresis. Chosen on the
     # validation streams (running tap, 10 dB): duplicates of the commands model 8 -> 2 (5 at 0.83),
-    # the same hits, 2 fewer false accepts; nothing changed on the digits model's
+    # the same hits, 2 fewer false accepts; the digits model's figures did not change
     release_ratio: float = 2.0 / 3.0
     min_count: int = 1  # frames of the smoothing window in which the word must be the raw top label
     lanes: int = 4  # staggered state lanes (K); 1 = a single carried state

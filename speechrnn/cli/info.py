@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
     model = summary["model_config"]
     _line("file", checkpoint.path)
     _line("labels", f"{len(checkpoint.labels)}: {', '.join(checkpoint.labels)}")
-    networks = len(checkpoint.network_configs)
-    kind = f"ensemble of {networks} networks (log-probabilities averaged): " if networks > 1 else ""
+    kind = (f"ensemble of {len(checkpoint.network_configs)} networks (log-probabilities averaged): "
+            if checkpoint.members else "")
     _line("model", f"{kind}{checkpoint.architecture()}, pooling {model['pooling']}, "
                    f"{summary['parameters']:,} parameters")
     _line("features", _fmt(summary["feature_config"]))

@@ -68,8 +68,8 @@ def detector_config_from_args(args: argparse.Namespace):
     from speechrnn.recognizer import DetectorConfig
 
     names = ("threshold", "smoothing_ms", "suppression_ms", "peak_hold_ms", "refractory_ms", "release_ratio",
-             "min_prominence_db",
-             "min_count", "lanes", "lane_stride_ms", "silence_reset_ms", "mode", "window_stride_ms", "engine")
+             "min_prominence_db", "min_count", "lanes", "lane_stride_ms", "silence_reset_ms", "mode",
+             "window_stride_ms", "engine")
     changes = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     if changes.get("lane_stride_ms") == 0:
         changes["lane_stride_ms"] = None
