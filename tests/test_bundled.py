@@ -121,6 +121,23 @@ def test_info_takes_a_bundled_name(cli_assets, capsys):
     assert code == 0 and "labels: 6: _silence_, _unknown_, yes, no, up, down" in out
 
 
+def test_every_command_that_takes_a_model_takes_a_bundled_name(cli_assets, capsys, tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    for word in ("yes", "no"):
+        (folder / word).mkdir(parents=True)
+        clip = _tone_file(folder / word / "a_nohash_0.wav")
+    code, out, _ = cli(capsys, "predict", "commands", clip, "--json")
+    assert code == 0 and "\"path\"" in out
+    code, out, _ = cli(capsys, "evaluate", "commands", "--data", folder, "--quiet", "--cache-dir", tmp_path / "c")
+    assert code == 0 and "accuracy:" in out
+    monkeypatch.chdir(tmp_path)  # a bundled model exports into the current folder, never into assets/
+    code, out, _ = cli(capsys, "export", "commands", "--format", "torchscript")
+    assert code == 0 and (tmp_path / "commands_model.ts").is_file()
+    assert not (cli_assets / "commands_model.ts").exists()
+    code, _, err = cli(capsys, "gradients", "nosuch", "--data", folder, "--out", tmp_path / "g.png")
+    assert_one_line_error(code, err, "nosuch", "choose digits, commands or a checkpoint file")
+
+
 def _tone_file(path: Path) -> Path:
     import soundfile
 

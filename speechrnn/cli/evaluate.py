@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     parser = subparsers.add_parser(
         name, help=help_text, formatter_class=argparse.RawDescriptionHelpFormatter,
         description=__doc__.split("\n\n", 1)[0].split(": ", 1)[1] + "\n\n" + __doc__.split("\n\n", 1)[1])
-    parser.add_argument("model", help="checkpoint (.pt) written by speechrnn train")
+    parser.add_argument("model",
+                        help="checkpoint (.pt) written by speechrnn train, or a bundled model (digits, commands)")
     parser.add_argument("--data", action="append", required=True, metavar="SOURCE",
                         help="folder in Speech Commands layout, or speech-commands:v2-test (v1/v2: their test lists)")
     parser.add_argument("--task", choices=("12", "35", "digits"), help="score as this task (adds _silence_/_unknown_)")
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from speechrnn.atomic import check_writable_file
+    from speechrnn.bundled import resolve_model
     from speechrnn.checkpoint import load_checkpoint
     from speechrnn.cli.progress import consume
     from speechrnn.errors import SpeechRNNError
@@ -90,15 +92,16 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.json, args.confusion_png):
         if path:
             check_writable_file(path)  # before the scoring, not after it
+    model = resolve_model(args.model)
     overrides = feature_overrides(args)
     features = None
     if overrides:
-        checkpoint = load_checkpoint(args.model)
+        checkpoint = load_checkpoint(model)
         try:
             features = dataclasses.replace(checkpoint.feature_config, **overrides)
         except ValueError as exc:
             raise SpeechRNNError(str(exc)) from None
-    result = consume(evaluate(args.model, args.data, task=args.task, words=parse_words(args.words),
+    result = consume(evaluate(model, args.data, task=args.task, words=parse_words(args.words),
                               split=args.split, feature_config=features, noise_dirs=args.noise_dir,
                               snr_db=args.snr_db, seed=args.seed, device=args.device, cache_dir=args.cache_dir,
                               data_dir=args.data_dir), quiet=args.quiet)

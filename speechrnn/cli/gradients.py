@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
         "averaged over clips of a folder. Compare rnn / lstm / gru: the gated cells carry the "
         "gradient much further back.",
     )
-    parser.add_argument("models", nargs="+", metavar="MODEL", help="checkpoint files (.pt)")
+    parser.add_argument("models", nargs="+", metavar="MODEL",
+                        help="checkpoint files (.pt) or bundled model names (digits, commands)")
     parser.add_argument("--data", required=True, help="folder in dataset layout (<label>/*.wav)")
     parser.add_argument("--out", default="gradients.png", help="PNG plot to write (default gradients.png)")
     parser.add_argument("--json", metavar="PATH", help="also write the curves as JSON")
@@ -27,13 +28,15 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
 
 def run(args: argparse.Namespace) -> int:
     from speechrnn.atomic import check_writable_file
+    from speechrnn.bundled import resolve_model
     from speechrnn.gradients import DEFAULT_MAX_CLIPS, checkpoint_curve, plot_curves, save_curves_json
 
     for path in (args.out, args.json):
         if path:
             check_writable_file(path)  # before the measuring, not after it
     max_clips = args.max_clips or DEFAULT_MAX_CLIPS
-    curves = [checkpoint_curve(path, args.data, max_clips, args.seed) for path in args.models]
+    curves = [checkpoint_curve(resolve_model(model), args.data, max_clips, args.seed)
+              for model in args.models]
     plot_curves(curves, args.out, relative=not args.absolute)
     print(f"{'model':40s} {'clips':>5s} {'reach (<1%)':>12s} {'rel@100ms':>10s} {'rel@500ms':>10s}")
     for curve in curves:

@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
         description="Print the most likely labels of each audio file (any format/rate; padded or "
                     "cropped to the model's clip length). An unreadable file is reported on stderr after the "
                     "others are printed, and the exit status is then 2.")
-    parser.add_argument("model", help="checkpoint (.pt)")
+    parser.add_argument("model", help="checkpoint (.pt) or bundled model name (digits, commands)")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, flac, ogg, mp3)")
     parser.add_argument("--top-k", type=int, default=3, help="labels per file (default 3)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -26,11 +26,12 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from speechrnn.bundled import resolve_model
     from speechrnn.checkpoint import load_model
     from speechrnn.evaluate import predict_readable_files, resolve_device
 
     device = resolve_device(args.device)
-    model, checkpoint = load_model(args.model, device)
+    model, checkpoint = load_model(resolve_model(args.model), device)
     predictions, unreadable = predict_readable_files(model, checkpoint, args.files, args.top_k, device)
     if args.json:
         print(json.dumps([p.to_dict() for p in predictions], indent=2))
