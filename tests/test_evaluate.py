@@ -76,6 +76,16 @@ def test_noisy_scoring_is_repeatable_and_needs_a_noise_folder(tone_model, tmp_pa
         scored(model, data, tmp_path, snr_db=10.0)
 
 
+def test_a_folder_of_one_word_is_scored(tone_model, tmp_path):
+    """A user's takes of one word are a fair test set, though one word cannot train a classifier."""
+    data, model = tone_model
+    folder = tmp_path / "one_word"
+    shutil.copytree(data / "alpha", folder / "alpha")
+    result = scored(model, folder, tmp_path)
+    assert result.clips == len(list((folder / "alpha").iterdir())) > 0
+    assert result.per_class["alpha"]["support"] == result.clips and result.accuracy > 0.75
+
+
 def test_a_label_the_model_does_not_know_is_a_clear_error(tone_model, tmp_path):
     data, model = tone_model
     folder = tmp_path / "mixed"

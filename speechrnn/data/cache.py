@@ -387,7 +387,8 @@ def _class_labels(spec: DataSpec, labels: set[str]) -> list[str]:
             classes += list(vocabulary) + sorted(labels - set(vocabulary) - {SILENCE})  # an _unknown_ folder stays one
         else:
             classes += ([UNKNOWN] if spec.unknown_enabled else []) + list(vocabulary)
-    if len(classes) < 2:
+    scores_only = all(spec.is_test_only(source) for source in spec.sources)  # evaluate: one word is fine
+    if len(classes) < (1 if scores_only else 2):
         found = ", ".join(sorted(labels)) or "none"
         raise DataError(f"{', '.join(spec.sources)}: only one label ({found}); a classifier needs at "
                         "least two label folders (or switch on silence/unknown)")
