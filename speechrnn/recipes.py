@@ -83,6 +83,8 @@ VIEWS_DIR = "views"  # split views of the real sources (links + split lists)
 SYNTH_DIGITS_DIR = "synth_digits"  # the digits recipe's synthetic words (synth_<recipe name>)
 SYNTH_UNKNOWN_DIR = "synth_unknown"
 PERTURBED_DIR = "real_perturbed"
+HARD_NEGATIVES_DIR = "hard_negatives"  # training speakers' other words a model took for a word
+HARD_NEGATIVE_POOL_DIR = "hard_negative_pool"  # every such clip, as one _unknown_ folder to score
 TRAIN_NOISE_DIR = "noise_train"
 TEST_NOISE_DIR = "noise_test"
 VALIDATION_NOISE_DIR = "noise_validation"
@@ -145,6 +147,9 @@ class Recipe:
     # NOISE_DIR, never TEST_NOISES) are left out of training and are the validation streams' noise
     # (bench.recipe_streams), so that a choice is made on a noise the candidates never heard.
     validation_noises: tuple[str, ...] = ()
+    # a model (.pt) whose false accepts among the training speakers' other words train again as a
+    # source of their own (hard-negative mining, mine_hard_negatives); "" = none
+    hard_negatives_from: str = ""
     snr_db_test: float = 10.0
     extra_train: dict = field(default_factory=dict)  # more TrainConfig fields, by name
     extra_augment: dict = field(default_factory=dict)  # more AugmentConfig fields, by name
@@ -335,6 +340,61 @@ def train_only(folder: Path) -> None:
             (folder / name).write_text("")
 
 
+def mine_hard_negatives(recipe: Recipe, views: list[Path], cancel: CancelToken | None = None) -> EventStream:
+    """Hard-negative mining: score every real training clip of another word with the model
+    ``recipe.hard_negatives_from`` as the held-out clips are scored (the clip, then silence; the word
+    whose score peaks highest), and link each clip that it takes for one of the recipe's words into
+    ``work/hard_negatives/<word>/``: a training-only source
+    of its own, so that ``balance_sources`` draws those clips as often as each other source of
+    ``_unknown_``. Only training speakers are scored: validation and test speakers stay unseen."""
+    import shutil
+
+    from speechrnn.data.spec import UNKNOWN
+    from speechrnn.data.speakers import folder_splits
+    from speechrnn.evaluate import evaluate
+
+    model = Path(recipe.hard_negatives_from).expanduser()
+    if not model.is_file():
+        raise DataError(f"{model}: hard_negatives_from names no model file")
+    clips = [clip for view in views for clip, split in folder_splits(view, recipe.validation_pct, recipe.testing_pct)
+             if split == "train" and _word_of(clip.label) not in recipe.WORDS and clip.label not in EXCLUDED_LABELS]
+    out = recipe.work / HARD_NEGATIVES_DIR
+    settings = {"model": hashlib.sha256(model.read_bytes()).hexdigest()[:KEY_CHARS], "taken": "any word predicted",
+                "clips": _digest([f"{c.source}/{c.label}/{c.path.name}" for c in clips])}
+    if _done(out, settings):
+        yield Message(f"hard negatives already in {out}")
+        return
+    yield Stage("hard-negatives", f"Scoring {len(clips)} training clips of other words with {model.name}")
+    pool = recipe.work / HARD_NEGATIVE_POOL_DIR
+    for folder in (pool, out):
+        if folder.is_dir():
+            shutil.rmtree(folder)  # links only
+    by_link: dict[str, Path] = {}
+    for number, clip in enumerate(clips):  # one _unknown_ folder: scored whole, never sampled down
+        link = pool / UNKNOWN / f"{clip.label}-{number}-{clip.path.name}"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(clip.path.resolve())
+        by_link[link.name] = clip.path
+    result = yield from _forward(evaluate(model, str(pool), split="all",
+                                          cache_dir=recipe.work / "cache", cancel=cancel))
+    taken = [(Path(path).name, predicted) for path, _, predicted, _ in result.wrong if predicted in recipe.WORDS]
+    if not taken:
+        raise DataError(f"{model}: takes none of the {len(clips)} training clips of other words for a word: "
+                        "no hard negatives to train on")
+    for name, _ in taken:
+        original = by_link[name]
+        link = out / original.parent.name / original.name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():  # the same clip name in two sources: one is enough
+            link.symlink_to(original.resolve())
+    out.mkdir(parents=True, exist_ok=True)
+    train_only(out)
+    _mark_done(out, settings)
+    words = sorted({name.split("-", 1)[0] for name, _ in taken})
+    yield Message(f"{len(taken)} of {len(clips)} training clips of other words were taken for a word "
+                  f"({', '.join(words) or 'none'}): {out}")
+
+
 def noise_folders(recipe: Recipe) -> tuple[Path, Path]:
     """Folders of links to the training and the held-out test noise recordings (training leaves out
     ``TEST_NOISES`` and the recipe's ``validation_noises``)."""
@@ -388,6 +448,8 @@ def data_spec(recipe: Recipe, views: list[Path], train_noise: Path):
         sources += [str(recipe.work / recipe.synth_words_dir), str(recipe.work / SYNTH_UNKNOWN_DIR)]
     if recipe.real_voice_scales:
         sources.append(str(recipe.work / PERTURBED_DIR))
+    if recipe.hard_negatives_from:
+        sources.append(str(recipe.work / HARD_NEGATIVES_DIR))
     return DataSpec(
         sources=tuple(sources), task=recipe.TASK, include_silence=True, include_unknown=True,
         silence_pct=recipe.silence_pct, unknown_pct=recipe.unknown_pct,
@@ -400,7 +462,8 @@ def evaluation_spec(recipe: Recipe, views: list[Path], train_noise: Path):
     """The recipe's spec on the real recordings only: its validation and testing splits are the
     same speakers as in training, without synthetic voices -- what the reported accuracies are
     measured on."""
-    return data_spec(dataclasses.replace(recipe, synth=False, real_voice_scales=()), views, train_noise)
+    return data_spec(dataclasses.replace(recipe, synth=False, real_voice_scales=(), hard_negatives_from=""), views,
+                     train_noise)
 
 
 def held_out_view(recipe: Recipe, out_dir: Path, split: str = "testing") -> Path:
@@ -474,6 +537,8 @@ def prepare_recipe_data(recipe: Recipe, cancel: CancelToken | None = None) -> Ev
             train_only(recipe.work / name)
     if recipe.real_voice_scales:
         yield from perturb_real_voices(recipe, views, cancel)
+    if recipe.hard_negatives_from:
+        yield from mine_hard_negatives(recipe, views, cancel)
     train_noise, test_noise = noise_folders(recipe)
     yield Finished(RecipeData(data_spec(recipe, views, train_noise), evaluation_spec(recipe, views, train_noise),
                               test_noise, views, counts))
@@ -680,6 +745,8 @@ def _licenses(recipe: Recipe, spec) -> dict[str, str]:
         name = Path(source).name
         if name in (recipe.synth_words_dir, SYNTH_UNKNOWN_DIR):
             out[name] = LICENSES["synthetic"]
+        elif name == HARD_NEGATIVES_DIR:
+            out[name] = "clips of " + "; ".join(f"{n} ({LICENSES[n]})" for n in recipe.SOURCES)
         elif name == PERTURBED_DIR:
             origins = [n for n in recipe.PERTURB_SOURCES]
             out[name] = "derived from " + "; ".join(f"{n} ({LICENSES[n]})" for n in origins)

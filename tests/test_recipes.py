@@ -405,3 +405,38 @@ def test_recipe_streams_choose_on_the_noise_training_left_out_and_never_on_a_tes
         split_noises(dataclasses.replace(recipe, validation_noises=()), "validation")
     with pytest.raises(DataError, match="the test streams take the held-out test noises"):
         split_noises(recipe, "testing", ("white_noise.wav",))
+
+
+def _model_that_hears(word: str, labels: list[str], path: Path) -> Path:
+    """A checkpoint that takes every clip for ``word``: its head ignores the network, and its bias picks ``word``."""
+    from speechrnn.checkpoint import Checkpoint, save_checkpoint
+    from speechrnn.model import ModelConfig, RNNClassifier
+
+    model = RNNClassifier(ModelConfig(num_classes=len(labels), hidden=8, layers=1))
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.fill_(-5.0)
+        model.head.bias[labels.index(word)] = 5.0
+    return save_checkpoint(Checkpoint(model_config=model.config, feature_config=FeatureConfig(), labels=labels,
+                                      state_dict=model.state_dict()), path)
+
+
+def test_hard_negatives_are_the_training_speakers_other_words_the_model_took_for_a_word(data_root, tmp_path):
+    from speechrnn.recipes import HARD_NEGATIVES_DIR, _licenses
+
+    labels = [SILENCE, UNKNOWN, *TASK_12_WORDS]
+    model = _model_that_hears("yes", labels, tmp_path / "hears_yes.pt")
+    recipe = CommandsRecipe(data_root=str(data_root), work_dir=str(tmp_path / "work"), real_voice_scales=(),
+                            hard_negatives_from=str(model), unknown_pct=100.0)
+    recipe_data, data = _prepared(recipe, tmp_path / "cache")
+    mined = recipe.work / HARD_NEGATIVES_DIR
+    assert str(mined) in recipe_data.spec.sources and str(mined) not in recipe_data.eval_spec.sources
+    expected = {(clip.label, clip.path.name) for view in recipe_data.views
+                for clip, split in folder_splits(view, VALIDATION_PCT, TESTING_PCT)
+                if split == "train" and clip.label not in TASK_12_WORDS and clip.label != SILENCE}
+    assert expected and {(c.label, c.path.name) for c in scan_folder(mined)} == expected
+    # a training-only source: its clips train as _unknown_, never validate or test
+    assert {c.source for c in data.train.clips if c} >= {HARD_NEGATIVES_DIR}
+    for split in ("validation", "testing"):
+        assert HARD_NEGATIVES_DIR not in {c.source for c in data.split(split).clips if c}
+    assert _licenses(recipe, recipe_data.spec)[HARD_NEGATIVES_DIR].startswith(f"clips of {SPEECH_COMMANDS_DIR} (CC BY")
