@@ -344,9 +344,10 @@ def mine_hard_negatives(recipe: Recipe, views: list[Path], cancel: CancelToken |
     """Hard-negative mining: score every real training clip of another word with the model
     ``recipe.hard_negatives_from`` as the held-out clips are scored (the clip, then silence; the word
     whose score peaks highest), and link each clip that it takes for one of the recipe's words into
-    ``work/hard_negatives/<word>/``: a training-only source
-    of its own, so that ``balance_sources`` draws those clips as often as each other source of
-    ``_unknown_``. Only training speakers are scored: validation and test speakers stay unseen."""
+    ``work/hard_negatives/<word>/``: a training-only source of its own, so that ``balance_sources``
+    draws those clips as often as each other source of ``_unknown_``. Only training speakers are
+    scored: validation and test speakers stay unseen. Measured on the digits model (assets/README:
+    not shipped)."""
     import shutil
 
     from speechrnn.data.spec import UNKNOWN
@@ -387,12 +388,11 @@ def mine_hard_negatives(recipe: Recipe, views: list[Path], cancel: CancelToken |
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():  # the same clip name in two sources: one is enough
             link.symlink_to(original.resolve())
-    out.mkdir(parents=True, exist_ok=True)
     train_only(out)
     _mark_done(out, settings)
     words = sorted({name.split("-", 1)[0] for name, _ in taken})
     yield Message(f"{len(taken)} of {len(clips)} training clips of other words were taken for a word "
-                  f"({', '.join(words) or 'none'}): {out}")
+                  f"({', '.join(words)}): {out}")
 
 
 def noise_folders(recipe: Recipe) -> tuple[Path, Path]:
