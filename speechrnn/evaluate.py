@@ -288,6 +288,13 @@ def evaluate(
     if snr_db is not None and not noise_dirs:
         raise SpeechRNNError("--snr-db needs --noise-dir (a folder of noise recordings to mix in)")
     spec, split = eval_spec(data, checkpoint, task, words, split, data_dir, seed)
+    if split == "all":  # every clip is scored, the ones the model trained on too
+        from speechrnn.data.layout import overlap_warning, training_overlap
+
+        for source in spec.sources:
+            overlap = training_overlap(checkpoint.data, source)
+            if overlap:
+                yield Message(f"{source}: {overlap_warning(overlap)}", "warning")
     target = torch.device(resolve_device(device))
     model = checkpoint.build_model(target)
     extractor = FeatureExtractor(checkpoint.feature_config).to(target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,17 @@ def test_evaluate_prints_metrics_and_writes_json_and_png(tone_model, tmp_path, c
     assert f"accuracy: {100 * payload['accuracy']:.2f} %" in out
     assert set(payload) >= {"accuracy", "per_class", "confusion", "wrong", "per_source", "labels"}
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_warns_when_the_folder_trained_the_model(tone_model, tmp_path, capsys):
+    data, model = tone_model
+    code, _, err = cli(capsys, "evaluate", model, "--data", data, "--quiet", "--cache-dir", tmp_path / "cache")
+    assert code == 0 and f"warning: {data}: The model was trained on clips of this folder" in err
+    assert "overstates how it does on new voices" in err
+    other = tmp_path / "copy"
+    shutil.copytree(data, other)  # the same clips in a folder it never read: nothing to warn about
+    code, _, err = cli(capsys, "evaluate", model, "--data", other, "--quiet", "--cache-dir", tmp_path / "cache")
+    assert code == 0 and "warning" not in err
 
 
 def test_evaluate_with_another_feature_setting_is_refused(tone_model, tmp_path, capsys):

@@ -238,6 +238,21 @@ def test_a_folder_with_one_label_is_refused(tmp_path):
         prepared(DataSpec((str(root),)), tmp_path / "cache")
 
 
+def test_missing_noise_is_a_warning_only_where_noise_is_used(tmp_path):
+    root = make_dataset(tmp_path / "data", ("yes", "no"), speakers=4)
+
+    def warnings(spec: DataSpec) -> list[str]:
+        return [e.text for e in prepare_data(spec, FEATURES, tmp_path / "cache")
+                if isinstance(e, Message) and e.level == "warning"]
+
+    trains = DataSpec((str(root),), words=("yes", "no"))
+    assert any("no background noise found" in text for text in warnings(trains))
+    scores = DataSpec((str(root),), test_sources=(str(root),), include_silence=False, include_unknown=False)
+    assert warnings(scores) == []  # clips scored as they are: no noise needed, nothing to warn about
+    with_silence = DataSpec((str(root),), test_sources=(str(root),), words=("yes", "no"))
+    assert any("no background noise found" in text for text in warnings(with_silence))
+
+
 def test_corrupt_empty_and_zero_length_files_are_skipped_with_a_warning(tmp_path):
     root = make_dataset(tmp_path / "data", ("yes", "no"), speakers=6)
     (root / "yes" / "empty_nohash_0.wav").write_bytes(b"")

@@ -48,24 +48,6 @@ ROW_PX = 22  # compact table rows
 PLAY_TAIL_MS = 150  # the Play button turns back a little after the clip's end (output latency)
 
 
-def training_overlap(data: dict, folder: str | Path) -> list[str]:
-    """The training sources of a checkpoint (its ``data`` description) that share clips with ``folder``:
-    the same folder, one inside the other. One line per source ("NAME (PATH)")."""
-    try:
-        target = Path(folder).expanduser().resolve()
-    except OSError:
-        return []
-    found = []
-    for source in data.get("sources", []) or []:
-        path = source.get("path") if isinstance(source, dict) else None
-        if not path:
-            continue
-        root = Path(path).expanduser().resolve()
-        if root == target or root in target.parents or target in root.parents:
-            found.append(f"{source.get('name') or root.name} ({root})")
-    return found
-
-
 class NumericItem(QTableWidgetItem):
     """A right-aligned, formatted number that sorts by value (not by its text)."""
 
@@ -260,6 +242,7 @@ class EvaluatePanel(Panel):
         sources: list[str] = []
         if model is not None and folder and not self.v2_test.isChecked() and Path(model).is_file():
             from gui.session import read_summary
+            from speechrnn.data.layout import overlap_warning, training_overlap
             from speechrnn.errors import SpeechRNNError
 
             try:
@@ -267,9 +250,7 @@ class EvaluatePanel(Panel):
             except SpeechRNNError:
                 sources = []  # an unreadable model is reported when it is evaluated
         if sources:
-            self.overlap_label.setText(
-                "⚠ The model was trained on clips of this folder: " + "; ".join(sources) + ". Its accuracy here "
-                "overstates how it does on new voices; evaluate on a folder it has not learned from.")
+            self.overlap_label.setText("⚠ " + overlap_warning(sources))
         self.overlap_label.setVisible(bool(sources))
 
     def _browse_into(self, edit: QLineEdit, title: str) -> None:

@@ -387,8 +387,7 @@ def _class_labels(spec: DataSpec, labels: set[str]) -> list[str]:
             classes += list(vocabulary) + sorted(labels - set(vocabulary) - {SILENCE})  # an _unknown_ folder stays one
         else:
             classes += ([UNKNOWN] if spec.unknown_enabled else []) + list(vocabulary)
-    scores_only = all(spec.is_test_only(source) for source in spec.sources)  # evaluate: one word is fine
-    if len(classes) < (1 if scores_only else 2):
+    if len(classes) < (1 if spec.scores_only else 2):  # evaluate may score a folder of one word
         found = ", ".join(sorted(labels)) or "none"
         raise DataError(f"{', '.join(spec.sources)}: only one label ({found}); a classifier needs at "
                         "least two label folders (or switch on silence/unknown)")
@@ -561,8 +560,9 @@ def prepare_data(spec: DataSpec, feature_config: FeatureConfig, cache_dir: Path 
                       f"(e.g. {path}: {problem})", level="warning")
     if not noise:
         noise = generated_noise(rate)
-        yield Message("no background noise found (_background_noise_/ or noise folders): "
-                      "using generated white/pink noise for silence and noise mixing", level="warning")
+        if spec.silence_enabled or not spec.scores_only:  # scoring clips as they are needs no noise
+            yield Message("no background noise found (_background_noise_/ or noise folders): "
+                          "using generated white/pink noise for silence and noise mixing", level="warning")
     if not any(len(s.clips) > len(s.failures) for s in sources):
         raise DataError(f"{', '.join(spec.sources)}: none of the audio files could be read")
 

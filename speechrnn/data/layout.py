@@ -175,3 +175,27 @@ def split_clips(
             key = relative if by_take else clip.speaker
             splits.append(assign_split(key, hashed_validation, hashed_testing))
     return splits
+
+
+def training_overlap(data: dict, folder: str | Path) -> list[str]:
+    """The training sources of a checkpoint (its ``data`` description) that share clips with ``folder``:
+    the same folder, one inside the other. One line per source ("NAME (PATH)")."""
+    try:
+        target = Path(folder).expanduser().resolve()
+    except OSError:
+        return []
+    found = []
+    for source in data.get("sources", []) or []:
+        path = source.get("path") if isinstance(source, dict) else None
+        if not path:
+            continue
+        root = Path(path).expanduser().resolve()
+        if root == target or root in target.parents or target in root.parents:
+            found.append(f"{source.get('name') or root.name} ({root})")
+    return found
+
+
+def overlap_warning(sources: list[str]) -> str:
+    """What to tell a user whose test folder holds clips the model trained on (:func:`training_overlap`)."""
+    return ("The model was trained on clips of this folder: " + "; ".join(sources) + ". Its accuracy here "
+            "overstates how it does on new voices; evaluate on a folder it has not learned from.")

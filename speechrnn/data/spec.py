@@ -114,6 +114,11 @@ class DataSpec:
     def is_test_only(self, source: str) -> bool:
         return source in TEST_ONLY_SOURCES or source in self.test_sources
 
+    @property
+    def scores_only(self) -> bool:
+        """Every source goes to the testing split (what ``evaluate`` builds): nothing trains."""
+        return all(self.is_test_only(source) for source in self.sources)
+
     def to_dict(self) -> dict:
         """Plain JSON-serialisable form (stored in checkpoints)."""
         return asdict(self)
