@@ -43,6 +43,12 @@ MAX_NEAR_EDITS = 2  # a word sharing neither onset nor rhyme is "near" within th
 KINDS = ("rhyme", "onset", "near")
 COMMON_WORDS = 3000  # other_words() draws from this many of the most frequent words ...
 MIN_OTHER_LETTERS = 3  # ... of at least this many letters (no "of", "to": too short to be a word alone)
+# Sounds espeak-ng's en-us phonemes keep apart but most speakers of North American English (and
+# many others) say alike, so that words differing only by them are homophones to a listener:
+# "for" / "four", "war" / "wore" (horse-hoarse), "don" / "dawn" (cot-caught), the reduced vowels of
+# "addition" / "edition", "were" / "whirr". Used only to decide what sounds *the same*: such a word
+# taught as another word would teach a model to reject its own word.
+HEARD_ALIKE = {"ɔːɹ": "oːɹ", "ɔɹ": "oːɹ", "ɑː": "ɔː", "ɔ": "ɔː", "ɒ": "ɔː", "ᵻ": "ə", "ɐ": "ə", "ɚ": "ɜː"}
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,11 @@ def _bare(tokens: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(t.lstrip(PRIMARY_STRESS + SECONDARY_STRESS) for t in tokens)
 
 
+def _heard(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """Tokens without stress marks, with the sounds of HEARD_ALIKE made one: what a listener tells apart."""
+    return tuple(HEARD_ALIKE.get(token, token) for token in _bare(tokens))
+
+
 def _is_vowel(token: str) -> bool:
     return any(char in VOWEL_CHARS for char in token)
 
@@ -157,9 +168,10 @@ def pronounce(word: str, lexicon: Lexicon) -> tuple[tuple[str, ...], bool]:
 
 
 def _classify(target: tuple[str, ...], candidate: tuple[str, ...]) -> tuple[str, int] | None:
-    bare_target, bare_candidate = _bare(target), _bare(candidate)
-    if bare_candidate == bare_target or _contains(bare_candidate, bare_target):
+    heard_target, heard_candidate = _heard(target), _heard(candidate)
+    if heard_candidate == heard_target or _contains(heard_candidate, heard_target):
         return None  # a homophone, or a word that contains the whole word
+    bare_target, bare_candidate = _bare(target), _bare(candidate)
     if abs(len(bare_candidate) - len(bare_target)) > MAX_EDITS:
         return None
     edits = edit_distance(bare_target, bare_candidate)
@@ -191,7 +203,7 @@ def similar_words(word: str, lexicon: Lexicon, count: int = DEFAULT_COUNT,
             continue
         candidate = sounds if by_sound else tuple(candidate_word)
         found = _classify(target, candidate)
-        if found is None or any(_bare(candidate) == _bare(other) for other in avoid_sounds):
+        if found is None or any(_heard(candidate) == _heard(other) for other in avoid_sounds):
             continue
         kind, edits = found
         by_kind[kind].append((edits, rank, candidate_word))
@@ -249,8 +261,8 @@ def other_words(words: tuple[str, ...], lexicon: Lexicon, count: int, seed: int 
     for word, sounds in pool:
         if len(chosen) == count:
             break
-        bare = _bare(sounds)
-        if any(_classify(target, sounds) is not None or bare == _bare(target) or _contains(bare, _bare(target))
+        heard = _heard(sounds)
+        if any(_classify(target, sounds) is not None or heard == _heard(target) or _contains(heard, _heard(target))
                for target in targets):
             continue  # sounds like a word of the vocabulary: that is the similar words' job
         chosen.append(word)
