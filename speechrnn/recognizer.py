@@ -103,6 +103,7 @@ STREAM_SMOOTHING_MS = 100.0  # see DetectorConfig.smoothing_ms
 RECENT_DETECTIONS = 100  # detections kept for the GUI's list
 ONNX_CHECK_TOLERANCE = 1e-4  # max |logit difference| between onnxruntime and torch to trust the export
 ONNX_CHECK_FRAMES = (1, 13)  # frame counts the exported graph is checked on
+HEARD_MARGIN_S = 0.25  # audio kept either side of a detected word's estimated span (Recognizer.heard_audio)
 LEVEL_SMOOTH_MS = 100.0  # frame levels are averaged over this before a word's prominence is measured
 
 
@@ -479,6 +480,7 @@ class Recognizer:
         self._hidden = RingBuffer(history, (width,))
         self._feature_frames = RingBuffer(history, (self.feature_config.feature_dim,))
         self._levels = RingBuffer(history)
+        self._audio = RingBuffer(round(self.config.history_s * self.sample_rate_hz))  # for heard_audio
         self.detections: deque[Detection] = deque(maxlen=RECENT_DETECTIONS)
 
     # -------------------------------------------------------------------------------- push
@@ -488,6 +490,7 @@ class Recognizer:
         if x.size == 0:
             return []
         self._samples_seen += x.size
+        self._audio.write(x)
         frames, levels = self._features.push_with_levels(x)
         if len(frames) == 0:
             return []
@@ -755,6 +758,14 @@ class Recognizer:
     def level_history(self, frames: int) -> np.ndarray:
         """Per-frame levels in dBFS: (n,)."""
         return self._levels.latest(frames)
+
+    def heard_audio(self, detection: Detection, margin_s: float = HEARD_MARGIN_S) -> np.ndarray:
+        """The audio a detection heard: its word's span with ``margin_s`` either side, never past what
+        was pushed (empty once it has left the last ``history_s``). What ``listen --save-heard`` and
+        the app's "keep this word" save, so that a user can train on what the room really says."""
+        rate = self.sample_rate_hz
+        start = max(0, round((detection.start_s - margin_s) * rate))
+        return self._audio.span(start, round((detection.end_s + margin_s) * rate))
 
     def describe(self) -> dict[str, Any]:
         """Settings in effect (for logs, the GUI and benchmarks)."""

@@ -30,6 +30,7 @@ TAKE_NUMBER = re.compile(r"_nohash_(\d+)$")
 CLIP_MARGIN_S = 0.25  # a take is recorded this much longer than the clip, the word is cut out of it
 WORD_TOO_LONG_MS = 1000.0  # speech longer than the clip is cropped (and reported)
 CLIPPING_LEVEL = 0.99  # |sample| at or above this counts as clipped
+HEARD_SPEAKER = "heard"  # speaker id of words kept from listening (save_heard)
 
 
 @dataclass(frozen=True)
@@ -160,11 +161,31 @@ def next_take_path(root: str | Path, word: str, speaker: str) -> Path:
     return folder / f"{speaker}{NOHASH}{highest + 1}.wav"
 
 
-def save_take(root: str | Path, word: str, speaker: str, clip: np.ndarray, sample_rate_hz: int) -> Path:
-    """Write ``clip`` as the speaker's next take of ``word`` (atomic: temp file, then rename)."""
+def _check_word_folder(word: str) -> None:
     if not word or word.startswith(("_", ".")) or "/" in word or "\\" in word:
         raise SpeechRNNError(f"{word!r} cannot be a word folder name")
+
+
+def save_take(root: str | Path, word: str, speaker: str, clip: np.ndarray, sample_rate_hz: int) -> Path:
+    """Write ``clip`` as the speaker's next take of ``word`` (atomic: temp file, then rename)."""
+    _check_word_folder(word)
     return write_wav_atomic(next_take_path(root, word, speaker), clip, sample_rate_hz)
+
+
+def save_heard(root: str | Path, label: str, audio: np.ndarray, sample_rate_hz: int, clip_samples: int,
+               speaker: str = HEARD_SPEAKER) -> Path:
+    """Keep what a detection heard (:meth:`~speechrnn.recognizer.Recognizer.heard_audio`) as a clip of
+    ``label``: a word (it was right) or ``_unknown_`` (a false alarm: other speech the model must learn
+    to reject). Written as ``root/<label>/heard_nohash_<n>.wav``, trimmed to the speech and fitted to
+    the clip as a take is, so ``root`` trains as it is (``speechrnn train --data root``)."""
+    from speechrnn.data.spec import UNKNOWN
+
+    if label != UNKNOWN:
+        _check_word_folder(label)
+    take = process_take(np.asarray(audio, dtype=np.float32), sample_rate_hz, clip_samples)
+    found = take.speech_end > take.speech_start
+    clip = take.clip if found else pad_or_crop(np.asarray(audio, dtype=np.float32), clip_samples)
+    return write_wav_atomic(next_take_path(root, label, speaker), clip, sample_rate_hz)
 
 
 # ---------------------------------------------------------------------------------- recording

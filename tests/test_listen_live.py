@@ -105,3 +105,37 @@ def test_listen_with_the_bundled_default_model(tmp_path):
     assert "detection(s) in 2.5 s" in result.stderr
     if "yes" in load_checkpoint(default_model_path()).labels:
         assert [LINE.match(line).group(1) for line in result.stdout.splitlines()] == ["yes"]
+
+
+def test_listen_keeps_what_it_heard_as_a_dataset_folder(word_model, tmp_path):
+    from speechrnn.data.layout import scan_folder
+    from speechrnn.recognizer import Recognizer
+
+    path, truth = long_file(tmp_path)
+    kept = tmp_path / "heard"
+    result = subprocess.run(listen(str(word_model), "--file", str(path), "--save-heard", str(kept)),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    clips = scan_folder(kept)
+    assert sorted((clip.label, clip.path.name) for clip in clips) == [
+        ("two", "heard_nohash_0.wav"), ("yes", "heard_nohash_0.wav")]
+    assert result.stderr.count("saved ") == 2
+    # each kept clip is one clip long and holds its word: the model hears that word in it alone
+    recognizer = Recognizer.from_checkpoint(word_model)
+    for clip in clips:
+        audio = load_audio(clip.path, RATE)
+        assert audio.size == RATE
+        recognizer.reset()
+        heard = recognizer.push(audio) + recognizer.flush()
+        assert [d.label for d in heard] == [clip.label], clip.path
+
+
+def test_save_heard_cannot_write_is_one_line(word_model, tmp_path):
+    path, _ = long_file(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = subprocess.run(listen(str(word_model), "--file", str(path), "--save-heard", str(blocker)),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"speechrnn listen: error: {blocker}: cannot keep what is heard there (File exists)"
+    assert blocker.read_text() == "not a folder"

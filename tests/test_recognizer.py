@@ -271,6 +271,23 @@ def test_a_real_word_is_detected_with_its_time(word_model):
     assert list(recognizer.detections) == found
 
 
+def test_heard_audio_is_the_pushed_audio_of_the_word_whatever_the_push_size(word_model):
+    from speechrnn.recognizer import HEARD_MARGIN_S
+
+    audio = speech_stream(4.0)
+    for chunk in (160, 16000):
+        recognizer = Recognizer.from_checkpoint(word_model)
+        found = push_in_chunks(recognizer, audio, chunk)
+        assert [d.label for d in found] == ["yes", "no"]
+        for detection in found:
+            start = round((detection.start_s - HEARD_MARGIN_S) * RATE)
+            end = round((detection.end_s + HEARD_MARGIN_S) * RATE)
+            assert np.array_equal(recognizer.heard_audio(detection), audio[start:end]), (chunk, detection)
+    # once the word has left the recognizer's history (history_s of audio), nothing is left of it
+    recognizer.push(np.zeros(round(recognizer.config.history_s * RATE), dtype=np.float32))
+    assert recognizer.heard_audio(found[0]).size == 0
+
+
 def test_reset_starts_a_new_stream(word_model):
     recognizer = Recognizer.from_checkpoint(word_model)
     audio = speech_stream(4.0)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QHeaderView,
+    QMenu,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -49,6 +50,7 @@ HISTORY_S = 3.0  # seconds shown by the waveform, feature and memory views
 HOP_S = 0.010  # fallback frame hop for the image views before a model is loaded
 MAX_HISTORY_ITEMS = 200  # detections kept in the list
 SEPARATOR_ROLE = Qt.ItemDataRole.UserRole  # marks the "— now: MODEL —" rows of the detection list
+HEARD_ROLE = Qt.ItemDataRole.UserRole + 1  # a detection row's key into ListenPanel._heard (its audio)
 WORD_SCALE = 3.4  # the recognized word, relative to the normal font
 WORD_FADE_S = 2.0  # the big word turns grey this long after its detection
 SLIDER_STEPS = 100  # sensitivity slider resolution
@@ -122,6 +124,9 @@ class ListenPanel(Panel):
         self._fps_since = time.monotonic()
         self.fps = 0.0
         self.detections: list = []  # every Detection shown, newest last (tests read it)
+        # what each listed detection heard, to play or keep: key -> (detection, audio, rate_hz, clip_samples)
+        self._heard: dict[int, tuple] = {}
+        self._heard_keys = 0
         self._generation = 0  # counts model changes (a threshold rebuild of an old model is dropped)
         self._frames_shown = 0  # recognizer frames already drawn in the feature and memory views
         self.paused = False  # the Record panel is recording a take: no detections, the recognizer is not fed
@@ -298,7 +303,11 @@ class ListenPanel(Panel):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.history.setToolTip("Words recognized so far, newest first (stream time in each row's tooltip)")
+        self.history.setToolTip("Words recognized so far, newest first (stream time in each row's tooltip). "
+                                "Right-click a word to play what was heard, or keep it in your recordings "
+                                "folder: as a take of the word, or as other speech the model must learn to reject")
+        self.history.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.history.customContextMenuRequested.connect(self._history_menu)
         self.history.setMinimumHeight(60)
         left_layout.addWidget(self.history, 2)
         self._history_hint()
@@ -578,6 +587,7 @@ class ListenPanel(Panel):
 
     def clear_history(self) -> None:
         self.history.clear()
+        self._heard.clear()
         self._history_hint()
 
     def _mark_model_switch(self, name: str) -> None:
@@ -612,9 +622,68 @@ class ListenPanel(Panel):
                f"detected at {detection.time_s:.2f} s")
         for index in range(3):
             item.setToolTip(index, tip)
+        recognizer = self.recognizer
+        if recognizer is not None:  # the audio now: the recognizer may be another one when the user asks
+            self._heard_keys += 1
+            self._heard[self._heard_keys] = (detection, recognizer.heard_audio(detection),
+                                             recognizer.sample_rate_hz, recognizer.feature_config.clip_samples)
+            item.setData(0, HEARD_ROLE, self._heard_keys)
         self.history.insertTopLevelItem(0, item)
         while self.history.topLevelItemCount() > MAX_HISTORY_ITEMS:
-            self.history.takeTopLevelItem(self.history.topLevelItemCount() - 1)
+            dropped = self.history.takeTopLevelItem(self.history.topLevelItemCount() - 1)
+            self._heard.pop(dropped.data(0, HEARD_ROLE), None)
+
+    # ------------------------------------------------------------------ what a detection heard
+    def heard_menu(self, item: QTreeWidgetItem) -> QMenu | None:
+        """The right-click menu of a detection row (None for the hint and separator rows)."""
+        if item is None or item.data(0, HEARD_ROLE) not in self._heard:
+            return None
+        word = word_text(self._heard[item.data(0, HEARD_ROLE)][0].label)
+        menu = QMenu(self)
+        menu.addAction("▶ Play what was heard", lambda: self.play_heard(item))
+        menu.addSeparator()
+        menu.addAction(f"Right: keep as a take of “{word}”", lambda: self.keep_heard(item, correct=True))
+        menu.addAction(f"Wrong: keep as other speech (not “{word}”)", lambda: self.keep_heard(item, correct=False))
+        return menu
+
+    def _history_menu(self, position) -> None:
+        menu = self.heard_menu(self.history.itemAt(position))
+        if menu is not None:
+            menu.exec(self.history.viewport().mapToGlobal(position))
+
+    def play_heard(self, item: QTreeWidgetItem) -> str:
+        """Play a listed detection's audio; "" or the one-line reason it cannot play (also on the status bar)."""
+        from gui.playback import play_samples
+
+        _detection, audio, rate, _clip = self._heard[item.data(0, HEARD_ROLE)]
+        problem = play_samples(audio, rate)
+        self.ctx.notify.status.emit(problem or f"Playing what was heard ({audio.size / rate:.1f} s)")
+        return problem
+
+    def keep_heard(self, item: QTreeWidgetItem, correct: bool) -> Path | None:
+        """Save a listed detection's audio into the recordings folder (the Record panel's): as a take of
+        its word, or (``correct`` False) as ``_unknown_``, other speech to reject. Training on that
+        folder then learns what this room and its people really say. The path, or None on an error."""
+        from speechrnn.data.spec import UNKNOWN
+        from speechrnn.errors import SpeechRNNError
+        from speechrnn.record import save_heard
+
+        detection, audio, rate, clip = self._heard[item.data(0, HEARD_ROLE)]
+        folder = Path(self.ctx.settings.record_folder).expanduser()
+        label = detection.label if correct else UNKNOWN
+        try:
+            path = save_heard(folder, label, audio, rate, clip)
+        except SpeechRNNError as exc:
+            self.ctx.notify.error.emit("Cannot keep the word", str(exc))
+            return None
+        word = word_text(detection.label)
+        kept = f"kept as a take of {word}" if correct else "kept as other speech"
+        item.setText(1, f"{word}  ✓ kept" if correct else f"{word}  ✗ other speech")
+        for index in range(3):
+            item.setToolTip(index, f"{item.toolTip(index)}; {kept}: {path}")
+        self.ctx.notify.status.emit(f"{kept.capitalize()}: {path} (train on {folder} to use it)")
+        self.ctx.notify.recordings_changed.emit(str(folder))
+        return path
 
     # ------------------------------------------------------------------------------ model
     def _model_loading(self, _path) -> None:

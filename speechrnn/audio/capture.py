@@ -96,6 +96,13 @@ class RingBuffer:
             start = max(0, end - min(count, self.capacity))
             return self._copy(start, end)
 
+    def span(self, start: int, end: int) -> np.ndarray:
+        """Items ``[start, end)`` by absolute index, as far as they are still held; oldest first; a copy."""
+        with self._lock:
+            start = max(start, self._write_index - self.capacity, 0)
+            end = min(end, self._write_index)
+            return self._copy(start, max(start, end))
+
     def _copy(self, start: int, end: int) -> np.ndarray:
         n = end - start
         first = start % self.capacity

@@ -97,6 +97,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     parser.add_argument("--file", default=None, help="recognize this audio file instead of the microphone")
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--plain", action="store_true", help="plain detection lines even on a terminal")
+    parser.add_argument("--save-heard", metavar="DIR", default=None,
+                        help="keep the audio of every detection as DIR/WORD/heard_nohash_N.wav (a dataset folder): "
+                             "move the false ones into DIR/_unknown_/ and train with --data DIR, so the model "
+                             "learns to reject what your room says")
     add_detector_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -155,6 +159,32 @@ class TerminalView:
             self.stream.flush()
 
 
+class HeardSaver:
+    """``--save-heard DIR``: every detection's audio, kept as a clip of its word in DIR (or nothing)."""
+
+    def __init__(self, folder: str | None, recognizer, view: TerminalView):
+        self.folder, self.recognizer, self.view = folder, recognizer, view
+        if folder is not None:  # say so now, not at the first word an hour later
+            from pathlib import Path
+
+            from speechrnn.errors import SpeechRNNError
+
+            try:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SpeechRNNError(f"{folder}: cannot keep what is heard there ({exc.strerror or exc})") from None
+
+    def __call__(self, detection) -> None:
+        if self.folder is None:
+            return
+        from speechrnn.record import save_heard
+
+        recognizer = self.recognizer
+        path = save_heard(self.folder, detection.label, recognizer.heard_audio(detection),
+                          recognizer.sample_rate_hz, recognizer.feature_config.clip_samples)
+        print(("\r\x1b[K" if self.view.live_view else "") + f"saved {path}", file=sys.stderr)
+
+
 def chosen_model(args: argparse.Namespace):
     """MODEL or --model (a bundled name or a path; None = the bundled default), never two different ones."""
     if args.model is not None and args.model_choice is not None and args.model != args.model_choice:
@@ -174,15 +204,16 @@ def run(args: argparse.Namespace) -> int:
     if recognizer.engine_note:
         print(f"note: {recognizer.engine_note}", file=sys.stderr)
     view = TerminalView(recognizer.labels, live_view=sys.stdout.isatty() and not args.plain)
+    keep = HeardSaver(args.save_heard, recognizer, view)
     try:
         if args.file:
-            return _listen_file(recognizer, args, view)
-        return _listen_live(recognizer, args, view)
+            return _listen_file(recognizer, args, view, keep)
+        return _listen_live(recognizer, args, view, keep)
     finally:
         view.close()
 
 
-def _listen_file(recognizer, args: argparse.Namespace, view: TerminalView) -> int:
+def _listen_file(recognizer, args: argparse.Namespace, view: TerminalView, keep: HeardSaver) -> int:
     from speechrnn.audio.io import load_audio
 
     audio = load_audio(args.file, recognizer.sample_rate_hz)
@@ -195,12 +226,13 @@ def _listen_file(recognizer, args: argparse.Namespace, view: TerminalView) -> in
     for found in itertools.chain(pushes, finish):
         for detection in found:
             view.detection(detection, clock(detection.time_s))
+            keep(detection)
             count += 1
     print(f"{count} detection(s) in {audio.size / recognizer.sample_rate_hz:.1f} s of {args.file}", file=sys.stderr)
     return 0
 
 
-def _listen_live(recognizer, args: argparse.Namespace, view: TerminalView) -> int:
+def _listen_live(recognizer, args: argparse.Namespace, view: TerminalView, keep: HeardSaver) -> int:
     from speechrnn.audio.capture import Microphone, open_microphone
     from speechrnn.errors import DeviceError
 
@@ -228,6 +260,7 @@ def _listen_live(recognizer, args: argparse.Namespace, view: TerminalView) -> in
                 continue
             for detection in recognizer.push(samples):
                 view.detection(detection, clock())
+                keep(detection)
             view.update(recognizer)
     except KeyboardInterrupt:
         pass

@@ -335,3 +335,49 @@ def test_listen_pauses_while_the_record_panel_records(qtbot, ring_microphone, fa
     assert not listen.paused  # the session ended: listening again
     mic.write(np.concatenate([silence, speech("yes"), silence]))
     qtbot.waitUntil(lambda: any(d.label == "yes" for d in listen.detections), timeout=10000)
+
+
+def test_a_detection_is_played_and_kept_as_a_take_or_as_other_speech(qtbot, no_microphone, window, stream_word_model,
+                                                                     tmp_path, monkeypatch):
+    from gui_support import spoken_sequence
+
+    import gui.playback
+    from speechrnn.audio.io import load_audio
+    from speechrnn.data.layout import scan_folder
+    from speechrnn.recognizer import Recognizer
+
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(stream_word_model)
+    panel = listen_panel(qtbot, window)
+    qtbot.waitUntil(lambda: panel.bars.labels[:2] == ["_silence_", "yes"], timeout=30000)
+    mine = tmp_path / "mine"
+    window.ctx.settings.record_folder = str(mine)
+    audio = spoken_sequence(["yes", "three"], pause_s=1.0)
+    found = panel.feed(audio)
+    assert [d.label for d in found] == ["yes", "three"]
+    three, yes = panel.history.topLevelItem(0), panel.history.topLevelItem(1)
+
+    played = []
+    monkeypatch.setattr(gui.playback, "play_samples", lambda samples, rate: played.append((samples, rate)) or "")
+    assert panel.play_heard(yes) == ""
+    assert played[0][1] == RATE and 0.3 * RATE < played[0][0].size < 2.0 * RATE
+
+    menu = panel.heard_menu(yes)  # what a right-click on the row offers
+    actions = [action for action in menu.actions() if not action.isSeparator()]
+    assert [action.text() for action in actions] == [
+        "▶ Play what was heard", "Right: keep as a take of “yes”", "Wrong: keep as other speech (not “yes”)"]
+    assert panel.heard_menu(None) is None
+    with qtbot.waitSignal(window.ctx.notify.recordings_changed, timeout=1000) as changed:
+        actions[1].trigger()
+    assert changed.args == [str(mine)]
+    kept_yes = mine / "yes" / "heard_nohash_0.wav"
+    kept_other = panel.keep_heard(three, correct=False)  # as if "three" had been a false alarm
+    assert kept_yes.is_file()
+    assert kept_other == mine / "_unknown_" / "heard_nohash_0.wav"
+    assert "kept" in yes.text(1) and "other speech" in three.text(1)
+    # the folder is a dataset as it is: the take of "yes" trains as "yes", the false alarm as _unknown_
+    assert sorted(clip.label for clip in scan_folder(mine)) == ["_unknown_", "yes"]
+    recognizer = Recognizer.from_checkpoint(stream_word_model)
+    clip = load_audio(kept_yes, RATE)
+    assert clip.size == RATE  # fitted to the model's clip, as a recorded take
+    assert [d.label for d in recognizer.push(clip) + recognizer.flush()] == ["yes"]
