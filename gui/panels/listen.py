@@ -579,7 +579,7 @@ class ListenPanel(Panel):
             self._frames_drawn, self._fps_since = 0, now
 
     def _history_hint(self) -> None:
-        item = QTreeWidgetItem(["Recognized words will be listed here."])
+        item = QTreeWidgetItem(["Words heard are listed here (right-click to keep)"])
         item.setFlags(Qt.ItemFlag.NoItemFlags)
         self.history.addTopLevelItem(item)
         item.setFirstColumnSpanned(True)
