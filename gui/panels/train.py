@@ -735,9 +735,15 @@ class TrainPanel(Panel):
 
     def _update_recordings(self) -> None:
         folder = Path(self.recordings_edit.text()).expanduser()
-        counts = {word: len(paths) for word, paths in clips_by_word(folder).items()}
+        from speechrnn.data.spec import SILENCE, UNKNOWN
+
+        by_label = {label: len(paths) for label, paths in clips_by_word(folder).items()}
+        # _unknown_ holds other speech (false alarms kept from Listen): examples to reject, not a word
+        counts = {word: n for word, n in by_label.items() if word not in (SILENCE, UNKNOWN)}
+        others = by_label.get(UNKNOWN, 0)
         if counts:
-            self.recordings_info.setText(", ".join(f"{word} ({n})" for word, n in counts.items()))
+            text = ", ".join(f"{word} ({n})" for word, n in counts.items())
+            self.recordings_info.setText(text + (f"; other speech to reject ({others})" if others else ""))
         else:
             self.recordings_info.setText("No recordings yet — record some in the Record panel.")
         self._recorded = counts

@@ -57,6 +57,17 @@ def test_the_form_becomes_library_configs(qtbot, window, recordings, tmp_path):
     assert panel.build_request().data.words == ("yes", "no")
 
 
+def test_other_speech_kept_from_listen_trains_as_unknown_not_as_a_word(qtbot, window, recordings, tmp_path):
+    # Listen's "Wrong: keep as other speech" writes recordings/_unknown_/heard_nohash_N.wav
+    (recordings / "_unknown_").mkdir()
+    shutil.copy(next((recordings / "no").glob("*.wav")), recordings / "_unknown_" / "heard_nohash_0.wav")
+    panel = train_panel(window, recordings, tmp_path)
+    assert panel.recordings_info.text().endswith("; other speech to reject (1)")
+    request = panel.build_request()
+    assert request.data.words == ("nine", "no", "one", "three", "two", "yes")  # not "_unknown_"
+    assert request.data.sources[0] == str(recordings)  # its _unknown_ folder trains as _unknown_
+
+
 def test_new_words_start_from_the_commands_network_by_default_and_it_fixes_cell_and_size(
         qtbot, window, recordings, tmp_path):
     from gui.panels.train import DEFAULT_START_FROM
