@@ -130,6 +130,22 @@ def test_listen_keeps_what_it_heard_as_a_dataset_folder(word_model, tmp_path):
         assert [d.label for d in heard] == [clip.label], clip.path
 
 
+def test_audio_without_the_words_keeps_every_detection_as_other_speech(word_model, tmp_path):
+    from speechrnn.data.layout import scan_folder
+
+    path, _ = long_file(tmp_path)  # as if this recording held none of the model's words
+    kept = tmp_path / "heard"
+    result = subprocess.run(listen(str(word_model), "--file", str(path), "--save-heard", str(kept),
+                                   "--heard-as-other"), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(clip.path.relative_to(kept).as_posix() for clip in scan_folder(kept)) == [
+        "_unknown_/heard_nohash_0.wav", "_unknown_/heard_nohash_1.wav"]
+    alone = subprocess.run(listen(str(word_model), "--file", str(path), "--heard-as-other"),
+                           capture_output=True, text=True, timeout=300)
+    assert alone.returncode == 2
+    assert alone.stderr.strip() == "speechrnn listen: error: --heard-as-other needs --save-heard DIR (where to keep them)"
+
+
 def test_save_heard_cannot_write_is_one_line(word_model, tmp_path):
     path, _ = long_file(tmp_path)
     blocker = tmp_path / "file"

@@ -101,6 +101,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                         help="keep the audio of every detection as DIR/WORD/heard_nohash_N.wav (a dataset folder): "
                              "move the false ones into DIR/_unknown_/ and train with --data DIR, so the model "
                              "learns to reject what your room says")
+    parser.add_argument("--heard-as-other", action="store_true",
+                        help="with --save-heard: keep every detection as other speech (DIR/_unknown_/), for audio "
+                             "known to hold none of the model's words (hours of radio, a meeting): each one is a "
+                             "false alarm to train on, as in Mycroft Precise's incremental training")
     add_detector_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -162,8 +166,8 @@ class TerminalView:
 class HeardSaver:
     """``--save-heard DIR``: every detection's audio, kept as a clip of its word in DIR (or nothing)."""
 
-    def __init__(self, folder: str | None, recognizer, view: TerminalView):
-        self.folder, self.recognizer, self.view = folder, recognizer, view
+    def __init__(self, folder: str | None, recognizer, view: TerminalView, as_other: bool = False):
+        self.folder, self.recognizer, self.view, self.as_other = folder, recognizer, view, as_other
         if folder is not None:  # say so now, not at the first word an hour later
             from pathlib import Path
 
@@ -177,10 +181,12 @@ class HeardSaver:
     def __call__(self, detection) -> None:
         if self.folder is None:
             return
+        from speechrnn.data.spec import UNKNOWN
         from speechrnn.record import save_heard
 
         recognizer = self.recognizer
-        path = save_heard(self.folder, detection.label, recognizer.heard_audio(detection),
+        label = UNKNOWN if self.as_other else detection.label
+        path = save_heard(self.folder, label, recognizer.heard_audio(detection),
                           recognizer.sample_rate_hz, recognizer.feature_config.clip_samples)
         print(("\r\x1b[K" if self.view.live_view else "") + f"saved {path}", file=sys.stderr)
 
@@ -199,12 +205,16 @@ def run(args: argparse.Namespace) -> int:
 
     from speechrnn.recognizer import Recognizer
 
+    if args.heard_as_other and args.save_heard is None:
+        from speechrnn.errors import SpeechRNNError
+
+        raise SpeechRNNError("--heard-as-other needs --save-heard DIR (where to keep them)")
     torch.set_num_threads(1)  # tiny per-chunk work: more threads only add overhead
     recognizer = Recognizer.from_checkpoint(chosen_model(args), detector_config_from_args(args))
     if recognizer.engine_note:
         print(f"note: {recognizer.engine_note}", file=sys.stderr)
     view = TerminalView(recognizer.labels, live_view=sys.stdout.isatty() and not args.plain)
-    keep = HeardSaver(args.save_heard, recognizer, view)
+    keep = HeardSaver(args.save_heard, recognizer, view, args.heard_as_other)
     try:
         if args.file:
             return _listen_file(recognizer, args, view, keep)
