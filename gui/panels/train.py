@@ -272,6 +272,7 @@ class TrainPanel(Panel):
     def __init__(self, ctx: AppContext):
         super().__init__(ctx)
         self.task: Task | None = None
+        self._request: TrainRequest | None = None  # the run started last (its synthetic clips, its folder)
         self.download_task: Task | None = None
         self.result: Any = None
         self._started = 0.0
@@ -793,7 +794,11 @@ class TrainPanel(Panel):
         if vocabulary == "recorded":
             return tuple(self._recorded)
         if vocabulary == "typed":
-            return tuple(w.strip() for w in self.words_edit.text().split(",") if w.strip())
+            from speechrnn.synth import label_folder, parse_words
+
+            text = self.words_edit.text()
+            # the Record panel's rule: letters, digits, spaces, ' and - (never "../x": a word is a folder name)
+            return tuple(label_folder(word) for word in parse_words(text)) if text.strip(" ,") else ()
         return ()
 
     def build_request(self) -> TrainRequest:
@@ -807,6 +812,8 @@ class TrainPanel(Panel):
         from speechrnn.training import TrainConfig
 
         vocabulary = self.vocab_combo.currentData()
+        if self.use_recordings.isChecked():
+            self._update_recordings()  # the folder as it is now (typed, or changed on disk since)
         words = self.vocabulary_words()
         if vocabulary in ("recorded", "typed") and not words:
             raise SpeechRNNError("no words chosen: record some words first, or pick another vocabulary")
@@ -837,6 +844,10 @@ class TrainPanel(Panel):
         sources += self.other_folders
         if not sources:
             raise SpeechRNNError("choose at least one source of clips (step 1)")
+        if self.noise_edit.text().strip():
+            from speechrnn.data.layout import audio_files_in
+
+            audio_files_in(Path(self.noise_edit.text().strip()))  # a missing or empty folder: say so now
         task = {"12": "12", "digits": "digits"}.get(vocabulary)
         all_words = vocabulary == "all"
         data = DataSpec(
@@ -911,6 +922,7 @@ class TrainPanel(Panel):
             yield from train(data, request.features or FeatureConfig(), request.model, request.augment,
                              request.train, request.out_dir, cancel=token)
 
+        self._request = request
         self.result = None
         self.result_frame.hide()
         self._history = []
@@ -1013,9 +1025,18 @@ class TrainPanel(Panel):
         self.result_frame.show()
         self.stage_label.setText("Finished.")
         self._log(f"best model: {result.best_path}")
+        self.ctx.settings.add_recent_model(result.best_path)  # in Models, Listen's and Evaluate's lists at once
         self.ctx.notify.status.emit("Training finished")
 
     def _on_failed(self, message: str) -> None:
+        import shutil
+
+        from speechrnn.training.config import LAST_NAME
+
+        request = self._request
+        if request is not None and request.synth_dir is not None and not (request.out_dir / LAST_NAME).exists():
+            # nothing can resume from this run: its voices' clips (several MB) would only pile up
+            shutil.rmtree(request.synth_dir, ignore_errors=True)
         self.stage_label.setText(f"Failed: {message}")
         self._log(f"✗ {message}")
         self.progress.setFormat("failed")

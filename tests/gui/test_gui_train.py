@@ -124,6 +124,41 @@ def test_missing_choices_are_explained(qtbot, window, recordings, tmp_path):
     assert "record some words" in window.last_error[1]
 
 
+def test_the_form_is_checked_as_it_is_when_start_is_pressed(qtbot, window, recordings, tmp_path):
+    panel = train_panel(window, recordings, tmp_path)
+    # a typed word is a folder name: "../x" would write the voices' clips outside the runs folder
+    panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("typed"))
+    panel.use_synth.setChecked(True)
+    panel.words_edit.setText("lights, ../x")
+    panel.start_button.click()
+    assert panel.task is None and "'../x': a word may hold letters" in window.last_error[1]
+    assert not (tmp_path / "x").exists() and not (tmp_path / "runs").exists()
+    panel.words_edit.setText("lights on, music")
+    assert panel.build_request().data.words == ("lights_on", "music")  # a phrase is its folder name
+    # a recordings folder typed (or emptied on disk) since it was counted: refused now, not after synthesis
+    panel.recordings_edit.setText(str(tmp_path / "nowhere"))  # no editingFinished: the count is stale
+    panel.start_button.click()
+    assert panel.task is None and window.last_error[1].endswith("nowhere: no recordings in this folder")
+    panel.recordings_edit.setText(str(recordings))
+    panel.noise_edit.setText(str(tmp_path / "no_noise"))
+    panel.start_button.click()
+    assert panel.task is None and window.last_error[1].endswith("no_noise: noise folder does not exist")
+
+
+def test_a_run_that_fails_before_any_epoch_leaves_no_synthetic_clips(qtbot, window, recordings, tmp_path):
+    panel = train_panel(window, recordings, tmp_path)
+    panel.use_synth.setChecked(True)
+    panel.synth_spin.setValue(panel.synth_spin.minimum())
+    panel.hidden_spin.setValue(16)
+    panel.layers_spin.setValue(1)
+    request = panel.build_request()
+    shutil.rmtree(recordings)  # gone by the time the data is read: the run fails after the voices spoke
+    panel.run_request(request)
+    qtbot.waitUntil(lambda: not panel.running, timeout=120000)
+    assert window.last_error[0] == "Training failed" and "does not exist" in window.last_error[1]
+    assert request.synth_dir is not None and not request.synth_dir.exists()
+
+
 def test_epochs_follow_the_size_of_the_data_until_chosen(qtbot, window, recordings, tmp_path):
     from gui.panels.train import DEFAULT_EPOCHS, SMALL_DATA_EPOCHS, START_FROM_EPOCHS
 
@@ -190,6 +225,11 @@ def test_training_finishes_and_use_this_model_switches_listen(qtbot, no_micropho
     assert panel.result is not None and panel.result.best_path.exists()
     assert panel.result_frame.isVisible() and str(panel.result.best_path) in panel.result_label.text()
     assert "epoch 3/3" in panel.log.toPlainText()
+    # listed among the recent models (Models panel, the model choosers) before "Use this model"
+    assert window.ctx.settings.recent_models[0] == str(panel.result.best_path.resolve())
+    window.show_panel("models")
+    assert window.panels["models"].recent.item(0).toolTip().startswith(str(panel.result.best_path.resolve()))
+    window.show_panel("train")
 
     with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
         panel.use_button.click()
