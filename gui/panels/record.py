@@ -127,6 +127,7 @@ class RecordPanel(Panel):
         self.state = State.IDLE
         self.queue: list[str] = []  # words still to record, one entry per take
         self.take_index = 0
+        self.saved_takes = 0
         self.total_takes = 0
         self.session: RecordingSession | None = None
         self.last_take: Take | None = None
@@ -410,6 +411,7 @@ class RecordPanel(Panel):
         self.queue = [word for word in words for _ in range(takes)]
         self.total_takes = len(self.queue)
         self.take_index = 0
+        self.saved_takes = 0  # take_index counts takes done (the bar), skipped ones too
         self.take_progress.setMaximum(self.total_takes)
         self.take_progress.setValue(0)
         self._begin_countdown()
@@ -522,6 +524,7 @@ class RecordPanel(Panel):
         if saved is not None:
             self.queue.pop(0)
             self.take_index += 1
+            self.saved_takes += 1
             self.take_progress.setValue(self.take_index)
             self.refresh_table()
             self.ctx.notify.recordings_changed.emit(str(self.folder))
@@ -556,6 +559,7 @@ class RecordPanel(Panel):
             self.last_path.unlink(missing_ok=True)
             self.queue.insert(0, self.last_word)
             self.take_index -= 1
+            self.saved_takes -= 1
             self.last_path = None
             self.refresh_table()
             self.ctx.notify.recordings_changed.emit(str(self.folder))
@@ -594,6 +598,7 @@ class RecordPanel(Panel):
                 self.last_path = save_take(self.folder, word, self.speaker_edit.text() or self.ctx.settings.speaker,
                                            take.clip, self.feature_config.sample_rate_hz)
                 self.take_index += 1
+                self.saved_takes += 1
             except (SpeechRNNError, OSError):
                 pass  # closing: nothing better to do than keep what was saved before
 
@@ -604,7 +609,7 @@ class RecordPanel(Panel):
                          "Train a model with them in the Train panel.")
         self.meter.reset()
         self._update_buttons()
-        self.ctx.notify.status.emit(f"Recorded {self.take_index} take(s)")
+        self.ctx.notify.status.emit(f"Recorded {self._takes_saved()}")
 
     def _abort(self, message: str) -> None:
         self._poll.stop()
@@ -634,7 +639,9 @@ class RecordPanel(Panel):
             self.ctx.notify.status.emit(problem)
 
     def _takes_saved(self) -> str:
-        return f"{self.take_index} take{'' if self.take_index == 1 else 's'} saved"
+        saved, skipped = self.saved_takes, self.take_index - self.saved_takes
+        text = f"{saved} take{'' if saved == 1 else 's'} saved"
+        return text + (f" ({skipped} skipped)" if skipped > 0 else "")
 
     def _set_prompt(self, big: str, detail: str) -> None:
         self.prompt_label.setText(big)

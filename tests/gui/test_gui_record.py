@@ -146,7 +146,11 @@ def test_a_silent_take_says_clearly_what_the_buttons_do(qtbot, ring_microphone, 
     assert panel.next_button.text() == "⏭ Skip this take" and panel.redo_button.text() == "↺ Record again"
     panel.keep_and_next()  # skip: the next take's countdown
     assert panel.state == State.COUNTDOWN and panel.next_button.text() == "✓ Keep, next"
-    panel.stop()
+    say(qtbot, panel, ring_microphone())  # the second and last take is spoken
+    qtbot.waitUntil(lambda: panel.state == State.IDLE, timeout=10000)
+    assert panel.prompt_label.text() == "Done!"
+    assert panel.detail_label.text().startswith("1 take saved (1 skipped) in the folder")  # not "2 takes saved"
+    assert len(list(panel.folder.rglob("*.wav"))) == 1
 
 
 def test_play_is_enabled_only_when_there_is_something_to_play(qtbot, ring_microphone, fast_countdown, window,
