@@ -104,8 +104,10 @@ def classification_metrics(targets: torch.Tensor, predicted: torch.Tensor, label
         per_class[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
     count = int(t.size)
     accuracy = float((t == p).mean()) if count else 0.0
-    supported = [m for m in per_class.values() if m["support"]]
-    macro_f1 = float(np.mean([m["f1"] for m in supported])) if supported else 0.0
+    # every class that has clips or was predicted (scikit-learn's "macro"): a class predicted for clips
+    # of other classes counts with its F1 of 0, so macro F1 cannot read higher than what was heard
+    seen = [per_class[label] for i, label in enumerate(labels) if confusion[i].sum() or confusion[:, i].sum()]
+    macro_f1 = float(np.mean([m["f1"] for m in seen])) if seen else 0.0
     return {"accuracy": accuracy, "clips": count, "macro_f1": macro_f1,
             "per_class": per_class, "confusion": confusion.tolist()}
 

@@ -149,3 +149,10 @@ def test_the_testing_split_is_the_one_training_held_out(tone_model, tmp_path):
     trained = load_checkpoint(model).metrics
     assert result.clips == trained["test_clips"]
     assert result.accuracy == pytest.approx(trained["test_accuracy"])
+
+
+def test_macro_f1_counts_a_class_that_was_only_predicted():
+    # yes: 1 of 2 heard (precision 1, recall 0.5); no: 2 of 2; "up" has no clips but took a "yes"
+    metrics = classification_metrics(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 2, 1, 1]), ["yes", "no", "up", "down"])
+    assert metrics["accuracy"] == pytest.approx(0.75)
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 1.0 + 0.0) / 3)  # "down": neither clips nor predictions

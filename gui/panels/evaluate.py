@@ -151,6 +151,7 @@ class EvaluatePanel(Panel):
         self.progress.setFormat("")
         self.stage_label = QLabel()
         self.stage_label.setProperty("role", "muted")
+        self.stage_label.setWordWrap(True)  # a long warning (a skipped file's path) wraps, never widens the panel
         run_row.addWidget(self.run_button)
         run_row.addWidget(self.cancel_button)
         run_row.addWidget(self.progress, 1)
@@ -290,7 +291,8 @@ class EvaluatePanel(Panel):
         self.task = Task(events)
         self.task.stage.connect(lambda stage: self.stage_label.setText(stage.description or stage.name))
         self.task.progress.connect(self._progress)
-        self.task.message.connect(lambda message: self.stage_label.setText(message.text))
+        self._warnings = []
+        self.task.message.connect(self._message)
         self.task.succeeded.connect(self.show_result)
         self.task.failed.connect(self._failed)
         self.task.cancelled.connect(lambda: self.stage_label.setText("Cancelled."))
@@ -312,6 +314,11 @@ class EvaluatePanel(Panel):
             self.progress.setFormat(f"{event.stage}: {event.done:.0f} / {event.total:.0f} {event.unit}")
         else:
             self.progress.setRange(0, 0)
+
+    def _message(self, message) -> None:
+        self.stage_label.setText(message.text)
+        if message.level == "warning" and message.text not in self.overlap_label.text():
+            self._warnings.append(message.text)  # kept under the result: "skipped 1 unreadable file ..."
 
     def _failed(self, message: str) -> None:
         self.stage_label.setText(f"Failed: {message}")
@@ -373,7 +380,8 @@ class EvaluatePanel(Panel):
         for table in (self.class_table, self.wrong_table):
             table.setSortingEnabled(True)
         self.wrong_title.setText(f"Misclassified clips ({len(result.wrong)}) — double-click to listen")
-        self.stage_label.setText("Done.")
+        warnings = getattr(self, "_warnings", [])
+        self.stage_label.setText("Done." + "".join(f"  ⚠ {text}" for text in warnings))
 
     def play_row(self, row: int) -> None:
         item = self.wrong_table.item(row, 0)

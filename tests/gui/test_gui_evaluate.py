@@ -158,3 +158,16 @@ def test_play_shows_that_the_clip_is_playing(qtbot, window, digits_model, monkey
     monkeypatch.setattr(evaluate_module, "play_file", lambda path: "cannot play audio: no output device")
     panel.play_button.click()
     assert "no output device" in panel.stage_label.text() and panel.play_button.text() == "▶ Play"
+
+
+def test_a_skipped_file_is_still_said_when_the_result_shows(qtbot, window, word_model, tmp_path):
+    import shutil
+
+    folder = tmp_path / "clips"
+    shutil.copytree(SPEECH_COMMANDS, folder)
+    (folder / "two" / "corrupt.wav").write_text("not audio")
+    panel = evaluate_panel(qtbot, window, word_model, folder)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.result is not None and panel.run_button.isEnabled(), timeout=120000)
+    text = panel.stage_label.text()
+    assert text.startswith("Done.") and "skipped 1 unreadable audio file" in text and "corrupt.wav" in text
