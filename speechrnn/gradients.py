@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from speechrnn.audio.io import load_audio, pad_or_crop
-from speechrnn.errors import DataError
+from speechrnn.errors import AudioError, DataError
 from speechrnn.features import FeatureConfig, FeatureExtractor
 from speechrnn.model import RNNClassifier
 
@@ -88,11 +88,12 @@ def gradient_by_distance(model: RNNClassifier, frames: torch.Tensor, targets: to
 
 
 def load_clips(folder: str | Path, labels: list[str], feature_config: FeatureConfig,
-               max_clips: int = DEFAULT_MAX_CLIPS, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Up to ``max_clips`` clips of ``folder`` (dataset layout), seeded choice -> (waves, targets).
+               max_clips: int = DEFAULT_MAX_CLIPS, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Up to ``max_clips`` clips of ``folder`` (dataset layout), seeded choice -> (waves, targets, skipped).
 
     A clip whose label the model does not know gets target -1 (its predicted class is used).
-    Digit folders ("0".."9", FSDD) count as the words "zero".."nine".
+    Digit folders ("0".."9", FSDD) count as the words "zero".."nine". An unreadable file is left
+    out, as training and evaluation do: ``skipped`` says which and why ("PATH: problem").
     """
     from speechrnn.data.layout import scan_folder
     from speechrnn.data.spec import DIGIT_ALIASES
@@ -101,15 +102,19 @@ def load_clips(folder: str | Path, labels: list[str], feature_config: FeatureCon
     chosen = np.random.default_rng(seed).permutation(len(clips))[:max_clips]
     aliases = dict(DIGIT_ALIASES)
     index = {label: i for i, label in enumerate(labels)}
-    waves, targets = [], []
+    waves, targets, skipped = [], [], []
     for i in sorted(chosen):
         clip = clips[i]
-        samples = load_audio(clip.path, feature_config.sample_rate_hz)
+        try:
+            samples = load_audio(clip.path, feature_config.sample_rate_hz)
+        except AudioError as exc:
+            skipped.append(str(exc))
+            continue
         waves.append(pad_or_crop(samples, feature_config.clip_samples))
         targets.append(index.get(clip.label, index.get(aliases.get(clip.label, ""), -1)))
     if not waves:
-        raise DataError(f"{folder}: no clips to measure gradients on")
-    return torch.from_numpy(np.stack(waves)), torch.tensor(targets)
+        raise DataError(f"{folder}: no readable clips to measure gradients on" + (f" ({skipped[0]})" if skipped else ""))
+    return torch.from_numpy(np.stack(waves)), torch.tensor(targets), skipped
 
 
 def gradient_curve(model: RNNClassifier, feature_config: FeatureConfig, waves: torch.Tensor,
@@ -134,11 +139,12 @@ def checkpoint_curve(path: str | Path, data: str | Path, max_clips: int = DEFAUL
     from speechrnn.checkpoint import load_model
 
     model, ckpt = load_model(path)
-    waves, targets = load_clips(data, ckpt.labels, ckpt.feature_config, max_clips, seed)
+    waves, targets, skipped = load_clips(data, ckpt.labels, ckpt.feature_config, max_clips, seed)
     # an ensemble's curve is the gradient through all of its networks: named after all of them
     label = name or f"{ckpt.architecture()} ({Path(path).parent.name or Path(path).stem})"
     curve = gradient_curve(model, ckpt.feature_config, waves, targets, name=label)
     curve.info["checkpoint"] = str(path)
+    curve.info["skipped"] = skipped
     return curve
 
 

@@ -94,7 +94,8 @@ def test_curve_from_real_clips_uses_the_folder_labels():
     config = FeatureConfig()
     labels = ["yes", "no", "nine"]
     model = _model("gru", num_classes=3, input_dim=config.feature_dim)
-    waves, targets = load_clips(SPEECH_COMMANDS, labels, config, max_clips=100)
+    waves, targets, skipped = load_clips(SPEECH_COMMANDS, labels, config, max_clips=100)
+    assert skipped == []
     assert waves.shape[1] == config.clip_samples
     known = {0, 1, 2}
     assert set(targets.tolist()) == known | {-1}  # one, two, three are not model labels
@@ -134,3 +135,23 @@ def test_command_missing_data_folder_is_one_line(tmp_path):
     )
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "none.pt" in done.stderr
+
+
+def test_an_unreadable_file_is_skipped_and_said(tmp_path):
+    import shutil
+
+    folder = tmp_path / "clips"
+    shutil.copytree(SPEECH_COMMANDS, folder)
+    (folder / "two" / "corrupt.wav").write_text("not audio")
+    config = FeatureConfig()
+    labels = ["yes", "no", "nine"]
+    waves, targets, skipped = load_clips(folder, labels, config, max_clips=100)
+    assert len(skipped) == 1 and "corrupt.wav" in skipped[0]
+    assert waves.shape[0] == len(targets) == sum(1 for p in folder.rglob("*.wav")) - 1
+    model = _model("gru", num_classes=3, input_dim=config.feature_dim)
+    path = save_checkpoint(Checkpoint(model_config=model.config, feature_config=config, labels=labels,
+                                      state_dict=model.state_dict()), tmp_path / "m" / "best.pt")
+    done = subprocess.run([sys.executable, "-m", "speechrnn", "gradients", str(path), "--data", str(folder),
+                           "--out", str(tmp_path / "g.png")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("warning: skipped 1 unreadable audio file (e.g. ") and "corrupt.wav" in done.stderr

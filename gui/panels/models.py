@@ -485,7 +485,10 @@ class ModelsPanel(Panel):
         reach = curve.reach_frames()
         reach_text = (f"falls below 1 % after {reach * curve.hop_ms:.0f} ms" if reach is not None
                       else "stays above 1 % over the whole clip")
-        self.gradient_result.setText(f"{curve.name}: the gradient {reach_text} (mean of {curve.clips} clips)")
+        skipped = curve.info.get("skipped", [])
+        note = (f"; {len(skipped)} unreadable file{'s' if len(skipped) > 1 else ''} skipped, e.g. {skipped[0]}"
+                if skipped else "")
+        self.gradient_result.setText(f"{curve.name}: the gradient {reach_text} (mean of {curve.clips} clips{note})")
 
     # ------------------------------------------------------------------------------ hooks
     def activated(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) -> None:
@@ -37,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     max_clips = args.max_clips or DEFAULT_MAX_CLIPS
     curves = [checkpoint_curve(resolve_model(model), args.data, max_clips, args.seed)
               for model in args.models]
+    skipped = curves[0].info["skipped"] if curves else []  # every model reads the same clips
+    if skipped:
+        print(f"warning: skipped {len(skipped)} unreadable audio file{'s' if len(skipped) > 1 else ''} "
+              f"(e.g. {skipped[0]})", file=sys.stderr)
     plot_curves(curves, args.out, relative=not args.absolute)
     print(f"{'model':40s} {'clips':>5s} {'reach (<1%)':>12s} {'rel@100ms':>10s} {'rel@500ms':>10s}")
     for curve in curves:

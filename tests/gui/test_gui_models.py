@@ -58,6 +58,23 @@ def test_gradient_reach_is_measured_and_drawn(qtbot, window, word_model):
     assert panel.gradient_plot.curve.opts["pen"].color().name() == window.ctx.colors.accent
 
 
+def test_gradient_reach_skips_an_unreadable_file_and_says_so(qtbot, window, word_model, tmp_path):
+    import shutil
+
+    folder = tmp_path / "clips"
+    shutil.copytree(SPEECH_COMMANDS, folder)
+    (folder / "two" / "corrupt.wav").write_text("not audio")
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(word_model)
+    panel = models_panel(window)
+    panel.gradient_folder.setText(str(folder))
+    panel.gradient_clips.setValue(100)
+    panel.gradient_button.click()
+    qtbot.waitUntil(panel.gradient_button.isEnabled, timeout=120000)
+    text = panel.gradient_result.text()
+    assert "the gradient" in text and "1 unreadable file skipped" in text and "corrupt.wav" in text
+
+
 def test_gradient_needs_a_folder(qtbot, window):
     panel = models_panel(window)
     panel.gradient_folder.setText("")
