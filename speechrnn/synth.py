@@ -321,7 +321,8 @@ def synthesize(config: SynthConfig, out_dir: str | Path, cancel: CancelToken | N
     result = SynthResult(out_dir=out_dir, voices=list(voices))
     takes = plan(config, voices)
     total = len(takes) * len(config.words)
-    yield Stage("synth", f"Rendering {total} clips of {len(config.words)} words into {out_dir}")
+    counted = f"{len(config.words)} word{'' if len(config.words) == 1 else 's'}"
+    yield Stage("synth", f"Rendering {total} clips of {counted} into {out_dir}")
     with tempfile.TemporaryDirectory(prefix="speechrnn-synth-") as tmp:
         for word in config.words:
             folder = out_dir / label_folder(word)
