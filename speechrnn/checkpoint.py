@@ -120,16 +120,19 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> Path:
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's file format is a zip archive
+PICKLE_PROTO = b"\x80"  # the first byte of a pickle of protocol 2 or later (torch.save's legacy format)
 WEIGHTS_ONLY_REFUSAL = "Weights only load failed"  # torch.load(weights_only=True) met Python objects
 
 
 def _unreadable_reason(path: Path, error: Exception) -> str:
     """What the file is, in the user's terms, instead of torch's internals."""
-    if WEIGHTS_ONLY_REFUSAL in str(error):
-        return ("a PyTorch file that holds Python objects; speechrnn reads only checkpoints of plain tensors "
-                "and settings, as speechrnn train writes them, and never runs code from a file")
     with open(path, "rb") as handle:
         head = handle.read(len(ZIP_MAGIC))
+    # torch.save writes a zip archive (or, long ago, a pickle: protocol 2+ starts with 0x80); torch.load
+    # tries any other bytes as a legacy pickle too, and its weights-only refusal would then misname them
+    if WEIGHTS_ONLY_REFUSAL in str(error) and (head == ZIP_MAGIC or head[:1] == PICKLE_PROTO):
+        return ("a PyTorch file that holds Python objects; speechrnn reads only checkpoints of plain tensors "
+                "and settings, as speechrnn train writes them, and never runs code from a file")
     if head == ZIP_MAGIC:
         return "a zip archive but not a complete PyTorch file: cut short, damaged or another kind of archive"
     return "not a PyTorch file at all"

@@ -260,6 +260,10 @@ def test_a_foreign_pytorch_file_is_described_not_quoted(tmp_path, capsys):
     path.write_text("hello")
     code, _, err = cli(capsys, "info", path)
     assert_one_line_error(code, err, "not a PyTorch file at all")
+    path = tmp_path / "noise.pt"  # bytes torch.load tries as a legacy pickle: no Python objects in there
+    path.write_bytes(bytes(range(7, 107)))
+    code, _, err = cli(capsys, "info", path)
+    assert_one_line_error(code, err, "not a PyTorch file at all")
 
 
 def test_synth_refuses_an_empty_clip_length_and_unknown_languages(tmp_path, capsys):
