@@ -59,6 +59,7 @@ REVIEW_MS = 1300  # pause on a good take before the next countdown (auto-continu
 DEFAULT_TAKES = 10
 MAX_TAKES = 200
 PATH_ROLE = Qt.ItemDataRole.UserRole
+WHICH_WORDS = "Which words?"  # the prompt when Start is pressed with no words typed
 
 
 def clips_by_word(folder: Path) -> dict[str, list[Path]]:
@@ -144,7 +145,7 @@ class RecordPanel(Panel):
         self._step.timeout.connect(self._on_step)
         self.refresh_table()
         self._update_buttons()
-        self.words_edit.textChanged.connect(lambda _text: self._show_plan())
+        self.words_edit.textChanged.connect(lambda _text: self._words_typed())
         self.takes_spin.valueChanged.connect(lambda _value: self._show_plan())
         ctx.audio.unavailable.connect(self._microphone_missing)
         ctx.audio.started.connect(lambda _device: self.banner.hide())
@@ -308,6 +309,9 @@ class RecordPanel(Panel):
     def _folder_edited(self) -> None:
         self.ctx.settings.record_folder = str(self.folder)
         self.refresh_table()
+        if self.state == State.IDLE:  # "3 takes saved in the folder 'rec'" belonged to the folder before
+            self.prompt_label.setText("Ready")
+            self._show_plan()
 
     def refresh_table(self) -> None:
         expanded = {self.tree.topLevelItem(i).text(0) for i in range(self.tree.topLevelItemCount())
@@ -390,7 +394,7 @@ class RecordPanel(Panel):
         if self.state in (State.COUNTDOWN, State.RECORDING):
             return
         if not self.words_edit.text().strip():
-            self._set_prompt("Which words?", "Type the words to record above, separated by commas.")
+            self._set_prompt(WHICH_WORDS, "Type the words to record above, separated by commas.")
             self.words_edit.setFocus()
             return
         try:
@@ -427,6 +431,11 @@ class RecordPanel(Panel):
         self.banner.setText(f"No microphone: {message.rstrip('.')}. "
                             "Once one is connected, pick it in the Listen panel.")
         self.banner.show()
+
+    def _words_typed(self) -> None:
+        if self.state == State.IDLE and self.prompt_label.text() == WHICH_WORDS:
+            self.prompt_label.setText("Ready")  # the question is answered
+        self._show_plan()
 
     def _show_plan(self) -> None:
         """While idle: what Start will do."""

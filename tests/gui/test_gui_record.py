@@ -113,6 +113,7 @@ def test_bad_words_and_no_microphone_are_explained(qtbot, no_microphone, window,
     panel.start()
     assert panel.state == State.IDLE and panel.prompt_label.text() == "Which words?"
     panel.words_edit.setText("_hidden")
+    assert panel.prompt_label.text() == "Ready"  # the question is answered (well or not) as words are typed
     panel.start()
     assert window.last_error is not None and "_hidden" in window.last_error[1]
     panel.words_edit.setText("lights on")
@@ -151,6 +152,9 @@ def test_a_silent_take_says_clearly_what_the_buttons_do(qtbot, ring_microphone, 
     assert panel.prompt_label.text() == "Done!"
     assert panel.detail_label.text().startswith("1 take saved (1 skipped) in the folder")  # not "2 takes saved"
     assert len(list(panel.folder.rglob("*.wav"))) == 1
+    panel.folder_edit.setText(str(tmp_path / "another"))
+    panel._folder_edited()  # "1 take saved in the folder ..." was about the folder before
+    assert panel.prompt_label.text() == "Ready" and "saved" not in panel.detail_label.text()
 
 
 def test_play_is_enabled_only_when_there_is_something_to_play(qtbot, ring_microphone, fast_countdown, window,
