@@ -41,15 +41,21 @@ def test_recent_models_switch_the_active_model(qtbot, window, digits_model, othe
     assert panel.recent.count() == 1
 
 
-def test_gradient_reach_is_measured_and_drawn(qtbot, window, word_model):
+def measure_gradients(qtbot, window, model, folder, clips):
+    """The Models panel's "How far back does it learn?" on ``folder`` with ``model`` active, to the end."""
     with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
-        window.ctx.model.activate(word_model)
+        window.ctx.model.activate(model)
     panel = models_panel(window)
-    panel.gradient_folder.setText(str(SPEECH_COMMANDS))
-    panel.gradient_clips.setValue(6)
+    panel.gradient_folder.setText(str(folder))
+    panel.gradient_clips.setValue(clips)
     panel.gradient_button.click()
     assert not panel.gradient_button.isEnabled()
     qtbot.waitUntil(panel.gradient_button.isEnabled, timeout=120000)
+    return panel
+
+
+def test_gradient_reach_is_measured_and_drawn(qtbot, window, word_model):
+    panel = measure_gradients(qtbot, window, word_model, SPEECH_COMMANDS, 6)
     x, y = panel.gradient_plot.curve.getData()
     assert x is not None and len(x) == 98  # one point per frame of a 1 s clip
     # 10 ms apart; relative to the last frame, so 1 there (the log-scale plot holds log10 values)
@@ -64,13 +70,7 @@ def test_gradient_reach_skips_an_unreadable_file_and_says_so(qtbot, window, word
     folder = tmp_path / "clips"
     shutil.copytree(SPEECH_COMMANDS, folder)
     (folder / "two" / "corrupt.wav").write_text("not audio")
-    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
-        window.ctx.model.activate(word_model)
-    panel = models_panel(window)
-    panel.gradient_folder.setText(str(folder))
-    panel.gradient_clips.setValue(100)
-    panel.gradient_button.click()
-    qtbot.waitUntil(panel.gradient_button.isEnabled, timeout=120000)
+    panel = measure_gradients(qtbot, window, word_model, folder, 100)
     text = panel.gradient_result.text()
     assert "the gradient" in text and "1 unreadable file skipped" in text and "corrupt.wav" in text
 
