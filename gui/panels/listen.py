@@ -108,6 +108,12 @@ def word_text(label: str) -> str:
     return label.replace("_", " ").strip() if not label.startswith("_") else label
 
 
+def detection_tip(detection) -> str:
+    """A detection row's tooltip: where in the stream the word was."""
+    return (f"spoken {detection.start_s:.2f}–{detection.end_s:.2f} s into the stream, "
+            f"detected at {detection.time_s:.2f} s")
+
+
 class ListenPanel(Panel):
     key = "listen"
     title = "Listen"
@@ -126,6 +132,7 @@ class ListenPanel(Panel):
         self.detections: list = []  # every Detection shown, newest last (tests read it)
         # what each listed detection heard, to play or keep: key -> (detection, audio, rate_hz, clip_samples)
         self._heard: dict[int, tuple] = {}
+        self._kept: dict[int, Path] = {}  # key -> where it was kept (kept again, the last choice wins)
         self._heard_keys = 0
         self._generation = 0  # counts model changes (a threshold rebuild of an old model is dropped)
         self._frames_shown = 0  # recognizer frames already drawn in the feature and memory views
@@ -588,6 +595,7 @@ class ListenPanel(Panel):
     def clear_history(self) -> None:
         self.history.clear()
         self._heard.clear()
+        self._kept.clear()
         self._history_hint()
 
     def _mark_model_switch(self, name: str) -> None:
@@ -618,10 +626,8 @@ class ListenPanel(Panel):
         self.score_label.setText(f"score {detection.score:.2f}  ·  {clock}")
         item = QTreeWidgetItem([clock, word_text(detection.label), f"{detection.score:.2f}"])
         item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        tip = (f"spoken {detection.start_s:.2f}–{detection.end_s:.2f} s into the stream, "
-               f"detected at {detection.time_s:.2f} s")
         for index in range(3):
-            item.setToolTip(index, tip)
+            item.setToolTip(index, detection_tip(detection))
         recognizer = self.recognizer
         if recognizer is not None:  # the audio now: the recognizer may be another one when the user asks
             self._heard_keys += 1
@@ -632,6 +638,7 @@ class ListenPanel(Panel):
         while self.history.topLevelItemCount() > MAX_HISTORY_ITEMS:
             dropped = self.history.takeTopLevelItem(self.history.topLevelItemCount() - 1)
             self._heard.pop(dropped.data(0, HEARD_ROLE), None)
+            self._kept.pop(dropped.data(0, HEARD_ROLE), None)
 
     # ------------------------------------------------------------------ what a detection heard
     def heard_menu(self, item: QTreeWidgetItem) -> QMenu | None:
@@ -662,13 +669,15 @@ class ListenPanel(Panel):
 
     def keep_heard(self, item: QTreeWidgetItem, correct: bool) -> Path | None:
         """Save a listed detection's audio into the recordings folder (the Record panel's): as a take of
-        its word, or (``correct`` False) as ``_unknown_``, other speech to reject. Training on that
-        folder then learns what this room and its people really say. The path, or None on an error."""
+        its word, or (``correct`` False) as ``_unknown_``, other speech to reject: examples for the next
+        training on that folder. Kept again (the other way), the last choice replaces the first. The
+        path, or None on an error."""
         from speechrnn.data.spec import UNKNOWN
         from speechrnn.errors import SpeechRNNError
         from speechrnn.record import save_heard
 
-        detection, audio, rate, clip = self._heard[item.data(0, HEARD_ROLE)]
+        key = item.data(0, HEARD_ROLE)
+        detection, audio, rate, clip = self._heard[key]
         folder = Path(self.ctx.settings.record_folder).expanduser()
         label = detection.label if correct else UNKNOWN
         try:
@@ -676,11 +685,15 @@ class ListenPanel(Panel):
         except SpeechRNNError as exc:
             self.ctx.notify.error.emit("Cannot keep the word", str(exc))
             return None
+        previous = self._kept.get(key)
+        if previous is not None and previous != path:
+            previous.unlink(missing_ok=True)
+        self._kept[key] = path
         word = word_text(detection.label)
         kept = f"kept as a take of {word}" if correct else "kept as other speech"
         item.setText(1, f"{word}  ✓ kept" if correct else f"{word}  ✗ other speech")
         for index in range(3):
-            item.setToolTip(index, f"{item.toolTip(index)}; {kept}: {path}")
+            item.setToolTip(index, f"{detection_tip(detection)}; {kept}: {path}")
         self.ctx.notify.status.emit(f"{kept.capitalize()}: {path} (train on {folder} to use it)")
         self.ctx.notify.recordings_changed.emit(str(folder))
         return path

@@ -375,6 +375,10 @@ def test_a_detection_is_played_and_kept_as_a_take_or_as_other_speech(qtbot, no_m
     assert kept_yes.is_file()
     assert kept_other == mine / "_unknown_" / "heard_nohash_0.wav"
     assert "kept" in yes.text(1) and "other speech" in three.text(1)
+    assert panel.keep_heard(three, correct=True) == mine / "three" / "heard_nohash_0.wav"  # changed my mind:
+    assert not kept_other.exists() and "kept" in three.text(1)  # the last choice replaces the first
+    kept_other = panel.keep_heard(three, correct=False)
+    assert not (mine / "three").exists() or not any((mine / "three").iterdir())
     # the folder is a dataset as it is: the take of "yes" trains as "yes", the false alarm as _unknown_
     assert sorted(clip.label for clip in scan_folder(mine)) == ["_unknown_", "yes"]
     recognizer = Recognizer.from_checkpoint(stream_word_model)
