@@ -593,8 +593,9 @@ def recipe_configs(recipe: Recipe):
     extra_train["objective"] = recipe.objective
     if recipe.balance_sources:
         extra_train["balance_sources"] = True
-    train_config = _config(TrainConfig, epochs=recipe.epochs, batch_size=recipe.batch_size, seed=recipe.seed,
-                           **extra_train)
+    # extra_train may override what the recipe sets (e.g. another training seed on the same data)
+    train_config = _config(TrainConfig, **{"epochs": recipe.epochs, "batch_size": recipe.batch_size,
+                                           "seed": recipe.seed, **extra_train})
     augment = _config(AugmentConfig, freq_mask_bins=recipe.freq_mask_bins, **recipe.extra_augment)
     return feature_config, model_config, augment, train_config
 

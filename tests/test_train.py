@@ -275,6 +275,22 @@ def test_small_data_gets_smaller_batches_and_sources_can_be_balanced():
     assert 0.3 < small_share < 0.65 and len(drawn) == len(sources)
 
 
+def test_other_words_can_be_balanced_word_by_word():
+    from speechrnn.data.sampling import label_source_weights, other_word_keys
+
+    # _unknown_ (class 0): a big source of two words (bed 80, cat 10) and a small one of three (2 each);
+    # the word class 1 has one source; generated silence (class 2) has no word
+    sources = ["v1"] * 90 + ["v2"] * 6 + ["words"] * 20 + [""] * 4
+    words = ["bed"] * 80 + ["cat"] * 10 + ["on", "on", "off", "off", "left", "left"] + ["yes"] * 20 + [None] * 4
+    targets = [0] * 96 + [1] * 20 + [2] * 4
+    by_source = label_source_weights(targets, sources)
+    assert by_source[:90].sum() == pytest.approx(by_source[90:96].sum()) == pytest.approx(48.0)
+    weights = label_source_weights(targets, other_word_keys(sources, targets, words, unknown=0))
+    shares = [float(weights[[i for i, w in enumerate(words) if w == word]].sum()) for word in ("bed", "cat", "on")]
+    assert shares == pytest.approx([96 / 5] * 3)  # each (source, word) of _unknown_ as often as any other
+    assert torch.equal(weights[96:], by_source[96:])  # the other classes are balanced by source, as before
+
+
 def test_learning_rate_warms_up_then_decays_to_the_floor():
     factors = [lr_factor(step, 10, 100, 0.02) for step in range(101)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)

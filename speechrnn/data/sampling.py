@@ -32,3 +32,14 @@ def label_source_weights(targets: Sequence[int] | torch.Tensor, sources: Sequenc
     sources_per_class = Counter(label for label, _ in cells)
     return torch.tensor([per_class[label] / (sources_per_class[label] * cells[label, source])
                          for label, source in zip(labels, sources)], dtype=torch.float64)
+
+
+def other_word_keys(sources: Sequence[str], targets: Sequence[int], words: Sequence[str | None],
+                    unknown: int) -> list[str]:
+    """Keys for :func:`label_source_weights` that share the ``unknown`` class's draws by source *and*
+    word (``words[i]``: the clip's own label, None for generated silence) and every other class's
+    by source: each other word of each source is then drawn as often as any other, so that a large
+    source of a few words (Speech Commands v1's bed / cat / happy) does not crowd out the many words
+    of the small ones (``TrainConfig.balance_other_words``)."""
+    return [f"{source}/{word}" if target == unknown and word is not None else source
+            for source, target, word in zip(sources, targets, words)]

@@ -52,6 +52,10 @@ class TrainConfig:
     min_steps: int = 20  # small data: the batch shrinks so that an epoch has at least this many steps
     # draw the sources of each class equally often (speechrnn.data.sampling.label_source_weights)
     balance_sources: bool = False
+    # with balance_sources: _unknown_'s draws are shared by its words (each other word of each source
+    # as often as any other) instead of by its sources, so the few words of a large source (Speech
+    # Commands v1's bed / cat / happy) do not crowd out the many words of the small ones
+    balance_other_words: bool = False
     # "chrono": gate biases for long memory (see chrono_init); "auto": chrono when the decision is
     # read from the last frame only (measured, LSTM 2x128 "last" on the digits: 36 % -> 78 %)
     gate_init: str = "auto"

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from speechrnn import __version__
 from speechrnn.atomic import write_text_atomic
-from speechrnn.data.sampling import label_source_weights
+from speechrnn.data.sampling import label_source_weights, other_word_keys
 from speechrnn.data.spec import SILENCE as SILENCE_LABEL
 from speechrnn.data.spec import UNKNOWN as UNKNOWN_LABEL
 from speechrnn.errors import SpeechRNNError
@@ -229,6 +229,16 @@ class _Session:
             return ()
         return tuple(i for i, label in enumerate(self.labels) if label not in vocabulary and label != SILENCE_LABEL)
 
+    def _balance_keys(self) -> list[str]:
+        """What balance_sources shares each class's draws by: the source, or for the other words of
+        ``_unknown_`` (``balance_other_words``) the source and the word."""
+        train = self.prepared.train
+        if not self.config.balance_other_words or UNKNOWN_LABEL not in self.labels:
+            return list(train.sources)
+        return other_word_keys(train.sources, train.targets.tolist(),
+                               [clip.label if clip is not None else None for clip in train.clips],
+                               self.labels.index(UNKNOWN_LABEL))
+
     # ---- model, optimizer, schedule
     def build(self) -> EventStream:
         from speechrnn.data.cache import cached_features
@@ -288,7 +298,7 @@ class _Session:
         else:
             self.maker = BatchMaker(prepared.train.waves, prepared.train.is_silence, self.extractor, self.augment,
                                     prepared.noise, self.feature_config.sample_rate_hz, device, cached_train)
-        self.weights = (label_source_weights(prepared.train.targets, prepared.train.sources)
+        self.weights = (label_source_weights(prepared.train.targets, self._balance_keys())
                         if config.balance_sources else None)
         self.lane_state = None  # stream objective: the lanes' carried state (zero after a resume)
         yield from self._schedule()
