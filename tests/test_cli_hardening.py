@@ -312,6 +312,28 @@ def test_devices_without_any_input_is_one_error_line(monkeypatch, capsys):
     assert out == ""
 
 
+def test_info_names_folders_and_files_of_another_machine_without_their_paths(tmp_path, capsys):
+    from speechrnn.checkpoint import Checkpoint, save_checkpoint
+    from speechrnn.features import FeatureConfig
+    from speechrnn.model import ModelConfig, RNNClassifier
+
+    model = RNNClassifier(ModelConfig(num_classes=2, hidden=8, layers=1))
+    here = tmp_path / "mine"
+    here.mkdir()
+    data = {"sources": [{"name": "fsdd", "path": "/build/machine/views/fsdd", "clips": 5, "speakers": 2},
+                        {"name": "mine", "path": str(here), "clips": 3, "speakers": 1}],
+            "started_from": {"path": "/build/machine/base.pt", "sources": ["fsdd"], "licenses": {}}}
+    path = save_checkpoint(Checkpoint(model_config=model.config, feature_config=FeatureConfig(), labels=["a", "b"],
+                                      state_dict=model.state_dict(), data=data), tmp_path / "m.pt")
+    code, info, _ = cli(capsys, "info", path)
+    assert code == 0 and "/build/machine" not in info
+    lines = [line.strip() for line in info.splitlines()]
+    assert "data: fsdd (5 clips, 2 speakers)" in lines and f"data: {here} (3 clips, 1 speaker)" in lines
+    assert "started from: base.pt (a file of the machine that trained it), trained on fsdd" in lines
+    code, as_json, _ = cli(capsys, "info", path, "--json")
+    assert "/build/machine/views/fsdd" in as_json  # all of it, for whoever needs it
+
+
 def test_info_shows_the_batch_used_and_each_source_once(tones, tmp_path, capsys):
     out = tmp_path / "run"
     assert cli(capsys, "train", "--data", tones, "--epochs", "1", "--out", out, "--cache-dir", tmp_path / "cache",

@@ -6,6 +6,7 @@ Without MODEL (or with ``--bundled``) it lists the bundled models: name, file, w
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) -> None:
@@ -37,13 +38,19 @@ def _as_trained(train: dict, metrics: dict) -> dict:
 
 
 def _source_name(source: dict) -> str:
-    """A source's name and, where it says more, its folder: "speech-commands:v2 at /data/sc" or "/data/fsdd"."""
+    """A source's name and, where it says more, its folder: "speech-commands:v2 at /data/sc" or "/data/fsdd".
+    A folder of the machine that trained the model, not on this one, is left out (``--json`` keeps it)."""
     name, path = str(source.get("name", "")), str(source.get("path", ""))
-    if not path or path == name:
+    if not path or path == name or not Path(path).exists():
         return name
     if path.rstrip("/").endswith("/" + name):  # a folder source is named after its folder
         return path
     return f"{name} at {path}"
+
+
+def _file_here(path: str) -> str:
+    """A model file a checkpoint names: its path, or its name where the path is of another machine."""
+    return path if Path(path).exists() else f"{Path(path).name} (a file of the machine that trained it)"
 
 
 def list_bundled(as_json: bool) -> int:
@@ -113,19 +120,21 @@ def run(args: argparse.Namespace) -> int:
     data = summary.get("data") or {}
     for source in data.get("sources", []):
         license_text = (data.get("licenses") or {}).get(source.get("name"), "")
-        _line("data", f"{_source_name(source)} ({source.get('clips')} clips, {source.get('speakers')} speakers)"
+        speakers = source.get("speakers")
+        _line("data", f"{_source_name(source)} ({source.get('clips')} clips, {speakers} speaker"
+                      f"{'' if speakers == 1 else 's'})"
                       + (f"; license: {license_text}" if license_text else ""))
     base = data.get("started_from")
     if base:
         licenses = base.get("licenses") or {}
         owed = "; ".join(f"{name} ({licenses[name]})" if licenses.get(name) else name
                          for name in base.get("sources", []))
-        _line("started from", f"{base['path']}" + (f", trained on {owed}" if owed else ""))
+        _line("started from", _file_here(base["path"]) + (f", trained on {owed}" if owed else ""))
     for i, member in enumerate(summary.get("members", []), start=2):
         about = member.get("about") or {}
         licenses = (about.get("data") or {}).get("licenses") or {}
         owed = "; ".join(f"{name} ({text})" for name, text in licenses.items())
-        _line(f"network {i}", f"{about.get('path', '?')}, created {about.get('created', '?')}"
+        _line(f"network {i}", f"{_file_here(about.get('path', '?'))}, created {about.get('created', '?')}"
                               + (f", trained on {owed}" if owed else ""))
     if summary.get("recipe"):
         _line("recipe", summary["recipe"])
