@@ -46,6 +46,7 @@ from gui.theme import PlotColors
 from gui.widgets.level_meter import LevelMeter
 from gui.widgets.plots import ThemedPlot
 from speechrnn.audio.io import load_audio
+from speechrnn.data.spec import UNKNOWN
 from speechrnn.errors import DataError, DeviceError, SpeechRNNError
 from speechrnn.features import FeatureConfig
 from speechrnn.record import CLIP_MARGIN_S, RecordingSession, Take, process_take, safe_speaker, save_take
@@ -59,6 +60,7 @@ REVIEW_MS = 1300  # pause on a good take before the next countdown (auto-continu
 DEFAULT_TAKES = 10
 MAX_TAKES = 200
 PATH_ROLE = Qt.ItemDataRole.UserRole
+OTHER_SPEECH = "other speech (to reject)"  # the list's name for _unknown_ (false alarms kept from Listen)
 WHICH_WORDS = "Which words?"  # the prompt when Start is pressed with no words typed
 
 
@@ -319,8 +321,11 @@ class RecordPanel(Panel):
         self.tree.clear()
         by_word = clips_by_word(self.folder)
         for word, paths in by_word.items():
-            top = QTreeWidgetItem([word, str(len(paths))])
+            top = QTreeWidgetItem([OTHER_SPEECH if word == UNKNOWN else word, str(len(paths))])
             top.setData(0, PATH_ROLE, "")
+            if word == UNKNOWN:  # what Listen kept as a false alarm: trained as speech to reject, not a word
+                top.setToolTip(0, f"{self.folder / UNKNOWN}: detections kept as wrong in Listen; the next "
+                                  "training learns to reject them")
             for path in paths:
                 child = QTreeWidgetItem([path.name, ""])
                 child.setData(0, PATH_ROLE, str(path))
@@ -328,11 +333,13 @@ class RecordPanel(Panel):
                 top.addChild(child)
             self.tree.addTopLevelItem(top)
             top.setExpanded(word in expanded or word == self.last_word)
-        total = sum(len(p) for p in by_word.values())
+        others = len(by_word.get(UNKNOWN, []))
+        total = sum(len(p) for p in by_word.values()) - others
+        words = len(by_word) - (UNKNOWN in by_word)
         if by_word:
-            words = "word" if len(by_word) == 1 else "words"
-            self.summary_label.setText(f"<b>{total}</b> clip{'' if total == 1 else 's'} of <b>{len(by_word)}</b> "
-                                       f"{words} in this folder")
+            text = (f"<b>{total}</b> clip{'' if total == 1 else 's'} of <b>{words}</b> "
+                    f"word{'' if words == 1 else 's'}" if words else "No takes of a word")
+            self.summary_label.setText(text + (f", {others} of other speech" if others else "") + " in this folder")
         else:
             self.summary_label.setText("No recordings in this folder yet.")
 
@@ -682,6 +689,9 @@ class RecordPanel(Panel):
             widget.setEnabled(not busy and self.state != State.REVIEW)
 
     # ------------------------------------------------------------------------------ panel hooks
+    def activated(self) -> None:
+        self.refresh_table()  # Listen may have kept words in the folder since (right-click, keep)
+
     def shutdown(self) -> None:
         if self.state == State.RECORDING:
             self._save_partial()

@@ -348,10 +348,12 @@ def test_a_detection_is_played_and_kept_as_a_take_or_as_other_speech(qtbot, no_m
 
     with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
         window.ctx.model.activate(stream_word_model)
+    mine = tmp_path / "mine"
+    record = window.panel("record")  # the Record panel's folder is where Listen keeps words
+    record.folder_edit.setText(str(mine))
+    record._folder_edited()
     panel = listen_panel(qtbot, window)
     qtbot.waitUntil(lambda: panel.bars.labels[:2] == ["_silence_", "yes"], timeout=30000)
-    mine = tmp_path / "mine"
-    window.ctx.settings.record_folder = str(mine)
     audio = spoken_sequence(["yes", "three"], pause_s=1.0)
     found = panel.feed(audio)
     assert [d.label for d in found] == ["yes", "three"]
@@ -381,6 +383,12 @@ def test_a_detection_is_played_and_kept_as_a_take_or_as_other_speech(qtbot, no_m
     assert not (mine / "three").exists() or not any((mine / "three").iterdir())
     # the folder is a dataset as it is: the take of "yes" trains as "yes", the false alarm as _unknown_
     assert sorted(clip.label for clip in scan_folder(mine)) == ["_unknown_", "yes"]
+    window.show_panel("record")  # Record lists them at once: the take, and the false alarm apart from the words
+    listed = [(record.tree.topLevelItem(i).text(0), record.tree.topLevelItem(i).text(1))
+              for i in range(record.tree.topLevelItemCount())]
+    assert listed == [("other speech (to reject)", "1"), ("yes", "1")]
+    assert record.summary_label.text() == "<b>1</b> clip of <b>1</b> word, 1 of other speech in this folder"
+    window.show_panel("listen")
     recognizer = Recognizer.from_checkpoint(stream_word_model)
     clip = load_audio(kept_yes, RATE)
     assert clip.size == RATE  # fitted to the model's clip, as a recorded take
