@@ -136,9 +136,15 @@ def shoot(args: argparse.Namespace, theme: str, suffix: str, workdir: Path) -> l
     record = window.panel("record")
     window.show_panel("record")
     if args.data is not None:
+        from speechrnn.data.spec import UNKNOWN
+
         dataset = workdir / f"recordings{suffix}"
-        for word in sorted(p for p in args.data.iterdir() if p.is_dir())[:3]:
+        words = sorted(p for p in args.data.iterdir() if p.is_dir())
+        for word in words[:3]:
             shutil.copytree(word, dataset / word.name, dirs_exist_ok=True)
+        for other in words[3:4]:  # a word kept as a false alarm in Listen: other speech, not a word
+            (dataset / UNKNOWN).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(sorted(other.iterdir())[0], dataset / UNKNOWN / "heard_nohash_0.wav")
         record.folder_edit.setText(str(dataset))
         record._folder_edited()
         record.words_edit.setText("lights on, lights off")

@@ -60,6 +60,7 @@ REVIEW_MS = 1300  # pause on a good take before the next countdown (auto-continu
 DEFAULT_TAKES = 10
 MAX_TAKES = 200
 PATH_ROLE = Qt.ItemDataRole.UserRole
+LABEL_ROLE = Qt.ItemDataRole.UserRole + 1  # a word row's folder name (the row shows _unknown_ as OTHER_SPEECH)
 OTHER_SPEECH = "other speech (to reject)"  # the list's name for _unknown_ (false alarms kept from Listen)
 WHICH_WORDS = "Which words?"  # the prompt when Start is pressed with no words typed
 
@@ -320,9 +321,10 @@ class RecordPanel(Panel):
                     if self.tree.topLevelItem(i).isExpanded()}
         self.tree.clear()
         by_word = clips_by_word(self.folder)
-        for word, paths in by_word.items():
+        for word, paths in sorted(by_word.items(), key=lambda item: item[0] == UNKNOWN):  # the words first
             top = QTreeWidgetItem([OTHER_SPEECH if word == UNKNOWN else word, str(len(paths))])
             top.setData(0, PATH_ROLE, "")
+            top.setData(0, LABEL_ROLE, word)
             if word == UNKNOWN:  # what Listen kept as a false alarm: trained as speech to reject, not a word
                 top.setToolTip(0, f"{self.folder / UNKNOWN}: detections kept as wrong in Listen; the next "
                                   "training learns to reject them")
@@ -375,8 +377,9 @@ class RecordPanel(Panel):
         words = []
         for item in self.tree.selectedItems():
             top = item if item.parent() is None else item.parent()
-            if top.text(0) not in words:
-                words.append(top.text(0))
+            word = top.data(0, LABEL_ROLE)
+            if word != UNKNOWN and word not in words:  # other speech is kept from Listen, not recorded
+                words.append(word)
         if words:
             self.words_edit.setText(", ".join(words))
             self.ctx.settings.record_words = self.words_edit.text()

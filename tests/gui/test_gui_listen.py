@@ -386,7 +386,7 @@ def test_a_detection_is_played_and_kept_as_a_take_or_as_other_speech(qtbot, no_m
     window.show_panel("record")  # Record lists them at once: the take, and the false alarm apart from the words
     listed = [(record.tree.topLevelItem(i).text(0), record.tree.topLevelItem(i).text(1))
               for i in range(record.tree.topLevelItemCount())]
-    assert listed == [("other speech (to reject)", "1"), ("yes", "1")]
+    assert listed == [("yes", "1"), ("other speech (to reject)", "1")]
     assert record.summary_label.text() == "<b>1</b> clip of <b>1</b> word, 1 of other speech in this folder"
     window.show_panel("listen")
     recognizer = Recognizer.from_checkpoint(stream_word_model)

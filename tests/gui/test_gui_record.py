@@ -205,3 +205,18 @@ def test_the_take_counter_agrees_with_the_spin_box_before_words_are_typed(qtbot,
     assert panel.take_progress.text() == "take 0 of 7"
     panel.words_edit.setText("lights, music")
     assert panel.take_progress.text() == "take 0 of 14"  # two words, seven takes each
+
+
+def test_other_speech_kept_from_listen_is_listed_apart_and_never_recorded_as_a_word(qtbot, window, tmp_path):
+    from speechrnn.record import save_heard, save_take
+
+    save_take(tmp_path, "up", "me", speech("yes"), RATE)
+    save_heard(tmp_path, "_unknown_", speech("no"), RATE, RATE)  # a false alarm kept in Listen
+    panel = record_panel(qtbot, window, tmp_path, words="")
+    rows = [panel.tree.topLevelItem(i) for i in range(panel.tree.topLevelItemCount())]
+    assert [(row.text(0), row.text(1)) for row in rows] == [("up", "1"), ("other speech (to reject)", "1")]
+    assert panel.summary_label.text() == "<b>1</b> clip of <b>1</b> word, 1 of other speech in this folder"
+    for row in rows:
+        row.setSelected(True)
+    panel._words_from_selection()  # "Record more of these"
+    assert panel.words_edit.text() == "up"
