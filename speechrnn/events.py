@@ -65,17 +65,60 @@ class Message:
     level: str = "info"
 
 
+TRAIN_ON_CLIPS = "clips"  # what training's loss, accuracy and rate count (EpochEnd.train_scored_on): clips ...
+TRAIN_ON_FRAMES = "frames"  # ... or every 10 ms frame of the training streams (the stream objective)
+
+
+def curve_name(key: str, train_scored_on: str = TRAIN_ON_CLIPS) -> str:
+    """A training curve's name ("train_acc" -> "train", "val_acc" -> "validation"). Where training counts
+    frames, both sides say what they count, short enough for a chart's title line: "train (frames)"
+    against "val (clips)". Most frames of a training stream are background, so frame accuracy reads
+    far above the clips' and the two must not be compared."""
+    if key.startswith("train"):
+        return "train" if train_scored_on == TRAIN_ON_CLIPS else f"train ({train_scored_on})"
+    return "validation" if train_scored_on == TRAIN_ON_CLIPS else f"val ({TRAIN_ON_CLIPS})"
+
+
 @dataclass(frozen=True)
 class EpochEnd:
     """One training epoch finished; ``metrics`` has train/validation loss and accuracy;
     ``kept_epoch`` is the epoch whose weights best.pt holds now (None: not told); ``keeps_final``:
-    best.pt follows the last epoch whatever validation says (``TrainConfig.keep``)."""
+    best.pt follows the last epoch whatever validation says (``TrainConfig.keep``);
+    ``train_scored_on``: what the training figures count (TRAIN_ON_CLIPS or TRAIN_ON_FRAMES);
+    validation always scores clips, as the live recognizer hears them."""
 
     epoch: int
     epochs: int
     metrics: dict[str, float]
     kept_epoch: int | None = None
     keeps_final: bool = False
+    train_scored_on: str = TRAIN_ON_CLIPS
+
+    def summary_parts(self) -> list[str]:
+        """The epoch for a person (the CLI's epoch line, the GUI's log), in parts that a narrow log
+        keeps whole: "loss 0.412 / val 0.520", "accuracy 88.1 % / val 84.0 %", "lr 0.001", "1,250 clips/s".
+        Where training counts frames, grouped by what each side counts instead of side by side:
+        "frames: loss 0.412, accuracy 97.2 %", "val clips: loss 0.520, accuracy 84.0 %"."""
+        metrics = self.metrics
+        parts = []
+        if self.train_scored_on == TRAIN_ON_CLIPS:
+            if "train_loss" in metrics:
+                parts.append(f"loss {metrics['train_loss']:.3f}"
+                             + (f" / val {metrics['val_loss']:.3f}" if "val_loss" in metrics else ""))
+            if "train_acc" in metrics:
+                parts.append(f"accuracy {100 * metrics['train_acc']:.1f} %"
+                             + (f" / val {100 * metrics['val_acc']:.1f} %" if "val_acc" in metrics else ""))
+        else:
+            for prefix, side in ((f"{self.train_scored_on}: ", "train"), (f"val {TRAIN_ON_CLIPS}: ", "val")):
+                figures = ([f"loss {metrics[side + '_loss']:.3f}"] if side + "_loss" in metrics else []) + (
+                    [f"accuracy {100 * metrics[side + '_acc']:.1f} %"] if side + "_acc" in metrics else [])
+                if figures:
+                    parts.append(prefix + ", ".join(figures))
+        if "lr" in metrics:
+            parts.append(f"lr {metrics['lr']:.2g}")
+        if "samples_per_s" in metrics:
+            parts.append(f"{metrics['samples_per_s']:,.0f} {self.train_scored_on}/s")
+        return parts
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,7 @@ def test_progress_into_a_log_is_one_line_per_stage():
     assert "\r" not in stream.getvalue()
     assert lines[0] == "Preparing data"
     assert lines[1].startswith("decode: 1,000/1,000 clips in ") and lines[1].endswith("clips/s=900")
-    assert lines[2:] == ["Training", "epoch 1/1  train_loss=0.5"]
+    assert lines[2:] == ["Training", "epoch 1/1  loss 0.500"]
 
 
 # ------------------------------------------------------------------------------------ 9. SIGTERM

@@ -161,3 +161,21 @@ def test_ctrl_c_saves_a_resumable_run_and_resume_finishes_it(tones, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(1, 13))
+
+
+@pytest.mark.parametrize("objective, counted", [("stream", "frames"), ("clip", "clips")])
+def test_each_epoch_line_says_what_training_counts(tones, tmp_path, capsys, objective, counted):
+    """The stream objective scores training on frames (mostly background) and validation on clips: the
+    epoch line groups each side's figures under what it counts instead of setting them side by side."""
+    args = [arg for arg in TINY if arg != "--quiet"]
+    code, out, err = cli(capsys, "train", "--data", tones, "--epochs", "1", "--objective", objective,
+                         "--out", tmp_path / "run", "--cache-dir", tmp_path / "cache", *args)
+    assert code == 0, err
+    lines = (out + err).splitlines()
+    epoch = next(line for line in lines if line.startswith("epoch 1/1  "))
+    if objective == "stream":
+        assert "frames: loss " in epoch and "val clips: loss " in epoch and " / val " not in epoch, epoch
+    else:
+        assert "loss " in epoch and "accuracy " in epoch and " / val " in epoch and "frames" not in epoch, epoch
+    assert epoch.endswith(f" {counted}/s"), epoch
+    assert any(line.startswith("training speed: ") and line.endswith(f" {counted}/s") for line in lines)

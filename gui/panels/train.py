@@ -55,6 +55,7 @@ from gui.panels.record import clips_by_word
 from gui.theme import PlotColors
 from gui.widgets.plots import CurvePlot
 from gui.worker import Task
+from speechrnn.events import TRAIN_ON_FRAMES, EpochEnd, curve_name
 
 CELLS = (("GRU (gated, fast, accurate)", "gru"), ("LSTM (gated, long memory)", "lstm"),
          ("vanilla RNN (no gates: forgets fast)", "rnn"))
@@ -87,6 +88,10 @@ RESULT_MARGIN_PX = 6
 FORM_MIN_PX = 410  # the form (its widest row plus a scroll bar); the rest of a 900-px window is the charts
 ETA_MIN_FRACTION = 0.01  # no ETA before 1 % is done (too noisy)
 # What "Finished — N %" reports, best first: the held-out test split, else validation.
+TRAIN_ON_FRAMES_TIP = ("Training is scored on every 10 ms frame of its training streams, most of them background "
+                      "between words; validation on whole clips, as Listen hears them. So the training curve reads "
+                      "far above the validation curve without meaning that the network learned its clips by heart: "
+                      "judge the model by the validation curve.")
 RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "validation accuracy"),
                      ("val_acc", "validation accuracy"), ("best_train_acc", "training accuracy (no validation clips)"))
 # Synthetic _unknown_ words get this many times fewer clips each than the user's words (there are
@@ -198,18 +203,10 @@ def unbreakable(text: str) -> str:
     return text.replace(" ", NO_BREAK_SPACE).replace("/", "/" + WORD_JOINER)
 
 
-def epoch_summary(metrics: dict) -> str:
-    """"loss 0.412 / val 0.520 · accuracy 88.1 % / val 84.0 % · 1,250 samples/s" from EpochEnd metrics
-    (a narrow log wraps only between its parts)."""
-    parts = []
-    if "train_loss" in metrics:
-        parts.append(f"loss {metrics['train_loss']:.3f}"
-                     + (f" / val {metrics['val_loss']:.3f}" if "val_loss" in metrics else ""))
-    if "train_acc" in metrics:
-        parts.append(f"accuracy {100 * metrics['train_acc']:.1f} %"
-                     + (f" / val {100 * metrics['val_acc']:.1f} %" if "val_acc" in metrics else ""))
-    if "samples_per_s" in metrics:
-        parts.append(f"{metrics['samples_per_s']:,.0f} samples/s")
+def epoch_summary(event: EpochEnd) -> str:
+    """"loss 0.412 / val 0.520 · accuracy 88.1 % / val 84.0 % · lr 0.001 · 1,250 clips/s" (the CLI's epoch
+    line, ``EpochEnd.summary_parts``); a narrow log wraps only between its parts."""
+    parts = event.summary_parts()
     return "  ·  ".join(unbreakable(part) for part in parts)
 
 
@@ -1008,7 +1005,11 @@ class TrainPanel(Panel):
                                   ("train_acc", self.acc_plot, 100.0), ("val_acc", self.acc_plot, 100.0)):
             if name in metrics:
                 plot.append(name, event.epoch, float(metrics[name]) * scale)
-        self._log(f"epoch {event.epoch}/{event.epochs}  " + epoch_summary(metrics))
+        for plot in (self.loss_plot, self.acc_plot):  # "train (frames)" against "validation (clips)" where they differ
+            for key in plot.series:
+                plot.set_series_label(key, curve_name(key, event.train_scored_on))
+            plot.setToolTip(TRAIN_ON_FRAMES_TIP if event.train_scored_on == TRAIN_ON_FRAMES else "")
+        self._log(f"epoch {event.epoch}/{event.epochs}  " + epoch_summary(event))
 
     def _on_finished(self, result) -> None:
         self.result = result

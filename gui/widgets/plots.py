@@ -119,6 +119,12 @@ class CurvePlot(ThemedPlot):
         self._order.append(name)
         self._restyle()
 
+    def set_series_label(self, name: str, label: str) -> None:
+        """Rename a series in the legend (e.g. "train (frames)" once a run says what it counts)."""
+        if name in self._labels and self._labels[name] != label:
+            self._labels[name] = label
+            self._restyle()
+
     def append(self, name: str, x: float, y: float) -> None:
         if name not in self.series:
             return

@@ -118,7 +118,7 @@ def consume(events: Iterable[Event], quiet: bool = False, stream=None) -> Any:
                 say(event.text)
             elif isinstance(event, EpochEnd):
                 close_progress(summary=False)  # the epoch line says it all
-                print(f"epoch {event.epoch}/{event.epochs}  {_format_metrics(event.metrics)}", file=stream)
+                print(f"epoch {event.epoch}/{event.epochs}  " + "  ·  ".join(event.summary_parts()), file=stream)
     finally:
         close_progress()
     return result

@@ -398,4 +398,4 @@ def _print_summary(result) -> None:
         print(f"test accuracy: {100 * metrics['test_accuracy']:.2f} % on {metrics['test_clips']} clips")
         for source, values in metrics.get("test_per_source", {}).items():
             print(f"  {source}: {100 * values['accuracy']:.2f} % ({values['clips']} clips)")
-    print(f"training speed: {metrics.get('samples_per_s', 0):,.0f} samples/s")
+    print(f"training speed: {metrics.get('samples_per_s', 0):,.0f} {result.train_scored_on}/s")

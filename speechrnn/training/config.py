@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from speechrnn.events import TRAIN_ON_CLIPS
+
 BEST_NAME = "best.pt"
 LAST_NAME = "last.pt"
 CONFIG_NAME = "config.json"
@@ -125,4 +127,5 @@ class TrainResult:
     best_path: Path
     last_path: Path
     metrics: dict[str, Any] = field(default_factory=dict)
+    train_scored_on: str = TRAIN_ON_CLIPS  # what samples_per_s counts: clips, or the stream objective's frames
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from speechrnn.atomic import check_writable_folder
 from speechrnn.errors import SpeechRNNError
+from speechrnn.events import TRAIN_ON_CLIPS, curve_name
 from speechrnn.training.config import LAST_NAME, PROGRESS_FILES
 
 SPEECH_COMMANDS_LICENSE = "CC BY 4.0 (Speech Commands, Pete Warden, Google, arXiv:1804.03209)"
@@ -37,8 +38,9 @@ def _refuse_existing_run(out_dir: Path, force: bool) -> None:
                              "use --resume to continue it or --force to replace it")
 
 
-def plot_curves(history: list[dict], path: Path) -> Path:
-    """Loss and accuracy per epoch (train and validation) as a PNG, without pyplot state."""
+def plot_curves(history: list[dict], path: Path, train_scored_on: str = TRAIN_ON_CLIPS) -> Path:
+    """Loss and accuracy per epoch (train and validation) as a PNG, without pyplot state; the curves
+    are named as the app names them (``curve_name``: "train (frames)" where training counts frames)."""
     from matplotlib.figure import Figure
 
     from speechrnn.evaluate import save_figure_atomic
@@ -50,7 +52,7 @@ def plot_curves(history: list[dict], path: Path) -> Path:
                              ("train_acc", acc_axes, 100), ("val_acc", acc_axes, 100)):
         points = [(e, row[key] * scale) for e, row in zip(epochs, history) if row.get(key) is not None]
         if points:
-            axes.plot(*zip(*points), marker="o", markersize=3, label=key.replace("_", " "))
+            axes.plot(*zip(*points), marker="o", markersize=3, label=curve_name(key, train_scored_on))
     loss_axes.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     acc_axes.set(xlabel="epoch", ylabel="%", title="accuracy")
     for axes in (loss_axes, acc_axes):

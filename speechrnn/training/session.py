@@ -41,7 +41,8 @@ from speechrnn.data.sampling import label_source_weights, other_word_keys
 from speechrnn.data.spec import SILENCE as SILENCE_LABEL
 from speechrnn.data.spec import UNKNOWN as UNKNOWN_LABEL
 from speechrnn.errors import SpeechRNNError
-from speechrnn.events import Cancelled, CancelToken, EpochEnd, EventStream, Finished, Message, Progress, Stage
+from speechrnn.events import (TRAIN_ON_CLIPS, TRAIN_ON_FRAMES, Cancelled, CancelToken, EpochEnd, EventStream, Finished,
+                              Message, Progress, Stage)
 from speechrnn.training.clip_batches import BatchMaker, batch_seed, effective_batch_size, epoch_batches, epoch_order
 from speechrnn.training.base_network import initial_weights, provenance
 from speechrnn.training.config import (BEST_NAME, CONFIG_NAME, FEW_VALIDATION_CLIPS, LAST_NAME, METRICS_NAME,
@@ -504,9 +505,14 @@ class _Session:
                 save_checkpoint(self._checkpoint(metrics, {}), self.out_dir / BEST_NAME)
             self.save_last(metrics)
             write_text_atomic(self.out_dir / METRICS_NAME, "".join(json.dumps(r) + "\n" for r in run.history))
-            plot_curves(run.history, self.out_dir / PLOT_NAME)
+            plot_curves(run.history, self.out_dir / PLOT_NAME, self.train_scored_on)
         return EpochEnd(epoch, self.config.epochs, {k: v for k, v in row.items() if k != "epoch" and v is not None},
-                        kept_epoch=run.best_epoch, keeps_final=self.keep_final)
+                        kept_epoch=run.best_epoch, keeps_final=self.keep_final, train_scored_on=self.train_scored_on)
+
+    @property
+    def train_scored_on(self) -> str:
+        """What the training loss, accuracy and rate count: the stream objective's frames, else clips."""
+        return TRAIN_ON_FRAMES if self.config.objective == "stream" else TRAIN_ON_CLIPS
 
     def _best_metrics(self) -> dict:
         """The best epoch's score, named for what chose it: validation, else training accuracy."""
@@ -526,7 +532,7 @@ class _Session:
         if self.dist.main:
             write_text_atomic(out_dir / RESULTS_NAME, json.dumps(metrics, indent=2) + "\n")
         barrier(self.dist)
-        yield Finished(TrainResult(out_dir, out_dir / BEST_NAME, out_dir / LAST_NAME, metrics))
+        yield Finished(TrainResult(out_dir, out_dir / BEST_NAME, out_dir / LAST_NAME, metrics, self.train_scored_on))
 
 
 def _mean_rate(history: list[dict]) -> float:

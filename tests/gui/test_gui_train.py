@@ -225,6 +225,11 @@ def test_training_finishes_and_use_this_model_switches_listen(qtbot, no_micropho
     assert panel.result is not None and panel.result.best_path.exists()
     assert panel.result_frame.isVisible() and str(panel.result.best_path) in panel.result_label.text()
     assert "epoch 3/3" in panel.log.toPlainText()
+    # the stream objective scores training on frames and validation on clips: the curves and the log say so
+    assert "━ train (frames)" in panel.acc_plot.legend_html() and "━ val (clips)" in panel.loss_plot.legend_html()
+    assert "every 10 ms frame" in panel.acc_plot.toolTip()
+    log = panel.log.toPlainText().replace("\u00a0", " ").replace("\u2060", "")
+    assert "frames: loss " in log and "val clips: loss " in log and "frames/s" in log
     # listed among the recent models (Models panel, the model choosers) before "Use this model"
     assert window.ctx.settings.recent_models[0] == str(panel.result.best_path.resolve())
     window.show_panel("models")
@@ -412,15 +417,24 @@ def test_the_accuracy_axis_labels_never_run_together(qtbot):
 
 
 def test_a_wrapped_epoch_line_breaks_only_between_its_parts(qapp):
+    from gui.panels.train import epoch_summary
+    from speechrnn.events import TRAIN_ON_FRAMES, EpochEnd
+
+    metrics = {"train_loss": 0.344, "val_loss": 1.576, "train_acc": 0.902, "val_acc": 0.25, "lr": 0.001,
+               "samples_per_s": 38682}
+    clip_parts = ["loss 0.344 / val 1.576", "accuracy 90.2 % / val 25.0 %", "lr 0.001", "38,682 clips/s"]
+    frame_parts = ["frames: loss 0.344, accuracy 90.2 %", "val clips: loss 1.576, accuracy 25.0 %", "lr 0.001",
+                   "38,682 frames/s"]  # the stream objective: what each side counts, never side by side
+    _check_wrapped_parts("17:06:40  epoch 29/30  " + epoch_summary(EpochEnd(29, 30, metrics)), clip_parts, (30, 40, 55))
+    framed = EpochEnd(29, 30, metrics, train_scored_on=TRAIN_ON_FRAMES)
+    _check_wrapped_parts("17:06:40  epoch 29/30  " + epoch_summary(framed), frame_parts, (40, 55))
+
+
+def _check_wrapped_parts(line: str, parts: list[str], widths_chars: tuple[int, ...]) -> None:
     from PySide6.QtGui import QFont, QFontMetricsF, QTextLayout, QTextOption
 
-    from gui.panels.train import epoch_summary
-
-    line = "17:06:40  epoch 29/30  " + epoch_summary({"train_loss": 0.344, "val_loss": 1.576, "train_acc": 0.902,
-                                                      "val_acc": 0.25, "samples_per_s": 38682})
-    parts = ["loss 0.344 / val 1.576", "accuracy 90.2 % / val 25.0 %", "38,682 samples/s"]
     font = QFont()
-    for width_chars in (30, 40, 55):  # a narrow log, as in a 900x600 window
+    for width_chars in widths_chars:  # a narrow log, as in a 900x600 window
         layout = QTextLayout(line, font)
         option = QTextOption()
         option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
