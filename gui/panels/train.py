@@ -87,11 +87,11 @@ SIDE_BY_SIDE_MIN_PX = 560  # the loss and accuracy charts side by side from this
 RESULT_MARGIN_PX = 6
 FORM_MIN_PX = 410  # the form (its widest row plus a scroll bar); the rest of a 900-px window is the charts
 ETA_MIN_FRACTION = 0.01  # no ETA before 1 % is done (too noisy)
-# What "Finished — N %" reports, best first: the held-out test split, else validation.
 TRAIN_ON_FRAMES_TIP = ("Training is scored on every 10 ms frame of its training streams, most of them background "
                       "between words; validation on whole clips, as Listen hears them. So the training curve reads "
                       "far above the validation curve without meaning that the network learned its clips by heart: "
                       "judge the model by the validation curve.")
+# What "Finished — N %" reports, best first: the held-out test split, else validation.
 RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "validation accuracy"),
                      ("val_acc", "validation accuracy"), ("best_train_acc", "training accuracy (no validation clips)"))
 # Synthetic _unknown_ words get this many times fewer clips each than the user's words (there are
@@ -1005,7 +1005,7 @@ class TrainPanel(Panel):
                                   ("train_acc", self.acc_plot, 100.0), ("val_acc", self.acc_plot, 100.0)):
             if name in metrics:
                 plot.append(name, event.epoch, float(metrics[name]) * scale)
-        for plot in (self.loss_plot, self.acc_plot):  # "train (frames)" against "validation (clips)" where they differ
+        for plot in (self.loss_plot, self.acc_plot):  # "train (frames)" against "val (clips)" where they differ
             for key in plot.series:
                 plot.set_series_label(key, curve_name(key, event.train_scored_on))
             plot.setToolTip(TRAIN_ON_FRAMES_TIP if event.train_scored_on == TRAIN_ON_FRAMES else "")
