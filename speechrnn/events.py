@@ -72,8 +72,8 @@ TRAIN_ON_FRAMES = "frames"  # ... or every 10 ms frame of the training streams (
 def curve_name(key: str, train_scored_on: str = TRAIN_ON_CLIPS) -> str:
     """A training curve's name ("train_acc" -> "train", "val_acc" -> "validation"). Where training counts
     frames, both sides say what they count, short enough for a chart's title line: "train (frames)"
-    against "val (clips)". Most frames of a training stream are background, so frame accuracy reads
-    far above the clips' and the two must not be compared."""
+    against "val (clips)". Frames (words, their surroundings, background) and whole clips are scored
+    differently, so the two curves must not be compared with each other."""
     if key.startswith("train"):
         return "train" if train_scored_on == TRAIN_ON_CLIPS else f"train ({train_scored_on})"
     return "validation" if train_scored_on == TRAIN_ON_CLIPS else f"val ({TRAIN_ON_CLIPS})"

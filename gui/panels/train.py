@@ -87,9 +87,9 @@ SIDE_BY_SIDE_MIN_PX = 560  # the loss and accuracy charts side by side from this
 RESULT_MARGIN_PX = 6
 FORM_MIN_PX = 410  # the form (its widest row plus a scroll bar); the rest of a 900-px window is the charts
 ETA_MIN_FRACTION = 0.01  # no ETA before 1 % is done (too noisy)
-TRAIN_ON_FRAMES_TIP = ("Training is scored on every 10 ms frame of its training streams, most of them background "
-                      "between words; validation on whole clips, as Listen hears them. So the training curve reads "
-                      "far above the validation curve without meaning that the network learned its clips by heart: "
+TRAIN_ON_FRAMES_TIP = ("Training is scored on every 10 ms frame of its training streams (words, the moments around "
+                      "them, other words, background); validation on whole clips, as Listen hears them. The two "
+                      "curves count different things, so the gap between them says nothing about learning by heart: "
                       "judge the model by the validation curve.")
 # What "Finished — N %" reports, best first: the held-out test split, else validation.
 RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "validation accuracy"),
