@@ -489,7 +489,8 @@ def stream_eval(
                            if k not in ("per_label", "settings", "noise_only", "per_noise", "drift")}
         offset = sum(p.hours for p in parts) * SECONDS_PER_HOUR
         words += [_shifted(w, offset) for w in plan.words]
-        detections += [{**asdict(d), "noise": name} for d in found]
+        detections += [{**asdict(d), "noise": name, **{key: getattr(d, key) + offset for key in SHIFTED_TIMES}}
+                       for d in found]  # on the words' clock: streams played one after the other
         parts.append(part)
         audio_s += plan.total_samples / rate
         if config.noise_only_hours > 0:
@@ -515,6 +516,9 @@ def stream_eval(
         "real_time_factor": elapsed / audio_s,
     }
     yield Finished(result)
+
+
+SHIFTED_TIMES = ("time_s", "start_s", "end_s")  # a detection's times, moved as its stream's words are
 
 
 def _shifted(word: PlacedWord, offset_s: float) -> PlacedWord:

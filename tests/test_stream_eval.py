@@ -73,6 +73,20 @@ def test_stream_eval_on_a_tiny_stream(word_model):
     assert [w.start_s for w in other.words] != [w.start_s for w in result.words]
 
 
+def test_detections_and_words_are_reported_on_one_clock(word_model):
+    """One stream per noise, reported end to end: the detections move with their stream's words, so
+    scoring the reported detections against the reported words gives the same counts (not so when
+    the second stream's detections kept its own clock)."""
+    config = StreamConfig(minutes=1.0, snr_db=20.0, seed=3)
+    result = run_to_end(stream_eval(word_model, SPEECH_COMMANDS, NOISE, config))
+    assert len(result.per_noise) == 2 and result.hits >= 10
+    found = [SimpleNamespace(**d) for d in result.detections]
+    rescored = score_detections(result.words, found, config.tolerance_s, result.hours)
+    assert (rescored.hits, rescored.wrong, rescored.false_accepts) == (result.hits, result.wrong, result.false_accepts)
+    second = [d for d in result.detections if d["noise"] == list(result.per_noise)[1]]
+    assert second and min(d["time_s"] for d in second) >= 60.0 * config.minutes - config.tolerance_s
+
+
 def test_stream_eval_command_writes_json(word_model, tmp_path):
     out = tmp_path / "report" / "stream.json"
     command = [sys.executable, "-m", "speechrnn", "stream-eval", str(word_model), "--data", str(SPEECH_COMMANDS),
