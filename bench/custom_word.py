@@ -85,6 +85,7 @@ class Sizes:
     augment: tuple[tuple[str, object], ...] = ()  # AugmentConfig fields to change (--augment)
     train_seed: int | None = None  # None: TrainConfig's
     threshold: float | None = None  # the recognizer's detection threshold (None: its default)
+    rescore: tuple[float, ...] = ()  # higher thresholds, scored on the detections' peak scores (--rescore)
     lr: float | None = None  # None: the Train panel's default
     start_from: str | None = None  # the network the word starts from (None: the panel's; "": a new one)
     split: str = "testing"  # whose speech the streams hold (SPLITS); choose settings on "validation"
@@ -219,10 +220,13 @@ def negatives_settings(sizes: Sizes):
     return config
 
 
-def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, threshold: float | None = None) -> dict:
+def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, threshold: float | None = None,
+           rescore: tuple[float, ...] = ()) -> dict:
+    from types import SimpleNamespace
+
     from speechrnn.events import run_to_end
     from speechrnn.recognizer import DetectorConfig
-    from speechrnn.stream_eval import StreamConfig, stream_eval
+    from speechrnn.stream_eval import StreamConfig, score_detections, stream_eval
 
     config = StreamConfig(minutes=minutes, snr_db=SNR_DB, seed=seed, distractor_fraction=DISTRACTOR_FRACTION)
     detector = DetectorConfig() if threshold is None else DetectorConfig(threshold=threshold)
@@ -245,7 +249,18 @@ def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, th
         "fired_on": dict(sorted(fired_on.items(), key=lambda kv: -kv[1])),
         "fired_clips": dict(sorted(fired_clips.items(), key=lambda kv: -kv[1])),
         "minutes": result.hours * 60,
+        # a higher threshold, estimated from this run: a word is reported at the peak of its score, so
+        # the detections whose peak reaches it (its shorter stretches above it may split a few)
+        "rescored": {str(higher): _scored(score_detections(
+            result.words, [SimpleNamespace(**d) for d in result.detections if d["score"] >= higher],
+            config.tolerance_s, result.hours)) for higher in rescore},
     }
+
+
+def _scored(result) -> dict:
+    return {"hit_rate": result.hit_rate, "hits": result.hits, "false_accepts": result.false_accepts,
+            "false_accepts_per_100_non_target_words": (PER_100 * result.false_accepts / result.distractors
+                                                       if result.distractors else None)}
 
 
 def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
@@ -305,7 +320,7 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
             row = {"training": name, "objective": objective, "start_from": start, "sources": list(spec.sources),
                    "noise_dirs": list(spec.noise_dirs), "unknown_pct": spec.unknown_pct, "model": str(model)}
         for test, folder in (("real words", real_dir), ("similar words", similar_dir)):
-            row[test] = stream(model, folder, noise, sizes.minutes, seed, sizes.threshold)
+            row[test] = stream(model, folder, noise, sizes.minutes, seed, sizes.threshold, sizes.rescore)
         results["runs"].append(row)
     return results
 
@@ -327,6 +342,9 @@ def table(results: dict) -> str:
             lines.append(f"| {row['training']} ({how}) | {test} | {100 * r['hit_rate']:.1f} % ({r['hits']}/{r['targets']}) "
                          f"| {per_100:.1f} ({r['false_accepts']}/{r['non_target_words']}) "
                          f"| {r['false_accepts_per_hour']:.0f} | {fired} | {len(clips)}{top} |")
+            for higher, at in r.get("rescored", {}).items():
+                lines.append(f"| ... rescored at threshold {higher} | {test} | {100 * at['hit_rate']:.1f} % ({at['hits']}) "
+                             f"| {at['false_accepts_per_100_non_target_words']:.1f} ({at['false_accepts']}) | | | |")
     return "\n".join(lines)
 
 
@@ -363,10 +381,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--voices", type=int, default=None,
                         help="synthetic voices saying the word in training (default: the Train panel's)")
     parser.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the recognizer's)")
+    parser.add_argument("--rescore", default="", metavar="T,T,...",
+                        help="also score these higher thresholds from the same run (the detections' peak scores)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
     sizes = replace(sizes, negatives=field_changes(args.set), augment=field_changes(args.augment), train_seed=args.train_seed,
                     threshold=args.threshold, lr=args.lr, split=args.split,
+                    rescore=tuple(float(t) for t in args.rescore.split(",") if t.strip()),
                     start_from=None if args.start_from is None else ("" if args.start_from == "new" else args.start_from),
                     **({"epochs": args.epochs} if args.epochs else {}),
                     **({"synth_per_word": args.voices} if args.voices else {}),
