@@ -160,6 +160,7 @@ def training_voices(sizes: Sizes) -> int:
 def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Sizes, out: Path, cache: Path):
     """Train as the Train panel's defaults do (its own TrainRequest); returns the best checkpoint."""
     from gui.panels.train import (
+        CUSTOM_WORD_THRESHOLD,
         DEFAULT_START_FROM,
         TrainRequest,
         class_share_pct,
@@ -196,6 +197,8 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     negatives_config = None
     if negatives:
         negatives_config = negatives_settings(sizes)
+        if start_from:  # the threshold the panel records in such a model
+            config = replace(config, detection_threshold=CUSTOM_WORD_THRESHOLD)
     request = TrainRequest(
         data, model, replace(AugmentConfig(), **dict(sizes.augment)), config, out / "run", features,
         synth_words=(word,), synth_per_word=training_voices(sizes), synth_dir=synth_dir,

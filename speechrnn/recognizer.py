@@ -80,7 +80,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -103,6 +103,7 @@ STREAM_SMOOTHING_MS = 100.0  # see DetectorConfig.smoothing_ms
 RECENT_DETECTIONS = 100  # detections kept for the GUI's list
 ONNX_CHECK_TOLERANCE = 1e-4  # max |logit difference| between onnxruntime and torch to trust the export
 ONNX_CHECK_FRAMES = (1, 13)  # frame counts the exported graph is checked on
+DEFAULT_THRESHOLD = 0.6  # DetectorConfig.threshold of a model that recorded none (the bundled models' choice)
 HEARD_MARGIN_S = 0.25  # audio kept either side of a detected word's estimated span (Recognizer.heard_audio)
 LEVEL_SMOOTH_MS = 100.0  # frame levels are averaged over this before a word's prominence is measured
 
@@ -111,7 +112,10 @@ LEVEL_SMOOTH_MS = 100.0  # frame levels are averaged over this before a word's p
 class DetectorConfig:
     """How posteriors become detections, and how the stream is run."""
 
-    threshold: float = 0.6  # smoothed posterior a word must reach
+    # smoothed posterior a word must reach; None = the model's own (the threshold its training chose
+    # and recorded, TrainConfig.detection_threshold), else DEFAULT_THRESHOLD. A Recognizer's config
+    # always holds the number in effect.
+    threshold: float | None = None
     label_thresholds: Mapping[str, float] = field(default_factory=dict)  # per-word overrides
     # moving-average window over per-frame posteriors; None = the model's kind decides:
     # clip-trained models 300 ms (chosen on the digits recipe's validation speakers, 10-min stream,
@@ -158,7 +162,7 @@ class DetectorConfig:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, not {self.engine!r}")
-        if not 0.0 < self.threshold <= 1.0:
+        if self.threshold is not None and not 0.0 < self.threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
         if self.lanes < 1:
             raise ValueError("lanes must be at least 1")
@@ -182,7 +186,7 @@ class DetectorConfig:
             raise ValueError("history_s must be at least 2 s (detections look back one clip)")
 
     def threshold_for(self, label: str) -> float:
-        return float(self.label_thresholds.get(label, self.threshold))
+        return float(self.label_thresholds.get(label, DEFAULT_THRESHOLD if self.threshold is None else self.threshold))
 
 
 @dataclass(frozen=True)
@@ -383,6 +387,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
+def recorded_threshold(train_config: dict) -> float | None:
+    """The detection threshold a checkpoint's training recorded (``TrainConfig.detection_threshold``,
+    in its ``train_config["train"]``), or None."""
+    value = (train_config.get("train") or {}).get("detection_threshold")
+    return float(value) if value is not None else None
+
+
 # --------------------------------------------------------------------------------- recognizer
 class Recognizer:
     """Push audio, get :class:`Detection` s. See the module docstring for how it works."""
@@ -401,6 +412,9 @@ class Recognizer:
             raise ValueError(f"{len(self.labels)} labels for a model with {model.config.num_classes} outputs")
         self.feature_config = feature_config or FeatureConfig()
         self.config = config or DetectorConfig()
+        if self.config.threshold is None:  # the model's own threshold, else the default
+            recorded = recorded_threshold(checkpoint.train_config) if checkpoint is not None else None
+            self.config = replace(self.config, threshold=recorded or DEFAULT_THRESHOLD)
         self.checkpoint = checkpoint
         fc, cfg = self.feature_config, self.config
         self.sample_rate_hz = fc.sample_rate_hz

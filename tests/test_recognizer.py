@@ -528,3 +528,27 @@ def test_a_one_word_file_is_heard_against_the_quiet_before_it():
     found, _ = scripted_stream([("yes", 20, 90, 8.0)], total=100, smoothing_ms=30)
     assert [d.label for d in found] == ["yes"]
     assert found[0].prominence_db == pytest.approx(40.0, abs=1.0)
+
+
+def test_a_model_records_its_own_threshold_and_a_threshold_given_wins(stream_word_model, tmp_path):
+    """TrainConfig.detection_threshold travels in the checkpoint: the recognizer uses it unless a
+    threshold is given (Listen's slider once moved, ``--threshold``); a model without one gets 0.6."""
+    from speechrnn.checkpoint import load_checkpoint, save_checkpoint
+    from speechrnn.recognizer import DEFAULT_THRESHOLD
+
+    audio = speech_stream(4.0)
+    plain = Recognizer.from_checkpoint(stream_word_model)
+    assert plain.config.threshold == DEFAULT_THRESHOLD
+    heard = plain.push(audio) + plain.flush()
+    yes = [d for d in heard if d.label == "yes"]
+    assert yes and yes[0].score < 1.0
+    checkpoint = load_checkpoint(stream_word_model)
+    strict = (yes[0].score + 1.0) / 2  # above what "yes" reached
+    checkpoint.train_config = {**checkpoint.train_config,
+                               "train": {**checkpoint.train_config["train"], "detection_threshold": strict}}
+    recorded = save_checkpoint(checkpoint, tmp_path / "strict.pt")
+    own = Recognizer.from_checkpoint(recorded)
+    assert own.config.threshold == pytest.approx(strict)
+    assert "yes" not in [d.label for d in own.push(audio) + own.flush()]
+    given = Recognizer.from_checkpoint(recorded, DetectorConfig(threshold=DEFAULT_THRESHOLD))
+    assert [d.label for d in given.push(audio) + given.flush()] == [d.label for d in heard]

@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     from speechrnn.bundled import resolve_model
     from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.recognizer import DEFAULT_THRESHOLD, recorded_threshold
 
     if args.bundled or args.model is None:
         return list_bundled(args.json)
@@ -112,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
         _line("training", _fmt(_as_trained(train["train"], metrics)))
     if train.get("augment"):
         _line("augment", _fmt(train["augment"]))
+    recorded = recorded_threshold(train)
+    _line("detection", f"threshold {recorded:g} (recorded by its training; --threshold sets another)" if recorded
+          else f"threshold {DEFAULT_THRESHOLD:g} (the default; --threshold sets another)")
     if metrics:
         shown = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in metrics.items() if not isinstance(v, dict)}
         _line("metrics", _fmt(shown))

@@ -83,6 +83,10 @@ class TrainConfig:
     # validation loss), "final" the last epoch's, "auto" final with fewer than FEW_VALIDATION_CLIPS
     # validation clips, else best
     keep: str = "auto"
+    # the detection threshold recorded in the model, used by Listen and `speechrnn listen` unless the
+    # user sets one (DetectorConfig.threshold None); None = the recognizer's default. Chosen for a kind
+    # of training on its validation streams (the Train panel's custom words: CUSTOM_WORD_THRESHOLD)
+    detection_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -115,6 +119,8 @@ class TrainConfig:
             raise ValueError("stream_hum_prob must be within [0, 1]")
         if self.stream_hum_min_db > self.stream_hum_max_db:
             raise ValueError("stream_hum_min_db must not exceed stream_hum_max_db")
+        if self.detection_threshold is not None and not 0 < self.detection_threshold <= 1:
+            raise ValueError("detection_threshold must be within (0, 1]")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 

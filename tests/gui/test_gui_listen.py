@@ -90,6 +90,33 @@ def test_sensitivity_changes_the_recognizer_threshold_and_is_remembered(qtbot, n
     assert Settings().threshold == pytest.approx(0.8)
 
 
+def test_a_model_s_own_threshold_is_shown_until_the_user_sets_one(qtbot, no_microphone, window, stream_word_model,
+                                                                  tmp_path):
+    from speechrnn.checkpoint import load_checkpoint, save_checkpoint
+
+    checkpoint = load_checkpoint(stream_word_model)  # as the Train panel records it in a custom word's model
+    checkpoint.train_config = {**checkpoint.train_config,
+                               "train": {**checkpoint.train_config["train"], "detection_threshold": 0.7}}
+    own = save_checkpoint(checkpoint, tmp_path / "own.pt")
+    panel = listen_panel(qtbot, window)
+    first = panel.recognizer
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(own)
+    qtbot.waitUntil(lambda: panel.recognizer is not first, timeout=30000)
+    assert panel.recognizer.config.threshold == pytest.approx(0.7) and panel.threshold_label.text() == "threshold 0.70"
+    assert Settings().threshold is None  # the model's, not remembered as the user's
+    panel.sensitivity.setValue(sensitivity_for(0.5))  # the user's choice wins from now on
+    qtbot.waitUntil(lambda: panel.recognizer.config.threshold == pytest.approx(0.5), timeout=5000)
+    second = panel.recognizer
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(stream_word_model)
+    qtbot.waitUntil(lambda: panel.recognizer is not second, timeout=30000)
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(own)
+    qtbot.waitUntil(lambda: panel.recognizer.checkpoint.path == own, timeout=30000)
+    assert panel.recognizer.config.threshold == pytest.approx(0.5)
+
+
 def test_the_room_gate_is_set_in_listen_remembered_and_kept_for_the_next_model(qtbot, no_microphone, window,
                                                                                other_model):
     from speechrnn.recognizer import DetectorConfig

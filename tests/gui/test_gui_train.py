@@ -70,7 +70,7 @@ def test_other_speech_kept_from_listen_trains_as_unknown_not_as_a_word(qtbot, wi
 
 def test_new_words_start_from_the_commands_network_by_default_and_it_fixes_cell_and_size(
         qtbot, window, recordings, tmp_path):
-    from gui.panels.train import DEFAULT_START_FROM
+    from gui.panels.train import CUSTOM_WORD_THRESHOLD, DEFAULT_START_FROM, DEFAULT_SYNTH_PER_WORD
     from speechrnn.bundled import bundled_model_path
     from speechrnn.checkpoint import load_checkpoint
 
@@ -84,12 +84,19 @@ def test_new_words_start_from_the_commands_network_by_default_and_it_fixes_cell_
     request = panel.build_request()
     assert request.features == base.feature_config and request.train.init_from == str(base.path)
     assert (request.model.cell, request.model.hidden, request.model.input_dim) == ("gru", 128, 13)
+    # a custom word as it was measured (on this network, with other words) records its threshold
+    assert panel.use_negatives.isChecked() and request.train.detection_threshold == CUSTOM_WORD_THRESHOLD == 0.7
+    assert panel.synth_spin.value() == DEFAULT_SYNTH_PER_WORD == 120
+    panel.use_negatives.setChecked(False)
+    assert panel.build_request().train.detection_threshold is None  # not measured: the recognizer's default
+    panel.use_negatives.setChecked(True)
 
     panel.start_combo.setCurrentIndex(panel.start_combo.findData(""))  # a new network
     assert panel.cell_combo.isEnabled() and panel.hidden_spin.isEnabled() and panel.layers_spin.isEnabled()
     panel.hidden_spin.setValue(64)
     request = panel.build_request()
     assert request.features.n_mfcc == 40 and not request.train.init_from and request.model.hidden == 64
+    assert request.train.detection_threshold is None
     panel.shutdown()
     assert Settings().train_form["start_from"] == ""  # remembered
 
