@@ -29,8 +29,9 @@ TOP_K = 3
 def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by listen and stream-eval that build a DetectorConfig."""
     group = parser.add_argument_group("detection")
-    group.add_argument("--threshold", type=float, default=None, help="smoothed score a word must reach (default: the one the model's training "
-                            "recorded, e.g. 0.7 for a custom word from the Train panel; else 0.6)")
+    group.add_argument("--threshold", type=float, default=None,
+                       help="smoothed score a word must reach (default: the one the model's training recorded, "
+                            "e.g. 0.7 for a custom word from the Train panel; else 0.6)")
     group.add_argument("--smoothing-ms", type=float, default=None,
                        help="posterior moving average (default 100 for stream-trained models, 300 for clip-trained)")
     group.add_argument("--suppression-ms", type=float, default=None,
