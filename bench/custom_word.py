@@ -234,8 +234,6 @@ def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, th
     config = StreamConfig(minutes=minutes, snr_db=SNR_DB, seed=seed, distractor_fraction=DISTRACTOR_FRACTION)
     detector = DetectorConfig() if threshold is None else DetectorConfig(threshold=threshold)
     result = run_to_end(stream_eval(model, folder, noise, config, detector))
-    non_target_fa = result.false_accepts
-    per_100 = PER_100 * non_target_fa / result.distractors if result.distractors else None
     fired_on: dict[str, int] = {}
     fired_clips: dict[str, int] = {}  # a word with few clips is played many times: one clip can fire often
     for placed in result.words:
@@ -245,9 +243,7 @@ def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, th
             fired_on[placed.label] = fired_on.get(placed.label, 0) + 1
             fired_clips[placed.path] = fired_clips.get(placed.path, 0) + 1
     return {
-        "hit_rate": result.hit_rate, "hits": result.hits, "targets": result.targets,
-        "non_target_words": result.distractors, "false_accepts": result.false_accepts,
-        "false_accepts_per_100_non_target_words": per_100,
+        **_scored(result), "targets": result.targets, "non_target_words": result.distractors,
         "false_accepts_per_hour": result.false_accepts_per_hour,
         "fired_on": dict(sorted(fired_on.items(), key=lambda kv: -kv[1])),
         "fired_clips": dict(sorted(fired_clips.items(), key=lambda kv: -kv[1])),
@@ -261,6 +257,7 @@ def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, th
 
 
 def _scored(result) -> dict:
+    """Hits and false accepts of a scored stream (every detection that is not a hit counts)."""
     return {"hit_rate": result.hit_rate, "hits": result.hits, "false_accepts": result.false_accepts,
             "false_accepts_per_100_non_target_words": (PER_100 * result.false_accepts / result.distractors
                                                        if result.distractors else None)}

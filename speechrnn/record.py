@@ -182,9 +182,9 @@ def save_heard(root: str | Path, label: str, audio: np.ndarray, sample_rate_hz: 
 
     if label != UNKNOWN:
         _check_word_folder(label)
-    take = process_take(np.asarray(audio, dtype=np.float32), sample_rate_hz, clip_samples)
-    found = take.speech_end > take.speech_start
-    clip = take.clip if found else pad_or_crop(np.asarray(audio, dtype=np.float32), clip_samples)
+    audio = np.asarray(audio, dtype=np.float32)
+    take = process_take(audio, sample_rate_hz, clip_samples)
+    clip = take.clip if take.speech_end > take.speech_start else pad_or_crop(audio, clip_samples)
     return write_wav_atomic(next_take_path(root, label, speaker), clip, sample_rate_hz)
 
 

@@ -79,6 +79,7 @@ class EvaluatePanel(Panel):
         super().__init__(ctx)
         self.task: Task | None = None
         self.result: Any = None
+        self._warnings: list[str] = []  # the running evaluation's warnings, shown under its result
         self._build()
         ctx.model.changed.connect(lambda path, _summary: self._follow_active(path))
         if ctx.model.path is not None:
@@ -380,8 +381,7 @@ class EvaluatePanel(Panel):
         for table in (self.class_table, self.wrong_table):
             table.setSortingEnabled(True)
         self.wrong_title.setText(f"Misclassified clips ({len(result.wrong)}) — double-click to listen")
-        warnings = getattr(self, "_warnings", [])
-        self.stage_label.setText("Done." + "".join(f"  ⚠ {text}" for text in warnings))
+        self.stage_label.setText("Done." + "".join(f"  ⚠ {text}" for text in self._warnings))
 
     def play_row(self, row: int) -> None:
         item = self.wrong_table.item(row, 0)

@@ -317,7 +317,7 @@ class RecordPanel(Panel):
             self._show_plan()
 
     def refresh_table(self) -> None:
-        expanded = {self.tree.topLevelItem(i).text(0) for i in range(self.tree.topLevelItemCount())
+        expanded = {self.tree.topLevelItem(i).data(0, LABEL_ROLE) for i in range(self.tree.topLevelItemCount())
                     if self.tree.topLevelItem(i).isExpanded()}
         self.tree.clear()
         by_word = clips_by_word(self.folder)

@@ -216,7 +216,10 @@ def test_other_speech_kept_from_listen_is_listed_apart_and_never_recorded_as_a_w
     rows = [panel.tree.topLevelItem(i) for i in range(panel.tree.topLevelItemCount())]
     assert [(row.text(0), row.text(1)) for row in rows] == [("up", "1"), ("other speech (to reject)", "1")]
     assert panel.summary_label.text() == "<b>1</b> clip of <b>1</b> word, 1 of other speech in this folder"
-    for row in rows:
+    rows[1].setExpanded(True)
+    panel.refresh_table()  # (showing the panel again): the other-speech row stays open
+    assert panel.tree.topLevelItem(1).isExpanded() and not panel.tree.topLevelItem(0).isExpanded()
+    for row in (panel.tree.topLevelItem(0), panel.tree.topLevelItem(1)):
         row.setSelected(True)
     panel._words_from_selection()  # "Record more of these"
     assert panel.words_edit.text() == "up"
