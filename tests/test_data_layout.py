@@ -266,6 +266,14 @@ def test_corrupt_empty_and_zero_length_files_are_skipped_with_a_warning(tmp_path
     assert any("skipped 3 unreadable audio files" in w for w in warnings)
     assert sum(len(data.split(s)) for s in ("train", "validation", "testing")) == 12
     assert data.description["skipped"] == 3
+    # audio_problem (what the GUI's clip lists mark) names exactly the files that training skipped
+    from speechrnn.audio.io import audio_problem
+
+    problems = {path.name: audio_problem(path) for path in sorted(root.rglob("*.wav"))}
+    assert {name for name, problem in problems.items() if problem} == {
+        "empty_nohash_0.wav", "garbage_nohash_0.wav", "zero_nohash_0.wav"}
+    assert problems["empty_nohash_0.wav"] == "file is empty (0 bytes)"
+    assert problems["zero_nohash_0.wav"] == "contains no samples"
 
 
 def test_combined_sources_keep_per_source_info_and_digit_aliases(tmp_path):

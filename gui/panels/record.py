@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -45,7 +46,7 @@ from gui.playback import play_file, play_samples
 from gui.theme import PlotColors
 from gui.widgets.level_meter import LevelMeter
 from gui.widgets.plots import ThemedPlot
-from speechrnn.audio.io import load_audio
+from speechrnn.audio.io import audio_problem, load_audio
 from speechrnn.data.spec import UNKNOWN
 from speechrnn.errors import DataError, DeviceError, SpeechRNNError
 from speechrnn.features import FeatureConfig
@@ -62,6 +63,7 @@ MAX_TAKES = 200
 PATH_ROLE = Qt.ItemDataRole.UserRole
 LABEL_ROLE = Qt.ItemDataRole.UserRole + 1  # a word row's folder name (the row shows _unknown_ as OTHER_SPEECH)
 OTHER_SPEECH = "other speech (to reject)"  # the list's name for _unknown_ (false alarms kept from Listen)
+UNREADABLE_MARK = " (unreadable)"  # after the name of a clip that training would skip
 WHICH_WORDS = "Which words?"  # the prompt when Start is pressed with no words typed
 
 
@@ -77,6 +79,39 @@ def clips_by_word(folder: Path) -> dict[str, list[Path]]:
     for clip in clips:
         by_word.setdefault(clip.label, []).append(clip.path)
     return {word: sorted(paths) for word, paths in sorted(by_word.items())}
+
+
+class ClipChecker:
+    """Which clips cannot be read (:func:`~speechrnn.audio.io.audio_problem`: what training would skip),
+    remembered by path, size and modification time, so that a refresh opens only new or changed files."""
+
+    def __init__(self) -> None:
+        self._known: dict[Path, tuple[tuple[int, int], str | None]] = {}
+
+    def problem(self, path: Path) -> str | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return "no such file"
+        key = (stat.st_size, stat.st_mtime_ns)
+        known = self._known.get(path)
+        if known is None or known[0] != key:
+            known = (key, audio_problem(path))
+            self._known[path] = known
+        return known[1]
+
+    def by_word(self, folder: Path) -> tuple[dict[str, list[Path]], dict[str, list[tuple[Path, str]]]]:
+        """:func:`clips_by_word` of the readable clips, and of the unreadable ones with their problem."""
+        readable: dict[str, list[Path]] = {}
+        unreadable: dict[str, list[tuple[Path, str]]] = {}
+        for word, paths in clips_by_word(folder).items():
+            for path in paths:
+                problem = self.problem(path)
+                if problem is None:
+                    readable.setdefault(word, []).append(path)
+                else:
+                    unreadable.setdefault(word, []).append((path, problem))
+        return readable, unreadable
 
 
 class State(enum.Enum):
@@ -139,6 +174,7 @@ class RecordPanel(Panel):
         self.last_word = ""
         self._countdown_left = 0
         self._session_active = False
+        self.checker = ClipChecker()
         self._build()
         self._poll = QTimer(self)
         self._poll.setInterval(POLL_MS)
@@ -257,6 +293,7 @@ class RecordPanel(Panel):
 
         right, right_layout = column()
         self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)  # a narrow window wraps "…, 2 unreadable (training skips them)"
         right_layout.addWidget(self.summary_label)
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Word / clip", "Clips"])
@@ -320,8 +357,9 @@ class RecordPanel(Panel):
         expanded = {self.tree.topLevelItem(i).data(0, LABEL_ROLE) for i in range(self.tree.topLevelItemCount())
                     if self.tree.topLevelItem(i).isExpanded()}
         self.tree.clear()
-        by_word = clips_by_word(self.folder)
-        for word, paths in sorted(by_word.items(), key=lambda item: item[0] == UNKNOWN):  # the words first
+        by_word, unreadable = self.checker.by_word(self.folder)
+        for word in sorted(set(by_word) | set(unreadable), key=lambda w: (w == UNKNOWN, w)):  # the words first
+            paths = by_word.get(word, [])
             top = QTreeWidgetItem([OTHER_SPEECH if word == UNKNOWN else word, str(len(paths))])
             top.setData(0, PATH_ROLE, "")
             top.setData(0, LABEL_ROLE, word)
@@ -333,15 +371,24 @@ class RecordPanel(Panel):
                 child.setData(0, PATH_ROLE, str(path))
                 child.setToolTip(0, str(path))
                 top.addChild(child)
+            for path, problem in unreadable.get(word, []):  # not counted: training skips them
+                child = QTreeWidgetItem([path.name + UNREADABLE_MARK, ""])
+                child.setData(0, PATH_ROLE, str(path))
+                child.setToolTip(0, f"{path}: {problem}. Training skips it; delete it or record it again.")
+                child.setForeground(0, QColor(self.ctx.colors.warning))
+                top.addChild(child)
             self.tree.addTopLevelItem(top)
-            top.setExpanded(word in expanded or word == self.last_word)
+            top.setExpanded(word in expanded or word == self.last_word or word in unreadable)
         others = len(by_word.get(UNKNOWN, []))
         total = sum(len(p) for p in by_word.values()) - others
         words = len(by_word) - (UNKNOWN in by_word)
-        if by_word:
+        broken = sum(len(p) for p in unreadable.values())
+        if by_word or unreadable:
             text = (f"<b>{total}</b> clip{'' if total == 1 else 's'} of <b>{words}</b> "
                     f"word{'' if words == 1 else 's'}" if words else "No takes of a word")
-            self.summary_label.setText(text + (f", {others} of other speech" if others else "") + " in this folder")
+            text += f", {others} of other speech" if others else ""
+            text += (f", {broken} unreadable (training skips {'it' if broken == 1 else 'them'})" if broken else "")
+            self.summary_label.setText(text + " in this folder")
         else:
             self.summary_label.setText("No recordings in this folder yet.")
 
@@ -705,3 +752,8 @@ class RecordPanel(Panel):
     def apply_colors(self, colors: PlotColors) -> None:
         self.preview.apply_colors(colors)
         self.meter.set_colors(colors.warning, colors.muted)
+        for i in range(self.tree.topLevelItemCount()):  # unreadable clips are shown in the warning colour
+            top = self.tree.topLevelItem(i)
+            for j in range(top.childCount()):
+                if top.child(j).text(0).endswith(UNREADABLE_MARK):
+                    top.child(j).setForeground(0, QColor(colors.warning))

@@ -51,7 +51,7 @@ from PySide6.QtWidgets import (
 
 from gui.context import AppContext
 from gui.panels.base import Panel, heading, hint, panel_shortcut
-from gui.panels.record import clips_by_word
+from gui.panels.record import ClipChecker, clips_by_word
 from gui.theme import PlotColors
 from gui.widgets.plots import CurvePlot
 from gui.worker import Task
@@ -283,6 +283,7 @@ class TrainPanel(Panel):
         self._epochs = 0
         self._epoch_done = 0
         self._history: list[dict] = []  # EpochEnd metrics of the run, for the overfitting note
+        self.clip_checker = ClipChecker()  # the takes' readability, for the counts shown
         self._build()
         self._restore_form()
         self.epochs_spin.valueChanged.connect(self._epochs_changed)
@@ -741,15 +742,18 @@ class TrainPanel(Panel):
         folder = Path(self.recordings_edit.text()).expanduser()
         from speechrnn.data.spec import SILENCE, UNKNOWN
 
-        by_label = {label: len(paths) for label, paths in clips_by_word(folder).items()}
+        readable, unreadable = self.clip_checker.by_word(folder)
+        by_label = {label: len(paths) for label, paths in readable.items()}
         # _unknown_ holds other speech (false alarms kept from Listen): examples to reject, not a word
         counts = {word: n for word, n in by_label.items() if word not in (SILENCE, UNKNOWN)}
         others = by_label.get(UNKNOWN, 0)
+        broken = sum(len(paths) for paths in unreadable.values())
+        skipped = f"; {broken} unreadable, skipped (see Record)" if broken else ""
         if counts:
             text = ", ".join(f"{word} ({n})" for word, n in counts.items())
-            self.recordings_info.setText(text + (f"; other speech to reject ({others})" if others else ""))
+            self.recordings_info.setText(text + (f"; other speech to reject ({others})" if others else "") + skipped)
         else:
-            self.recordings_info.setText("No recordings yet — record some in the Record panel.")
+            self.recordings_info.setText("No recordings yet — record some in the Record panel." + skipped)
         self._recorded = counts
 
     def suggested_epochs(self) -> int:

@@ -14,6 +14,7 @@ import numpy as np
 from speechrnn.errors import AudioError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+FALLBACK_CHECK_RATE_HZ = 16000  # audio_problem decodes at any rate: one that needs no resampling of most files
 
 
 def resample(samples: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
@@ -76,6 +77,27 @@ def load_audio(path: str | Path, sample_rate_hz: int) -> np.ndarray:
     if not np.all(np.isfinite(samples)):
         raise AudioError(path, "contains NaN or infinite samples")
     return resample(samples, rate, sample_rate_hz)
+
+
+def audio_problem(path: str | Path) -> str | None:
+    """What :func:`load_audio` would find wrong with ``path`` ("file is empty (0 bytes)", ...), or None
+    when it reads. Cheap where soundfile knows the format: the header alone is read; a file it cannot
+    open is decoded in full, with the fallback decoder, as :func:`load_audio` would."""
+    import soundfile as sf
+
+    path = Path(path)
+    try:
+        if path.is_file() and path.stat().st_size > 0:
+            info = sf.info(str(path))
+            if info.frames > 0 and info.samplerate > 0:
+                return None
+    except (OSError, RuntimeError, ValueError):  # soundfile's LibsndfileError is a RuntimeError
+        pass
+    try:
+        load_audio(path, FALLBACK_CHECK_RATE_HZ)
+    except AudioError as exc:
+        return exc.problem
+    return None
 
 
 def pad_or_crop(samples: np.ndarray, length: int) -> np.ndarray:

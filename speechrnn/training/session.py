@@ -395,7 +395,9 @@ class _Session:
                           "best.pt keeps the final weights")
         yield Message(f"{len(prepared.train)} training / {len(prepared.validation)} validation / "
                       f"{len(prepared.testing)} test clips, {len(self.labels)} classes, "
-                      f"{self.model.num_parameters():,} parameters, on {self.device} ({self.precision})"
+                      f"{self.model.num_parameters():,} parameters, on {self.device} ("
+                      + (f"{torch.cuda.get_device_name(self.device)}, " if self.device.type == "cuda" else "")
+                      + f"{self.precision})"
                       + (f" x {self.dist.world} processes" if self.dist.active else ""))
         yield Stage("train", f"Training {cfg.cell.upper()} {cfg.layers}x{cfg.hidden} for {self.config.epochs} "
                              f"epochs into {self.out_dir}")

@@ -223,3 +223,36 @@ def test_other_speech_kept_from_listen_is_listed_apart_and_never_recorded_as_a_w
         row.setSelected(True)
     panel._words_from_selection()  # "Record more of these"
     assert panel.words_edit.text() == "up"
+
+
+def test_unreadable_clips_are_shown_apart_and_not_counted_in_record_or_train(qtbot, window, tmp_path):
+    """What training would skip (an empty file, a damaged WAV) is marked, not counted as a take."""
+    from speechrnn.record import save_take
+
+    for index in range(2):
+        save_take(tmp_path, "up", "me", speech("yes", index), RATE)
+    (tmp_path / "up" / "me_nohash_7.wav").write_bytes(b"")  # a take whose save was cut off
+    (tmp_path / "up" / "me_nohash_8.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk")  # a damaged one
+    panel = record_panel(qtbot, window, tmp_path, words="")
+    top = panel.tree.topLevelItem(0)
+    assert (top.text(0), top.text(1)) == ("up", "2") and top.isExpanded()
+    children = {top.child(i).text(0): top.child(i) for i in range(top.childCount())}
+    assert sorted(children) == ["me_nohash_0.wav", "me_nohash_1.wav", "me_nohash_7.wav (unreadable)",
+                                "me_nohash_8.wav (unreadable)"]
+    assert "file is empty" in children["me_nohash_7.wav (unreadable)"].toolTip(0)
+    assert children["me_nohash_8.wav (unreadable)"].foreground(0).color().name() == window.ctx.colors.warning
+    assert children["me_nohash_0.wav"].foreground(0).color().name() != window.ctx.colors.warning
+    assert panel.summary_label.text() == ("<b>2</b> clips of <b>1</b> word, 2 unreadable (training skips them) "
+                                          "in this folder")
+
+    (tmp_path / "up" / "me_nohash_7.wav").unlink()  # deleted: the list and the count follow
+    save_take(tmp_path, "up", "me", speech("no"), RATE)  # re-recorded
+    panel.refresh_table()
+    assert panel.summary_label.text() == ("<b>3</b> clips of <b>1</b> word, 1 unreadable (training skips it) "
+                                          "in this folder")
+
+    window.show_panel("train")
+    train = window.panels["train"]
+    train.recordings_edit.setText(str(tmp_path))
+    train._update_recordings()
+    assert train.recordings_info.text() == "up (3); 1 unreadable, skipped (see Record)"
