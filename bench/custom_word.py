@@ -247,6 +247,7 @@ def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, th
         "false_accepts_per_hour": result.false_accepts_per_hour,
         "fired_on": dict(sorted(fired_on.items(), key=lambda kv: -kv[1])),
         "fired_clips": dict(sorted(fired_clips.items(), key=lambda kv: -kv[1])),
+        "non_target_clips": len({placed.path for placed in result.words if not placed.target}),  # distinct
         "minutes": result.hours * 60,
         # a higher threshold, estimated from this run: a word is reported at the peak of its score, so
         # the detections whose peak reaches it (its shorter stretches above it may split a few)
@@ -341,7 +342,7 @@ def table(results: dict) -> str:
             how = f"{row['objective']} objective, from {row['start_from']} network" if "objective" in row else "given"
             lines.append(f"| {row['training']} ({how}) | {test} | {100 * r['hit_rate']:.1f} % ({r['hits']}/{r['targets']}) "
                          f"| {per_100:.1f} ({r['false_accepts']}/{r['non_target_words']}) "
-                         f"| {r['false_accepts_per_hour']:.0f} | {fired} | {len(clips)}{top} |")
+                         f"| {r['false_accepts_per_hour']:.0f} | {fired} | {len(clips)} of {r['non_target_clips']}{top} |")
             for higher, at in r.get("rescored", {}).items():
                 lines.append(f"| ... rescored at threshold {higher} | {test} | {100 * at['hit_rate']:.1f} % ({at['hits']}) "
                              f"| {at['false_accepts_per_100_non_target_words']:.1f} ({at['false_accepts']}) | | | |")
