@@ -42,6 +42,8 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from speechrnn.stream_eval import DISTRACTOR_DRAWS, DRAW_BY_WORD
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = Path("~/.cache/speechrnn/bench/custom_word")
 DEFAULT_WORD = "lights"
@@ -89,6 +91,7 @@ class Sizes:
     lr: float | None = None  # None: the Train panel's default
     start_from: str | None = None  # the network the word starts from (None: the panel's; "": a new one)
     split: str = "testing"  # whose speech the streams hold (SPLITS); choose settings on "validation"
+    draw: str = DRAW_BY_WORD  # how the streams draw other words (StreamConfig.distractor_draw)
 
 
 QUICK = Sizes(takes=3, synth_per_word=4, epochs=2, hidden=16, target_voices=4, similar_voices=1, extra_similar=2,
@@ -224,14 +227,15 @@ def negatives_settings(sizes: Sizes):
 
 
 def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, threshold: float | None = None,
-           rescore: tuple[float, ...] = ()) -> dict:
+           rescore: tuple[float, ...] = (), draw: str = DRAW_BY_WORD) -> dict:
     from types import SimpleNamespace
 
     from speechrnn.events import run_to_end
     from speechrnn.recognizer import DetectorConfig
     from speechrnn.stream_eval import StreamConfig, score_detections, stream_eval
 
-    config = StreamConfig(minutes=minutes, snr_db=SNR_DB, seed=seed, distractor_fraction=DISTRACTOR_FRACTION)
+    config = StreamConfig(minutes=minutes, snr_db=SNR_DB, seed=seed, distractor_fraction=DISTRACTOR_FRACTION,
+                          distractor_draw=draw)
     detector = DetectorConfig() if threshold is None else DetectorConfig(threshold=threshold)
     result = run_to_end(stream_eval(model, folder, noise, config, detector))
     fired_on: dict[str, int] = {}
@@ -321,7 +325,7 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
             row = {"training": name, "objective": objective, "start_from": start, "sources": list(spec.sources),
                    "noise_dirs": list(spec.noise_dirs), "unknown_pct": spec.unknown_pct, "model": str(model)}
         for test, folder in (("real words", real_dir), ("similar words", similar_dir)):
-            row[test] = stream(model, folder, noise, sizes.minutes, seed, sizes.threshold, sizes.rescore)
+            row[test] = stream(model, folder, noise, sizes.minutes, seed, sizes.threshold, sizes.rescore, sizes.draw)
         results["runs"].append(row)
     return results
 
@@ -384,10 +388,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the recognizer's)")
     parser.add_argument("--rescore", default="", metavar="T,T,...",
                         help="also score these higher thresholds from the same run (the detections' peak scores)")
+    parser.add_argument("--draw", choices=DISTRACTOR_DRAWS, default=DRAW_BY_WORD,
+                        help="how the streams draw other words: a word, then one of its clips (default; a scarce "
+                             "word's few clips repeat), or any clip (more distinct utterances)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
     sizes = replace(sizes, negatives=field_changes(args.set), augment=field_changes(args.augment), train_seed=args.train_seed,
-                    threshold=args.threshold, lr=args.lr, split=args.split,
+                    threshold=args.threshold, lr=args.lr, split=args.split, draw=args.draw,
                     rescore=tuple(float(t) for t in args.rescore.split(",") if t.strip()),
                     start_from=None if args.start_from is None else ("" if args.start_from == "new" else args.start_from),
                     **({"epochs": args.epochs} if args.epochs else {}),

@@ -46,6 +46,10 @@ PERCENTILE_95 = 95.0
 CLIP_LIMIT = 1.0  # full scale: the mixed stream is clipped to +-1 like a real ADC
 
 
+DRAW_BY_WORD, DRAW_BY_CLIP = "word", "clip"  # StreamConfig.distractor_draw
+DISTRACTOR_DRAWS = (DRAW_BY_WORD, DRAW_BY_CLIP)
+
+
 @dataclass(frozen=True)
 class StreamConfig:
     """How the synthetic stream is built."""
@@ -56,6 +60,10 @@ class StreamConfig:
     gap_min_s: float = 1.5  # silence (noise only) between one word's end and the next word's start
     gap_max_s: float = 4.0
     distractor_fraction: float = 0.2  # share of words outside the model's vocabulary (if the folder has any)
+    # how a distractor is drawn: DRAW_BY_WORD, an other word, then one of its clips (every word as
+    # often: the few clips of a scarce word repeat many times), or DRAW_BY_CLIP, any clip of the
+    # other words (every clip as often: more distinct utterances, common words more often)
+    distractor_draw: str = DRAW_BY_WORD
     tolerance_s: float = 1.0  # a detection counts for a word up to this long after its end
     per_noise: bool = True  # one stream of ``minutes`` per noise recording (a table row each); else all looped
     noise_only_hours: float = 0.0  # also run each noise alone this long: false accepts with no speech at all
@@ -72,6 +80,8 @@ class StreamConfig:
             raise ValueError("gap_min_s must be at least tolerance_s (so words do not share detections)")
         if not 0 <= self.distractor_fraction < 1:
             raise ValueError("distractor_fraction must be in [0, 1)")
+        if self.distractor_draw not in DISTRACTOR_DRAWS:
+            raise ValueError(f"distractor_draw must be one of {', '.join(DISTRACTOR_DRAWS)}")
 
 
 @dataclass(frozen=True)
@@ -294,6 +304,7 @@ def _plan_stream(
     by_label: dict[str, list] = {}
     for clip in clips:
         by_label.setdefault(clip.label, []).append(clip)
+    other_clips = [clip for clip in clips if clip.label not in vocabulary]  # for DRAW_BY_CLIP
     cache: dict[Path, int | None] = {}
     loaded: list[_Word] = []
     words, placements = [], []
@@ -303,8 +314,12 @@ def _plan_stream(
         if cancel is not None:
             cancel.check()
         distractor = bool(others) and rng.random() < config.distractor_fraction
-        label = others[rng.integers(len(others))] if distractor else targets[rng.integers(len(targets))]
-        clip = by_label[label][rng.integers(len(by_label[label]))]
+        if distractor and config.distractor_draw == DRAW_BY_CLIP:
+            clip = other_clips[rng.integers(len(other_clips))]
+            label = clip.label
+        else:
+            label = others[rng.integers(len(others))] if distractor else targets[rng.integers(len(targets))]
+            clip = by_label[label][rng.integers(len(by_label[label]))]
         if clip.path not in cache:
             word = _load_word(clip.path, sample_rate_hz, clip_samples, trim)
             cache[clip.path] = None if word is None else len(loaded)
@@ -313,6 +328,8 @@ def _plan_stream(
         index = cache[clip.path]
         if index is None:  # no speech found in this file: never draw it again
             by_label[label].remove(clip)
+            if distractor:
+                other_clips.remove(clip)
             if not by_label[label]:
                 (others if distractor else targets).remove(label)
                 if not targets:

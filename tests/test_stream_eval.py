@@ -187,3 +187,28 @@ def test_words_without_speech_are_a_clear_error_not_an_endless_search(word_model
             sf.write(tmp_path / "words" / label / f"{n:08x}_nohash_0.wav", np.zeros(rate_hz, dtype=np.float32), rate_hz)
     with pytest.raises(DataError, match="no speech found in any clip of the model's words"):
         run_to_end(stream_eval(word_model, tmp_path / "words", NOISE, StreamConfig(minutes=0.5)))
+
+
+def test_distractors_drawn_by_clip_play_every_clip_as_often_not_every_word(word_model, tmp_path):
+    """By word (the default), the one clip of a scarce other word is half the distractors; by clip,
+    one of the eight other-word clips, and more distinct utterances are heard."""
+    import shutil
+
+    (tmp_path / "yes").mkdir()
+    for path in sorted((SPEECH_COMMANDS / "yes").iterdir()):
+        shutil.copy(path, tmp_path / "yes" / path.name)
+    sources = sorted(p for label in ("no", "one", "two", "three") for p in (SPEECH_COMMANDS / label).iterdir())
+    for folder, paths in (("cat", sources[:1]), ("dog", sources[1:])):  # 1 clip of "cat", 7 of "dog"
+        (tmp_path / folder).mkdir()
+        for index, path in enumerate(paths):  # the sources share names: one speaker per clip here
+            shutil.copy(path, tmp_path / folder / f"{index:08x}_nohash_0.wav")
+    plays = {}
+    for draw in ("word", "clip"):
+        config = StreamConfig(minutes=6.0, seed=3, distractor_fraction=0.9, distractor_draw=draw, per_noise=False)
+        result = run_to_end(stream_eval(word_model, tmp_path, NOISE, config))
+        others = [w for w in result.words if not w.target]
+        plays[draw] = (sum(w.label == "cat" for w in others) / len(others), len({w.path for w in others}))
+    assert plays["word"][0] > 0.35 and plays["clip"][0] < 0.25
+    assert plays["clip"][1] == 8 and plays["word"][1] <= 8
+    with pytest.raises(ValueError, match="distractor_draw"):
+        StreamConfig(distractor_draw="speaker")
