@@ -209,6 +209,6 @@ def test_distractors_drawn_by_clip_play_every_clip_as_often_not_every_word(word_
         others = [w for w in result.words if not w.target]
         plays[draw] = (sum(w.label == "cat" for w in others) / len(others), len({w.path for w in others}))
     assert plays["word"][0] > 0.35 and plays["clip"][0] < 0.25
-    assert plays["clip"][1] == 8 and plays["word"][1] <= 8
+    assert plays["clip"][1] == 8  # every clip of the other words is heard
     with pytest.raises(ValueError, match="distractor_draw"):
         StreamConfig(distractor_draw="speaker")

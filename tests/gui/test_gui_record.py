@@ -256,3 +256,20 @@ def test_unreadable_clips_are_shown_apart_and_not_counted_in_record_or_train(qtb
     train.recordings_edit.setText(str(tmp_path))
     train._update_recordings()
     assert train.recordings_info.text() == "up (3); 1 unreadable, skipped (see Record)"
+
+
+def test_a_folder_of_more_clips_than_takes_is_listed_without_opening_each(tmp_path, monkeypatch):
+    """A whole dataset is not opened clip by clip (about 30 s for Speech Commands): it is listed as
+    it is, unreadable clips included, as training reports them."""
+    from gui.panels import record
+    from speechrnn.record import save_take
+
+    for index in range(2):
+        save_take(tmp_path, "up", "me", speech("yes", index), RATE)
+    (tmp_path / "up" / "me_nohash_7.wav").write_bytes(b"")
+    checker = record.ClipChecker()
+    readable, unreadable = checker.by_word(tmp_path)
+    assert len(readable["up"]) == 2 and len(unreadable["up"]) == 1
+    monkeypatch.setattr(record, "MAX_CHECKED_CLIPS", 2)
+    readable, unreadable = record.ClipChecker().by_word(tmp_path)
+    assert len(readable["up"]) == 3 and unreadable == {}
