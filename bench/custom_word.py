@@ -85,6 +85,7 @@ class Sizes:
     clips_per_confusable: int | None = None
     negatives: tuple[tuple[str, object], ...] = ()  # NegativesConfig fields to change (--set)
     augment: tuple[tuple[str, object], ...] = ()  # AugmentConfig fields to change (--augment)
+    train: tuple[tuple[str, object], ...] = ()  # TrainConfig fields to change (--train)
     train_seed: int | None = None  # None: TrainConfig's
     threshold: float | None = None  # the recognizer's detection threshold (None: its default)
     rescore: tuple[float, ...] = ()  # higher thresholds, scored on the detections' peak scores (--rescore)
@@ -193,7 +194,8 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
                         **({"hidden": sizes.hidden} if sizes.hidden and not start_from else {}))
     config = TrainConfig(epochs=sizes.epochs or small_data_epochs(bool(start_from)), threads=training_threads(),
                          **({"lr": sizes.lr} if sizes.lr else {}),
-                         **({"seed": sizes.train_seed} if sizes.train_seed is not None else {}))
+                         **({"seed": sizes.train_seed} if sizes.train_seed is not None else {}),
+                         **dict(sizes.train))
     if start_from:  # as the panel's "Start from" does
         base = base_network(start_from)
         features, model, config = base.features, base.model_for(model), replace(config, init_from=str(base.path))
@@ -371,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="change a NegativesConfig field for an experiment (e.g. --set unknown_pct=600)")
     parser.add_argument("--augment", action="append", default=[], metavar="NAME=VALUE",
                         help="change an AugmentConfig field for an experiment (e.g. --augment speed=True)")
+    parser.add_argument("--train", action="append", default=[], metavar="NAME=VALUE",
+                        help="change a TrainConfig field for an experiment (e.g. --train stream_target_lead_ms=0.0)")
     parser.add_argument("--train-seed", type=int, default=None, help="training seed (default: TrainConfig's)")
     parser.add_argument("--only", choices=("with", "without"), default=None, help="train only one of the two")
     parser.add_argument("--minutes", type=float, default=None, help=f"stream length (default {STREAM_MINUTES})")
@@ -393,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
                              "word's few clips repeat), or any clip (more distinct utterances)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
-    sizes = replace(sizes, negatives=field_changes(args.set), augment=field_changes(args.augment), train_seed=args.train_seed,
+    sizes = replace(sizes, negatives=field_changes(args.set), augment=field_changes(args.augment),
+                    train=field_changes(args.train), train_seed=args.train_seed,
                     threshold=args.threshold, lr=args.lr, split=args.split, draw=args.draw,
                     rescore=tuple(float(t) for t in args.rescore.split(",") if t.strip()),
                     start_from=None if args.start_from is None else ("" if args.start_from == "new" else args.start_from),
@@ -407,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                   Path(args.model) if args.model else None)
     results["negatives_settings"] = {k: v for k, v in vars(negatives_settings(sizes)).items()}
     results["augment_changes"], results["train_seed"] = dict(sizes.augment), sizes.train_seed
+    results["train_changes"] = dict(sizes.train)
     results["training_voices"] = training_voices(sizes)
     print(table(results))
     if args.json:

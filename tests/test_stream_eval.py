@@ -91,7 +91,7 @@ def test_stream_eval_command_writes_json(word_model, tmp_path):
     out = tmp_path / "report" / "stream.json"
     command = [sys.executable, "-m", "speechrnn", "stream-eval", str(word_model), "--data", str(SPEECH_COMMANDS),
                "--noise", str(NOISE), "--minutes", "0.5", "--snr-db", "15", "--seed", "1", "--json", str(out),
-               "--events", "--threshold", "0.7", "--min-prominence-db", "4.5"]
+               "--events", "--threshold", "0.7", "--min-prominence-db", "4.5", "--draw", "clip"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "hit rate" in result.stdout and "false accepts" in result.stdout
@@ -101,6 +101,7 @@ def test_stream_eval_command_writes_json(word_model, tmp_path):
         assert key in data
     assert data["settings"]["detector"]["threshold"] == 0.7
     assert data["settings"]["detector"]["min_prominence_db"] == 4.5
+    assert data["settings"]["stream"]["distractor_draw"] == "clip"
     assert len(data["words"]) == data["targets"] + data["distractors"]
     assert data["detections"] and all(d["prominence_db"] >= 4.5 for d in data["detections"])
 

@@ -11,6 +11,7 @@ from speechrnn.errors import SpeechRNNError
 
 def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) -> None:
     from speechrnn.cli.listen import add_detector_arguments
+    from speechrnn.stream_eval import DISTRACTOR_DRAWS, DRAW_BY_WORD
 
     parser = subparsers.add_parser(
         name,
@@ -37,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                              "heard) and a steady mains hum to the noises")
     parser.add_argument("--distractors", type=float, default=0.2,
                         help="share of words outside the vocabulary, when the folder has some (default 0.2)")
+    parser.add_argument("--draw", choices=DISTRACTOR_DRAWS, default=DRAW_BY_WORD,
+                        help="how a distractor is drawn: 'word' (an other word, then one of its clips: every word "
+                             "as often, the few clips of a scarce word repeat) or 'clip' (any clip of an other "
+                             "word: every clip as often; default word)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--events", action="store_true", help="with --json: include every word and detection")
     add_detector_arguments(parser)
@@ -54,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = StreamConfig(minutes=args.minutes, snr_db=args.snr_db, seed=args.seed,
                               distractor_fraction=args.distractors, noise_only_hours=args.hours,
-                              per_noise=not args.mixed_noise)
+                              per_noise=not args.mixed_noise, distractor_draw=args.draw)
     except ValueError as exc:
         raise SpeechRNNError(str(exc)) from None
     if args.json:
