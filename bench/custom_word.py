@@ -194,8 +194,8 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
                         **({"hidden": sizes.hidden} if sizes.hidden and not start_from else {}))
     config = TrainConfig(epochs=sizes.epochs or small_data_epochs(bool(start_from)), threads=training_threads(),
                          **({"lr": sizes.lr} if sizes.lr else {}),
-                         **({"seed": sizes.train_seed} if sizes.train_seed is not None else {}),
-                         **dict(sizes.train))
+                         **({"seed": sizes.train_seed} if sizes.train_seed is not None else {}))
+    config = replace(config, **dict(sizes.train))  # --train wins over --lr / --train-seed
     if start_from:  # as the panel's "Start from" does
         base = base_network(start_from)
         features, model, config = base.features, base.model_for(model), replace(config, init_from=str(base.path))

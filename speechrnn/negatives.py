@@ -67,10 +67,6 @@ class NegativesConfig:
     # objective: 300 % -> 92 %, 30; 500 % -> 62 %, 5; 1000 % -> 54 %, 11 (10-min stream). No share
     # reaches the issue's target; this one favours rejection.
     unknown_pct: float = 500.0
-    # Bundled words that sound like one of yours (speechrnn.confusables: "right" for "lights") are
-    # always among _unknown_, each clip this many times in training (DataSpec.focus_words); 0 = drawn
-    # like any other word.
-    focus_repeat: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -80,8 +76,6 @@ class NegativesConfig:
             raise ValueError("other_words must be >= 0 and clips_per_other_word >= 1")
         if self.unknown_pct < 0:
             raise ValueError("unknown_pct must not be negative")
-        if self.focus_repeat < 0:
-            raise ValueError("focus_repeat must not be negative")
 
 
 def _asset_candidates(name: str) -> list[Path]:
@@ -169,13 +163,8 @@ def with_negatives(spec: DataSpec, config: NegativesConfig, cache_dir: Path | No
     if not spec.words:
         return spec
     sources = list(spec.sources)
-    focus: tuple[str, ...] = ()
     if config.bundled:
-        bundled = bundled_negatives_dir()
-        sources.append(str(bundled))
-        if config.focus_repeat:
-            similar = set(confusable_words(spec.words, config))
-            focus = tuple(sorted(p.name for p in bundled.iterdir() if p.is_dir() and p.name in similar))
+        sources.append(str(bundled_negatives_dir()))
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(spec.data_dir)
     rendered = confusables_dir(spec.words, config, cache)
     if (config.confusables_per_word or config.other_words) and (rendered / DONE_MARKER).is_file():
@@ -184,8 +173,6 @@ def with_negatives(spec: DataSpec, config: NegativesConfig, cache_dir: Path | No
     if config.noise and not noise_dirs:
         noise_dirs = (str(bundled_noise_dir()),)
     added = len(sources) > len(spec.sources)
-    if focus:
-        spec = replace(spec, focus_words=focus, focus_repeat=config.focus_repeat)
     return replace(spec, sources=tuple(dict.fromkeys(sources)), noise_dirs=noise_dirs,
                    unknown_pct=max(spec.unknown_pct, config.unknown_pct) if added else spec.unknown_pct)
 
@@ -259,8 +246,4 @@ def prepare_negatives(spec: DataSpec, config: NegativesConfig, cache_dir: Path |
     """Render the similar words, then ``Finished(with_negatives(spec, config, cache_dir))``."""
     if spec.words and _words_present(spec):
         yield from render_confusables(spec.words, config, cache_dir, spec.data_dir, cancel)
-    prepared = with_negatives(spec, config, cache_dir)
-    if prepared.focus_words:
-        yield Message(f"bundled words that sound like yours, every clip of them an other word ({prepared.focus_repeat}x "
-                      f"in training): {', '.join(prepared.focus_words)}")
-    yield Finished(prepared)
+    yield Finished(with_negatives(spec, config, cache_dir))

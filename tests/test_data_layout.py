@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -208,30 +206,6 @@ def test_unknown_by_word_gives_the_same_other_words_classes_of_their_own(tmp_pat
             assert by_word.labels[target] == (clip.label if clip else SILENCE)
     with pytest.raises(ValueError, match="unknown_by_word"):
         DataSpec((str(root),), task="35", unknown_by_word=True)
-
-
-def test_focus_words_are_all_among_unknown_and_repeated_in_training_only(tmp_path):
-    """A custom word's rhyme ("right" for "lights") is never left out of the other words by the draw."""
-    others = ("cat", "dog", "bed", "bird", "tree", "wow")
-    root = make_dataset(tmp_path / "data", ("yes", *others), speakers=40)
-    plain = DataSpec((str(root),), words=("yes",), unknown_pct=200.0)
-    before = prepared(plain, tmp_path / "cache")
-    assert prepared(replace(plain, focus_words=()), tmp_path / "cache").train.clips == before.train.clips
-    focused = prepared(replace(plain, focus_words=("bed",), focus_repeat=3), tmp_path / "cache")
-    for split in ("train", "validation", "testing"):
-        all_bed = {p for p in (root / "bed").iterdir() if assign_split(speaker_of(p.name), 10.0, 10.0) == split}
-        old, new = before.split(split), focused.split(split)
-        old_unknown = [c for c, t in zip(old.clips, old.targets.tolist()) if c is not None and before.labels[t] == UNKNOWN]
-        new_unknown = [c for c, t in zip(new.clips, new.targets.tolist()) if c is not None and focused.labels[t] == UNKNOWN]
-        assert {c.path for c in old_unknown if c.label == "bed"} < all_bed  # the draw leaves some out ...
-        beds = Counter(c.path for c in new_unknown if c.label == "bed")
-        assert set(beds) == all_bed  # ... focus takes every one
-        assert set(beds.values()) == {3 if split == "train" else 1}
-        # the class keeps its size before the repeats; other words fill the rest
-        assert len(new_unknown) - (2 * len(all_bed) if split == "train" else 0) == len(old_unknown)
-        assert {c.label for c in new_unknown} - {"bed"}
-    with pytest.raises(ValueError, match="focus_repeat"):
-        replace(plain, focus_repeat=0)
 
 
 def test_task_35_and_no_task_make_every_folder_a_class(tmp_path):

@@ -69,17 +69,6 @@ def test_with_negatives_adds_the_bundled_words_and_noise_to_custom_words_only(tm
     assert with_negatives(spec, NegativesConfig(), tmp_path).sources[-1] == str(rendered)
 
 
-def test_bundled_words_that_sound_like_yours_are_the_focus_of_the_other_words(tmp_path):
-    focused = NegativesConfig(focus_repeat=3)
-    lights = with_negatives(DataSpec(("mine",), words=("lights",)), focused, tmp_path)
-    assert (lights.focus_words, lights.focus_repeat) == (("right",), 3)  # rhymes: bundled "right"
-    assert with_negatives(DataSpec(("mine",), words=("lights",)), NegativesConfig(focus_repeat=0),
-                          tmp_path).focus_words == ()
-    assert with_negatives(DataSpec(("mine",), words=("music",)), focused, tmp_path).focus_words == ()
-    bird = with_negatives(DataSpec(("mine",), words=("bird",)), focused, tmp_path)
-    assert "bed" in bird.focus_words and "bird" not in bird.focus_words  # never your own word
-
-
 def test_the_prepared_data_holds_bundled_unknown_words_and_noise(tmp_path):
     from speechrnn.data.cache import prepare_data
     from speechrnn.events import run_to_end

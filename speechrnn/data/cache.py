@@ -438,29 +438,15 @@ def _select(spec: DataSpec, sources: list[_Source], classes: list[str]) -> dict[
         selection = chosen[split]
         words = len(selection.rows) - real_silence[split] - real_unknown[split]
         if (UNKNOWN in index or spec.unknown_by_word) and not real_unknown[split] and candidates[split]:
-            picks = _other_word_picks(candidates[split], math.ceil(words * spec.unknown_pct / 100), sources,
-                                      spec, np.random.default_rng([spec.seed, split_number]), split == SPLITS[0])
-            wanted = len(picks)
+            wanted = min(len(candidates[split]), math.ceil(words * spec.unknown_pct / 100))
+            rng = np.random.default_rng([spec.seed, split_number])
+            picks = [candidates[split][i] for i in np.sort(rng.choice(len(candidates[split]), size=wanted, replace=False))]
             selection.rows += picks
             selection.targets += ([index[sources[s].clips[row].label] for s, row in picks] if spec.unknown_by_word
                                   else [index[UNKNOWN]] * wanted)
         if SILENCE in index and not real_silence[split] and words:
             selection.silence = math.ceil(words * spec.silence_pct / 100)
     return chosen
-
-
-def _other_word_picks(candidates: list[tuple[int, int]], wanted: int, sources: list[_Source], spec: DataSpec,
-                      rng: np.random.Generator, training: bool) -> list[tuple[int, int]]:
-    """``wanted`` of the other-word ``candidates`` (fewer when there are fewer), drawn at random after
-    every clip of ``spec.focus_words``; in the training split each focus clip is there
-    ``spec.focus_repeat`` times (on top of ``wanted``)."""
-    focus = set(spec.focus_words)
-    first = [c for c in candidates if sources[c[0]].clips[c[1]].label in focus][:wanted]
-    rest = [c for c in candidates if sources[c[0]].clips[c[1]].label not in focus]
-    drawn = min(len(rest), wanted - len(first))
-    picks = sorted(first + [rest[i] for i in rng.choice(len(rest), size=drawn, replace=False)])
-    repeats = (spec.focus_repeat - 1) * first if training else []
-    return picks + repeats
 
 
 def _build_clipset(split: str, selection: _Selection, sources: list[_Source], classes: list[str],

@@ -44,10 +44,6 @@ class DataSpec:
     their own, named by their folders, instead of one ``_unknown_`` class: a first stage whose network
     a run on the task's labels then starts from (``TrainConfig.init_from``); measured for the
     commands model in assets/README.md.
-    ``focus_words``: other words that are always among ``_unknown_`` (every clip of theirs, before
-    the random draw fills the class up to ``unknown_pct``), each clip ``focus_repeat`` times in the
-    training split: what a custom word must reject most (real clips of a word that rhymes with it,
-    :mod:`speechrnn.negatives`).
     """
 
     sources: tuple[str, ...]
@@ -65,8 +61,6 @@ class DataSpec:
     test_sources: tuple[str, ...] = ()
     label_aliases: tuple[tuple[str, str], ...] = ()
     unknown_by_word: bool = False
-    focus_words: tuple[str, ...] = ()
-    focus_repeat: int = 1
 
     def __post_init__(self) -> None:
         if isinstance(self.sources, str):
@@ -84,8 +78,6 @@ class DataSpec:
             raise ValueError(f"unknown_pct must be within 0..{MAX_UNKNOWN_PCT:g}")
         if self.unknown_by_word and not (self.vocabulary and self.unknown_enabled):
             raise ValueError("unknown_by_word needs a vocabulary (a task or words) with unknown on")
-        if self.focus_repeat < 1:
-            raise ValueError("focus_repeat must be at least 1")
         if self.validation_pct + self.testing_pct >= 100:
             raise ValueError("validation_pct + testing_pct must leave some training data")
 
@@ -134,7 +126,7 @@ class DataSpec:
     @classmethod
     def from_dict(cls, data: dict) -> "DataSpec":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("sources", "words", "noise_dirs", "test_sources", "focus_words"):
+        for key in ("sources", "words", "noise_dirs", "test_sources"):
             if known.get(key) is not None:
                 known[key] = tuple(known[key])
         if known.get("label_aliases"):
