@@ -86,6 +86,7 @@ class Sizes:
     negatives: tuple[tuple[str, object], ...] = ()  # NegativesConfig fields to change (--set)
     augment: tuple[tuple[str, object], ...] = ()  # AugmentConfig fields to change (--augment)
     train: tuple[tuple[str, object], ...] = ()  # TrainConfig fields to change (--train)
+    detector: tuple[tuple[str, object], ...] = ()  # DetectorConfig fields to change (--detector)
     train_seed: int | None = None  # None: TrainConfig's
     threshold: float | None = None  # the recognizer's detection threshold (None: its default)
     rescore: tuple[float, ...] = ()  # higher thresholds, scored on the detections' peak scores (--rescore)
@@ -229,7 +230,8 @@ def negatives_settings(sizes: Sizes):
 
 
 def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, threshold: float | None = None,
-           rescore: tuple[float, ...] = (), draw: str = DRAW_BY_WORD) -> dict:
+           rescore: tuple[float, ...] = (), draw: str = DRAW_BY_WORD,
+           detector_changes: tuple[tuple[str, object], ...] = ()) -> dict:
     from types import SimpleNamespace
 
     from speechrnn.events import run_to_end
@@ -238,7 +240,8 @@ def stream(model: Path, folder: Path, noise: Path, minutes: float, seed: int, th
 
     config = StreamConfig(minutes=minutes, snr_db=SNR_DB, seed=seed, distractor_fraction=DISTRACTOR_FRACTION,
                           distractor_draw=draw)
-    detector = DetectorConfig() if threshold is None else DetectorConfig(threshold=threshold)
+    detector = replace(DetectorConfig() if threshold is None else DetectorConfig(threshold=threshold),
+                       **dict(detector_changes))
     result = run_to_end(stream_eval(model, folder, noise, config, detector))
     fired_on: dict[str, int] = {}
     fired_clips: dict[str, int] = {}  # a word with few clips is played many times: one clip can fire often
@@ -327,7 +330,8 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
             row = {"training": name, "objective": objective, "start_from": start, "sources": list(spec.sources),
                    "noise_dirs": list(spec.noise_dirs), "unknown_pct": spec.unknown_pct, "model": str(model)}
         for test, folder in (("real words", real_dir), ("similar words", similar_dir)):
-            row[test] = stream(model, folder, noise, sizes.minutes, seed, sizes.threshold, sizes.rescore, sizes.draw)
+            row[test] = stream(model, folder, noise, sizes.minutes, seed, sizes.threshold, sizes.rescore, sizes.draw,
+                               sizes.detector)
         results["runs"].append(row)
     return results
 
@@ -356,7 +360,9 @@ def table(results: dict) -> str:
 
 
 def field_changes(items: list[str]) -> tuple[tuple[str, object], ...]:
-    """``["name=value", ...]`` (--set, --augment) -> ``(("name", value), ...)``, values as Python literals."""
+    """``["name=value", ...]`` (--set, --augment, --train, --detector) -> ``(("name", value), ...)``.
+
+    Values are Python literals."""
     return tuple((name, ast.literal_eval(value)) for name, _, value in (item.partition("=") for item in items))
 
 
@@ -375,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="change an AugmentConfig field for an experiment (e.g. --augment speed=True)")
     parser.add_argument("--train", action="append", default=[], metavar="NAME=VALUE",
                         help="change a TrainConfig field for an experiment (e.g. --train stream_target_lead_ms=0.0)")
+    parser.add_argument("--detector", action="append", default=[], metavar="NAME=VALUE",
+                        help="change a DetectorConfig field of the streams (e.g. --detector smoothing_ms=200.0)")
     parser.add_argument("--train-seed", type=int, default=None, help="training seed (default: TrainConfig's)")
     parser.add_argument("--only", choices=("with", "without"), default=None, help="train only one of the two")
     parser.add_argument("--minutes", type=float, default=None, help=f"stream length (default {STREAM_MINUTES})")
@@ -398,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
     sizes = replace(sizes, negatives=field_changes(args.set), augment=field_changes(args.augment),
-                    train=field_changes(args.train), train_seed=args.train_seed,
+                    train=field_changes(args.train), detector=field_changes(args.detector), train_seed=args.train_seed,
                     threshold=args.threshold, lr=args.lr, split=args.split, draw=args.draw,
                     rescore=tuple(float(t) for t in args.rescore.split(",") if t.strip()),
                     start_from=None if args.start_from is None else ("" if args.start_from == "new" else args.start_from),
@@ -412,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                   Path(args.model) if args.model else None)
     results["negatives_settings"] = {k: v for k, v in vars(negatives_settings(sizes)).items()}
     results["augment_changes"], results["train_seed"] = dict(sizes.augment), sizes.train_seed
-    results["train_changes"] = dict(sizes.train)
+    results["train_changes"], results["detector_changes"] = dict(sizes.train), dict(sizes.detector)
     results["training_voices"] = training_voices(sizes)
     print(table(results))
     if args.json:
