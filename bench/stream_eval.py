@@ -65,8 +65,9 @@ def run(ctx: BenchContext) -> dict:
 
 
 def run_drift(ctx: BenchContext) -> dict:
-    """One long stream (8 h; quick: a few minutes) over all noises: the hit rate of the first and the
-    last hour. A model whose carried state drifts would lose hits late."""
+    """One long stream (8 h; quick: a few minutes) over all noises, whose last hour replays its first
+    (the same words over the same noise): the hit rate of the two. A model whose carried state
+    drifts would lose hits late."""
     from speechrnn.checkpoint import load_checkpoint
     from speechrnn.events import run_to_end
     from speechrnn.stream_eval import StreamConfig, stream_eval
@@ -80,9 +81,15 @@ def run_drift(ctx: BenchContext) -> dict:
     config = StreamConfig(minutes=minutes, snr_db=SNR_DB, seed=ctx.seed, per_noise=False, drift_hour_s=span_s)
     result = run_to_end(stream_eval(ctx.default_model, data.words, noise, config))
     drift = result.drift(span_s) or {}
-    return {"note": f"one {minutes / 60:g}-hour stream, all noises looped; {data.description}",
+    return {"note": f"one {minutes / 60:g}-hour stream, all noises looped, its last span the first replayed; "
+                    f"{data.description}",
             "table": {"hours": round(result.hours, 2), "targets": result.targets,
                       "hit rate, first span %": round(100 * drift.get("first_hit_rate", float("nan")), 1),
                       "hit rate, last span %": round(100 * drift.get("last_hit_rate", float("nan")), 1),
+                      "words replayed": drift.get("words"), "hit early, missed late": drift.get("lost"),
+                      "missed early, hit late": drift.get("gained"),
+                      "detections of the replay the same as the first span's (label, time within 10 ms)":
+                          "{same} of {late} (first span: {early})".format(**drift["detections"])
+                          if drift.get("detections") else None,
                       "span (s)": span_s, "false accepts per hour": round(result.false_accepts_per_hour, 2)},
             "summary": result.to_dict()}

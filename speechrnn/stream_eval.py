@@ -12,6 +12,9 @@ and counts:
 * **false accepts** (per hour of stream): detections outside every word, and detections during
   words outside the vocabulary (the folder's other labels, played as distractors);
   **duplicates**: extra detections of a word already hit (reported, not counted as false accepts).
+* **drift**: a stream of two ``drift_hour_s`` spans or more ends with its first span replayed
+  (the same words over the same noise), and each of those words is scored early and late: what
+  differs is only the state the recognizer carried in between.
 
 SNR: each word is scaled so that its 1 s clip's power over the power of the noise under it equals
 ``snr_db`` (the same definition as training-time noise mixing, :func:`speechrnn.data.augment.noise_gain`);
@@ -43,6 +46,7 @@ PROGRESS_EVERY_S = 30.0  # stream seconds between progress events
 PLAN_PROGRESS_EVERY = 50  # placed words between progress events while planning
 SECONDS_PER_HOUR = 3600.0
 PERCENTILE_95 = 95.0
+SAME_TIME_S = 0.01  # a replayed detection is the same as an early one at this distance (one frame)
 CLIP_LIMIT = 1.0  # full scale: the mixed stream is clipped to +-1 like a real ADC
 
 
@@ -68,10 +72,15 @@ class StreamConfig:
     per_noise: bool = True  # one stream of ``minutes`` per noise recording (a table row each); else all looped
     noise_only_hours: float = 0.0  # also run each noise alone this long: false accepts with no speech at all
     drift_hour_s: float = 3600.0  # the drift check compares the hit rate of the first and last such span
+    # a stream that holds two drift spans ends with its first span again (the same words over the same
+    # noise), so the drift check hears the same audio early and late: what differs is the carried state
+    replay_first_span: bool = True
 
     def __post_init__(self) -> None:
         if self.minutes <= 0:
             raise ValueError("minutes must be positive")
+        if self.drift_hour_s <= 0:
+            raise ValueError("drift_hour_s must be positive")
         if self.noise_only_hours < 0:
             raise ValueError("noise_only_hours must not be negative")
         if not 0 < self.gap_min_s <= self.gap_max_s:
@@ -114,6 +123,10 @@ class StreamEvalResult:
     settings: dict[str, Any] = field(default_factory=dict)
     words: list[PlacedWord] = field(default_factory=list)
     detections: list[dict[str, Any]] = field(default_factory=list)
+    # (hit early, hit late) per target word of a first span replayed at the stream's end
+    replayed_pairs: list[tuple[bool, bool]] = field(default_factory=list)
+    # detections in the first span, in its replay, and in both (same label, same time within SAME_TIME_S)
+    replayed_detections: dict[str, int] = field(default_factory=dict)
 
     @property
     def hit_rate(self) -> float:
@@ -128,9 +141,21 @@ class StreamEvalResult:
         hours = sum(row["hours"] for row in self.noise_only.values())
         return sum(row["false_accepts"] for row in self.noise_only.values()) / hours if hours else None
 
-    def drift(self, span_s: float) -> dict[str, float] | None:
+    def drift(self, span_s: float) -> dict[str, Any] | None:
         """Hit rate of the targets in the first and in the last ``span_s`` of the stream (None when
-        the stream is shorter than two spans): a model whose carried state drifts loses hits late."""
+        the stream is shorter than two spans): a model whose carried state drifts loses hits late.
+
+        When the last span replayed the first (``StreamConfig.replay_first_span``), the two rates
+        are of the same words over the same noise, and ``lost`` / ``gained`` count the words hit
+        early and missed late, and the other way round; otherwise they are of different words."""
+        if self.replayed_pairs:
+            pairs = self.replayed_pairs
+            return {"span_s": span_s, "replayed": True, "words": len(pairs),
+                    "first_hit_rate": sum(first for first, _ in pairs) / len(pairs),
+                    "last_hit_rate": sum(last for _, last in pairs) / len(pairs),
+                    "lost": sum(first and not last for first, last in pairs),
+                    "gained": sum(last and not first for first, last in pairs),
+                    "detections": dict(self.replayed_detections)}
         if not self.hit_times_s or self.hours * SECONDS_PER_HOUR < 2 * span_s:
             return None
         end = max(t for t, _ in self.hit_times_s)
@@ -138,7 +163,8 @@ class StreamEvalResult:
         last = [hit for t, hit in self.hit_times_s if t >= end - span_s]
         if not first or not last:
             return None
-        return {"span_s": span_s, "first_hit_rate": sum(first) / len(first), "last_hit_rate": sum(last) / len(last)}
+        return {"span_s": span_s, "replayed": False, "first_hit_rate": sum(first) / len(first),
+                "last_hit_rate": sum(last) / len(last)}
 
     def latency_ms(self, percentile: float) -> float | None:
         return float(np.percentile(self.latencies_ms, percentile)) if self.latencies_ms else None
@@ -195,8 +221,17 @@ class StreamEvalResult:
             rows.append(("noise alone", f"{alone:.2f} false accepts per hour ({hours:.2f} h, no speech)"))
         drift = self.drift(self.settings.get("stream", {}).get("drift_hour_s", SECONDS_PER_HOUR))
         if drift is not None:
-            rows.append(("drift", f"hit rate first {drift['span_s'] / 60:.0f} min {100 * drift['first_hit_rate']:.1f} %, "
-                                  f"last {100 * drift['last_hit_rate']:.1f} %"))
+            minutes = drift["span_s"] / 60
+            if drift["replayed"]:
+                rows.append(("drift", f"the first {minutes:.0f} min replayed at the end: hit rate "
+                                      f"{100 * drift['first_hit_rate']:.1f} % early, {100 * drift['last_hit_rate']:.1f} % "
+                                      f"late (of {drift['words']} words: {drift['lost']} lost, "
+                                      f"{drift['gained']} gained; detections the same: "
+                                      f"{drift['detections'].get('same', 0)} of {drift['detections'].get('early', 0)} "
+                                      f"early and {drift['detections'].get('late', 0)} late)"))
+            else:
+                rows.append(("drift", f"hit rate first {minutes:.0f} min {100 * drift['first_hit_rate']:.1f} %, "
+                                      f"last {100 * drift['last_hit_rate']:.1f} %"))
         width = max(len(name) for name, _ in rows)
         lines = [f"{name:<{width}}  {value}" for name, value in rows]
         if len(self.per_noise) > 1 or self.noise_only:
@@ -285,10 +320,29 @@ class _Plan:
     placements: list[tuple[int, int, float]]  # (start sample, index into loaded, gain)
     loaded: list[_Word]
     total_samples: int
+    replay_from: int | None = None  # from this sample on, the stream (noise and words) replays its start
+    replayed: list[tuple[int, int]] = field(default_factory=list)  # (word, its replay): indices into words
 
     @cached_property
     def starts(self) -> list[int]:
         return [start for start, _, _ in self.placements]
+
+
+def _replay_first_span(plan: _Plan, span_samples: int, sample_rate_hz: int) -> _Plan:
+    """``plan`` with its last ``span_samples`` replaced by its first: the words wholly inside the
+    first span again, at the same offsets, over the same stretch of noise (see ``_render``)."""
+    import dataclasses
+
+    start = plan.total_samples - span_samples
+    size = [plan.loaded[index].samples.size for _, index, _ in plan.placements]
+    kept = [i for i, (position, _, _) in enumerate(plan.placements) if position + size[i] <= start]
+    early = [i for i, (position, _, _) in enumerate(plan.placements) if position + size[i] <= span_samples]
+    shift_s = start / sample_rate_hz
+    words = [plan.words[i] for i in kept] + [_shifted(plan.words[i], shift_s) for i in early]
+    placements = ([plan.placements[i] for i in kept]
+                  + [(position + start, index, gain) for position, index, gain in (plan.placements[i] for i in early)])
+    replayed = [(n, len(kept) + n) for n in range(len(early))]  # the early words are the first ones kept
+    return dataclasses.replace(plan, words=words, placements=placements, replay_from=start, replayed=replayed)
 
 
 def _plan_stream(
@@ -359,7 +413,9 @@ def _plan_stream(
 
 def _render(plan: _Plan, noise: _NoiseLoop, noise_scale: float, start: int, length: int) -> np.ndarray:
     """Samples ``[start, start + length)`` of the stream: scaled noise plus the words in it."""
-    out = noise.segment(start, length) * noise_scale
+    cut = length if plan.replay_from is None else min(length, max(0, plan.replay_from - start))
+    out = np.concatenate([noise.segment(start, cut),  # from replay_from on, the noise of the start again
+                          noise.segment(start + cut - (plan.replay_from or 0), length - cut)]) * noise_scale
     first = max(0, bisect.bisect_right(plan.starts, start) - 1)  # words are placed in order, apart
     for position, index, gain in plan.placements[first:]:
         word = plan.loaded[index].samples
@@ -496,12 +552,19 @@ def stream_eval(
             else:
                 yield event
         assert plan is not None
+        span = round(config.drift_hour_s * rate)
+        if config.replay_first_span and plan.total_samples >= 2 * span:
+            plan = _replay_first_span(plan, span, rate)
         yield Stage("recognize", f"{name}: running the recognizer over {plan.total_samples / rate / 60:.1f} min of audio")
         recognizer.reset()
         found = yield from _run(recognizer, lambda start, length: _render(plan, noise, noise_scale, start, length),
                                 plan.total_samples, cancel)
         hours = plan.total_samples / rate / SECONDS_PER_HOUR
         part = score_detections(plan.words, found, config.tolerance_s, hours, recognizer.labels)
+        hit = dict(zip((i for i, w in enumerate(plan.words) if w.target), (h for _, h in part.hit_times_s)))
+        part.replayed_pairs = [(hit[early], hit[late]) for early, late in plan.replayed if early in hit]
+        if plan.replay_from is not None:
+            part.replayed_detections = _same_detections(found, span / rate, plan.replay_from / rate)
         per_noise[name] = {k: v for k, v in part.to_dict().items()
                            if k not in ("per_label", "settings", "noise_only", "per_noise", "drift")}
         offset = sum(p.hours for p in parts) * SECONDS_PER_HOUR
@@ -522,6 +585,9 @@ def stream_eval(
     elapsed = time.perf_counter() - started
     result = _merge(parts, recognizer.labels)
     result.per_noise, result.noise_only = per_noise, noise_only
+    result.replayed_pairs = [pair for part in parts for pair in part.replayed_pairs]
+    result.replayed_detections = {key: sum(p.replayed_detections.get(key, 0) for p in parts)
+                                  for key in ("early", "late", "same")} if result.replayed_pairs else {}
     result.words, result.detections = words, detections
     result.settings = {
         "model": str(recognizer.checkpoint.path if recognizer.checkpoint else checkpoint_path),
@@ -533,6 +599,16 @@ def stream_eval(
         "real_time_factor": elapsed / audio_s,
     }
     yield Finished(result)
+
+
+def _same_detections(found: list, span_s: float, replay_s: float) -> dict[str, int]:
+    """Detections in ``[0, span_s)``, in its replay from ``replay_s`` on, and how many of the replay's
+    have the same label at the same time (within ``SAME_TIME_S``) as one of the first span's."""
+    early = [(d.label, d.time_s) for d in found if d.time_s < span_s]
+    late = [(d.label, d.time_s - replay_s) for d in found if d.time_s >= replay_s]
+    same = sum(any(label == e_label and abs(time_s - e_time) <= SAME_TIME_S for e_label, e_time in early)
+               for label, time_s in late)
+    return {"early": len(early), "late": len(late), "same": same}
 
 
 SHIFTED_TIMES = ("time_s", "start_s", "end_s")  # a detection's times, moved as its stream's words are

@@ -91,7 +91,7 @@ def test_stream_eval_command_writes_json(word_model, tmp_path):
     out = tmp_path / "report" / "stream.json"
     command = [sys.executable, "-m", "speechrnn", "stream-eval", str(word_model), "--data", str(SPEECH_COMMANDS),
                "--noise", str(NOISE), "--minutes", "0.5", "--snr-db", "15", "--seed", "1", "--json", str(out),
-               "--events", "--threshold", "0.7", "--min-prominence-db", "4.5", "--draw", "clip"]
+               "--events", "--threshold", "0.7", "--min-prominence-db", "4.5", "--draw", "clip", "--no-replay"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "hit rate" in result.stdout and "false accepts" in result.stdout
@@ -102,6 +102,7 @@ def test_stream_eval_command_writes_json(word_model, tmp_path):
     assert data["settings"]["detector"]["threshold"] == 0.7
     assert data["settings"]["detector"]["min_prominence_db"] == 4.5
     assert data["settings"]["stream"]["distractor_draw"] == "clip"
+    assert data["settings"]["stream"]["replay_first_span"] is False
     assert len(data["words"]) == data["targets"] + data["distractors"]
     assert data["detections"] and all(d["prominence_db"] >= 4.5 for d in data["detections"])
 
@@ -144,8 +145,60 @@ def test_drift_compares_the_first_and_last_span():
     words = [word("yes", t, t + 0.5) for t in (10.0, 20.0, 7000.0, 7010.0)]
     found = [detection("yes", 10.6), detection("yes", 20.6), detection("yes", 7000.6)]  # the last word is missed
     result = score_detections(words, found, tolerance_s=1.0, hours=2.0)
-    assert result.drift(3600.0) == {"span_s": 3600.0, "first_hit_rate": 1.0, "last_hit_rate": 0.5}
+    assert result.drift(3600.0) == {"span_s": 3600.0, "replayed": False, "first_hit_rate": 1.0,
+                                     "last_hit_rate": 0.5}
     assert result.drift(4000.0) is None  # the stream is shorter than two spans
+
+
+def test_a_replayed_span_is_the_same_audio_and_its_words_are_paired(stream_word_model):
+    """The last span of a long stream replays its first sample for sample (words and noise), and
+    the drift check pairs each word with its replay, so lost and gained words are counted."""
+    import numpy as np
+
+    from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.data.layout import audio_files_in, scan_folder
+    from speechrnn.recognizer import is_background
+    from speechrnn.stream_eval import _NoiseLoop, _plan_stream, _render, _replay_first_span
+
+    checkpoint = load_checkpoint(stream_word_model)
+    rate, clip_samples = checkpoint.feature_config.sample_rate_hz, checkpoint.feature_config.clip_samples
+    vocabulary = {label for label in checkpoint.labels if not is_background(label)}
+    config = StreamConfig(minutes=1.0, seed=5, per_noise=False, drift_hour_s=20.0)
+    span = round(config.drift_hour_s * rate)
+    rng = np.random.default_rng(config.seed)  # as stream_eval draws them: the noise's offset, then the plan
+    noise = _NoiseLoop(audio_files_in(NOISE), rate, rng)
+    plan, scale = run_to_end(_plan_stream(scan_folder(SPEECH_COMMANDS), vocabulary, config, rate, clip_samples,
+                                          noise, rng, None))
+    replay = _replay_first_span(plan, span, rate)
+    start = replay.total_samples - span
+    assert replay.replay_from == start and replay.replayed
+    early = _render(replay, noise, scale, 0, span)
+    chunk = 7_919  # pushes that straddle the replay's start are rendered in two parts
+    late = np.concatenate([_render(replay, noise, scale, s, min(chunk, replay.total_samples - s))
+                           for s in range(start - chunk // 2, replay.total_samples, chunk)])[chunk // 2:]
+    crossing = [p for p, i, _ in replay.placements if p < span < p + replay.loaded[i].samples.size]
+    same_until = crossing[0] if crossing else span  # a word cut by the span's end is not replayed
+    assert np.array_equal(early[:same_until], late[:same_until])
+    assert not np.allclose(_render(plan, noise, scale, start, span), late)  # not the audio it replaced
+    for first, last in replay.replayed:
+        assert replay.words[last].path == replay.words[first].path
+        assert replay.words[last].end_s - replay.words[first].end_s == pytest.approx(start / rate)
+
+    result = run_to_end(stream_eval(stream_word_model, SPEECH_COMMANDS, NOISE, config))
+    assert result.words == replay.words  # the stream that was scored is this one
+    drift = result.drift(config.drift_hour_s)
+    replayed_targets = sum(replay.words[first].target for first, _ in replay.replayed)
+    assert drift["replayed"] and drift["words"] == len(result.replayed_pairs) == replayed_targets > 0
+    assert drift["first_hit_rate"] == sum(early_hit for early_hit, _ in result.replayed_pairs) / drift["words"]
+    assert drift["lost"] + drift["gained"] <= drift["words"]
+    assert 0 <= drift["detections"]["same"] <= min(drift["detections"]["early"], drift["detections"]["late"])
+    assert drift["detections"]["early"] > 0  # the tiny model hears some of the words
+    assert "replayed at the end" in result.table()
+    fresh = run_to_end(stream_eval(stream_word_model, SPEECH_COMMANDS, NOISE,
+                                   StreamConfig(minutes=1.0, seed=5, per_noise=False, drift_hour_s=20.0,
+                                                replay_first_span=False)))
+    assert not fresh.replayed_pairs and fresh.drift(20.0)["replayed"] is False
+    assert fresh.words == plan.words
 
 
 def test_stream_eval_reports_each_noise_and_the_noise_alone(stream_word_model, tmp_path):

@@ -42,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                         help="how a distractor is drawn: 'word' (an other word, then one of its clips: every word "
                              "as often, the few clips of a scarce word repeat) or 'clip' (any clip of an other "
                              "word: every clip as often; default word)")
+    parser.add_argument("--no-replay", action="store_true",
+                        help="a stream of two hours or more ends with new words, instead of replaying its first hour "
+                             "(the same words over the same noise, so that the drift check compares the same audio "
+                             "heard early and late)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--events", action="store_true", help="with --json: include every word and detection")
     add_detector_arguments(parser)
@@ -59,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = StreamConfig(minutes=args.minutes, snr_db=args.snr_db, seed=args.seed,
                               distractor_fraction=args.distractors, noise_only_hours=args.hours,
-                              per_noise=not args.mixed_noise, distractor_draw=args.draw)
+                              per_noise=not args.mixed_noise, distractor_draw=args.draw,
+                              replay_first_span=not args.no_replay)
     except ValueError as exc:
         raise SpeechRNNError(str(exc)) from None
     if args.json:
