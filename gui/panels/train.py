@@ -82,11 +82,11 @@ START_FROM_EPOCHS = 150
 # of 0.7 instead of 0.6 takes them back. Chosen on the validation streams (bench.custom_word --split
 # validation --voices 120 --rescore 0.7,0.8,0.9, "lights", training seeds 0 / 1: 94.9 / 95.8 % hits,
 # 0.4 / 1.0 false accepts per 100 real other words); test streams: 94.7 / 94.1 % and 1.0 / 1.8, against
-# 86.2 / 86.7 % and 1.2 / 1.0 with 40 voices at 0.6 (README, "More of your word").
+# 86.2 / 86.7 % and 1.2 / 1.0 with 40 voices at 0.6 (docs/custom-words.md, "More of your word").
 DEFAULT_SYNTH_PER_WORD = 120
 CUSTOM_WORD_THRESHOLD = 0.7
 # New words learn on the network of this bundled model (it heard about 1,600 real speakers); measured
-# with bench.custom_word (README): far more of the word heard, far fewer other words taken for it.
+# with bench.custom_word (docs/custom-words.md): far more of the word heard, far fewer other words taken for it.
 DEFAULT_START_FROM = "commands"
 COMBO_MIN_CHARS = 16  # combo boxes of the form shrink to this many characters
 SIDE_BY_SIDE_MIN_PX = 560  # the loss and accuracy charts side by side from this column width, else stacked

@@ -4,7 +4,7 @@ On the same labels a run takes every weight: a finished run trains further with 
 other labels it takes the network (feature normalisation and recurrent layers) and learns a new head:
 a custom word trained from a handful of takes starts from a network that has heard many real voices
 (the bundled commands model heard about 1,600 speakers) instead of from random weights. Measured with
-``bench.custom_word`` (README): far more of the word heard and far fewer other words taken for it.
+``bench.custom_word`` (docs/custom-words.md): far more of the word heard and far fewer other words taken for it.
 """
 
 from __future__ import annotations
