@@ -133,6 +133,22 @@ class StreamEvalResult:
         return self.hits / self.targets if self.targets else 0.0
 
     @property
+    def hit_rate_ci95(self) -> tuple[float, float]:
+        """95 % interval (Wilson) of the hit rate: what these few words can tell apart."""
+        from speechrnn.evaluate import wilson_interval
+
+        return wilson_interval(self.hit_rate, self.targets)
+
+    @property
+    def distractor_rate_ci95(self) -> tuple[float, float]:
+        """95 % interval (Wilson) of the false accepts per distractor word (a word that fired
+        twice counts once more, up to one per word)."""
+        from speechrnn.evaluate import wilson_interval
+
+        rate = min(1.0, self.false_accepts_on_distractors / self.distractors) if self.distractors else 0.0
+        return wilson_interval(rate, self.distractors)
+
+    @property
     def false_accepts_per_hour(self) -> float:
         return self.false_accepts / self.hours if self.hours else 0.0
 
@@ -183,6 +199,9 @@ class StreamEvalResult:
             "false_accepts_on_distractors": self.false_accepts_on_distractors,
             "false_accepts_per_100_distractors": (100.0 * self.false_accepts_on_distractors / self.distractors
                                                   if self.distractors else None),
+            "hit_rate_ci95": list(self.hit_rate_ci95),
+            "false_accepts_per_100_distractors_ci95": (
+                [100.0 * x for x in self.distractor_rate_ci95] if self.distractors else None),
             "noise_only_false_accepts_per_hour": self.noise_only_false_accepts_per_hour,
             "noise_only": self.noise_only,
             "per_noise": self.per_noise,
@@ -204,12 +223,14 @@ class StreamEvalResult:
         median, p95 = self.latency_ms(50.0), self.latency_ms(PERCENTILE_95)
         rows = [
             ("stream", f"{self.hours * 60:.1f} min, {self.targets} words + {self.distractors} distractors"),
-            ("hit rate", f"{100 * self.hit_rate:.1f} %  ({self.hits} / {self.targets})"),
+            ("hit rate", f"{100 * self.hit_rate:.1f} %  ({self.hits} / {self.targets}; 95 % interval "
+                         f"{100 * self.hit_rate_ci95[0]:.1f}-{100 * self.hit_rate_ci95[1]:.1f} %)"),
             ("misses", str(self.misses)),
             ("wrong label", str(self.wrong)),
             ("false accepts", f"{self.false_accepts}  ({self.false_accepts_per_hour:.1f} per hour of stream)"),
             ("  on distractors", f"{self.false_accepts_on_distractors}" + (
-                f"  ({100.0 * self.false_accepts_on_distractors / self.distractors:.1f} per 100 distractor words)"
+                f"  ({100.0 * self.false_accepts_on_distractors / self.distractors:.1f} per 100 distractor words; "
+                f"95 % interval {100 * self.distractor_rate_ci95[0]:.1f}-{100 * self.distractor_rate_ci95[1]:.1f})"
                 if self.distractors else "")),
             ("duplicates", str(self.duplicates)),
             ("latency median", "-" if median is None else f"{median:.0f} ms after word end"),

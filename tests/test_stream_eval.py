@@ -47,6 +47,10 @@ def test_scoring_counts_hits_misses_wrong_and_false_accepts():
     summary = result.to_dict()
     assert summary["latency_median_ms"] == pytest.approx(200.0)
     assert "hit rate" in result.table() and "50.0 %" in result.table()
+    # 2 of 4 words tell little: the 95 % interval of the hit rate is wide (Wilson: 15-85 %)
+    assert summary["hit_rate_ci95"] == pytest.approx([0.150, 0.850], abs=1e-3)
+    assert "95 % interval 15.0-85.0 %" in result.table()
+    assert summary["false_accepts_per_100_distractors_ci95"] == pytest.approx([20.65, 100.0], abs=0.01)
 
 
 def test_detection_after_the_tolerance_is_a_miss_and_a_false_accept():
