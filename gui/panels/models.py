@@ -36,7 +36,7 @@ from gui.context import AppContext
 from gui.panels.base import Panel, big_label, card, column, heading, hint, scroll_column
 from gui.theme import PlotColors
 from gui.session import read_summary
-from gui.widgets.model_chooser import fill_bundled_menu, model_title
+from gui.widgets.model_chooser import fill_bundled_menu, model_title, model_titles
 from gui.widgets.plots import ThemedPlot
 from gui.worker import Task, run_call
 
@@ -309,9 +309,10 @@ class ModelsPanel(Panel):
         active = str(self.ctx.model.path.resolve()) if self.ctx.model.path is not None else ""
         self.recent.blockSignals(True)
         self.recent.clear()
-        for path in self.ctx.settings.recent_models:
+        recent = self.ctx.settings.recent_models
+        for path, title in zip(recent, model_titles(recent, self.ctx.model.assets_dir)):
             is_active = path == active
-            item = QListWidgetItem(("✓ " if is_active else "") + model_title(path, self.ctx.model.assets_dir))
+            item = QListWidgetItem(("✓ " if is_active else "") + title)
             item.setData(PATH_ROLE, path)
             item.setToolTip(path + ("" if Path(path).exists() else "  (missing)") + ("  (active)" if is_active else ""))
             if is_active:

@@ -33,6 +33,24 @@ def model_title(path: str | Path, assets_dir: str | Path | None = None) -> str:
     return f"{path.parent.name}/{path.name}" if path.name in ("best.pt", "last.pt") else path.name
 
 
+def model_titles(paths: list[str | Path], assets_dir: str | Path | None = None) -> list[str]:
+    """:func:`model_title` of each path, told apart where two would read alike: runs of the same
+    name in different folders ("runs/lights-gru2x128-20261205/best.pt" and "runs-dark/...") gain
+    folders from the path until they differ."""
+    titles = [model_title(path, assets_dir) for path in paths]
+    for title in set(titles):
+        same = [i for i, other in enumerate(titles) if other == title]
+        if len(same) < 2:
+            continue
+        parts = [Path(paths[i]).parts for i in same]
+        depth = len(Path(title).parts) + 1  # path parts to show: one folder more than the title
+        while depth < max(len(p) for p in parts) and len({p[-depth:] for p in parts}) < len(parts):
+            depth += 1
+        for i, path_parts in zip(same, parts):
+            titles[i] = str(Path(*path_parts[-depth:])) if depth < len(path_parts) else str(paths[i])
+    return titles
+
+
 def fill_bundled_menu(menu: QMenu, assets_dir: str | Path | None, active: Path | None,
                       use: Callable[[str], object]) -> None:
     """``menu`` lists every bundled model installed here ("Digits", "Commands", ...), the active one
@@ -87,8 +105,8 @@ class ModelChooser(QComboBox):
             own.insert(0, self._path)  # a model chosen elsewhere, not (yet) in the recent list
         if own and self.count():
             self.insertSeparator(self.count())
-        for path in own:
-            self.addItem(model_title(path, self.assets_dir), str(path))
+        for path, title in zip(own, model_titles(own, self.assets_dir)):
+            self.addItem(title, str(path))
             self.setItemData(self.count() - 1, str(path), Qt.ItemDataRole.ToolTipRole)
         if self.count():
             self.insertSeparator(self.count())

@@ -224,3 +224,28 @@ def test_an_ensemble_is_shown_as_its_networks_and_listens(qtbot, window, tmp_pat
     listen = window.panels["listen"]  # Listen builds its recognizer on the ensemble
     qtbot.waitUntil(lambda: listen.recognizer is not None
                     and type(listen.recognizer.model).__name__ == "EnsembleClassifier", timeout=30000)
+
+
+def test_runs_of_the_same_name_are_told_apart(qtbot, window, digits_model, tmp_path):
+    """Two trainings of the same words on one day share a run name ("lights-gru2x128-20261205/best.pt")
+    in different folders: the recent list and the model chooser name them by their folders."""
+    import shutil
+
+    paths = []
+    for folder in ("runs", "runs-dark"):
+        path = tmp_path / folder / "lights-gru2x128-20261205" / "best.pt"
+        path.parent.mkdir(parents=True)
+        shutil.copy(digits_model, path)
+        paths.append(path)
+    for path in paths:
+        with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+            window.ctx.model.activate(path)
+    panel = models_panel(window)
+    texts = [panel.recent.item(i).text() for i in range(panel.recent.count())]
+    assert "✓ runs-dark/lights-gru2x128-20261205/best.pt" in texts
+    assert "runs/lights-gru2x128-20261205/best.pt" in texts
+    chooser = window.panels["listen"].model_chooser
+    chooser.refill()
+    titles = [chooser.itemText(i) for i in range(chooser.count())]
+    assert {"runs/lights-gru2x128-20261205/best.pt", "runs-dark/lights-gru2x128-20261205/best.pt"} <= set(titles)
+    assert "random_gru.pt" in titles  # a name of its own stays short
