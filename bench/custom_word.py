@@ -336,9 +336,19 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
     return results
 
 
+def _interval(count: int, total: int) -> str:
+    """The 95 % interval (Wilson) of ``count`` of ``total``, in per cent: what so few words can tell."""
+    from speechrnn.evaluate import wilson_interval
+
+    low, high = wilson_interval(min(count, total) / total, total) if total else (0.0, 1.0)
+    return f"{100 * low:.1f}–{100 * high:.1f}"
+
+
 def table(results: dict) -> str:
     lines = [f"word {results['word']!r}: {results['takes']} takes; held-out voices; "
              f"{results['real_clips']} real held-out clips; similar: {', '.join(results['similar_words'])}",
+             "(95 %: the Wilson interval of a rate; a word played many times is counted each time, so the "
+             "intervals are too narrow where few clips repeat)",
              "",
              "| training | stream | hits | false accepts / 100 non-target words | per hour | fired on | clips that fired |",
              "|---|---|---|---|---|---|---|"]
@@ -350,8 +360,10 @@ def table(results: dict) -> str:
             clips = r["fired_clips"]
             top = f" (most: {max(clips.values())}×)" if clips else ""
             how = f"{row['objective']} objective, from {row['start_from']} network" if "objective" in row else "given"
-            lines.append(f"| {row['training']} ({how}) | {test} | {100 * r['hit_rate']:.1f} % ({r['hits']}/{r['targets']}) "
-                         f"| {per_100:.1f} ({r['false_accepts']}/{r['non_target_words']}) "
+            lines.append(f"| {row['training']} ({how}) | {test} | {100 * r['hit_rate']:.1f} % ({r['hits']}/{r['targets']}; "
+                         f"95 %: {_interval(r['hits'], r['targets'])}) "
+                         f"| {per_100:.1f} ({r['false_accepts']}/{r['non_target_words']}; "
+                         f"95 %: {_interval(r['false_accepts'], r['non_target_words'])}) "
                          f"| {r['false_accepts_per_hour']:.0f} | {fired} | {len(clips)} of {r['non_target_clips']}{top} |")
             for higher, at in r.get("rescored", {}).items():
                 lines.append(f"| ... rescored at threshold {higher} | {test} | {100 * at['hit_rate']:.1f} % ({at['hits']}) "

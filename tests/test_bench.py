@@ -138,3 +138,18 @@ def test_peer_driver_hears_a_spoken_wake_word_once_per_saying(tmp_path):
     assert counts["per_model"] == {"alexa_v0.1": 3}
     silence = _run_peer(models, np.zeros(5 * PEER_SAMPLE_RATE_HZ, dtype=np.int16))
     assert silence["false_accepts"] == 0
+
+
+def test_the_custom_word_table_shows_how_little_a_few_words_tell():
+    """bench.custom_word's table gives each rate its 95 % interval: 5 false accepts in 1,058 other
+    words cannot be told from 1 per 100 (the target), 337 hits of 352 words can."""
+    from bench.custom_word import table
+
+    stream = {"hit_rate": 337 / 352, "hits": 337, "targets": 352, "false_accepts": 5, "non_target_words": 1058,
+              "false_accepts_per_100_non_target_words": 100 * 5 / 1058, "false_accepts_per_hour": 3.75,
+              "fired_on": {"right": 3}, "fired_clips": {"a.wav": 3}, "non_target_clips": 252}
+    results = {"word": "lights", "takes": 8, "real_clips": 323, "similar_words": ["light"],
+               "runs": [{"training": "with other words", "real words": stream, "similar words": stream}]}
+    row = table(results).splitlines()[5]
+    assert "95.7 % (337/352; 95 %: 93.1–97.4)" in row
+    assert "0.5 (5/1058; 95 %: 0.2–1.1)" in row
