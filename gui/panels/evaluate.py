@@ -345,8 +345,12 @@ class EvaluatePanel(Panel):
         self.result = result
         labels = list(result.labels)
         self.accuracy_label.setText(f"{100 * result.accuracy:.1f} %")
+        from speechrnn.evaluate import wilson_interval
+
+        low, high = wilson_interval(result.accuracy, result.clips)
         caption = [f"accuracy on {result.clips} clips  ·  {len(result.wrong)} wrong  ·  macro F1 "
-                   f"{100 * result.macro_f1:.1f} %"]
+                   f"{100 * result.macro_f1:.1f} %",
+                   f"95 % interval {100 * low:.1f}–{100 * high:.1f} %: what {result.clips} clips can tell"]
         if len(result.per_source) > 1:
             caption.append("  ·  ".join(f"{name}: {100 * s['accuracy']:.1f} % of {s['clips']}"
                                         for name, s in result.per_source.items()))

@@ -29,6 +29,11 @@ def test_evaluation_shows_accuracy_table_matrix_and_mistakes(qtbot, window, word
     assert result.clips == 12  # six words x two speakers
     assert panel.accuracy_label.text() == f"{100 * result.accuracy:.1f} %"
     assert "12 clips" in panel.accuracy_caption.text()
+    from speechrnn.evaluate import wilson_interval
+
+    low, high = wilson_interval(result.accuracy, 12)  # 12 clips tell little: the interval is wide
+    assert f"95 % interval {100 * low:.1f}–{100 * high:.1f} %" in panel.accuracy_caption.text()
+    assert high - low > 0.2
     labels = [panel.class_table.item(r, 0).text() for r in range(panel.class_table.rowCount())]
     assert sorted(labels) == sorted(result.labels)
     assert panel.matrix.labels == result.labels
