@@ -248,8 +248,8 @@ class StreamEvalResult:
                                       f"{100 * drift['first_hit_rate']:.1f} % early, {100 * drift['last_hit_rate']:.1f} % "
                                       f"late (of {drift['words']} words: {drift['lost']} lost, "
                                       f"{drift['gained']} gained; detections the same: "
-                                      f"{drift['detections'].get('same', 0)} of {drift['detections'].get('early', 0)} "
-                                      f"early and {drift['detections'].get('late', 0)} late)"))
+                                      f"{drift['detections']['same']} of {drift['detections']['early']} "
+                                      f"early and {drift['detections']['late']} late)"))
             else:
                 rows.append(("drift", f"hit rate first {minutes:.0f} min {100 * drift['first_hit_rate']:.1f} %, "
                                       f"last {100 * drift['last_hit_rate']:.1f} %"))
@@ -434,9 +434,12 @@ def _plan_stream(
 
 def _render(plan: _Plan, noise: _NoiseLoop, noise_scale: float, start: int, length: int) -> np.ndarray:
     """Samples ``[start, start + length)`` of the stream: scaled noise plus the words in it."""
-    cut = length if plan.replay_from is None else min(length, max(0, plan.replay_from - start))
-    out = np.concatenate([noise.segment(start, cut),  # from replay_from on, the noise of the start again
-                          noise.segment(start + cut - (plan.replay_from or 0), length - cut)]) * noise_scale
+    if plan.replay_from is None or start + length <= plan.replay_from:
+        out = noise.segment(start, length) * noise_scale
+    else:  # from replay_from on, the noise of the stream's start again
+        cut = max(0, plan.replay_from - start)
+        out = np.concatenate([noise.segment(start, cut),
+                              noise.segment(start + cut - plan.replay_from, length - cut)]) * noise_scale
     first = max(0, bisect.bisect_right(plan.starts, start) - 1)  # words are placed in order, apart
     for position, index, gain in plan.placements[first:]:
         word = plan.loaded[index].samples
@@ -582,6 +585,7 @@ def stream_eval(
                                 plan.total_samples, cancel)
         hours = plan.total_samples / rate / SECONDS_PER_HOUR
         part = score_detections(plan.words, found, config.tolerance_s, hours, recognizer.labels)
+        # score_detections gives one (end, hit) per target word, in the order of plan.words
         hit = dict(zip((i for i, w in enumerate(plan.words) if w.target), (h for _, h in part.hit_times_s)))
         part.replayed_pairs = [(hit[early], hit[late]) for early, late in plan.replayed if early in hit]
         if plan.replay_from is not None:

@@ -342,11 +342,11 @@ class EvaluatePanel(Panel):
         self.matrix.clear()
 
     def show_result(self, result) -> None:
+        from speechrnn.evaluate import wilson_interval
+
         self.result = result
         labels = list(result.labels)
         self.accuracy_label.setText(f"{100 * result.accuracy:.1f} %")
-        from speechrnn.evaluate import wilson_interval
-
         low, high = wilson_interval(result.accuracy, result.clips)
         caption = [f"accuracy on {result.clips} clips  ·  {len(result.wrong)} wrong  ·  macro F1 "
                    f"{100 * result.macro_f1:.1f} %",
