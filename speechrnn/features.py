@@ -15,6 +15,7 @@ orthonormal DCT-II (same as ``librosa.feature.mfcc``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,8 @@ FEATURE_KINDS = ("mfcc", "logmel")
 DB_PER_LOG10 = 10.0  # power ratio -> decibels
 LEVEL_FLOOR_POWER = 1e-10  # a frame's mean-square level is floored here: -100 dBFS
 CPU_CHUNK_CLIPS = 32  # clips per feature pass on CPU (measured fastest: cache-sized working set)
+WARP_STEPS_PER_UNIT = 100  # vocal-tract warps are applied in steps of 0.01: one filterbank per step
+WARP_KNEE = 0.8  # a warp is linear up to this share of f_max_hz, then bends back to f_max_hz
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,47 @@ def mel_filterbank(config: FeatureConfig) -> torch.Tensor:
     )
 
 
+def _hz_to_slaney_mel(hz: torch.Tensor) -> torch.Tensor:
+    """Slaney's mel scale (librosa's default): linear to 1 kHz, logarithmic above."""
+    linear_hz_per_mel, knee_hz = 200.0 / 3, 1000.0
+    log_step = math.log(6.4) / 27.0
+    return torch.where(hz < knee_hz, hz / linear_hz_per_mel,
+                       knee_hz / linear_hz_per_mel + torch.log(hz.clamp_min(knee_hz) / knee_hz) / log_step)
+
+
+def _slaney_mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
+    linear_hz_per_mel, knee_hz = 200.0 / 3, 1000.0
+    log_step = math.log(6.4) / 27.0
+    knee_mel = knee_hz / linear_hz_per_mel
+    return torch.where(mel < knee_mel, mel * linear_hz_per_mel, knee_hz * torch.exp(log_step * (mel - knee_mel)))
+
+
+def vtlp_warp_hz(hz: torch.Tensor, warp: float, f_max_hz: float) -> torch.Tensor:
+    """Where a component at ``hz`` is heard under a vocal-tract length warp ``warp`` (Jaitly & Hinton,
+    2013): ``warp * hz`` up to a knee, then a straight line back to ``f_max_hz``, so the warped band is
+    the band itself (nothing above ``f_max_hz`` is ever read). Above ``f_max_hz``: unchanged."""
+    knee = WARP_KNEE * f_max_hz / max(warp, 1.0)
+    upper = warp * knee + (f_max_hz - warp * knee) * (hz - knee) / (f_max_hz - knee)
+    return torch.where(hz <= knee, warp * hz, torch.where(hz <= f_max_hz, upper, hz))
+
+
+def warped_mel_filterbank(config: FeatureConfig, warp: float) -> torch.Tensor:
+    """:func:`mel_filterbank` as a speaker with a ``warp`` times shorter vocal tract is heard: every
+    spectral component moves to :func:`vtlp_warp_hz` of its frequency. ``warp=1`` is the filterbank."""
+    n_freqs = config.n_fft // 2 + 1
+    freqs = vtlp_warp_hz(torch.linspace(0.0, config.sample_rate_hz / 2, n_freqs, dtype=torch.float64),
+                         warp, config.f_max_hz)
+    mel_points = torch.linspace(float(_hz_to_slaney_mel(torch.tensor(config.f_min_hz, dtype=torch.float64))),
+                                float(_hz_to_slaney_mel(torch.tensor(config.f_max_hz, dtype=torch.float64))),
+                                config.n_mels + 2, dtype=torch.float64)
+    edges = _slaney_mel_to_hz(mel_points)
+    width = edges[1:] - edges[:-1]
+    rising = (freqs[:, None] - edges[None, :-2]) / width[None, :-1]
+    falling = (edges[None, 2:] - freqs[:, None]) / width[None, 1:]
+    bank = torch.clamp(torch.minimum(rising, falling), min=0.0)
+    return (bank * (2.0 / (edges[2:] - edges[:-2]))[None, :]).to(torch.float32)  # Slaney area norm
+
+
 def dct_matrix(config: FeatureConfig) -> torch.Tensor:
     """(n_mels, n_mfcc) orthonormal DCT-II, as scipy/librosa use for MFCC."""
     import torchaudio.functional as AF
@@ -123,16 +167,21 @@ class FeatureExtractor(nn.Module):
         if config.kind == "mfcc":
             # 10 * log10(mel) @ dct == log10(mel) @ (10 * dct): one operation fewer per call
             self.register_buffer("dct", DB_PER_LOG10 * dct_matrix(config), persistent=False)
+        self._banks: dict[tuple[int, str], torch.Tensor] = {}  # warped filterbanks by (warp step, device)
 
-    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+    def forward(self, waves: torch.Tensor, warps: torch.Tensor | None = None) -> torch.Tensor:
+        """``warps`` (training only, one per row): hear each row as a speaker whose vocal tract is
+        that many times shorter (:func:`warped_mel_filterbank`, in steps of 1 / WARP_STEPS_PER_UNIT)."""
         if waves.dim() == 1:
             waves = waves.unsqueeze(0)
         if waves.device.type == "cpu" and waves.shape[0] > CPU_CHUNK_CLIPS:
             # Working sets of a few MB stay in cache; one big batch is memory-bound (3x slower).
-            return torch.cat([self._features(part) for part in waves.split(CPU_CHUNK_CLIPS)])
-        return self._features(waves)
+            parts = waves.split(CPU_CHUNK_CLIPS)
+            warp_parts = warps.split(CPU_CHUNK_CLIPS) if warps is not None else [None] * len(parts)
+            return torch.cat([self._features(part, warp) for part, warp in zip(parts, warp_parts)])
+        return self._features(waves, warps)
 
-    def _features(self, waves: torch.Tensor) -> torch.Tensor:
+    def _features(self, waves: torch.Tensor, warps: torch.Tensor | None = None) -> torch.Tensor:
         # As few operations as the arithmetic allows: a live stream calls this every 100 ms with a
         # few frames, where each torch operation's fixed cost (a few µs) outweighs its arithmetic.
         cfg = self.config
@@ -140,10 +189,21 @@ class FeatureExtractor(nn.Module):
             return waves.new_zeros((waves.shape[0], 0, cfg.feature_dim))
         frames = waves.unfold(-1, cfg.window_samples, cfg.hop_samples) * self.window
         spectrum = torch.view_as_real(torch.fft.rfft(frames, n=cfg.n_fft)).flatten(-2)  # zero-padded to n_fft
-        mel = spectrum.square() @ self.mel
+        mel = spectrum.square() @ (self.mel if warps is None else self._warped_banks(warps, waves.device))
         if cfg.kind == "mfcc":
             return torch.log10(mel.clamp_(min=cfg.log_floor)) @ self.dct
         return DB_PER_LOG10 * torch.log10(mel.clamp_(min=cfg.log_floor))
+
+    def _warped_banks(self, warps: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """(B, 2 * n_freqs, n_mels): each row's warped filterbank, rows repeated as ``self.mel``'s."""
+        banks = []
+        for step in torch.round(warps.detach().cpu() * WARP_STEPS_PER_UNIT).long().tolist():
+            key = (step, str(device))
+            if key not in self._banks:
+                bank = warped_mel_filterbank(self.config, step / WARP_STEPS_PER_UNIT)
+                self._banks[key] = bank.repeat_interleave(2, dim=0).to(device)
+            banks.append(self._banks[key])
+        return torch.stack(banks)
 
     @torch.no_grad()
     def numpy(self, waves: np.ndarray) -> np.ndarray:

@@ -54,13 +54,16 @@ def test_train_writes_a_run_and_prints_where_the_model_is(tones, tmp_path, capsy
     assert settings["augment"]["speed"] is False  # speed perturbation is asked for (--speed)
 
 
-def test_speed_perturbation_is_asked_for_with_its_range(tones, tmp_path, capsys):
-    args = ["train", "--data", tones, "--epochs", "1", "--cache-dir", tmp_path / "cache", *TINY, "--speed"]
-    assert cli(capsys, *args, "--speed-min", "0.95", "--out", tmp_path / "run")[0] == 0
+@pytest.mark.parametrize("name", ["speed", "vtlp"])
+def test_a_perturbation_is_asked_for_with_its_range(name, tones, tmp_path, capsys):
+    """--speed (played faster or slower) and --vtlp (formants moved, pitch and pace kept)."""
+    flag = f"--{name}"
+    args = ["train", "--data", tones, "--epochs", "1", "--cache-dir", tmp_path / "cache", *TINY, flag]
+    assert cli(capsys, *args, f"{flag}-min", "0.95", "--out", tmp_path / "run")[0] == 0
     augment = json.loads((tmp_path / "run" / "config.json").read_text())["augment"]
-    assert (augment["speed"], augment["speed_min"], augment["speed_max"]) == (True, 0.95, 1.1)
-    code, _, err = cli(capsys, *args, "--speed-min", "1.2", "--out", tmp_path / "bad")
-    assert_one_line_error(code, err, "speed_min must be positive and not exceed speed_max")
+    assert (augment[name], augment[f"{name}_min"], augment[f"{name}_max"]) == (True, 0.95, 1.1)  # max: the default
+    code, _, err = cli(capsys, *args, f"{flag}-min", "1.2", "--out", tmp_path / "bad")
+    assert_one_line_error(code, err, f"{name}_min must be positive and not exceed {name}_max")
 
 
 def test_an_existing_run_is_refused_unless_resume_or_force(tones, tmp_path, capsys):

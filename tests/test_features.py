@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from speechrnn.audio.io import load_audio, pad_or_crop
-from speechrnn.features import FeatureConfig, FeatureExtractor, StreamingFeatures
+from speechrnn.features import (
+    FeatureConfig,
+    FeatureExtractor,
+    StreamingFeatures,
+    mel_filterbank,
+    vtlp_warp_hz,
+    warped_mel_filterbank,
+)
 
 from datapaths import DATA
 
@@ -94,6 +101,39 @@ def test_streaming_features_do_not_depend_on_chunk_size(chunk):
     assert len(levels) == len(streamed)
     _, silent = StreamingFeatures(extractor).push_with_levels(np.zeros(config.clip_samples, dtype=np.float32))
     assert np.all(silent == pytest.approx(-100.0))  # digital silence is floored, not -inf
+
+
+@pytest.mark.parametrize("config", [FeatureConfig(), FeatureConfig(f_max_hz=4000.0, n_mfcc=13),
+                                    FeatureConfig(sample_rate_hz=8000, n_fft=256, f_max_hz=3800.0)])
+def test_an_unwarped_filterbank_is_the_filterbank(config):
+    torch.testing.assert_close(warped_mel_filterbank(config, 1.0), mel_filterbank(config), atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("warp", [0.9, 1.1])
+def test_a_vocal_tract_warp_moves_a_formant_and_keeps_the_band(warp):
+    config = FeatureConfig(kind="logmel")
+    extractor = FeatureExtractor(config)
+    t = torch.arange(config.clip_samples) / config.sample_rate_hz
+
+    def loudest_band(hz: float, warps=None) -> int:
+        tone = 0.3 * torch.sin(2 * torch.pi * hz * t)
+        return int(extractor(tone.unsqueeze(0), warps).mean(dim=1).argmax())
+
+    # a 1 kHz formant heard through the warp lands in the band of a (warp x 1 kHz) one
+    assert loudest_band(1000.0, torch.tensor([warp])) == loudest_band(1000.0 * warp) != loudest_band(1000.0)
+    # each row of a batch has its own warp; an unwarped row is what the live path computes
+    waves = torch.randn(2, config.clip_samples) * 0.1
+    both = extractor(waves, torch.tensor([1.0, warp]))
+    torch.testing.assert_close(both[0], extractor(waves[:1])[0], atol=1e-3, rtol=1e-5)
+    assert (both[1] - extractor(waves[1:])[0]).abs().max() > 1.0
+    # the warp is linear, then bends back so the band's top stays its top (nothing above it is read)
+    hz = torch.linspace(0.0, config.sample_rate_hz / 2, 2001, dtype=torch.float64)
+    warped = vtlp_warp_hz(hz, warp, config.f_max_hz)
+    assert torch.all(warped[1:] > warped[:-1])  # monotonic, hence continuous at the knee too
+    assert warped[hz == 1000.0].item() == pytest.approx(1000.0 * warp)
+    assert vtlp_warp_hz(torch.tensor([config.f_max_hz], dtype=torch.float64), warp, config.f_max_hz).item() == \
+        pytest.approx(config.f_max_hz)
+    assert torch.equal(warped[hz > config.f_max_hz], hz[hz > config.f_max_hz])
 
 
 def test_invalid_configs_are_rejected():

@@ -421,6 +421,30 @@ def test_stream_segments_place_every_clip_once_with_targets_at_the_word_end():
         assert ((word_ids[lane] >= 0) == (frame_targets[lane] != 0)).all()
 
 
+def test_stream_lanes_are_heard_through_their_vocal_tract_warp():
+    from speechrnn.features import FeatureExtractor
+    from speechrnn.training.stream_batches import StreamBatches
+
+    rng = np.random.default_rng(0)
+    waves = torch.from_numpy((0.1 * rng.standard_normal((6, RATE_HZ))).astype(np.float32)).half()
+    noise = [torch.from_numpy(0.01 * rng.standard_normal(RATE_HZ * 5))]
+    extractor = FeatureExtractor(FEATURES)
+
+    def first_step(**vtlp) -> torch.Tensor:
+        augment = AugmentConfig(room=False, spec_augment=False, **vtlp)
+        batches = StreamBatches(waves, torch.tensor([1, 2, 3, 1, 2, 3]), torch.zeros(6, dtype=torch.bool), extractor,
+                                FEATURES, augment, noise, torch.device("cpu"), segment_s=3.0, target_ms=200.0, target_lead_ms=100.0,
+                                background_class=0, other_word_classes=(), hum_prob=0.0, hum_level_db=(0.0, 0.0))
+        generator = torch.Generator().manual_seed(0)
+        plan = batches.plan_epoch(torch.arange(6), lanes=2, generator=generator)
+        return batches.render(plan[0], generator, fill=torch.zeros(FEATURES.feature_dim))[0]
+
+    plain = first_step()
+    # a warp of exactly 1 hears what no warp hears: the warp is drawn after everything else of the mix
+    torch.testing.assert_close(first_step(vtlp=True, vtlp_min=1.0, vtlp_max=1.0), plain, atol=1e-3, rtol=1e-4)
+    assert (first_step(vtlp=True, vtlp_min=1.1, vtlp_max=1.1) - plain).abs().max() > 1.0
+
+
 def test_babble_is_made_of_the_other_words_whether_lumped_or_by_word():
     from speechrnn.features import FeatureExtractor
     from speechrnn.training.stream_batches import MIN_BABBLE_CLIPS, StreamBatches

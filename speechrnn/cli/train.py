@@ -119,6 +119,11 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                          help="speed perturbation: spoken clips played 0.9..1.1 times as fast (default off)")
     augment.add_argument("--speed-min", type=float, default=None, help="slowest playing speed (default 0.9)")
     augment.add_argument("--speed-max", type=float, default=None, help="fastest playing speed (default 1.1)")
+    augment.add_argument("--vtlp", action="store_true",
+                         help="vocal-tract length perturbation: formants moved 0.9..1.1 times, pitch and pace kept "
+                              "(default off)")
+    augment.add_argument("--vtlp-min", type=float, default=None, help="lowest vocal-tract warp (default 0.9)")
+    augment.add_argument("--vtlp-max", type=float, default=None, help="highest vocal-tract warp (default 1.1)")
     augment.add_argument("--room-prob", type=float, default=None, help="share of clips played into a room (default 0.5)")
     augment.add_argument("--noise-prob", type=float, default=None, help="share of clips that get noise (default 0.8)")
     augment.add_argument("--snr-db-min", type=float, default=None, help="lowest mixing SNR in dB (default 0)")
@@ -209,8 +214,10 @@ def _configs(args: argparse.Namespace):
     model = ModelConfig(num_classes=2, input_dim=features.feature_dim, dropout=args.dropout,
                         bidirectional=args.bidirectional, pooling=args.pooling, nonlinearity=args.nonlinearity, **body)
     augment = {"noise": not args.no_noise, "shift": not args.no_shift, "spec_augment": not args.no_specaugment,
-               "room": not args.no_room, "gain": not args.no_gain, "speed": args.speed}
-    for name in ("noise_prob", "snr_db_min", "snr_db_max", "shift_ms", "room_prob", "speed_min", "speed_max"):
+               "room": not args.no_room, "gain": not args.no_gain, "speed": args.speed,
+               "vtlp": args.vtlp}
+    for name in ("noise_prob", "snr_db_min", "snr_db_max", "shift_ms", "room_prob", "speed_min", "speed_max",
+                 "vtlp_min", "vtlp_max"):
         if getattr(args, name) is not None:
             augment[name] = getattr(args, name)
     train = {"epochs": args.epochs, "batch_size": args.batch_size, "label_smoothing": args.label_smoothing,

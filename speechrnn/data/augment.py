@@ -24,6 +24,10 @@ Defaults, and why:
 * speed (off by default): every spoken clip is played 0.9..1.1 times as fast (resampled: pitch,
   formants and pace move together), the speed perturbation of Ko et al. (2015). It imitates other
   vocal tracts and speaking rates, which a few speakers (or a user's own takes) do not cover.
+* vocal-tract length perturbation (off by default; VTLP, Jaitly & Hinton 2013): each clip or stream
+  lane is heard through a mel filterbank whose frequency axis is warped by a factor drawn from
+  0.9..1.1 (``speechrnn.features.warped_mel_filterbank``): formants move as for a shorter or longer
+  vocal tract, while pitch and pace stay (unlike speed). Training only; features cannot be cached.
 * SpecAugment: 2 time masks of up to 10 frames (100 ms at a 10 ms hop) and 2 frequency masks of up
   to 5 of 40 bins, on the feature frames. Masked values are set to ``fill`` (pass the model's
   feature mean: that is zero after its normalisation, as in the paper), else to each clip's
@@ -70,6 +74,9 @@ class AugmentConfig:
     speed: bool = False
     speed_min: float = 0.9
     speed_max: float = 1.1
+    vtlp: bool = False
+    vtlp_min: float = 0.9
+    vtlp_max: float = 1.1
     spec_augment: bool = True
     time_masks: int = 2
     time_mask_frames: int = 10
@@ -91,17 +98,26 @@ class AugmentConfig:
             raise ValueError("snr_db_min must not exceed snr_db_max")
         if not 0 < self.speed_min <= self.speed_max:
             raise ValueError("speed_min must be positive and not exceed speed_max")
+        if not 0 < self.vtlp_min <= self.vtlp_max:
+            raise ValueError("vtlp_min must be positive and not exceed vtlp_max")
         if self.shift_ms < 0 or self.time_mask_frames < 0 or self.freq_mask_bins < 0:
             raise ValueError("shift_ms and mask sizes must not be negative")
 
     @property
     def wave_augmentation(self) -> bool:
         """True when something must happen on the waveform (features cannot be cached then)."""
-        return self.noise or self.shift or self.room or self.gain or self.speed
+        return self.noise or self.shift or self.room or self.gain or self.speed or self.vtlp
 
     @classmethod
     def off(cls) -> "AugmentConfig":
         return cls(noise=False, shift=False, room=False, gain=False, speed=False, spec_augment=False)
+
+    def draw_warps(self, count: int, generator: torch.Generator) -> torch.Tensor | None:
+        """``count`` vocal-tract warps for the feature extractor (``None`` when vtlp is off; then
+        nothing is drawn, so the other augmentations' draws stay as they were)."""
+        if not self.vtlp:
+            return None
+        return _uniform(generator, count, self.vtlp_min, self.vtlp_max, torch.device("cpu"))
 
     def draw_speed(self, rng: np.random.Generator) -> float:
         """A speed factor from ``rng``, in steps of 1 / SPEED_STEPS_PER_UNIT (1.0 when speed is off)."""

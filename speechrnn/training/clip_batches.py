@@ -73,6 +73,7 @@ class BatchMaker:
                 frames[silence.to(self.device)] = self.extractor(filled)
         else:
             waves = self.waves[indices].to(self.device)
-            frames = self.extractor(self.augmenter(waves, silence, generator))
+            waves = self.augmenter(waves, silence, generator)
+            frames = self.extractor(waves, self.augment.draw_warps(len(waves), generator))
         return spec_augment(frames, self.augment, generator, fill=fill)
 
