@@ -105,19 +105,21 @@ def mel_filterbank(config: FeatureConfig) -> torch.Tensor:
     )
 
 
+# Slaney's mel scale (librosa's default): linear below the knee, logarithmic above
+SLANEY_HZ_PER_MEL = 200.0 / 3
+SLANEY_KNEE_HZ = 1000.0
+SLANEY_KNEE_MEL = SLANEY_KNEE_HZ / SLANEY_HZ_PER_MEL
+SLANEY_LOG_STEP = math.log(6.4) / 27.0
+
+
 def _hz_to_slaney_mel(hz: torch.Tensor) -> torch.Tensor:
-    """Slaney's mel scale (librosa's default): linear to 1 kHz, logarithmic above."""
-    linear_hz_per_mel, knee_hz = 200.0 / 3, 1000.0
-    log_step = math.log(6.4) / 27.0
-    return torch.where(hz < knee_hz, hz / linear_hz_per_mel,
-                       knee_hz / linear_hz_per_mel + torch.log(hz.clamp_min(knee_hz) / knee_hz) / log_step)
+    return torch.where(hz < SLANEY_KNEE_HZ, hz / SLANEY_HZ_PER_MEL,
+                       SLANEY_KNEE_MEL + torch.log(hz.clamp_min(SLANEY_KNEE_HZ) / SLANEY_KNEE_HZ) / SLANEY_LOG_STEP)
 
 
 def _slaney_mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
-    linear_hz_per_mel, knee_hz = 200.0 / 3, 1000.0
-    log_step = math.log(6.4) / 27.0
-    knee_mel = knee_hz / linear_hz_per_mel
-    return torch.where(mel < knee_mel, mel * linear_hz_per_mel, knee_hz * torch.exp(log_step * (mel - knee_mel)))
+    return torch.where(mel < SLANEY_KNEE_MEL, mel * SLANEY_HZ_PER_MEL,
+                       SLANEY_KNEE_HZ * torch.exp(SLANEY_LOG_STEP * (mel - SLANEY_KNEE_MEL)))
 
 
 def vtlp_warp_hz(hz: torch.Tensor, warp: float, f_max_hz: float) -> torch.Tensor:
@@ -135,10 +137,8 @@ def warped_mel_filterbank(config: FeatureConfig, warp: float) -> torch.Tensor:
     n_freqs = config.n_fft // 2 + 1
     freqs = vtlp_warp_hz(torch.linspace(0.0, config.sample_rate_hz / 2, n_freqs, dtype=torch.float64),
                          warp, config.f_max_hz)
-    mel_points = torch.linspace(float(_hz_to_slaney_mel(torch.tensor(config.f_min_hz, dtype=torch.float64))),
-                                float(_hz_to_slaney_mel(torch.tensor(config.f_max_hz, dtype=torch.float64))),
-                                config.n_mels + 2, dtype=torch.float64)
-    edges = _slaney_mel_to_hz(mel_points)
+    low, high = _hz_to_slaney_mel(torch.tensor([config.f_min_hz, config.f_max_hz], dtype=torch.float64)).tolist()
+    edges = _slaney_mel_to_hz(torch.linspace(low, high, config.n_mels + 2, dtype=torch.float64))
     width = edges[1:] - edges[:-1]
     rising = (freqs[:, None] - edges[None, :-2]) / width[None, :-1]
     falling = (edges[None, 2:] - freqs[:, None]) / width[None, 1:]
