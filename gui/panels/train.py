@@ -113,7 +113,9 @@ RUN_NAME_WORDS = 3  # words named in a run folder's name; more are counted ("lig
 NO_BREAK_SPACE, WORD_JOINER = "\u00a0", "\u2060"  # keep a log line's parts whole when it wraps
 # AugmentConfig's defaults for the panel's check boxes, written out so that building the panel does not
 # import torch (a test checks them against AugmentConfig)
-AUGMENT_DEFAULTS = {"noise": True, "shift": True, "room": True, "gain": True, "speed": False, "spec_augment": True}
+AUGMENT_DEFAULTS = {"noise": True, "shift": True, "room": True, "gain": True, "speed": False, "vtlp": False,
+                    "spec_augment": True}
+AUGMENT_COLUMNS = 4  # check boxes per row of the Augmentation grid
 TASK_NAMES = {"12": "commands12", "digits": "digits", "all": "all-words"}  # run names of the fixed vocabularies
 
 
@@ -602,7 +604,7 @@ class TrainPanel(Panel):
             f"epochs: about {START_FROM_EPOCHS} are needed on a bundled model's network, {SMALL_DATA_EPOCHS} on "
             f"a new one. With Speech Commands about {DEFAULT_EPOCHS} do.")
         form.addRow("Epochs:", self.epochs_spin)
-        aug_grid = QGridLayout()  # two rows: six check boxes in one would widen the form
+        aug_grid = QGridLayout()  # two rows: seven check boxes in one would widen the form
         aug_grid.setContentsMargins(0, 0, 0, 0)
         self.aug_noise = QCheckBox("noise")
         self.aug_noise.setToolTip("Mix background noise into training clips (0–20 dB SNR): the Noise folder, "
@@ -617,15 +619,20 @@ class TrainPanel(Panel):
         self.aug_speed = QCheckBox("speed")
         self.aug_speed.setToolTip("Play spoken clips 0.9–1.1 times as fast (pitch and pace move together): "
                                   "voices and speaking rates your recordings do not have")
+        self.aug_vtlp = QCheckBox("vocal tract")
+        self.aug_vtlp.setToolTip("Move the formants of spoken clips 0.9–1.1 times (pitch and pace kept): "
+                                 "shorter and longer vocal tracts than the recorded ones; measured no gain "
+                                 "on the bundled digits model")
         self.aug_spec = QCheckBox("SpecAugment")
         self.aug_spec.setToolTip("Mask random stretches of time and frequency")
         # AugmentConfig field -> its check box (saved in the form under augment_form_key(field))
         self.aug_checks = {"noise": self.aug_noise, "shift": self.aug_shift, "room": self.aug_room,
-                           "gain": self.aug_gain, "speed": self.aug_speed, "spec_augment": self.aug_spec}
+                           "gain": self.aug_gain, "speed": self.aug_speed, "vtlp": self.aug_vtlp,
+                           "spec_augment": self.aug_spec}
         for index, (field, check) in enumerate(self.aug_checks.items()):
             check.setChecked(AUGMENT_DEFAULTS[field])
-            aug_grid.addWidget(check, index // 3, index % 3)
-        aug_grid.setColumnStretch(3, 1)
+            aug_grid.addWidget(check, index // AUGMENT_COLUMNS, index % AUGMENT_COLUMNS)
+        aug_grid.setColumnStretch(AUGMENT_COLUMNS, 1)
         form.addRow("Augmentation:", aug_grid)
         out_row = QHBoxLayout()
         self.runs_edit = QLineEdit(self.ctx.settings.runs_folder)
