@@ -470,7 +470,11 @@ def held_out_view(recipe: Recipe, out_dir: Path, split: str = "testing") -> Path
     """A folder of links to the real clips of ``split`` in the dataset layout, FSDD's digit folders
     renamed to words (``out_dir/zero/...``): for stream-eval and the gradient plot. Holds every clip
     of the recipe's words and, like training, other words for ``_unknown_`` up to ``unknown_pct`` %
-    of them (a fixed, seeded choice)."""
+    of them (a fixed, seeded choice).
+
+    The links go into ``out_dir/<key>``, named by the clips they hold: a recipe that splits otherwise
+    (``validation_speakers_train``, another ``unknown_pct``) gets a folder of its own instead of adding
+    its clips to an earlier recipe's, whose training speakers would then be heard as held out."""
     import numpy as np
 
     from speechrnn.data.speakers import folder_splits
@@ -483,13 +487,15 @@ def held_out_view(recipe: Recipe, out_dir: Path, split: str = "testing") -> Path
                 (words if _word_of(clip.label) in recipe.WORDS else others).append(clip)
     wanted = min(len(others), math.ceil(len(words) * recipe.unknown_pct / 100))
     picks = np.random.default_rng(recipe.seed).choice(len(others), size=wanted, replace=False)
-    out_dir = Path(out_dir)
-    for clip in words + [others[i] for i in sorted(picks)]:
-        link = out_dir / _word_of(clip.label) / clip.path.name
+    links = {Path(_word_of(clip.label)) / clip.path.name: clip.path.resolve()
+             for clip in words + [others[i] for i in sorted(picks)]}
+    out_dir = Path(out_dir) / _digest([f"{link}\t{target}" for link, target in sorted(links.items())])
+    for name, target in links.items():
+        link = out_dir / name
         link.parent.mkdir(parents=True, exist_ok=True)
         try:
-            link.symlink_to(clip.path.resolve())
-        except FileExistsError:  # made by an earlier call (or a concurrent one: benches run side by side)
+            link.symlink_to(target)
+        except FileExistsError:  # the same link, made by an earlier call or a concurrent one
             pass
     return out_dir
 

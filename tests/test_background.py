@@ -59,6 +59,12 @@ def test_room_noises_join_the_recordings_and_leave_out_the_vocabulary(tmp_path):
     folder = with_room_noises(noise, SPEECH_COMMANDS, tmp_path / "work", seed=0,
                               vocabulary={"yes", "no", "one", "two", "three"})
     assert sorted(p.name for p in folder.iterdir()) == ["babble.wav", "fan.wav", "hum.wav"]
+    other = tmp_path / "other_noise_in"
+    other.mkdir()
+    (other / "tap.wav").symlink_to(sorted((SPEECH_COMMANDS / "one").glob("*.wav"))[0])
+    second = with_room_noises(other, SPEECH_COMMANDS, tmp_path / "work", seed=0,
+                              vocabulary={"yes", "no", "one", "two", "three"})
+    assert sorted(p.name for p in second.iterdir()) == ["babble.wav", "hum.wav", "tap.wav"]  # no fan left over
 
 
 def test_babble_from_speech_bounds_talks_on_without_silences():

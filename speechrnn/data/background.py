@@ -9,6 +9,7 @@ neither. These generators make both, batched on tensors, for training streams
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -28,6 +29,7 @@ EVAL_HUM_F0_HZ = (50.0, 60.0, 100.0, 120.0)  # mains hums of the hum file, a qua
 EVAL_HUM_NOISE_DB = -20.0  # a fan's broadband rumble under the hum file's tone, relative to it
 RUMBLE_CUTOFF_HZ = 300.0  # the rumble is noise low-passed here
 ROOM_NOISE_SECONDS = 120.0  # babble and hum files made by with_room_noises (streams loop them)
+FOLDER_KEY_CHARS = 16  # hex characters of the digest naming with_room_noises' folder
 EVAL_LEVEL_RMS = 0.05  # written files' RMS (about -26 dBFS); stream-eval rescales noise to the SNR anyway
 
 
@@ -147,22 +149,26 @@ def write_room_noises(speech: list[Path], out_dir: Path, seconds: float, sample_
 
 
 def with_room_noises(noise_dir: Path, speech_dir: Path, work: Path, seed: int, vocabulary: set[str]) -> Path:
-    """``work/noise``: links to the recordings of ``noise_dir`` plus babble and hum made from the words
-    of the labelled folder ``speech_dir`` outside ``vocabulary`` (babble is other people talking, not
-    saying the commands)."""
+    """``work/noise-<key>``: links to the recordings of ``noise_dir`` plus babble and hum made from the
+    words of the labelled folder ``speech_dir`` outside ``vocabulary`` (babble is other people talking,
+    not saying the commands). The folder is named by what it holds (``key`` digests the recordings, the
+    babble's clips and ``seed``): another noise or speech folder gets a folder of its own, never a
+    mixture with what an earlier call left (benches on other noises may run side by side)."""
     from speechrnn.data.layout import audio_files_in, scan_folder
     from speechrnn.errors import DataError
     from speechrnn.features import FeatureConfig
 
-    folder = Path(work) / "noise"
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in audio_files_in(Path(noise_dir)):
-        link = folder / path.name
-        if not link.exists():
-            link.symlink_to(path.resolve())
-    speech = [clip.path for clip in scan_folder(Path(speech_dir))
+    recordings = {path.name: path.resolve() for path in audio_files_in(Path(noise_dir))}
+    speech = [clip.path.resolve() for clip in scan_folder(Path(speech_dir))
               if not clip.label.startswith("_") and clip.label not in vocabulary]
     if not speech:
         raise DataError(f"{speech_dir}: no words outside the model's vocabulary to make babble from")
+    key = hashlib.sha256("\n".join(map(str, [seed, *recordings.items(), *speech])).encode()).hexdigest()[:FOLDER_KEY_CHARS]
+    folder = Path(work) / f"noise-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, target in recordings.items():
+        link = folder / name
+        if not link.is_symlink():
+            link.symlink_to(target)
     write_room_noises(speech, folder, ROOM_NOISE_SECONDS, FeatureConfig().sample_rate_hz, seed)
     return folder
