@@ -29,7 +29,6 @@ EVAL_HUM_F0_HZ = (50.0, 60.0, 100.0, 120.0)  # mains hums of the hum file, a qua
 EVAL_HUM_NOISE_DB = -20.0  # a fan's broadband rumble under the hum file's tone, relative to it
 RUMBLE_CUTOFF_HZ = 300.0  # the rumble is noise low-passed here
 ROOM_NOISE_SECONDS = 120.0  # babble and hum files made by with_room_noises (streams loop them)
-FOLDER_KEY_CHARS = 16  # hex characters of the digest naming with_room_noises' folder
 EVAL_LEVEL_RMS = 0.05  # written files' RMS (about -26 dBFS); stream-eval rescales noise to the SNR anyway
 
 
@@ -154,6 +153,7 @@ def with_room_noises(noise_dir: Path, speech_dir: Path, work: Path, seed: int, v
     not saying the commands). The folder is named by what it holds (``key`` digests the recordings, the
     babble's clips and ``seed``): another noise or speech folder gets a folder of its own, never a
     mixture with what an earlier call left (benches on other noises may run side by side)."""
+    from speechrnn.data.cache import KEY_CHARS
     from speechrnn.data.layout import audio_files_in, scan_folder
     from speechrnn.errors import DataError
     from speechrnn.features import FeatureConfig
@@ -163,8 +163,8 @@ def with_room_noises(noise_dir: Path, speech_dir: Path, work: Path, seed: int, v
               if not clip.label.startswith("_") and clip.label not in vocabulary]
     if not speech:
         raise DataError(f"{speech_dir}: no words outside the model's vocabulary to make babble from")
-    key = hashlib.sha256("\n".join(map(str, [seed, *recordings.items(), *speech])).encode()).hexdigest()[:FOLDER_KEY_CHARS]
-    folder = Path(work) / f"noise-{key}"
+    key = hashlib.sha256("\n".join(map(str, [seed, *recordings.items(), *speech])).encode()).hexdigest()
+    folder = Path(work) / f"noise-{key[:KEY_CHARS]}"
     folder.mkdir(parents=True, exist_ok=True)
     for name, target in recordings.items():
         link = folder / name
