@@ -26,8 +26,9 @@ everyone else takes the Speech Commands hash (``validation_pct`` / ``testing_pct
 in one split in every folder. With FSDD's four speakers the hash makes ``nicolas`` the validation
 and ``yweweler`` the test speaker. The official test archive's ``_silence_`` clips are left out:
 they are cut from the background noise recordings, the held-out test noises included.
-Model selection uses validation only. The test split is reported per source, clean and with
-held-out noise recordings mixed at 10 dB SNR.
+Model selection uses validation only. A final build (``validation_speakers_train``) then trains the
+chosen settings on every speaker outside the test split and ships its last epoch. The test split is
+reported per source, clean and with held-out noise recordings mixed at 10 dB SNR.
 
 Everything derived (split views, synthetic clips, noise folders) is rebuilt deterministically in a
 work folder; same seed and machine give the same model and metrics.
@@ -118,8 +119,8 @@ class Recipe:
     # data
     validation_pct: float = 15.0
     testing_pct: float = 25.0
-    # Final build: FSDD's validation speaker trains too (4 speakers are few) and the last epoch
-    # is shipped, with the number of epochs chosen beforehand on validation.
+    # Final build: every validation speaker trains too (only the test split stays held out) and
+    # the last epoch is shipped, with every setting chosen beforehand on validation.
     validation_speakers_train: bool = False
     silence_pct: float = 10.0
     # Speech Commands' standard 10 %. More hurts: with 30 %, most real Speech Commands speech in
@@ -256,17 +257,15 @@ def _missing_sources(recipe: Recipe) -> None:
 
 def speaker_splits(recipe: Recipe) -> dict[str, str]:
     """speaker -> split over all the recipe's real sources (:func:`combined_speaker_splits`); with
-    ``validation_speakers_train``, FSDD's validation speakers train."""
+    ``validation_speakers_train``, every validation speaker trains (only the test split is held out)."""
     from speechrnn.data.layout import scan_folder
     from speechrnn.data.speakers import combined_speaker_splits
 
     _missing_sources(recipe)
     folders = {recipe.root / name: scan_folder(recipe.root / name) for name in recipe.SOURCES}
     splits = combined_speaker_splits(folders, recipe.validation_pct, recipe.testing_pct)
-    if recipe.validation_speakers_train and FSDD_DIR in recipe.SOURCES:
-        for clip in folders[recipe.root / FSDD_DIR]:
-            if splits[clip.speaker] == "validation":
-                splits[clip.speaker] = "train"
+    if recipe.validation_speakers_train:
+        splits = {speaker: "train" if split == "validation" else split for speaker, split in splits.items()}
     return splits
 
 
@@ -485,6 +484,10 @@ def held_out_view(recipe: Recipe, out_dir: Path, split: str = "testing") -> Path
         for clip, clip_split in folder_splits(view, recipe.validation_pct, recipe.testing_pct):
             if clip_split == split:
                 (words if _word_of(clip.label) in recipe.WORDS else others).append(clip)
+    if not words:
+        why = " (validation_speakers_train: a final build, whose validation speakers trained)" \
+            if split == "validation" and recipe.validation_speakers_train else ""
+        raise DataError(f"{recipe.root}: the {recipe.NAME} recipe holds no {split} speakers of its words{why}")
     wanted = min(len(others), math.ceil(len(words) * recipe.unknown_pct / 100))
     picks = np.random.default_rng(recipe.seed).choice(len(others), size=wanted, replace=False)
     links = {Path(_word_of(clip.label)) / clip.path.name: clip.path.resolve()
@@ -705,6 +708,8 @@ def _score_and_record(recipe: Recipe, data, model_path: Path, out_path: str | Pa
     from speechrnn.evaluate import write_json_atomic
 
     splits = ("validation", "testing") if evaluate_test else ("validation",)
+    if recipe.validation_speakers_train:  # a final build: its validation speakers trained
+        splits = tuple(split for split in splits if split != "validation")
     for split in splits:
         yield Stage(f"evaluate-{split}", f"Scoring the {split} split (clean and at {recipe.snr_db_test:g} dB SNR, "
                                          "held-out noises)")

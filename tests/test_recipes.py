@@ -286,25 +286,40 @@ def test_digits_recipe_trains_speech_commands_as_digits_and_unknown_with_disjoin
     assert {c.speaker.split("-vs")[0] for c in perturbed} <= {s for s, sp in speakers.items() if sp == {"train"}}
 
 
-def test_a_held_out_view_holds_its_own_recipes_speakers_whatever_an_earlier_recipe_left(data_root, tmp_path):
+def clips_of(folder: Path) -> set[str]:
+    return {f"{clip.label}/{clip.path.name}" for clip in scan_folder(folder)}
+
+
+def test_a_held_out_view_holds_its_own_recipes_clips_whatever_an_earlier_recipe_left(data_root, tmp_path):
+    from speechrnn.recipes import held_out_view
+
+    kept = DigitsRecipe(data_root=str(data_root), work_dir=str(tmp_path / "work"), synth=False)
+    more = dataclasses.replace(kept, unknown_pct=4 * kept.unknown_pct)  # more other words held out
+
+    out = tmp_path / "words_validation"  # one folder for both, as bench.recipe_streams' cache is
+    before = clips_of(held_out_view(kept, out, "validation"))
+    after = clips_of(held_out_view(more, out, "validation"))
+    digits = {clip for clip in before if clip.split("/")[0] in DIGITS}
+    assert digits and {clip for clip in after if clip.split("/")[0] in DIGITS} == digits
+    assert len(after) > len(before)  # the same words, and more other words
+    assert clips_of(held_out_view(kept, out, "validation")) == before  # never the union with a later recipe's
+
+
+def test_a_final_build_trains_every_validation_speaker_and_holds_out_only_the_test_speakers(data_root, tmp_path):
+    from speechrnn.errors import DataError
     from speechrnn.recipes import held_out_view, speaker_splits
 
     kept = DigitsRecipe(data_root=str(data_root), work_dir=str(tmp_path / "work"), synth=False)
-    moved = dataclasses.replace(kept, validation_speakers_train=True)  # FSDD's validation speakers train
-    fsdd_validation = {speaker for speaker, split in speaker_splits(kept).items()
-                       if split == "validation" and speaker in FSDD_SPEAKERS}
-    assert fsdd_validation  # the miniature has one
-
-    def speakers(folder: Path) -> set[str]:  # FSDD's clips, under word folders: <digit>_<speaker>_<take>.wav
-        return {clip.speaker if "_nohash_" in clip.path.name else clip.path.name.split("_")[1]
-                for clip in scan_folder(folder)}
-
-    out = tmp_path / "words_validation"  # one folder for both, as bench.recipe_streams' cache is
-    before = held_out_view(kept, out, "validation")
-    assert fsdd_validation <= speakers(before)
-    after = held_out_view(moved, out, "validation")
-    assert speakers(after) and not fsdd_validation & speakers(after)  # training speakers are never held out
-    assert held_out_view(kept, out, "validation") == before and speakers(before) == speakers(after) | fsdd_validation
+    final = dataclasses.replace(kept, validation_speakers_train=True)
+    before, after = speaker_splits(kept), speaker_splits(final)
+    validation = {speaker for speaker, split in before.items() if split == "validation"}
+    assert validation & set(FSDD_SPEAKERS) and validation - set(FSDD_SPEAKERS)  # FSDD's and Speech Commands'
+    assert all(after[speaker] == "train" for speaker in validation)
+    assert {s: split for s, split in after.items() if s not in validation} == \
+        {s: split for s, split in before.items() if s not in validation}
+    assert clips_of(held_out_view(final, tmp_path / "test", "testing")) == clips_of(held_out_view(kept, tmp_path / "test"))
+    with pytest.raises(DataError, match="no validation speakers.*final build"):
+        held_out_view(final, tmp_path / "words_validation", "validation")
 
 
 def test_build_recipe_writes_a_commands_model_with_its_recipe_sources_and_held_out_figures(data_root, tmp_path):

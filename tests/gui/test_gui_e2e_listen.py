@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from gui_support import FSDD, SPEECH_COMMANDS, keep_window, spoken_sequence
+from datapaths import HELD_OUT_DIGITS
+from gui_support import SPEECH_COMMANDS, keep_window, spoken_sequence
 
 from gui.app import build_window, parse_args
 
@@ -117,8 +118,8 @@ def test_the_app_opens_with_the_bundled_model_and_hears_a_digit(qtbot, virtual_m
     assert window.ctx.model.display_name == "bundled digits model"
     assert "zero" in panel.vocab_label.text() and "nine" in panel.vocab_label.text()
     qtbot.wait(500)
-    # FSDD's speaker nicolas is held out of the bundled model's training (tests/test_default_model.py)
-    player = play(virtual_mic_env, FSDD / "3" / "3_nicolas_0.wav")
+    # FSDD's test speaker yweweler is held out of the bundled model's training (tests/test_default_model.py)
+    player = play(virtual_mic_env, HELD_OUT_DIGITS / "three" / "3_yweweler_0.wav")
     qtbot.waitUntil(lambda: any(d.label == "three" for d in panel.detections), timeout=20000)
     player.join(timeout=20)
     assert any("three" in panel.history.topLevelItem(i).text(1) for i in range(panel.history.topLevelItemCount()))
