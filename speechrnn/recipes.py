@@ -707,9 +707,8 @@ def _score_and_record(recipe: Recipe, data, model_path: Path, out_path: str | Pa
     from speechrnn.checkpoint import load_checkpoint, save_checkpoint
     from speechrnn.evaluate import write_json_atomic
 
-    splits = ("validation", "testing") if evaluate_test else ("validation",)
-    if recipe.validation_speakers_train:  # a final build: its validation speakers trained
-        splits = tuple(split for split in splits if split != "validation")
+    # a final build (validation_speakers_train) has no validation speakers left to score
+    splits = (() if recipe.validation_speakers_train else ("validation",)) + (("testing",) if evaluate_test else ())
     for split in splits:
         yield Stage(f"evaluate-{split}", f"Scoring the {split} split (clean and at {recipe.snr_db_test:g} dB SNR, "
                                          "held-out noises)")
