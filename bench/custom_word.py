@@ -162,6 +162,21 @@ def training_voices(sizes: Sizes) -> int:
     return sizes.synth_per_word or DEFAULT_SYNTH_PER_WORD
 
 
+def heard_the_validation_speakers(model: str | Path) -> bool:
+    """Whether ``model``'s network trained on REAL_SOURCE's validation speakers: a recipe's final build
+    (``validation_speakers_train``, as the bundled models are), or a model that started from one
+    (its recorded ``started_from``). Streams of those speakers (``--split validation``) no longer
+    hold voices it never heard."""
+    from speechrnn.bundled import resolve_model
+    from speechrnn.checkpoint import load_checkpoint
+
+    data = load_checkpoint(resolve_model(model)).data or {}
+    if (data.get("recipe") or {}).get("validation_speakers_train"):
+        return True
+    base = (data.get("started_from") or {}).get("path")
+    return bool(base) and Path(base).is_file() and heard_the_validation_speakers(base)
+
+
 def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Sizes, out: Path, cache: Path):
     """Train as the Train panel's defaults do (its own TrainRequest); returns the best checkpoint."""
     from gui.panels.train import (
@@ -428,6 +443,13 @@ def main(argv: list[str] | None = None) -> int:
     trainings = {"with": (True,), "without": (False,), None: (False, True)}[args.only]
     if args.model and not args.only:
         parser.error("--model scores one model: add --only with (or --only without)")
+    if args.split == "validation":
+        from gui.panels.train import DEFAULT_START_FROM
+
+        scored = args.model or (DEFAULT_START_FROM if sizes.start_from is None else sizes.start_from)
+        if scored and heard_the_validation_speakers(scored):
+            parser.error(f"--split validation: {scored} trained on the validation speakers (a final build, or "
+                         "started from one); their streams are no longer unseen voices: use --split testing")
     results = run(Path(args.data_root), args.word, Path(args.work_dir).expanduser(), sizes, args.seed, trainings,
                   Path(args.model) if args.model else None)
     results["negatives_settings"] = {k: v for k, v in vars(negatives_settings(sizes)).items()}

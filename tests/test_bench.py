@@ -153,3 +153,29 @@ def test_the_custom_word_table_shows_how_little_a_few_words_tell():
     row = table(results).splitlines()[5]
     assert "95.7 % (337/352; 95 %: 93.1–97.4)" in row
     assert "0.5 (5/1058; 95 %: 0.2–1.1)" in row
+
+
+def test_custom_word_validation_streams_refuse_a_network_that_trained_their_speakers(tmp_path, capsys):
+    """A final build (``validation_speakers_train``) heard the validation speakers, and so does a custom
+    word started from it: ``bench.custom_word --split validation`` refuses to call their streams unseen
+    voices, before it reads any data; a model that never trained them is scored."""
+    import dataclasses
+
+    from datapaths import WORD_MODEL
+
+    from bench.custom_word import heard_the_validation_speakers, main
+    from speechrnn.checkpoint import load_checkpoint, save_checkpoint
+
+    plain = load_checkpoint(WORD_MODEL)
+    final = save_checkpoint(dataclasses.replace(plain, data={**plain.data, "recipe": {"validation_speakers_train": True}}),
+                            tmp_path / "final.pt")
+    custom = save_checkpoint(dataclasses.replace(plain, data={**plain.data, "started_from": {"path": str(final)}}),
+                             tmp_path / "custom.pt")
+    assert not heard_the_validation_speakers(WORD_MODEL)
+    assert heard_the_validation_speakers(final) and heard_the_validation_speakers(custom)
+    for model in (final, custom):
+        with pytest.raises(SystemExit) as exited:
+            main(["--data-root", str(tmp_path / "no data"), "--only", "with", "--split", "validation",
+                  "--model", str(model)])
+        assert exited.value.code == 2
+        assert f"{model} trained on the validation speakers" in capsys.readouterr().err
