@@ -246,3 +246,24 @@ def combine_checkpoints(paths: list[str | Path]) -> Checkpoint:
         data={**first.data, "ensemble": [{k: m["about"].get(k) for k in ("path", "created", "recipe")}
                                           for m in members]},
         created="", extra={}, path=None)
+
+
+def network_of(checkpoint: Checkpoint, number: int) -> Checkpoint:
+    """Network ``number`` (1 = the first) of an ensemble as a model of its own, with the provenance the
+    ensemble recorded for it (file, training settings, recipe, data and licenses): to train one
+    network further (a final build, ``--init-from``) or to measure it alone. No metrics: the
+    ensemble's are not the network's. A number it does not have is a one-line :class:`CheckpointError`."""
+    count = 1 + len(checkpoint.members)
+    if not 1 <= number <= count:
+        raise CheckpointError(f"{checkpoint.path}: has {count} network{'s' if count > 1 else ''}, "
+                              f"not a network {number}")
+    own_data = {k: v for k, v in checkpoint.data.items() if k != "ensemble"}
+    if number == 1:
+        return dataclasses.replace(checkpoint, members=[], metrics={}, data=own_data, created="", extra={},
+                                   path=None)
+    member = checkpoint.members[number - 2]
+    about = member.get("about", {})
+    data = {**{k: v for k, v in own_data.items() if k not in PROVENANCE_KEYS}, **about.get("data", {})}
+    return dataclasses.replace(checkpoint, model_config=member["model_config"], state_dict=member["state_dict"],
+                               members=[], metrics={}, train_config=about.get("train_config", {}),
+                               recipe=about.get("recipe", ""), data=data, created="", extra={}, path=None)

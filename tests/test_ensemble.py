@@ -102,6 +102,30 @@ def test_a_saved_ensemble_says_what_it_is_and_starts_custom_words_from_its_first
     assert not np.allclose(both.relative, alone.relative)
 
 
+def test_one_network_of_an_ensemble_comes_out_as_the_model_it_was(stream_word_model, tmp_path, capsys):
+    """``speechrnn ensemble MODEL --network N``: what a final build retrains, network by network."""
+    other = perturbed_copy(stream_word_model, tmp_path / "other.pt")
+    both = save_checkpoint(combine_checkpoints([stream_word_model, other]), tmp_path / "both.pt")
+    audio = words_stream()
+    for number, original in ((1, stream_word_model), (2, other)):
+        out = tmp_path / f"network{number}.pt"
+        assert cli(["ensemble", str(both), "--network", str(number), "--out", str(out)]) == 0
+        alone, was = load_checkpoint(out), load_checkpoint(original)
+        assert not alone.members and alone.labels == was.labels and alone.model_config == was.model_config
+        assert alone.state_dict.keys() == was.state_dict.keys()
+        assert all(torch.equal(alone.state_dict[k], v) for k, v in was.state_dict.items())
+        assert alone.train_config == was.train_config and "ensemble" not in alone.data
+        posteriors, detections = raw_posteriors(out, audio, 1600)
+        expected, expected_detections = raw_posteriors(original, audio, 1600)
+        np.testing.assert_array_equal(posteriors, expected)
+        assert detections == expected_detections
+    capsys.readouterr()
+    assert cli(["ensemble", str(both), "--network", "3", "--out", str(tmp_path / "x.pt")]) == 2
+    assert capsys.readouterr().err.strip() == f"speechrnn ensemble: error: {both}: has 2 networks, not a network 3"
+    assert cli(["ensemble", str(both), str(other), "--network", "1", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "--network takes one ensemble" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
+
 def test_networks_that_cannot_be_averaged_are_refused_in_one_line(stream_word_model, word_model, tmp_path, capsys):
     other_words = stream_checkpoint(tmp_path / "other_words.pt", 0, 16, labels=("_silence_", "up", "down", "go"))
     cases = [
