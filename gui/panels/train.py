@@ -85,7 +85,7 @@ START_FROM_EPOCHS = 150
 # 86.2 / 86.7 % and 1.2 / 1.0 with 40 voices at 0.6 (docs/custom-words.md, "More of your word").
 DEFAULT_SYNTH_PER_WORD = 120
 CUSTOM_WORD_THRESHOLD = 0.7
-# New words learn on the network of this bundled model (it heard about 1,600 real speakers); measured
+# New words learn on the network of this bundled model (it heard about 1,400 real speakers); measured
 # with bench.custom_word (docs/custom-words.md): far more of the word heard, far fewer other words taken for it.
 DEFAULT_START_FROM = "commands"
 COMBO_MIN_CHARS = 16  # combo boxes of the form shrink to this many characters
@@ -570,7 +570,7 @@ class TrainPanel(Panel):
             self.start_combo.addItem(f"the {TITLES[name]} model's network", name)
         self.start_combo.setToolTip(
             "Your words learn on top of a network that has already heard many real voices (the Commands model "
-            "heard about 1,600 speakers): more of your word is heard and far fewer other words are taken for "
+            "heard about 1,400 speakers): more of your word is heard and far fewer other words are taken for "
             "it. The cell and size are then that network's. “A new network” starts from random weights.")
         self.start_combo.currentIndexChanged.connect(self._start_changed)
         form.addRow("Start from:", self.start_combo)
