@@ -158,7 +158,7 @@ def test_the_custom_word_table_shows_how_little_a_few_words_tell():
 def test_custom_word_validation_streams_refuse_a_network_that_trained_their_speakers(tmp_path, capsys):
     """A final build (``validation_speakers_train``) heard the validation speakers, and so does a custom
     word started from it: ``bench.custom_word --split validation`` refuses to call their streams unseen
-    voices, before it reads any data; a model that never trained them is scored."""
+    voices, before it reads any data; a model that never trained them passes the check."""
     import dataclasses
 
     from datapaths import WORD_MODEL

@@ -126,6 +126,7 @@ def test_one_network_of_an_ensemble_comes_out_as_the_model_it_was(stream_word_mo
     assert "--network takes one ensemble" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
 
+
 def test_networks_that_cannot_be_averaged_are_refused_in_one_line(stream_word_model, word_model, tmp_path, capsys):
     other_words = stream_checkpoint(tmp_path / "other_words.pt", 0, 16, labels=("_silence_", "up", "down", "go"))
     cases = [
