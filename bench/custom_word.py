@@ -27,6 +27,17 @@ the Train panel's defaults, use the model. Here:
 
    Noise: the digits recipe's held-out recordings (dude_miaowing, exercise_bike), never bundled.
 
+``--real-voices``: real people instead of synthetic ones, for a word that ``REAL_VOICES_SOURCE`` holds
+(``happy``, ``bed`` or ``cat``: about 1,070 speakers each). The takes are every clip of the word by
+one real speaker (``--take-speaker N``: the one with the N-th most clips; ``--take-speakers K``: K
+speakers from there on, a household recording together), the streams' word is said by every other
+real speaker of it. Every one of them is a test speaker of the network the word
+starts from (its recorded recipe's split; that network heard none of their voices) and none is in
+the bundled clips. A word of the bundled clips is left out of them, so the run learns it as a new
+word from the takes and the synthetic voices alone (``--bundled-word`` keeps those real clips as
+examples of the word, as the Train panel does for such a word). Caveat: the network it starts from
+heard other speakers say the word, as one of its other words.
+
 Reports hits (% of the word's occurrences detected) and false accepts per 100 non-target words
 (every detection that is not a hit, per non-target word in the stream) and per hour.
 Target (issue 12): >= 90 % hits, <= 1 false accept per 100 non-target words.
@@ -42,6 +53,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from speechrnn.recipes import SPEECH_COMMANDS_V1_DIR as REAL_VOICES_SOURCE  # many speakers of few words
 from speechrnn.stream_eval import DISTRACTOR_DRAWS, DRAW_BY_WORD
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,6 +106,10 @@ class Sizes:
     start_from: str | None = None  # the network the word starts from (None: the panel's; "": a new one)
     split: str = "testing"  # whose speech the streams hold (SPLITS); choose settings on "validation"
     draw: str = DRAW_BY_WORD  # how the streams draw other words (StreamConfig.distractor_draw)
+    real_voices: bool = False  # takes and the streams' word by real speakers (REAL_VOICES_SOURCE)
+    take_speaker: int = 0  # --real-voices: the speaker with this rank (most clips first) gives the takes ...
+    take_speakers: int = 1  # ... with the next ones, this many in all
+    bundled_word: bool = False  # keep the bundled clips of the word (as examples of it) instead of leaving them out
 
 
 QUICK = Sizes(takes=3, synth_per_word=4, epochs=2, hidden=16, target_voices=4, similar_voices=1, extra_similar=2,
@@ -130,6 +146,63 @@ def record_takes(word: str, voices: list, takes: int, folder: Path) -> Path:
     return folder
 
 
+def _link(target: Path, link: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.exists():
+        link.symlink_to(target.resolve())
+
+
+def real_voices(data_root: Path, label: str, start_from: str, take_rank: int,
+                take_speakers: int = 1) -> tuple[list[Path], list[Path]]:
+    """--real-voices: (the takes: every clip of ``label`` by ``take_speakers`` real speakers, from the
+    one with the ``take_rank``-th most clips on; the streams' clips of ``label`` by every other one).
+    All are test speakers of ``start_from``'s recorded recipe (voices its
+    network never heard), none is a speaker of the bundled clips."""
+    from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.data.layout import is_audio_file, speaker_of
+    from speechrnn.negatives import bundled_negatives_dir
+    from speechrnn.recipes import Recipe, speaker_splits
+
+    folder = data_root / REAL_VOICES_SOURCE / label
+    if not folder.is_dir():
+        raise SystemExit(f"--real-voices: no folder {folder} (words there: "
+                         f"{', '.join(sorted(p.name for p in folder.parent.iterdir() if p.is_dir()))})")
+    if not start_from:
+        raise SystemExit("--real-voices: needs a network it starts from (its recipe's test speakers are the voices)")
+    from speechrnn.bundled import resolve_model
+
+    recorded = (load_checkpoint(resolve_model(start_from)).data or {}).get("recipe")
+    if not recorded:
+        raise SystemExit(f"--real-voices: {start_from} records no recipe: which speakers it heard is unknown")
+    recipe = Recipe.from_dict(recorded, data_root=str(data_root), work_dir=str(data_root))
+    splits = speaker_splits(recipe)
+    bundled = {speaker_of(path) for path in bundled_negatives_dir().rglob("*") if is_audio_file(path)}
+    by_speaker: dict[str, list[Path]] = {}
+    for path in sorted(p for p in folder.iterdir() if is_audio_file(p)):
+        speaker = speaker_of(path)
+        if splits.get(speaker) == "testing" and speaker not in bundled:
+            by_speaker.setdefault(speaker, []).append(path)
+    ranked = sorted(by_speaker, key=lambda speaker: (-len(by_speaker[speaker]), speaker))
+    takers = set(ranked[take_rank : take_rank + take_speakers])
+    return ([path for speaker in ranked if speaker in takers for path in by_speaker[speaker]],
+            [path for speaker in ranked if speaker not in takers for path in by_speaker[speaker]])
+
+
+def negatives_without(label: str, out: Path) -> Path | None:
+    """A folder of links to the bundled clips of every word but ``label``; None if none is ``label``."""
+    from speechrnn.negatives import bundled_negatives_dir
+
+    bundled = bundled_negatives_dir()
+    if not (bundled / label).is_dir():
+        return None
+    shutil.rmtree(out, ignore_errors=True)
+    for path in bundled.iterdir():
+        if path.is_dir() and path.name != label:
+            for clip in path.iterdir():
+                _link(clip, out / path.name / clip.name)
+    return out
+
+
 def real_words(data_root: Path, word: str, out: Path, limit: int | None, split: str = "testing") -> int:
     """Links to the held-out real clips (every word but ``word``) of ``split``'s speakers in ``out/<label>/``."""
     root = data_root / REAL_SOURCE
@@ -139,19 +212,14 @@ def real_words(data_root: Path, word: str, out: Path, limit: int | None, split: 
     if limit is not None:
         lines = lines[:: max(1, len(lines) // limit)][:limit]
     for line in lines:
-        link = out / line
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
-            link.symlink_to((root / line).resolve())
+        _link(root / line, out / line)
     return len(lines)
 
 
 def noise_folder(data_root: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in NOISES:
-        link = out / name
-        if not link.exists():
-            link.symlink_to((data_root / NOISE_SOURCE / name).resolve())
+        _link(data_root / NOISE_SOURCE / name, out / name)
     return out
 
 
@@ -201,7 +269,12 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     synth_dir = out / "synth"
     shutil.rmtree(synth_dir, ignore_errors=True)
     share = class_share_pct(1)
-    data = DataSpec(sources=(str(recordings), str(synth_dir)), words=(label_folder(word),), include_unknown=True,
+    negatives_config = negatives_settings(sizes) if negatives else None
+    others = None if sizes.bundled_word or not negatives else negatives_without(label_folder(word), out / "negatives")
+    if others is not None:  # the bundled clips of every other word, as a folder of the run's own
+        negatives_config = replace(negatives_config, bundled=False)
+    sources = (str(recordings), str(synth_dir)) + ((str(others),) if others else ())
+    data = DataSpec(sources=sources, words=(label_folder(word),), include_unknown=True,
                     include_silence=True, silence_pct=share, unknown_pct=share, data_dir=str(cache.parent),
                     noise_dirs=(str(bundled_noise_dir()),) if negatives else ())  # the panel's Noise default
     features = FeatureConfig()
@@ -215,9 +288,7 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     if start_from:  # as the panel's "Start from" does
         base = base_network(start_from)
         features, model, config = base.features, base.model_for(model), replace(config, init_from=str(base.path))
-    negatives_config = None
     if negatives:
-        negatives_config = negatives_settings(sizes)
         if start_from:  # the threshold the panel records in such a model
             config = replace(config, detection_threshold=CUSTOM_WORD_THRESHOLD)
     request = TrainRequest(
@@ -312,8 +383,20 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
     if len(held_out) < sizes.target_voices:
         raise SystemExit(f"only {len(held_out)} held-out voices (need {sizes.target_voices})")
 
-    recordings = record_takes(word, take_voices, sizes.takes, work / "recordings")
-    trained_similar = confusable_words((label_folder(word),), negatives_settings(sizes))
+    label = label_folder(word)
+    if sizes.real_voices:
+        from gui.panels.train import DEFAULT_START_FROM
+        from speechrnn.data.layout import speaker_of
+
+        start_from = DEFAULT_START_FROM if sizes.start_from is None else sizes.start_from
+        takes, voiced = real_voices(data_root, label, start_from, sizes.take_speaker, sizes.take_speakers)
+        recordings = work / "recordings"
+        shutil.rmtree(recordings, ignore_errors=True)
+        for path in takes:
+            _link(path, recordings / label / path.name)
+    else:
+        recordings = record_takes(word, take_voices, sizes.takes, work / "recordings")
+    trained_similar = confusable_words((label,), negatives_settings(sizes))
     lexicon = Lexicon.load()
     more = [w for w in confusables(word, lexicon, len(trained_similar) + sizes.extra_similar)
             if w not in trained_similar][: sizes.extra_similar]
@@ -324,15 +407,22 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
     real_dir, similar_dir = eval_dir / "real", eval_dir / "similar"
     render_seed = HELD_OUT_SEED if sizes.split == "testing" else VALIDATION_SEED
     for folder in (real_dir, similar_dir):
-        _render((word,), held_out[: sizes.target_voices], None, render_seed, folder)
+        if sizes.real_voices:
+            for path in voiced:
+                _link(path, folder / label / path.name)
+        else:
+            _render((word,), held_out[: sizes.target_voices], None, render_seed, folder)
     held_out_similar = held_out[sizes.target_voices : sizes.target_voices + sizes.similar_voices * len(similar)]
     if len(held_out_similar) < sizes.similar_voices:
         held_out_similar = held_out[: sizes.similar_voices]
     _render(similar, held_out_similar, sizes.similar_voices, render_seed, similar_dir)
-    real_count = real_words(data_root, label_folder(word), real_dir, sizes.real_clips, sizes.split)
+    real_count = real_words(data_root, label, real_dir, sizes.real_clips, sizes.split)
     noise = noise_folder(data_root, work / "noise")
 
-    results = {"word": word, "takes": sizes.takes, "take_voices": [v.voice_id for v in take_voices],
+    results = {"word": word, "takes": len(takes) if sizes.real_voices else sizes.takes,
+               "take_voices": sorted({speaker_of(p) for p in takes}) if sizes.real_voices else
+               [v.voice_id for v in take_voices],
+               "real_voices": sizes.real_voices, "target_clips": len(voiced) if sizes.real_voices else None,
                "held_out_voices": len(held_out), "similar_words": list(similar),
                "similar_words_trained": list(trained_similar), "real_clips": real_count, "runs": []}
     for negatives in trainings:
@@ -360,7 +450,10 @@ def _interval(count: int, total: int) -> str:
 
 
 def table(results: dict) -> str:
-    lines = [f"word {results['word']!r}: {results['takes']} takes; held-out voices; "
+    voices = (f"{results['target_clips']} clips of it by other real speakers (test speakers of its network)"
+              if results.get("real_voices") else "held-out voices")
+    takers = f" by {', '.join(results['take_voices'])}" if results.get("take_voices") else ""
+    lines = [f"word {results['word']!r}: {results['takes']} takes{takers}; {voices}; "
              f"{results['real_clips']} real held-out clips; similar: {', '.join(results['similar_words'])}",
              "(95 %: the Wilson interval of a rate; a word played many times is counted each time, so the "
              "intervals are too narrow where few clips repeat)",
@@ -430,11 +523,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draw", choices=DISTRACTOR_DRAWS, default=DRAW_BY_WORD,
                         help="how the streams draw other words: a word, then one of its clips (default; a scarce "
                              "word's few clips repeat), or any clip (more distinct utterances)")
+    parser.add_argument("--real-voices", action="store_true",
+                        help=f"takes and the streams' word by real speakers ({REAL_VOICES_SOURCE}: --word happy, "
+                             "bed or cat), every one a test speaker of the network it starts from")
+    parser.add_argument("--take-speaker", type=int, default=0,
+                        help="--real-voices: the takes' speaker, by rank (0: the one with the most clips)")
+    parser.add_argument("--take-speakers", type=int, default=1,
+                        help="--real-voices: takes by this many speakers (from --take-speaker's rank on)")
+    parser.add_argument("--bundled-word", action="store_true",
+                        help="keep the bundled clips of the word as examples of it (default: left out, as for "
+                             "a new word)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
     sizes = replace(sizes, negatives=field_changes(args.set), augment=field_changes(args.augment),
                     train=field_changes(args.train), detector=field_changes(args.detector), train_seed=args.train_seed,
                     threshold=args.threshold, lr=args.lr, split=args.split, draw=args.draw,
+                    real_voices=args.real_voices, take_speaker=args.take_speaker, take_speakers=args.take_speakers,
+                    bundled_word=args.bundled_word,
                     rescore=tuple(float(t) for t in args.rescore.split(",") if t.strip()),
                     start_from=None if args.start_from is None else ("" if args.start_from == "new" else args.start_from),
                     **({"epochs": args.epochs} if args.epochs else {}),

@@ -179,3 +179,61 @@ def test_custom_word_validation_streams_refuse_a_network_that_trained_their_spea
                   "--model", str(model)])
         assert exited.value.code == 2
         assert f"{model} trained on the validation speakers" in capsys.readouterr().err
+
+
+def test_real_voice_takes_and_streams_are_test_speakers_the_network_never_heard(tmp_path):
+    """``bench.custom_word --real-voices``: the takes are every clip of the word by one real speaker
+    (the one with the most), the streams' word is every other speaker's; all of them are test speakers
+    of the network the word starts from (its recorded recipe's split), none is in the bundled clips."""
+    import numpy as np
+    import soundfile as sf
+
+    from bench.custom_word import REAL_VOICES_SOURCE, real_voices
+    from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.data.layout import assign_split, speaker_of
+    from speechrnn.negatives import bundled_negatives_dir
+    from speechrnn.recipes import NOISE_DIR, SPEECH_COMMANDS_DIRS, Recipe
+
+    recipe = Recipe.from_dict(load_checkpoint(REPO / "assets" / "commands_model.pt").data["recipe"],
+                              data_root=str(tmp_path), work_dir=str(tmp_path))
+    def split(speaker):
+        return assign_split(speaker, recipe.validation_pct, recipe.testing_pct)
+
+    candidates = [f"{n:08x}" for n in range(4000, 4400)]
+    testing = [s for s in candidates if split(s) == "testing"][:3]
+    trained = next(s for s in candidates if split(s) == "train")
+    bundled = next(speaker_of(p) for p in sorted((bundled_negatives_dir() / "happy").iterdir())
+                   if split(speaker_of(p)) == "testing")
+    def clip(folder, word, speaker, n):
+        path = tmp_path / folder / word / f"{speaker}_nohash_{n}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, np.zeros(1600, dtype=np.float32), 16000)
+
+    (tmp_path / NOISE_DIR).mkdir()
+    for folder in SPEECH_COMMANDS_DIRS:  # every source of the recipe holds speech
+        clip(folder, "yes", "ffffffff", 0)
+    for speaker, count in {testing[0]: 2, testing[1]: 3, testing[2]: 1, trained: 4, bundled: 4}.items():
+        for n in range(count):
+            clip(REAL_VOICES_SOURCE, "happy", speaker, n)
+
+    takes, voiced = real_voices(tmp_path, "happy", "commands", 0)
+    assert {speaker_of(p) for p in takes} == {testing[1]} and len(takes) == 3
+    assert sorted(speaker_of(p) for p in voiced) == sorted([testing[0]] * 2 + [testing[2]])
+    takes, voiced = real_voices(tmp_path, "happy", "commands", 1)  # the next speaker gives the takes
+    assert {speaker_of(p) for p in takes} == {testing[0]} and len(voiced) == 4
+    takes, voiced = real_voices(tmp_path, "happy", "commands", 0, take_speakers=2)  # two people's takes
+    assert sorted(speaker_of(p) for p in takes) == sorted([testing[1]] * 3 + [testing[0]] * 2)
+    assert [speaker_of(p) for p in voiced] == [testing[2]]
+
+
+def test_a_word_of_the_bundled_clips_is_left_out_of_them_as_a_new_word_would_be(tmp_path):
+    """``bench.custom_word`` trains a word of the bundled clips ("happy") as a new word: its bundled
+    clips are left out (else they would train as 40 more real speakers of it), every other word's stay."""
+    from bench.custom_word import negatives_without
+    from speechrnn.negatives import bundled_negatives_dir
+
+    bundled = {p.name: len(list(p.iterdir())) for p in bundled_negatives_dir().iterdir() if p.is_dir()}
+    kept = negatives_without("happy", tmp_path / "others")
+    left = {p.name: len(list(p.iterdir())) for p in kept.iterdir()}
+    assert left == {word: n for word, n in bundled.items() if word != "happy"}
+    assert negatives_without("lights", tmp_path / "none") is None  # not a bundled word: nothing to leave out

@@ -231,7 +231,9 @@ class RecordPanel(Panel):
         self.speaker_edit = QLineEdit(s.speaker)
         self.speaker_edit.setMaximumWidth(160)
         self.speaker_edit.setToolTip("Your name or initials: files are named <speaker>_nohash_<n>.wav so "
-                                     "training keeps each speaker in one split")
+                                     "training keeps each speaker in one split. Let the others who will use "
+                                     "the word record it too, each under their own name: a word taken by "
+                                     "several people is heard in far more new voices (the Train panel's note)")
         self.speaker_edit.editingFinished.connect(lambda: setattr(s, "speaker", self.speaker_edit.text()))
         takes_row.addWidget(self.takes_spin)
         takes_row.addSpacing(16)

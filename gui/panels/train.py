@@ -116,6 +116,15 @@ NO_BREAK_SPACE, WORD_JOINER = "\u00a0", "\u2060"  # keep a log line's parts whol
 AUGMENT_DEFAULTS = {"noise": True, "shift": True, "room": True, "gain": True, "speed": False, "vtlp": False,
                     "spec_augment": True}
 AUGMENT_COLUMNS = 4  # check boxes per row of the Augmentation grid
+# A word whose takes are all one person's is heard in far fewer new voices (bench.custom_word --real-voices,
+# "happy" said by about 300 real strangers: one speaker's 4 takes 65.9-68.8 %, three speakers' 12 takes
+# 79.2-83.7 %, ten speakers' 30-36 takes 87.5-90.1 %, one speaker's with the 40 bundled speakers of it 93.8 %;
+# docs/custom-words.md, "Real strangers").
+ONE_SPEAKER_NOTE = " — one speaker: let others record it too"
+ONE_SPEAKER_TIP = ("Every take of a word here is by one speaker. Takes by other people (the Record panel's Speaker "
+                   "field: their name) teach it voices it has not heard: measured on real strangers, a word taken "
+                   "by one person was heard in 66–69 % of new voices, by three people in 79–84 %, by ten in 88–90 % "
+                   "(docs/custom-words.md).")
 TASK_NAMES = {"12": "commands12", "digits": "digits", "all": "all-words"}  # run names of the fixed vocabularies
 
 
@@ -190,6 +199,13 @@ class TrainRequest:
             yield Finished(self.data)
         else:
             yield from prepare_negatives(self.data, self.negatives, cancel=cancel)
+
+
+def one_speaker(clips_by_word: dict[str, list[Path]], words) -> bool:
+    """Whether every take of some word of ``words`` is by one speaker (the file names' speaker part)."""
+    from speechrnn.data.layout import speaker_of
+
+    return any(len({speaker_of(path) for path in clips_by_word[word]}) == 1 for word in words)
 
 
 def small_data_epochs(start_from: bool) -> int:
@@ -758,7 +774,9 @@ class TrainPanel(Panel):
         skipped = f"; {broken} unreadable, skipped (see Record)" if broken else ""
         if counts:
             text = ", ".join(f"{word} ({n})" for word, n in counts.items())
-            self.recordings_info.setText(text + (f"; other speech to reject ({others})" if others else "") + skipped)
+            self.recordings_info.setText(text + (f"; other speech to reject ({others})" if others else "") + skipped
+                                         + (ONE_SPEAKER_NOTE if one_speaker(readable, counts) else ""))
+            self.recordings_info.setToolTip(ONE_SPEAKER_TIP if one_speaker(readable, counts) else "")
         else:
             self.recordings_info.setText("No recordings yet — record some in the Record panel." + skipped)
         self._recorded = counts

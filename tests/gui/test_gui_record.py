@@ -7,6 +7,7 @@ import soundfile as sf
 from gui_support import speech
 
 from gui.panels.record import State
+from gui.panels.train import ONE_SPEAKER_NOTE
 
 RATE = 16000
 
@@ -255,7 +256,7 @@ def test_unreadable_clips_are_shown_apart_and_not_counted_in_record_or_train(qtb
     train = window.panels["train"]
     train.recordings_edit.setText(str(tmp_path))
     train._update_recordings()
-    assert train.recordings_info.text() == "up (3); 1 unreadable, skipped (see Record)"
+    assert train.recordings_info.text() == "up (3); 1 unreadable, skipped (see Record)" + ONE_SPEAKER_NOTE
 
 
 def test_a_folder_of_more_clips_than_takes_is_listed_without_opening_each(tmp_path, monkeypatch):
