@@ -772,11 +772,12 @@ class TrainPanel(Panel):
         others = by_label.get(UNKNOWN, 0)
         broken = sum(len(paths) for paths in unreadable.values())
         skipped = f"; {broken} unreadable, skipped (see Record)" if broken else ""
+        alone = bool(counts) and one_speaker(readable, counts)
+        self.recordings_info.setToolTip(ONE_SPEAKER_TIP if alone else "")
         if counts:
             text = ", ".join(f"{word} ({n})" for word, n in counts.items())
             self.recordings_info.setText(text + (f"; other speech to reject ({others})" if others else "") + skipped
-                                         + (ONE_SPEAKER_NOTE if one_speaker(readable, counts) else ""))
-            self.recordings_info.setToolTip(ONE_SPEAKER_TIP if one_speaker(readable, counts) else "")
+                                         + (ONE_SPEAKER_NOTE if alone else ""))
         else:
             self.recordings_info.setText("No recordings yet — record some in the Record panel." + skipped)
         self._recorded = counts

@@ -71,6 +71,10 @@ def test_a_word_taken_by_one_speaker_asks_for_other_voices(qtbot, window, record
     panel._update_recordings()
     assert panel.recordings_info.text().endswith(ONE_SPEAKER_NOTE)
     assert "Speaker" in panel.recordings_info.toolTip() and "66–69 %" in panel.recordings_info.toolTip()
+    (tmp_path / "empty").mkdir()
+    panel.recordings_edit.setText(str(tmp_path / "empty"))
+    panel._update_recordings()  # no takes: no note, and no tooltip left over
+    assert ONE_SPEAKER_NOTE not in panel.recordings_info.text() and not panel.recordings_info.toolTip()
 
 
 def test_other_speech_kept_from_listen_trains_as_unknown_not_as_a_word(qtbot, window, recordings, tmp_path):
