@@ -196,6 +196,7 @@ def test_real_voice_takes_and_streams_are_test_speakers_the_network_never_heard(
 
     recipe = Recipe.from_dict(load_checkpoint(REPO / "assets" / "commands_model.pt").data["recipe"],
                               data_root=str(tmp_path), work_dir=str(tmp_path))
+
     def split(speaker):
         return assign_split(speaker, recipe.validation_pct, recipe.testing_pct)
 
@@ -204,6 +205,7 @@ def test_real_voice_takes_and_streams_are_test_speakers_the_network_never_heard(
     trained = next(s for s in candidates if split(s) == "train")
     bundled = next(speaker_of(p) for p in sorted((bundled_negatives_dir() / "happy").iterdir())
                    if split(speaker_of(p)) == "testing")
+
     def clip(folder, word, speaker, n):
         path = tmp_path / folder / word / f"{speaker}_nohash_{n}.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
