@@ -5,7 +5,9 @@
 What a new user does in the app (issue 12): record a few takes of a word ("lights"), train with
 the Train panel's defaults, use the model. Here:
 
-1. **Takes**: ``TAKES`` clips of the word by two text-to-speech voices at seeded rates and pitches
+1. **Takes**: ``TAKES`` clips of the word by text-to-speech voices at seeded rates and pitches (one
+   voice of each engine left after the training voices, at most ``TAKE_VOICES``: one espeak-ng voice
+   where, as here, the 4 flite voices all train)
    (the "user"; one folder, named like the Record panel's takes, split by take).
 2. **Training** with the Train panel's defaults (``gui.panels.train.TrainRequest``: synthetic
    voices saying the word and other words, on the bundled commands model's network, GRU 2 x 128,
