@@ -158,36 +158,41 @@ def real_voices(data_root: Path, label: str, start_from: str, take_rank: int,
                 take_speakers: int = 1) -> tuple[list[Path], list[Path]]:
     """--real-voices: (the takes: every clip of ``label`` by ``take_speakers`` real speakers, from the
     one with the ``take_rank``-th most clips on; the streams' clips of ``label`` by every other one).
-    All are test speakers of ``start_from``'s recorded recipe (voices its
-    network never heard), none is a speaker of the bundled clips."""
+    All are test speakers of ``start_from``'s recorded recipe (voices its network never heard), none
+    is a speaker of the bundled clips."""
+    from speechrnn.bundled import resolve_model
     from speechrnn.checkpoint import load_checkpoint
-    from speechrnn.data.layout import is_audio_file, speaker_of
+    from speechrnn.data.layout import scan_folder
     from speechrnn.negatives import bundled_negatives_dir
     from speechrnn.recipes import Recipe, speaker_splits
 
-    folder = data_root / REAL_VOICES_SOURCE / label
-    if not folder.is_dir():
-        raise SystemExit(f"--real-voices: no folder {folder} (words there: "
-                         f"{', '.join(sorted(p.name for p in folder.parent.iterdir() if p.is_dir()))})")
     if not start_from:
         raise SystemExit("--real-voices: needs a network it starts from (its recipe's test speakers are the voices)")
-    from speechrnn.bundled import resolve_model
-
     recorded = (load_checkpoint(resolve_model(start_from)).data or {}).get("recipe")
     if not recorded:
         raise SystemExit(f"--real-voices: {start_from} records no recipe: which speakers it heard is unknown")
-    recipe = Recipe.from_dict(recorded, data_root=str(data_root), work_dir=str(data_root))
-    splits = speaker_splits(recipe)
-    bundled = {speaker_of(path) for path in bundled_negatives_dir().rglob("*") if is_audio_file(path)}
+    splits = speaker_splits(Recipe.from_dict(recorded, data_root=str(data_root), work_dir=str(data_root)))
+    bundled = {clip.speaker for clip in scan_folder(bundled_negatives_dir())}
+    clips = scan_folder(data_root / REAL_VOICES_SOURCE)
     by_speaker: dict[str, list[Path]] = {}
-    for path in sorted(p for p in folder.iterdir() if is_audio_file(p)):
-        speaker = speaker_of(path)
-        if splits.get(speaker) == "testing" and speaker not in bundled:
-            by_speaker.setdefault(speaker, []).append(path)
+    for clip in clips:
+        if clip.label == label and splits.get(clip.speaker) == "testing" and clip.speaker not in bundled:
+            by_speaker.setdefault(clip.speaker, []).append(clip.path)
     ranked = sorted(by_speaker, key=lambda speaker: (-len(by_speaker[speaker]), speaker))
     takers = set(ranked[take_rank : take_rank + take_speakers])
+    if not takers:
+        words = sorted({clip.label for clip in clips})
+        raise SystemExit(f"--real-voices: {data_root / REAL_VOICES_SOURCE} has {len(ranked)} test speakers of "
+                         f"{label!r}, none at rank {take_rank} (its words: {', '.join(words)})")
     return ([path for speaker in ranked if speaker in takers for path in by_speaker[speaker]],
             [path for speaker in ranked if speaker not in takers for path in by_speaker[speaker]])
+
+
+def starting_network(sizes: Sizes) -> str:
+    """The network the word starts from: --start-from, else the Train panel's ("" for a new one)."""
+    from gui.panels.train import DEFAULT_START_FROM
+
+    return DEFAULT_START_FROM if sizes.start_from is None else sizes.start_from
 
 
 def negatives_without(label: str, out: Path) -> Path | None:
@@ -251,7 +256,6 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     """Train as the Train panel's defaults do (its own TrainRequest); returns the best checkpoint."""
     from gui.panels.train import (
         CUSTOM_WORD_THRESHOLD,
-        DEFAULT_START_FROM,
         TrainRequest,
         class_share_pct,
         small_data_epochs,
@@ -280,7 +284,7 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
                     include_silence=True, silence_pct=share, unknown_pct=share, data_dir=str(cache.parent),
                     noise_dirs=(str(bundled_noise_dir()),) if negatives else ())  # the panel's Noise default
     features = FeatureConfig()
-    start_from = DEFAULT_START_FROM if sizes.start_from is None else sizes.start_from
+    start_from = starting_network(sizes)
     model = ModelConfig(num_classes=2, input_dim=features.feature_dim,
                         **({"hidden": sizes.hidden} if sizes.hidden and not start_from else {}))
     config = TrainConfig(epochs=sizes.epochs or small_data_epochs(bool(start_from)), threads=training_threads(),
@@ -387,11 +391,10 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
 
     label = label_folder(word)
     if sizes.real_voices:
-        from gui.panels.train import DEFAULT_START_FROM
         from speechrnn.data.layout import speaker_of
 
-        start_from = DEFAULT_START_FROM if sizes.start_from is None else sizes.start_from
-        takes, voiced = real_voices(data_root, label, start_from, sizes.take_speaker, sizes.take_speakers)
+        takes, voiced = real_voices(data_root, label, starting_network(sizes), sizes.take_speaker,
+                                    sizes.take_speakers)
         recordings = work / "recordings"
         shutil.rmtree(recordings, ignore_errors=True)
         for path in takes:
@@ -551,9 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model and not args.only:
         parser.error("--model scores one model: add --only with (or --only without)")
     if args.split == "validation":
-        from gui.panels.train import DEFAULT_START_FROM
-
-        scored = args.model or (DEFAULT_START_FROM if sizes.start_from is None else sizes.start_from)
+        scored = args.model or starting_network(sizes)
         if scored and heard_the_validation_speakers(scored):
             parser.error(f"--split validation: {scored} trained on the validation speakers (a final build, or "
                          "started from one); their streams are no longer unseen voices: use --split testing")
