@@ -33,12 +33,13 @@ the Train panel's defaults, use the model. Here:
 (``happy``, ``bed`` or ``cat``: about 1,070 speakers each). The takes are every clip of the word by
 one real speaker (``--take-speaker N``: the one with the N-th most clips; ``--take-speakers K``: K
 speakers from there on, a household recording together), the streams' word is said by every other
-real speaker of it. Every one of them is a test speaker of the network the word
-starts from (its recorded recipe's split; that network heard none of their voices) and none is in
-the bundled clips. A word of the bundled clips is left out of them, so the run learns it as a new
-word from the takes and the synthetic voices alone (``--bundled-word`` keeps those real clips as
-examples of the word, as the Train panel does for such a word). Caveat: the network it starts from
-heard other speakers say the word, as one of its other words.
+real speaker of it. Every one of them is a test speaker of the network the word starts from (its
+recorded recipe's split; that network heard none of their voices; with ``--split validation`` a
+validation speaker, to choose settings on: start from a network that did not train them, not a
+final build) and none is in the bundled clips. A word of the bundled clips is left out of them, so
+the run learns it as a new word from the takes and the synthetic voices alone (``--bundled-word``
+keeps those real clips as examples of the word, as the Train panel does for such a word). Caveat:
+the network it starts from heard other speakers say the word, as one of its other words.
 
 Reports hits (% of the word's occurrences detected) and false accepts per 100 non-target words
 (every detection that is not a hit, per non-target word in the stream) and per hour.
@@ -68,6 +69,8 @@ TAKES_SEED = 7  # rate/pitch draws of the takes (any seed other than the voices'
 HELD_OUT_SEED = 11  # rate/pitch draws of the held-out renderings
 VALIDATION_SEED = 13  # ... and of the validation streams' (--split validation: for choosing settings)
 TARGET_VOICES = 60  # held-out voices saying the word
+# voices that may train (the panel's default was 120 from stop 28 to 37): the streams' voices come after them
+TRAINABLE_VOICES = 120
 SIMILAR_VOICES = 4  # held-out voices saying each similar word
 EXTRA_SIMILAR = 12  # similar words never rendered for training
 NOISES = ("dude_miaowing.wav", "exercise_bike.wav")  # held out of the bundled noise
@@ -155,11 +158,11 @@ def _link(target: Path, link: Path) -> None:
 
 
 def real_voices(data_root: Path, label: str, start_from: str, take_rank: int,
-                take_speakers: int = 1) -> tuple[list[Path], list[Path]]:
+                take_speakers: int = 1, split: str = "testing") -> tuple[list[Path], list[Path]]:
     """--real-voices: (the takes: every clip of ``label`` by ``take_speakers`` real speakers, from the
     one with the ``take_rank``-th most clips on; the streams' clips of ``label`` by every other one).
-    All are test speakers of ``start_from``'s recorded recipe (voices its network never heard), none
-    is a speaker of the bundled clips."""
+    All are ``split`` speakers of ``start_from``'s recorded recipe (test speakers, or validation ones
+    to choose settings on: voices its network never heard), none is a speaker of the bundled clips."""
     from speechrnn.bundled import resolve_model
     from speechrnn.checkpoint import load_checkpoint
     from speechrnn.data.layout import scan_folder
@@ -176,13 +179,13 @@ def real_voices(data_root: Path, label: str, start_from: str, take_rank: int,
     clips = scan_folder(data_root / REAL_VOICES_SOURCE)
     by_speaker: dict[str, list[Path]] = {}
     for clip in clips:
-        if clip.label == label and splits.get(clip.speaker) == "testing" and clip.speaker not in bundled:
+        if clip.label == label and splits.get(clip.speaker) == split and clip.speaker not in bundled:
             by_speaker.setdefault(clip.speaker, []).append(clip.path)
     ranked = sorted(by_speaker, key=lambda speaker: (-len(by_speaker[speaker]), speaker))
     takers = set(ranked[take_rank : take_rank + take_speakers])
     if not takers:
         words = sorted({clip.label for clip in clips})
-        raise SystemExit(f"--real-voices: {data_root / REAL_VOICES_SOURCE} has {len(ranked)} test speakers of "
+        raise SystemExit(f"--real-voices: {data_root / REAL_VOICES_SOURCE} has {len(ranked)} {split} speakers of "
                          f"{label!r}, none at rank {take_rank} (its words: {', '.join(words)})")
     return ([path for speaker in ranked if speaker in takers for path in by_speaker[speaker]],
             [path for speaker in ranked if speaker not in takers for path in by_speaker[speaker]])
@@ -290,10 +293,10 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     config = TrainConfig(epochs=sizes.epochs or small_data_epochs(bool(start_from)), threads=training_threads(),
                          **({"lr": sizes.lr} if sizes.lr else {}),
                          **({"seed": sizes.train_seed} if sizes.train_seed is not None else {}))
-    config = replace(config, **dict(sizes.train))  # --train wins over --lr / --train-seed
     if start_from:  # as the panel's "Start from" does
         base = base_network(start_from)
         features, model, config = base.features, base.model_for(model), replace(config, init_from=str(base.path))
+    config = replace(config, **dict(sizes.train))  # --train wins over --lr / --train-seed (frozen_layers: after init_from)
     if negatives:
         if start_from:  # the threshold the panel records in such a model
             config = replace(config, detection_threshold=CUSTOM_WORD_THRESHOLD)
@@ -367,7 +370,6 @@ def _scored(result) -> dict:
 
 def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
         trainings: tuple[bool, ...] = (False, True), given_model: Path | None = None) -> dict:
-    from gui.panels.train import DEFAULT_SYNTH_PER_WORD
     from speechrnn.confusables import Lexicon, confusables
     from speechrnn.negatives import confusable_words
     from speechrnn.synth import SynthConfig, label_folder, list_voices, plan, voice_order
@@ -376,10 +378,10 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
     cache = work / "data" / "cache"
     voices = list_voices()
     ordered = voice_order(voices, 0)  # the order the panel's synthesizer (seed 0) takes voices in
-    # The first voices of the panel's order may train (its default count, or --voices if more): only
-    # later voices of other espeak-ng variants speak the streams, so every --voices up to the default
-    # is scored on the same voices.
-    held_out_after = max(DEFAULT_SYNTH_PER_WORD, training_voices(sizes))
+    # The first voices of the panel's order may train (TRAINABLE_VOICES, or --voices if more): only
+    # later voices of other espeak-ng variants speak the streams, so every --voices up to that is
+    # scored on the same voices, whatever the panel's default.
+    held_out_after = max(TRAINABLE_VOICES, training_voices(sizes))
     trained_voices = [v for v, _ in plan(SynthConfig(words=(word,), per_word=held_out_after), voices)]
     rest = [v for v in ordered if v not in trained_voices]
     take_voices = [next(v for v in rest if v.engine == engine) for engine in sorted({v.engine for v in rest})]
@@ -394,7 +396,7 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
         from speechrnn.data.layout import speaker_of
 
         takes, voiced = real_voices(data_root, label, starting_network(sizes), sizes.take_speaker,
-                                    sizes.take_speakers)
+                                    sizes.take_speakers, sizes.split)
         recordings = work / "recordings"
         shutil.rmtree(recordings, ignore_errors=True)
         for path in takes:
@@ -427,7 +429,7 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
     results = {"word": word, "takes": len(takes) if sizes.real_voices else sizes.takes,
                "take_voices": sorted({speaker_of(p) for p in takes}) if sizes.real_voices else
                [v.voice_id for v in take_voices],
-               "real_voices": sizes.real_voices, "target_clips": len(voiced) if sizes.real_voices else None,
+               "real_voices": sizes.real_voices, "split": sizes.split, "target_clips": len(voiced) if sizes.real_voices else None,
                "held_out_voices": len(held_out), "similar_words": list(similar),
                "similar_words_trained": list(trained_similar), "real_clips": real_count, "runs": []}
     for negatives in trainings:
@@ -455,7 +457,8 @@ def _interval(count: int, total: int) -> str:
 
 
 def table(results: dict) -> str:
-    voices = (f"{results['target_clips']} clips of it by other real speakers (test speakers of its network)"
+    split = {"testing": "test", "validation": "validation"}[results.get("split", "testing")]
+    voices = (f"{results['target_clips']} clips of it by other real speakers ({split} speakers of its network)"
               if results.get("real_voices") else "held-out voices")
     takers = f" by {', '.join(results['take_voices'])}" if results.get("take_voices") else ""
     lines = [f"word {results['word']!r}: {results['takes']} takes{takers}; {voices}; "

@@ -184,12 +184,13 @@ def test_custom_word_validation_streams_refuse_a_network_that_trained_their_spea
 def test_real_voice_takes_and_streams_are_test_speakers_the_network_never_heard(tmp_path):
     """``bench.custom_word --real-voices``: the takes are every clip of the word by one real speaker
     (the one with the most), the streams' word is every other speaker's; all of them are test speakers
-    of the network the word starts from (its recorded recipe's split), none is in the bundled clips."""
+    of the network the word starts from (its recorded recipe's split; validation speakers with
+    ``--split validation``), none is in the bundled clips."""
     import numpy as np
     import soundfile as sf
 
     from bench.custom_word import REAL_VOICES_SOURCE, real_voices
-    from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.checkpoint import load_checkpoint, save_checkpoint
     from speechrnn.data.layout import assign_split, speaker_of
     from speechrnn.negatives import bundled_negatives_dir
     from speechrnn.recipes import NOISE_DIR, SPEECH_COMMANDS_DIRS, Recipe
@@ -203,6 +204,7 @@ def test_real_voice_takes_and_streams_are_test_speakers_the_network_never_heard(
     candidates = [f"{n:08x}" for n in range(4000, 4400)]
     testing = [s for s in candidates if split(s) == "testing"][:3]
     trained = next(s for s in candidates if split(s) == "train")
+    validation = [s for s in candidates if split(s) == "validation"][:2]
     bundled = next(speaker_of(p) for p in sorted((bundled_negatives_dir() / "happy").iterdir())
                    if split(speaker_of(p)) == "testing")
 
@@ -214,7 +216,8 @@ def test_real_voice_takes_and_streams_are_test_speakers_the_network_never_heard(
     (tmp_path / NOISE_DIR).mkdir()
     for folder in SPEECH_COMMANDS_DIRS:  # every source of the recipe holds speech
         clip(folder, "yes", "ffffffff", 0)
-    for speaker, count in {testing[0]: 2, testing[1]: 3, testing[2]: 1, trained: 4, bundled: 4}.items():
+    for speaker, count in {testing[0]: 2, testing[1]: 3, testing[2]: 1, trained: 4, bundled: 4,
+                           validation[0]: 1, validation[1]: 2}.items():
         for n in range(count):
             clip(REAL_VOICES_SOURCE, "happy", speaker, n)
 
@@ -226,6 +229,16 @@ def test_real_voice_takes_and_streams_are_test_speakers_the_network_never_heard(
     takes, voiced = real_voices(tmp_path, "happy", "commands", 0, take_speakers=2)  # two people's takes
     assert sorted(speaker_of(p) for p in takes) == sorted([testing[1]] * 3 + [testing[0]] * 2)
     assert [speaker_of(p) for p in voiced] == [testing[2]]
+
+    # --split validation: the validation speakers, of a network that never heard them (not a final build)
+    with pytest.raises(SystemExit, match="has 0 validation speakers"):  # the bundled model trained on them
+        real_voices(tmp_path, "happy", "commands", 0, split="validation")
+    before = load_checkpoint(REPO / "assets" / "commands_model.pt")
+    before.data["recipe"]["validation_speakers_train"] = False
+    save_checkpoint(before, tmp_path / "before.pt")
+    takes, voiced = real_voices(tmp_path, "happy", str(tmp_path / "before.pt"), 0, split="validation")
+    assert [speaker_of(p) for p in takes] == [validation[1]] * 2
+    assert [speaker_of(p) for p in voiced] == [validation[0]]
 
 
 def test_a_word_of_the_bundled_clips_is_left_out_of_them_as_a_new_word_would_be(tmp_path):

@@ -561,6 +561,30 @@ def test_a_run_can_start_from_a_finished_model(tones, cache, tmp_path):
         run_training(tones, tmp_path / "third", cache, epochs=1, init_from=str(first.best_path), cell="lstm")
 
 
+def test_frozen_layers_keep_the_weights_they_start_from_while_the_layers_above_learn(tones, cache, tmp_path):
+    two_layers = ModelConfig(num_classes=2, **dict(TINY_MODEL, layers=2))
+
+    def run(out: str, **options):
+        config = TrainConfig(epochs=1, **{**TINY_TRAIN, **options})
+        return list(train(spec_of(tones), FEATURES, two_layers, AugmentConfig(), config, tmp_path / out,
+                          cache_dir=cache))
+
+    first = load_checkpoint(run("first")[-1].result.best_path).state_dict
+    events = run("second", init_from=str(tmp_path / "first" / "best.pt"), frozen_layers=1)
+    assert any(isinstance(e, Message) and "lowest 1 recurrent layer(s) keep their weights" in e.text for e in events)
+    second = load_checkpoint(events[-1].result.best_path)
+    assert second.train_config["train"]["frozen_layers"] == 1
+    for name, value in first.items():
+        if name.startswith("rnn.") and name.endswith("_l0"):
+            assert torch.equal(second.state_dict[name], value), name  # the lowest layer: as it started
+        elif name.startswith(("rnn.", "head.")) and name.endswith(("_l1", "weight")):
+            assert not torch.equal(second.state_dict[name], value), name  # the layer above and the head learn
+    with pytest.raises(SpeechRNNError, match="frozen_layers is 3, but the network has 2 recurrent layers"):
+        run("third", init_from=str(tmp_path / "first" / "best.pt"), frozen_layers=3)
+    with pytest.raises(ValueError, match="needs init_from"):
+        TrainConfig(frozen_layers=1)
+
+
 def test_new_words_start_from_another_models_network_and_its_shared_head_rows(tones, cache, tmp_path):
     from speechrnn.model import RNNClassifier
     from speechrnn.training.base_network import initial_weights

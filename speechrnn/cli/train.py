@@ -167,6 +167,9 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                             "features. On its labels: train a finished run further; on other words: its "
                             "network and a new head (a custom word learns from a network that has heard "
                             "many voices)")
+    optim.add_argument("--frozen-layers", type=int, default=None, metavar="N",
+                       help="with --init-from: the N lowest recurrent layers keep its weights, only the layers "
+                            "above and the head learn (default 0: all learn)")
     optim.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation and batches (default 0)")
     optim.add_argument("--device", default="auto",
                        help="auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps (default auto)")
@@ -224,7 +227,7 @@ def _configs(args: argparse.Namespace):
              "seed": args.seed, "device": args.device, "threads": args.threads,
              "balance_sources": args.balance_sources}
     for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps", "gate_init",
-                 "objective", "stream_loss", "stream_segment_s", "keep"):
+                 "objective", "stream_loss", "stream_segment_s", "keep", "frozen_layers"):
         if getattr(args, name) is not None:
             train[name] = getattr(args, name)
     if base is not None:

@@ -79,6 +79,9 @@ class TrainConfig:
     # learning-rate schedule (same network and features): on its labels, more epochs for a finished
     # run; on other labels, its network and a new head (speechrnn.training.base_network)
     init_from: str = ""
+    # with init_from: this many of the network's lowest recurrent layers keep the weights they start
+    # with (only the layers above them and the head learn). 0: every layer learns
+    frozen_layers: int = 0
     # which weights best.pt keeps: "best" the epoch of the highest validation accuracy (ties: the lower
     # validation loss), "final" the last epoch's, "auto" final with fewer than FEW_VALIDATION_CLIPS
     # validation clips, else best
@@ -121,6 +124,10 @@ class TrainConfig:
             raise ValueError("stream_hum_min_db must not exceed stream_hum_max_db")
         if self.detection_threshold is not None and not 0 < self.detection_threshold <= 1:
             raise ValueError("detection_threshold must be within (0, 1]")
+        if self.frozen_layers < 0:
+            raise ValueError("frozen_layers must not be negative")
+        if self.frozen_layers and not self.init_from:
+            raise ValueError("frozen_layers keeps the weights a run starts from: it needs init_from")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from speechrnn.errors import SpeechRNNError
+
 NORM_STATS_MAX_CLIPS = 8192  # clips sampled for the feature mean/std (plenty for 40 numbers)
 
 
@@ -53,3 +55,17 @@ def chrono_init(model: torch.nn.Module, max_frames: int, generator: torch.Genera
         elif name.startswith("bias_hh"):
             parameter[gate] = 0.0
     return True
+
+
+def freeze_lower_layers(model: torch.nn.Module, count: int) -> int:
+    """Keep the weights of ``model``'s ``count`` lowest recurrent layers as they are (no gradient, so
+    the optimizer never sees them); returns how many parameters still learn. A network that heard many
+    speakers keeps what its lower layers learned of their voices while a few new clips teach the rest."""
+    layers = model.config.layers
+    if not 0 <= count <= layers:
+        raise SpeechRNNError(f"frozen_layers is {count}, but the network has {layers} recurrent layers")
+    frozen = {f"_l{layer}{suffix}" for layer in range(count) for suffix in ("", "_reverse")}
+    for name, parameter in model.rnn.named_parameters():
+        if any(name.endswith(tail) for tail in frozen):
+            parameter.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -48,7 +48,7 @@ from speechrnn.training.base_network import initial_weights, provenance
 from speechrnn.training.config import (BEST_NAME, CONFIG_NAME, FEW_VALIDATION_CLIPS, LAST_NAME, METRICS_NAME,
                                        PLOT_NAME, RESULTS_NAME, STALE_FILES, TrainConfig, TrainResult)
 from speechrnn.training.distributed import DistEnv, all_sum, any_rank, barrier, distributed_env, init_distributed, set_threads
-from speechrnn.training.model_init import chrono_init, normalization_stats
+from speechrnn.training.model_init import chrono_init, freeze_lower_layers, normalization_stats
 from speechrnn.training.run_folder import check_out_dir, plot_curves, source_licenses
 from speechrnn.training.runtime import bfloat16_runs, resolve_precision, speed_up, tune_cpu_runtime
 from speechrnn.training.schedule import lr_factor, make_optimizer
@@ -269,6 +269,10 @@ class _Session:
                 prepared.train.waves, prepared.train.is_silence, self.extractor, device, config.seed, cached_train))
             if config.gate_init == "chrono" or (config.gate_init == "auto" and self.model.config.pooling == "last"):
                 chrono_init(self.model, self.feature_config.clip_frames, torch.Generator().manual_seed(config.seed))
+        if config.frozen_layers:
+            learning = freeze_lower_layers(self.model, config.frozen_layers)
+            yield Message(f"the lowest {config.frozen_layers} recurrent layer(s) keep their weights: "
+                          f"{learning:,} of {self.model.num_parameters():,} parameters learn")
         self.precision = resolve_precision(config.precision, device)
         if self.precision == "bfloat16" and not bfloat16_runs(self.model, device):
             self.precision = "float32"

@@ -106,7 +106,7 @@ def test_new_words_start_from_the_commands_network_by_default_and_it_fixes_cell_
     assert (request.model.cell, request.model.hidden, request.model.input_dim) == ("gru", 128, 13)
     # a custom word as it was measured (on this network, with other words) records its threshold
     assert panel.use_negatives.isChecked() and request.train.detection_threshold == CUSTOM_WORD_THRESHOLD == 0.7
-    assert panel.synth_spin.value() == DEFAULT_SYNTH_PER_WORD == 120
+    assert panel.synth_spin.value() == DEFAULT_SYNTH_PER_WORD == 40
     panel.use_negatives.setChecked(False)
     assert panel.build_request().train.detection_threshold is None  # not measured: the recognizer's default
     panel.use_negatives.setChecked(True)
