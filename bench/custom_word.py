@@ -170,7 +170,7 @@ def real_voices(data_root: Path, label: str, start_from: str, take_rank: int,
     from speechrnn.recipes import Recipe, speaker_splits
 
     if not start_from:
-        raise SystemExit("--real-voices: needs a network it starts from (its recipe's test speakers are the voices)")
+        raise SystemExit("--real-voices: needs a network it starts from (its recipe's split gives the voices)")
     recorded = (load_checkpoint(resolve_model(start_from)).data or {}).get("recipe")
     if not recorded:
         raise SystemExit(f"--real-voices: {start_from} records no recipe: which speakers it heard is unknown")
@@ -429,7 +429,8 @@ def run(data_root: Path, word: str, work: Path, sizes: Sizes, seed: int = 0,
     results = {"word": word, "takes": len(takes) if sizes.real_voices else sizes.takes,
                "take_voices": sorted({speaker_of(p) for p in takes}) if sizes.real_voices else
                [v.voice_id for v in take_voices],
-               "real_voices": sizes.real_voices, "split": sizes.split, "target_clips": len(voiced) if sizes.real_voices else None,
+               "real_voices": sizes.real_voices, "split": sizes.split,
+               "target_clips": len(voiced) if sizes.real_voices else None,
                "held_out_voices": len(held_out), "similar_words": list(similar),
                "similar_words_trained": list(trained_similar), "real_clips": real_count, "runs": []}
     for negatives in trainings:
