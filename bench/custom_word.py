@@ -9,7 +9,7 @@ the Train panel's defaults, use the model. Here:
    voice of each engine left after the training voices, at most ``TAKE_VOICES``: one espeak-ng voice
    where, as here, the 4 flite voices all train)
    (the "user"; one folder, named like the Record panel's takes, split by take).
-2. **Training** with the Train panel's defaults (``gui.panels.train.TrainRequest``: synthetic
+2. **Training** with the Train panel's defaults (``speechrnn.custom_word.TrainRequest``: synthetic
    voices saying the word and other words, on the bundled commands model's network, GRU 2 x 128,
    150 short epochs; ``--start-from new`` for a new network, 100 epochs), twice:
    ``without other words`` (the state of the walk-through: no bundled clips, similar words or
@@ -235,9 +235,9 @@ def noise_folder(data_root: Path, out: Path) -> Path:
 
 def training_voices(sizes: Sizes) -> int:
     """Synthetic voices saying the word in training: --voices, else the Train panel's default."""
-    from gui.panels.train import DEFAULT_SYNTH_PER_WORD
+    from speechrnn.custom_word import SYNTH_VOICES_PER_WORD
 
-    return sizes.synth_per_word or DEFAULT_SYNTH_PER_WORD
+    return sizes.synth_per_word or SYNTH_VOICES_PER_WORD
 
 
 def heard_the_validation_speakers(model: str | Path) -> bool:
@@ -257,20 +257,14 @@ def heard_the_validation_speakers(model: str | Path) -> bool:
 
 def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Sizes, out: Path, cache: Path):
     """Train as the Train panel's defaults do (its own TrainRequest); returns the best checkpoint."""
-    from gui.panels.train import (
-        CUSTOM_WORD_THRESHOLD,
-        TrainRequest,
-        class_share_pct,
-        small_data_epochs,
-        training_threads,
-    )
+    from gui.panels.train import training_threads
+    from speechrnn.custom_word import DETECTION_THRESHOLD, SynthPlan, TrainRequest, class_share_pct, small_data_epochs
     from speechrnn.data.augment import AugmentConfig
     from speechrnn.data.spec import DataSpec
     from speechrnn.events import Finished, run_to_end
     from speechrnn.features import FeatureConfig
     from speechrnn.model import ModelConfig
     from speechrnn.negatives import bundled_noise_dir
-    from speechrnn.recipes import UNKNOWN_WORDS
     from speechrnn.synth import label_folder
     from speechrnn.training import TrainConfig, train
     from speechrnn.training.base_network import base_network
@@ -299,11 +293,10 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     config = replace(config, **dict(sizes.train))  # --train wins over --lr / --train-seed (frozen_layers: after init_from)
     if negatives:
         if start_from:  # the threshold the panel records in such a model
-            config = replace(config, detection_threshold=CUSTOM_WORD_THRESHOLD)
+            config = replace(config, detection_threshold=DETECTION_THRESHOLD)
     request = TrainRequest(
         data, model, replace(AugmentConfig(), **dict(sizes.augment)), config, out / "run", features,
-        synth_words=(word,), synth_per_word=training_voices(sizes), synth_dir=synth_dir,
-        synth_unknown_words=tuple(w for w in UNKNOWN_WORDS if label_folder(w) != label_folder(word)),
+        synth=SynthPlan.for_words((label_folder(word),), training_voices(sizes), synth_dir, unknown=True),
         recordings=recordings, negatives=negatives_config)
     run_to_end(request.synth_events(None))
     spec = [e.result for e in request.data_events(None) if isinstance(e, Finished)][-1]

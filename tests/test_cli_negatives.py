@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from speechrnn import negatives as neg
+from speechrnn.custom_word import DETECTION_THRESHOLD, class_share_pct
 from speechrnn.negatives import NegativesConfig, bundled_negatives_dir, bundled_noise_dir
 from test_cli_train import TINY, assert_one_line_error, cli
 from test_train import make_tone_dataset
@@ -31,13 +32,28 @@ def run_data(run) -> dict:
 
 
 def test_custom_words_train_with_the_bundled_other_words_and_noise(tones, tmp_path, capsys):
+    from speechrnn.synth import find_engines
+
+    voices = ["--synth-voices", "2"] if find_engines() else []
     code, out, err = cli(capsys, "train", "--data", tones, "--words", "lights", "--confusables", "0", "--epochs", "1",
-                         "--out", tmp_path / "run", "--cache-dir", tmp_path / "cache", *TINY)
+                         "--out", tmp_path / "run", "--cache-dir", tmp_path / "cache", *voices, *TINY)
     assert code == 0, err
     data = run_data(tmp_path / "run")
-    assert data["sources"] == [str(tones), str(bundled_negatives_dir())]
+    synth = tmp_path / "run" / "synthetic-voices"
+    assert data["sources"] == [str(tones)] + ([str(synth)] if voices else []) + [str(bundled_negatives_dir())]
     assert data["noise_dirs"] == [str(bundled_noise_dir())] and data["unknown_pct"] == NegativesConfig().unknown_pct
     assert f"{bundled_negatives_dir().name}:" in out  # its clips are in the test split's report
+    if voices:  # two voices say the word, one each of the other words (a quarter as many), split by take
+        assert len(list((synth / "lights").glob("*.wav"))) == 2
+        assert len(list((synth / "bed").glob("*.wav"))) == 1 and not (synth / "alpha").exists()
+        assert (synth / "validation_list.txt").is_file()
+        # a word of --words that the data lacks is learned from the voices alone, and the log says so
+        code, _, err = cli(capsys, "train", "--data", tones, "--words", "lights,zebra", "--confusables", "0",
+                           "--epochs", "1", "--out", tmp_path / "run", "--force", "--cache-dir", tmp_path / "cache",
+                           "--synth-voices", "1", *TINY)
+        assert code == 0, err
+        assert "note: no clips of zebra in --data: learned from the synthetic voices alone" in err
+        assert len(list((synth / "lights").glob("*.wav"))) == 1  # the earlier attempt's voices are gone
 
 
 def test_a_custom_word_starts_from_the_bundled_commands_network(tones, tmp_path, capsys):
@@ -48,7 +64,7 @@ def test_a_custom_word_starts_from_the_bundled_commands_network(tones, tmp_path,
     small = TINY[TINY.index("--batch-size"):]  # no --hidden/--layers: the network is the commands model's
     code, out, err = cli(capsys, "train", "--data", tones, "--words", "lights", "--confusables", "0",
                          "--epochs", "1", "--init-from", "commands", "--out", tmp_path / "run",
-                         "--cache-dir", tmp_path / "cache", *small)
+                         "--cache-dir", tmp_path / "cache", "--synth-voices", "0", *small)
     assert code == 0, err
     run = load_checkpoint(tmp_path / "run" / "best.pt")
     assert run.feature_config == base.feature_config  # its features and network, not the defaults
@@ -56,6 +72,8 @@ def test_a_custom_word_starts_from_the_bundled_commands_network(tones, tmp_path,
     assert (run.model_config.cell, run.model_config.hidden, run.model_config.layers) == body
     assert run.labels == ["_silence_", "_unknown_", "lights"]
     assert run.train_config["train"]["init_from"] == str(bundled_model_path("commands"))
+    # a custom word as the Train panel trains it: the threshold measured on real strangers
+    assert run.train_config["train"]["detection_threshold"] == DETECTION_THRESHOLD
     code, out, err = cli(capsys, "info", tmp_path / "run" / "best.pt")
     assert code == 0, err
     started = next(line for line in out.splitlines() if line.strip().startswith("started from:"))
@@ -70,11 +88,12 @@ def test_a_custom_word_starts_from_the_bundled_commands_network(tones, tmp_path,
 def test_negatives_none_and_a_noise_folder_leave_only_what_was_given(tones, tmp_path, capsys):
     code, _, err = cli(capsys, "train", "--data", tones, "--words", "lights", "--negatives", "none",
                        "--noise-dir", tones / "alpha", "--epochs", "1", "--out", tmp_path / "run",
-                       "--cache-dir", tmp_path / "cache", *TINY)
+                       "--cache-dir", tmp_path / "cache", "--synth-voices", "0", *TINY)
     assert code == 0, err
     data = run_data(tmp_path / "run")
     assert data["sources"] == [str(tones)] and data["noise_dirs"] == [str(tones / "alpha")]
-    assert data["unknown_pct"] == 10.0
+    assert data["unknown_pct"] == data["silence_pct"] == class_share_pct(1) == 100.0  # one word's worth each
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"].get("detection_threshold") is None
 
 
 def test_every_folder_as_a_class_still_gets_the_bundled_noise_only(tones, tmp_path, capsys):
@@ -109,3 +128,22 @@ def test_bad_negative_options_are_one_clear_line(case, tones, tmp_path, capsys, 
         fragments = ["bundled other-word clips are missing", "--negatives none"]
     assert_one_line_error(code, err, *fragments)
     assert not (tmp_path / "run" / "best.pt").exists()
+
+
+def test_synthetic_voices_are_one_clear_line_when_they_cannot_be_rendered(tones, tmp_path, capsys, monkeypatch):
+    base = ["train", "--data", tones, "--epochs", "1", "--out", tmp_path / "run", "--cache-dir", tmp_path / "cache",
+            "--force", *TINY]
+    code, _, err = cli(capsys, *base, "--synth-voices", "3")
+    assert_one_line_error(code, err, "--synth-voices speaks the words of --words")
+    code, _, err = cli(capsys, *base, "--words", "lights", "--synth-voices", "-1")
+    assert_one_line_error(code, err, "--synth-voices must be 0 or more")
+    monkeypatch.setattr("speechrnn.synth.find_engines", lambda *a: [])
+    code, _, err = cli(capsys, *base, "--words", "lights", "--synth-voices", "3")
+    assert_one_line_error(code, err, "--synth-voices", "no text-to-speech engine found")
+    code, _, err = cli(capsys, *base, "--words", "lights", "--confusables", "0")  # not asked for: a note
+    assert code == 0 and "note: training without synthetic voices: no text-to-speech engine found" in err
+    assert run_data(tmp_path / "run")["sources"] == [str(tones), str(bundled_negatives_dir())]
+    monkeypatch.setattr("speechrnn.synth.find_engines", lambda *a: ["espeak-ng"])
+    monkeypatch.setenv("WORLD_SIZE", "2")  # torchrun: one folder, several processes
+    code, _, err = cli(capsys, *base, "--words", "lights", "--synth-voices", "3")
+    assert_one_line_error(code, err, "under torchrun the voices are not rendered", "speechrnn synth")

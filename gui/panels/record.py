@@ -47,8 +47,9 @@ from gui.theme import PlotColors
 from gui.widgets.level_meter import LevelMeter
 from gui.widgets.plots import ThemedPlot
 from speechrnn.audio.io import audio_problem, load_audio
+from speechrnn.data.layout import clips_by_word
 from speechrnn.data.spec import UNKNOWN
-from speechrnn.errors import DataError, DeviceError, SpeechRNNError
+from speechrnn.errors import DeviceError, SpeechRNNError
 from speechrnn.features import FeatureConfig
 from speechrnn.record import CLIP_MARGIN_S, RecordingSession, Take, process_take, safe_speaker, save_take
 from speechrnn.synth import label_folder, parse_words
@@ -68,20 +69,6 @@ OTHER_SPEECH = "other speech (to reject)"  # the list's name for _unknown_ (fals
 MAX_CHECKED_CLIPS = 5000
 UNREADABLE_MARK = " (unreadable)"  # after the name of a clip that training would skip
 WHICH_WORDS = "Which words?"  # the prompt when Start is pressed with no words typed
-
-
-def clips_by_word(folder: Path) -> dict[str, list[Path]]:
-    """A dataset folder's clips per word, sorted (the library's scanner: the rules training uses)."""
-    from speechrnn.data.layout import scan_folder
-
-    try:
-        clips = scan_folder(folder)
-    except DataError:
-        return {}
-    by_word: dict[str, list[Path]] = {}
-    for clip in clips:
-        by_word.setdefault(clip.label, []).append(clip.path)
-    return {word: sorted(paths) for word, paths in sorted(by_word.items())}
 
 
 class ClipChecker:

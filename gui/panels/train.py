@@ -2,16 +2,16 @@
 
 The form becomes the library's frozen configs (:class:`~speechrnn.data.spec.DataSpec`,
 :class:`~speechrnn.model.ModelConfig`, :class:`~speechrnn.data.augment.AugmentConfig`,
-:class:`~speechrnn.training.TrainConfig`); :func:`speechrnn.training.train` (preceded, if asked, by
-:func:`speechrnn.synth.synthesize` for synthetic voices of the user's words) runs in a
-:class:`~gui.worker.Task` thread whose events drive the progress bar, the curves and the log.
+:class:`~speechrnn.training.TrainConfig`), gathered in a :class:`~speechrnn.custom_word.TrainRequest`
+whose events (synthetic voices of the user's words if asked, similar words, then
+:func:`speechrnn.training.train`) run in a :class:`~gui.worker.Task` thread and drive the progress
+bar, the curves and the log.
 Cancel sets the library's CancelToken. Speech Commands can be downloaded here beforehand
 (:func:`speechrnn.data.download.download`, cancellable, resumable).
 
-Custom-word runs are small: the user's recordings (one or two speakers) are split by take by the
-library itself (:func:`speechrnn.data.layout.split_clips`), the synthetic voices here
-(:func:`write_take_split`), _silence_ and _unknown_ get about one word's worth of clips, and the
-suggested epochs are more (short epochs).
+Custom-word runs follow the library's measured recipe (:mod:`speechrnn.custom_word`, which
+``speechrnn train --words`` follows too): takes split by take, synthetic voices, _silence_ and
+_unknown_ about one word's worth of clips each, many short epochs.
 Training leaves one CPU core to the window (:func:`training_threads`).
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +51,20 @@ from PySide6.QtWidgets import (
 
 from gui.context import AppContext
 from gui.panels.base import Panel, heading, hint, panel_shortcut
-from gui.panels.record import ClipChecker, clips_by_word
+from gui.panels.record import ClipChecker
 from gui.theme import PlotColors
 from gui.widgets.plots import CurvePlot
 from gui.worker import Task
+from speechrnn.custom_word import (
+    DETECTION_THRESHOLD,
+    SMALL_DATA_EPOCHS,
+    START_FROM_EPOCHS,
+    SYNTH_VOICES_PER_WORD,
+    SynthPlan,
+    TrainRequest,
+    class_share_pct,
+    small_data_epochs,
+)
 from speechrnn.events import TRAIN_ON_FRAMES, EpochEnd, curve_name
 
 CELLS = (("GRU (gated, fast, accurate)", "gru"), ("LSTM (gated, long memory)", "lstm"),
@@ -69,27 +79,13 @@ VOCABULARIES = (
 SPEECH_COMMANDS_VERSIONS = (("v2 (105,829 clips, 35 words, 2.4 GB)", "v2"),
                             ("v1 (64,727 clips, 30 words, 1.5 GB)", "v1"))
 DEFAULT_EPOCHS = 30  # with Speech Commands: long epochs
-# Without it (your words, synthetic voices) an epoch is a few dozen steps: a GRU needs ~100 of them
-# to learn a new word under noise/shift/SpecAugment (measured: 30 leave it near chance).
-SMALL_DATA_EPOCHS = 100
-# On a bundled network a custom word takes more of them: measured on validation streams
-# (bench.custom_word --split validation), 150 epochs against 100 gave the same hits (85.8 / 86.2 %)
-# and 0.8 false accepts per 100 other words instead of 3.0.
-START_FROM_EPOCHS = 150
-# Voices saying each of your words, and the detection threshold a custom word's model records
-# (TrainConfig.detection_threshold: Listen uses it unless the user set one). Chosen on real people
-# (stop 38): with one person's takes, 40 voices hear the word in far more real strangers than 120 do,
-# though 120 hear more synthetic ones. Validation speakers ("happy", bench.custom_word --real-voices
-# --split validation on a network that never heard them, two people's takes x two training seeds):
-# 83.1 % of the word heard against 56.2 % (20 voices: 66.5 %), 0.2 against 0.0-0.4 false accepts per
-# 100 real other words; then test speakers on the Commands network: 90.3 / 83.0 % against 68.8 / 65.9 %.
-# The threshold of 0.7 (instead of 0.6) takes back other words (docs/custom-words.md, "More of your
-# word" and "Fewer voices, more of your own").
-DEFAULT_SYNTH_PER_WORD = 40
-CUSTOM_WORD_THRESHOLD = 0.7
 # New words learn on the network of this bundled model (it heard about 1,400 real speakers); measured
 # with bench.custom_word (docs/custom-words.md): far more of the word heard, far fewer other words taken for it.
 DEFAULT_START_FROM = "commands"
+# The saved form's version: 2 since the synthetic voices' default fell from 120 to 40 per word (stop 38,
+# measured on real strangers). A form of version 1 holding 120 kept the old default, not a choice.
+FORM_VERSION = 2
+OLD_SYNTH_VOICES_DEFAULT = 120
 COMBO_MIN_CHARS = 16  # combo boxes of the form shrink to this many characters
 SIDE_BY_SIDE_MIN_PX = 560  # the loss and accuracy charts side by side from this column width, else stacked
 RESULT_MARGIN_PX = 6
@@ -102,9 +98,6 @@ TRAIN_ON_FRAMES_TIP = ("Training is scored on every 10 ms frame of its training 
 # What "Finished — N %" reports, best first: the held-out test split, else validation.
 RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "validation accuracy"),
                      ("val_acc", "validation accuracy"), ("best_train_acc", "training accuracy (no validation clips)"))
-# Synthetic _unknown_ words get this many times fewer clips each than the user's words (there are
-# 25 of them: together they still outnumber each word, as unknown does in Speech Commands).
-UNKNOWN_PER_WORD_DIVISOR = 4
 
 
 # "overfitting after epoch N": validation loss has stayed this many epochs past its lowest point and
@@ -131,77 +124,9 @@ ONE_SPEAKER_TIP = ("Every take of a word here is by one speaker. Takes by other 
 TASK_NAMES = {"12": "commands12", "digits": "digits", "all": "all-words"}  # run names of the fixed vocabularies
 
 
-# The library splits a folder by speaker, so that no speaker is in two splits (a folder of one or
-# two speakers, like the Record panel's, by take). The synthetic voices say every word, so with a
-# speaker split whole classes would miss from validation, which then cannot tell a trained network
-# from an untrained one: they are split by take instead, one clip in this many of each word validates.
-VALIDATION_EVERY = 5
-
-
-def write_take_split(folder: Path, every: int = VALIDATION_EVERY) -> int:
-    """Split lists in ``folder``: every ``every``-th clip of each word validates, the rest trains.
-
-    Returns the number of validation clips. (Unlisted clips train when both lists exist.)
-    """
-    from speechrnn.data.layout import TESTING_LIST, VALIDATION_LIST
-
-    validation = [f"{word}/{path.name}" for word, paths in clips_by_word(folder).items()
-                  for index, path in enumerate(paths) if len(paths) >= every and index % every == every - 1]
-    (folder / VALIDATION_LIST).write_text("".join(f"{line}\n" for line in validation), encoding="utf-8")
-    (folder / TESTING_LIST).write_text("", encoding="utf-8")
-    return len(validation)
-
-
-def class_share_pct(words: int) -> float:
-    """_silence_ and _unknown_ get about as many clips as one word (Speech Commands: 10 % of 10 words)."""
-    return float(min(100.0, max(10.0, 100.0 / max(1, words))))
-
-
 def augment_form_key(field: str) -> str:
     """The saved form's key of an AugmentConfig check box ("aug_spec" for spec_augment, as saved before)."""
     return "aug_spec" if field == "spec_augment" else f"aug_{field}"
-
-
-@dataclass
-class TrainRequest:
-    """What the form asks for, as library configs (built in the GUI thread, used in the worker)."""
-
-    data: Any  # DataSpec
-    model: Any  # ModelConfig
-    augment: Any  # AugmentConfig
-    train: Any  # TrainConfig
-    out_dir: Path
-    features: Any = None  # FeatureConfig (None: the default features)
-    synth_words: tuple[str, ...] = ()
-    synth_per_word: int = 0
-    synth_dir: Path | None = None
-    synth_unknown_words: tuple[str, ...] = ()  # other words, spoken by the voices, for _unknown_
-    recordings: Path | None = None  # the Record panel's folder, if it is a source
-    negatives: Any = None  # NegativesConfig: bundled other words + similar-sounding words, or None
-
-    def synth_events(self, cancel):
-        """Render the synthetic clips (before training); the library's synthesize() does the work."""
-        from speechrnn.synth import SynthConfig, synthesize
-
-        if self.synth_words:
-            yield from synthesize(SynthConfig(words=self.synth_words, per_word=self.synth_per_word),
-                                  self.synth_dir, cancel=cancel)
-        if self.synth_unknown_words:
-            per_word = max(1, self.synth_per_word // UNKNOWN_PER_WORD_DIVISOR)
-            yield from synthesize(SynthConfig(words=self.synth_unknown_words, per_word=per_word),
-                                  self.synth_dir, cancel=cancel)
-        if self.synth_dir is not None and self.synth_dir.is_dir():
-            write_take_split(self.synth_dir)  # the voices say every word: split by clip, not by voice
-
-    def data_events(self, cancel):
-        """Render the similar-sounding words if asked; ``Finished(the DataSpec to train on)``."""
-        from speechrnn.events import Finished
-        from speechrnn.negatives import prepare_negatives
-
-        if self.negatives is None:
-            yield Finished(self.data)
-        else:
-            yield from prepare_negatives(self.data, self.negatives, cancel=cancel)
 
 
 def one_speaker(clips_by_word: dict[str, list[Path]], words) -> bool:
@@ -209,11 +134,6 @@ def one_speaker(clips_by_word: dict[str, list[Path]], words) -> bool:
     from speechrnn.data.layout import speaker_of
 
     return any(len({speaker_of(path) for path in clips_by_word[word]}) == 1 for word in words)
-
-
-def small_data_epochs(start_from: bool) -> int:
-    """Epochs for a few hundred clips: on a bundled model's network, or on a new one."""
-    return START_FROM_EPOCHS if start_from else SMALL_DATA_EPOCHS
 
 
 def training_threads() -> int:
@@ -456,11 +376,11 @@ class TrainPanel(Panel):
         self.use_synth.setToolTip("Add text-to-speech renderings of your words (every installed espeak-ng / "
                                   "flite voice): many more “speakers” than your own takes.\nWith _unknown_ on, "
                                   "the voices also say 25 other words, so no download is needed.\n"
-                                  f"{DEFAULT_SYNTH_PER_WORD} per word: measured, more voices drown your takes "
+                                  f"{SYNTH_VOICES_PER_WORD} per word: measured, more voices drown your takes "
                                   "and the word is heard in fewer real people.")
         self.synth_spin = QSpinBox()
         self.synth_spin.setRange(1, 500)
-        self.synth_spin.setValue(DEFAULT_SYNTH_PER_WORD)
+        self.synth_spin.setValue(SYNTH_VOICES_PER_WORD)
         self.synth_spin.setSuffix(" per word")
         self.synth_spin.setToolTip(self.use_synth.toolTip())
         from speechrnn.synth import find_engines, no_engine_message
@@ -696,7 +616,7 @@ class TrainPanel(Panel):
             "cell": self.cell_combo.currentData(), "hidden": self.hidden_spin.value(),
             "layers": self.layers_spin.value(), "epochs": self.epochs_spin.value(),
             **{augment_form_key(field): check.isChecked() for field, check in self.aug_checks.items()},
-            "runs": self.runs_edit.text(),
+            "runs": self.runs_edit.text(), "form_version": FORM_VERSION,
         }
 
     def _restore_form(self) -> None:
@@ -705,7 +625,10 @@ class TrainPanel(Panel):
         if form.get("recordings_folder"):
             self.recordings_edit.setText(form["recordings_folder"])
         self.use_synth.setChecked(form.get("synth", True) and self.use_synth.isEnabled())
-        self.synth_spin.setValue(int(form.get("synth_per_word", DEFAULT_SYNTH_PER_WORD)))
+        voices = form.get("synth_per_word")
+        if form.get("form_version", 1) < FORM_VERSION and voices == OLD_SYNTH_VOICES_DEFAULT:
+            voices = None  # saved unasked (every form is saved on quitting) when 120 was the default
+        self.synth_spin.setValue(int(voices if voices is not None else SYNTH_VOICES_PER_WORD))
         self.use_speech_commands.setChecked(form.get("speech_commands", False))
         self._select(self.version_combo, form.get("version", "v2"))
         for folder in form.get("folders", []):
@@ -846,7 +769,6 @@ class TrainPanel(Panel):
         from speechrnn.errors import SpeechRNNError
         from speechrnn.features import FeatureConfig
         from speechrnn.model import ModelConfig
-        from speechrnn.synth import label_folder
         from speechrnn.training import TrainConfig
 
         vocabulary = self.vocab_combo.currentData()
@@ -856,11 +778,9 @@ class TrainPanel(Panel):
         if vocabulary in ("recorded", "typed") and not words:
             raise SpeechRNNError("no words chosen: record some words first, or pick another vocabulary")
         sources: list[str] = []
-        synth_words: tuple[str, ...] = ()
-        synth_unknown: tuple[str, ...] = ()
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         runs = Path(self.runs_edit.text()).expanduser()
-        synth_dir = recordings = None
+        synth = recordings = None
         if self.use_recordings.isChecked():
             if not self._recorded:
                 raise SpeechRNNError(f"{self.recordings_edit.text()}: no recordings in this folder")
@@ -870,13 +790,9 @@ class TrainPanel(Panel):
             if vocabulary not in ("recorded", "typed"):
                 raise SpeechRNNError("synthetic voices speak your own words: in step 2 choose “The words of my "
                                      "recordings” or “These words”")
-            synth_words = tuple(w.replace("_", " ") for w in words)
-            synth_dir = runs / f"synth-{stamp}"
-            sources.append(str(synth_dir))
-            if self.unknown_check.isChecked():
-                from speechrnn.recipes import UNKNOWN_WORDS
-
-                synth_unknown = tuple(w for w in UNKNOWN_WORDS if label_folder(w) not in words)
+            synth = SynthPlan.for_words(words, self.synth_spin.value(), runs / f"synth-{stamp}",
+                                        unknown=self.unknown_check.isChecked())
+            sources.append(str(synth.out_dir))
         if self.use_speech_commands.isChecked():
             sources.append(f"speech-commands:{self.version_combo.currentData()}")
         sources += self.other_folders
@@ -918,11 +834,10 @@ class TrainPanel(Panel):
             feature_config, model = base.features, base.model_for(model)
             config = replace(config, init_from=str(base.path))
             if negatives is not None:  # a custom word as it was measured: on a bundled network, with other words
-                config = replace(config, detection_threshold=CUSTOM_WORD_THRESHOLD)
+                config = replace(config, detection_threshold=DETECTION_THRESHOLD)
         day = dt.datetime.now().strftime("%Y%m%d")
         out_dir = unused_folder(runs / run_name(words, vocabulary, model.cell, model.layers, model.hidden, day))
-        return TrainRequest(data, model, augment, config, out_dir, feature_config, synth_words,
-                            self.synth_spin.value(), synth_dir, synth_unknown, recordings, negatives)
+        return TrainRequest(data, model, augment, config, out_dir, feature_config, synth, recordings, negatives)
 
     # ------------------------------------------------------------------------------ training
     @property
@@ -947,20 +862,7 @@ class TrainPanel(Panel):
         """Start training ``request`` in a worker thread (tests call this with a prepared request)."""
 
         def events(token):
-            from speechrnn.features import FeatureConfig
-            from speechrnn.training import train
-
-            from speechrnn.events import Finished
-
-            yield from request.synth_events(token)
-            data = request.data
-            for event in request.data_events(token):
-                if isinstance(event, Finished):
-                    data = event.result
-                else:
-                    yield event
-            yield from train(data, request.features or FeatureConfig(), request.model, request.augment,
-                             request.train, request.out_dir, cancel=token)
+            return request.events(token)
 
         self._request = request
         self.result = None
@@ -1078,9 +980,9 @@ class TrainPanel(Panel):
         from speechrnn.training.config import LAST_NAME
 
         request = self._request
-        if request is not None and request.synth_dir is not None and not (request.out_dir / LAST_NAME).exists():
+        if request is not None and request.synth is not None and not (request.out_dir / LAST_NAME).exists():
             # nothing can resume from this run: its voices' clips (several MB) would only pile up
-            shutil.rmtree(request.synth_dir, ignore_errors=True)
+            shutil.rmtree(request.synth.out_dir, ignore_errors=True)
         self.stage_label.setText(f"Failed: {message}")
         self._log(f"✗ {message}")
         self.progress.setFormat("failed")

@@ -4,7 +4,7 @@ Examples:
 
     speechrnn train --data speech-commands:v2 --task 12 --cell gru --hidden 128 --layers 2 --epochs 30 --out runs/gru12
     speechrnn train --data path/to/folder --words yes,no,up,down --out runs/mine
-    speechrnn train --data my_words --words lights --out runs/lights   # + bundled other words and noise
+    speechrnn train --data my_words --words lights --init-from commands --out runs/lights   # a word of your own
     speechrnn train --resume --out runs/gru12          # continue an interrupted run
     torchrun --nproc_per_node=2 -m speechrnn train ...  # data-parallel (same options)
 
@@ -29,6 +29,9 @@ FEATURE_OPTIONS = {  # option -> (FeatureConfig field, type, help)
     "--clip-ms": ("clip_ms", int, "clip length in ms; clips are padded/cropped to it (default 1000)"),
 }
 NEGATIVE_MODES = ("bundled", "none")
+SYNTH_FOLDER = "synthetic-voices"  # in the run folder: the voices saying --words (--synth-voices)
+DEFAULT_EPOCHS = 30  # a dataset's long epochs; a custom word's short ones: speechrnn.custom_word
+DEFAULT_CLASS_PCT = 10.0  # _silence_ / _unknown_ examples as a share of the words (Speech Commands' 10 %)
 DEFAULT_OUT_HELP = "run folder: checkpoints, metrics.jsonl, curves.png, config.json (required)"
 
 
@@ -73,9 +76,12 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                            "--words; else off)")
     data.add_argument("--unknown", action=argparse.BooleanOptionalAction, default=None,
                       help="an _unknown_ class of the other words (default: on for --task 12 and --words)")
-    data.add_argument("--silence-pct", type=float, default=10.0, help="silence examples, %% of words (default 10)")
+    data.add_argument("--silence-pct", type=float, default=None,
+                      help="silence examples, %% of words (default 10; with --words about one word's worth: "
+                           "100 / words, 10-100)")
     data.add_argument("--unknown-pct", type=float, default=None,
-                      help="unknown examples, %% of words (default 10; 500 with --negatives bundled)")
+                      help="unknown examples, %% of words (default 10, with --words as --silence-pct; 500 with "
+                           "--negatives bundled)")
     data.add_argument("--validation-pct", type=float, default=10.0, help="speakers held out for validation (default 10)")
     data.add_argument("--testing-pct", type=float, default=10.0, help="speakers held out for testing (default 10)")
     data.add_argument("--noise-dir", action="append", default=[], metavar="DIR",
@@ -90,6 +96,11 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     data.add_argument("--confusables", type=int, default=None, metavar="N",
                       help="similar-sounding words per word of --words, e.g. nights/likes for lights "
                            "(default 24 with --negatives bundled, 0 = none)")
+    data.add_argument("--synth-voices", type=int, default=None, metavar="N",
+                      help="synthetic voices saying each word of --words (every installed espeak-ng / flite voice, "
+                           "varied), rendered into OUT/" + SYNTH_FOLDER + ", and a quarter as many saying 25 other "
+                           "words for _unknown_ (default 40 with --words where a voice is installed, as the Train "
+                           "panel: measured on real strangers, docs/custom-words.md; 0 = none)")
     data.add_argument("--data-dir", metavar="DIR", help="where speech-commands:* live / are downloaded")
     data.add_argument("--cache-dir", metavar="DIR", help="decoded-audio cache (default: <data dir>/cache)")
 
@@ -131,7 +142,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     augment.add_argument("--shift-ms", type=float, default=None, help="largest time shift in ms (default 100)")
 
     optim = parser.add_argument_group("training")
-    optim.add_argument("--epochs", type=int, default=30, help="passes over the training clips (default 30)")
+    optim.add_argument("--epochs", type=int, default=None,
+                       help=f"passes over the training clips (default {DEFAULT_EPOCHS}; with --words and no "
+                            "speech-commands:* source: 100, or 150 with --init-from: short epochs of a few "
+                            "hundred clips)")
     optim.add_argument("--batch-size", type=int, default=256,
                        help="clips per optimizer step (default 256; smaller for small data, see --min-steps)")
     optim.add_argument("--min-steps", type=int, default=None, metavar="N",
@@ -189,6 +203,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
 def _configs(args: argparse.Namespace):
     import dataclasses
 
+    from speechrnn.bundled import bundled_name
+    from speechrnn.custom_word import DETECTION_THRESHOLD, class_share_pct
     from speechrnn.data.augment import AugmentConfig
     from speechrnn.data.spec import DataSpec
     from speechrnn.features import FeatureConfig
@@ -200,10 +216,13 @@ def _configs(args: argparse.Namespace):
     silence = args.silence
     if silence is None and (args.objective or TrainConfig.objective) == "stream":
         silence = True  # the stream objective's background class: what every frame outside a word is
+    share = class_share_pct(len(words)) if words else DEFAULT_CLASS_PCT  # a few words: one word's worth
+    synth = synth_plan(args, words)
     data = DataSpec(
-        sources=tuple(args.data), task=args.task, words=words,
+        sources=tuple(args.data) + ((str(synth.out_dir),) if synth else ()), task=args.task, words=words,
         include_silence=silence, include_unknown=args.unknown,
-        silence_pct=args.silence_pct, unknown_pct=args.unknown_pct if args.unknown_pct is not None else 10.0,
+        silence_pct=args.silence_pct if args.silence_pct is not None else share,
+        unknown_pct=args.unknown_pct if args.unknown_pct is not None else share,
         validation_pct=args.validation_pct, testing_pct=args.testing_pct,
         noise_dirs=tuple(args.noise_dir), data_dir=args.data_dir, seed=args.seed,
     )
@@ -223,7 +242,8 @@ def _configs(args: argparse.Namespace):
                  "vtlp_min", "vtlp_max"):
         if getattr(args, name) is not None:
             augment[name] = getattr(args, name)
-    train = {"epochs": args.epochs, "batch_size": args.batch_size, "label_smoothing": args.label_smoothing,
+    train = {"epochs": args.epochs if args.epochs is not None else default_epochs(args, words),
+             "batch_size": args.batch_size, "label_smoothing": args.label_smoothing,
              "seed": args.seed, "device": args.device, "threads": args.threads,
              "balance_sources": args.balance_sources}
     for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps", "gate_init",
@@ -232,7 +252,74 @@ def _configs(args: argparse.Namespace):
             train[name] = getattr(args, name)
     if base is not None:
         train["init_from"] = str(base.path)
-    return data, features, model, AugmentConfig(**augment), dataclasses.replace(TrainConfig(), **train)
+        if words and (args.negatives or "bundled") == "bundled" and bundled_name(base.path):
+            train["detection_threshold"] = DETECTION_THRESHOLD  # a custom word as measured: the panel's
+    config = dataclasses.replace(TrainConfig(), **train)
+    return data, features, model, AugmentConfig(**augment), config, synth
+
+
+def default_epochs(args: argparse.Namespace, words: tuple[str, ...] | None) -> int:
+    """A dataset's epochs, or (words of your own, no Speech Commands) the many short epochs of a few
+    hundred clips: as the Train panel suggests."""
+    from speechrnn.custom_word import small_data_epochs
+    from speechrnn.data.spec import is_speech_commands_source
+
+    if not words or any(is_speech_commands_source(str(source)) for source in args.data or ()):
+        return DEFAULT_EPOCHS
+    return small_data_epochs(bool(args.init_from))
+
+
+def synth_plan(args: argparse.Namespace, words: tuple[str, ...] | None):
+    """The synthetic voices of ``--words`` to render into the run folder (a SynthPlan), or None;
+    SpeechRNNError on a contradiction. By default (``--synth-voices`` not given) the Train panel's
+    number of voices with ``--words`` where a synthesizer is installed, else none (with a note)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from speechrnn.custom_word import SYNTH_VOICES_PER_WORD, SynthPlan
+    from speechrnn.errors import SpeechRNNError
+    from speechrnn.synth import find_engines, no_engine_message
+
+    per_word = args.synth_voices
+    processes = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun: every process would render into one folder
+    one_process = ("under torchrun the voices are not rendered: render them first (speechrnn synth --words ... "
+                   "--per-word N --out DIR) and add DIR to --data")
+    if per_word is not None and per_word < 0:
+        raise SpeechRNNError(f"--synth-voices must be 0 or more, not {per_word}")
+    if per_word and not words:
+        raise SpeechRNNError("--synth-voices speaks the words of --words: give --words")
+    if per_word and not find_engines():
+        raise SpeechRNNError(f"--synth-voices: {no_engine_message()}")
+    if per_word and processes > 1:
+        raise SpeechRNNError(f"--synth-voices: {one_process}")
+    if per_word is None and words and not args.resume:
+        per_word = SYNTH_VOICES_PER_WORD if find_engines() and processes == 1 else 0
+        if not per_word and int(os.environ.get("RANK", "0")) == 0:
+            why = no_engine_message() if processes == 1 else one_process
+            print(f"note: training without synthetic voices: {why}", file=sys.stderr)
+    if not per_word or args.resume:
+        return None
+    unheard = words_without_clips(args.data or [], words)
+    if unheard:
+        print(f"note: no clips of {', '.join(unheard)} in --data: learned from the synthetic voices alone "
+              "(a typo? record takes: speechrnn record)", file=sys.stderr)
+    return SynthPlan.for_words(words, per_word, Path(args.out) / SYNTH_FOLDER, unknown=args.unknown is not False)
+
+
+def words_without_clips(sources: list[str], words: tuple[str, ...]) -> list[str]:
+    """The words of ``words`` with no label folder in any of the local folders ``sources`` ([] when
+    one of them is Speech Commands, whose words are checked when it is read)."""
+    from pathlib import Path
+
+    from speechrnn.data.layout import is_label_dir
+    from speechrnn.data.spec import is_speech_commands_source
+
+    if any(is_speech_commands_source(str(source)) for source in sources):
+        return []
+    present = {path.name for source in sources if Path(source).is_dir()
+               for path in Path(source).iterdir() if is_label_dir(path)}
+    return [word for word in words if word not in present]
 
 
 def negatives_config(args: argparse.Namespace, words: tuple[str, ...] | None):
@@ -362,7 +449,7 @@ def run_command(args: argparse.Namespace) -> int:
         if not args.data:
             raise SpeechRNNError("--data is required (a folder or speech-commands:v2), unless --resume")
         try:
-            data, features, model, augment, config = _configs(args)
+            data, features, model, augment, config, synth = _configs(args)
             negatives = negatives_config(args, data.words)
         except ValueError as exc:
             raise SpeechRNNError(str(exc)) from None
@@ -377,6 +464,11 @@ def run_command(args: argparse.Namespace) -> int:
                 from speechrnn.training.run_folder import check_out_dir
 
                 check_out_dir(Path(args.out), resume=False, force=args.force)  # before rendering anything
+                if synth is not None:
+                    import shutil
+
+                    shutil.rmtree(synth.out_dir, ignore_errors=True)  # an earlier attempt's: rendered anew
+                    consume(synth.events(token), quiet=quiet)
                 data = consume(with_negatives_events(data, negatives, args.cache_dir, token), quiet=quiet)
             result = consume(train(data, features, model, augment, config, args.out, resume=args.resume,
                                    force=args.force, cancel=token, cache_dir=args.cache_dir), quiet=quiet)

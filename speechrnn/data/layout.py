@@ -111,6 +111,18 @@ def scan_folder(root: Path, source: str | None = None) -> list[Clip]:
     return clips
 
 
+def clips_by_word(folder: Path) -> dict[str, list[Path]]:
+    """A dataset folder's clips per word, sorted, as :func:`scan_folder` finds them ({} when none)."""
+    try:
+        clips = scan_folder(folder)
+    except DataError:
+        return {}
+    by_word: dict[str, list[Path]] = {}
+    for clip in clips:
+        by_word.setdefault(clip.label, []).append(clip.path)
+    return {word: sorted(paths) for word, paths in sorted(by_word.items())}
+
+
 def background_noise_files(root: Path) -> list[Path]:
     """Audio files in ``root/_background_noise_/`` (empty if there is no such folder)."""
     folder = Path(root) / BACKGROUND_NOISE_DIR

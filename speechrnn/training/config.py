@@ -88,7 +88,7 @@ class TrainConfig:
     keep: str = "auto"
     # the detection threshold recorded in the model, used by Listen and `speechrnn listen` unless the
     # user sets one (DetectorConfig.threshold None); None = the recognizer's default. Chosen for a kind
-    # of training on its validation streams (the Train panel's custom words: CUSTOM_WORD_THRESHOLD)
+    # of training on its validation streams (custom words: speechrnn.custom_word.DETECTION_THRESHOLD)
     detection_threshold: float | None = None
 
     def __post_init__(self) -> None:

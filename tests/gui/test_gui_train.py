@@ -90,7 +90,8 @@ def test_other_speech_kept_from_listen_trains_as_unknown_not_as_a_word(qtbot, wi
 
 def test_new_words_start_from_the_commands_network_by_default_and_it_fixes_cell_and_size(
         qtbot, window, recordings, tmp_path):
-    from gui.panels.train import CUSTOM_WORD_THRESHOLD, DEFAULT_START_FROM, DEFAULT_SYNTH_PER_WORD
+    from gui.panels.train import DEFAULT_START_FROM
+    from speechrnn.custom_word import DETECTION_THRESHOLD, SYNTH_VOICES_PER_WORD
     from speechrnn.bundled import bundled_model_path
     from speechrnn.checkpoint import load_checkpoint
 
@@ -105,8 +106,8 @@ def test_new_words_start_from_the_commands_network_by_default_and_it_fixes_cell_
     assert request.features == base.feature_config and request.train.init_from == str(base.path)
     assert (request.model.cell, request.model.hidden, request.model.input_dim) == ("gru", 128, 13)
     # a custom word as it was measured (on this network, with other words) records its threshold
-    assert panel.use_negatives.isChecked() and request.train.detection_threshold == CUSTOM_WORD_THRESHOLD == 0.7
-    assert panel.synth_spin.value() == DEFAULT_SYNTH_PER_WORD == 40
+    assert panel.use_negatives.isChecked() and request.train.detection_threshold == DETECTION_THRESHOLD == 0.7
+    assert panel.synth_spin.value() == SYNTH_VOICES_PER_WORD == 40
     panel.use_negatives.setChecked(False)
     assert panel.build_request().train.detection_threshold is None  # not measured: the recognizer's default
     panel.use_negatives.setChecked(True)
@@ -121,16 +122,70 @@ def test_new_words_start_from_the_commands_network_by_default_and_it_fixes_cell_
     assert Settings().train_form["start_from"] == ""  # remembered
 
 
+def test_the_command_line_trains_a_custom_word_as_the_panel_does(qtbot, window, recordings, tmp_path, monkeypatch):
+    """`speechrnn train --data TAKES --words ... --init-from commands` is the panel's measured recipe:
+    the same voices, other words, class shares, epochs, network and recorded threshold."""
+    from speechrnn.cli import train as cli_train
+    from speechrnn.cli.main import build_parser
+    from speechrnn.custom_word import SYNTH_VOICES_PER_WORD
+
+    monkeypatch.setattr("speechrnn.synth.find_engines", lambda *a: ["espeak-ng"])  # the voices' default needs one
+    panel = train_panel(window, recordings, tmp_path)
+    panel._restore_form()  # a first start: the defaults
+    panel.use_synth.setEnabled(True)
+    panel.use_synth.setChecked(True)
+    request = panel.build_request()
+    words = ",".join(request.data.words)
+    args = build_parser().parse_args(["train", "--data", str(recordings), "--words", words, "--init-from", "commands",
+                                      "--out", str(tmp_path / "cli-run")])
+    data, features, model, augment, config, synth = cli_train._configs(args)
+    negatives = cli_train.negatives_config(args, data.words)
+
+    assert data.sources == (str(recordings), str(synth.out_dir))
+    assert request.data.sources == (str(recordings), str(request.synth.out_dir))
+    for field in ("words", "silence_enabled", "unknown_enabled", "silence_pct", "unknown_pct"):
+        assert getattr(data, field) == getattr(request.data, field), field
+    assert (synth.words, synth.per_word, synth.unknown_words) == (
+        request.synth.words, request.synth.per_word, request.synth.unknown_words)
+    assert synth.per_word == SYNTH_VOICES_PER_WORD
+    assert (features, model, augment) == (request.features, request.model, request.augment)
+    for field in ("epochs", "init_from", "detection_threshold", "objective", "lr", "batch_size", "seed"):
+        assert getattr(config, field) == getattr(request.train, field), field
+    assert config.detection_threshold is not None and config.epochs == panel.epochs_spin.value()
+    for field in ("bundled", "confusables_per_word", "clips_per_confusable", "unknown_pct"):
+        assert getattr(negatives, field) == getattr(request.negatives, field), field
+    # the panel names the noise folder (its Noise field), the command line adds the same bundled one
+    from speechrnn.negatives import bundled_noise_dir
+
+    assert request.data.noise_dirs == (str(bundled_noise_dir()),) and negatives.noise and not data.noise_dirs
+
+
+def test_a_form_saved_before_the_voices_default_changed_takes_the_new_default(qtbot, window, recordings, tmp_path):
+    """Every form is saved on quitting: 120 voices in a form of version 1 was the old default, not a choice."""
+    from gui.panels.train import FORM_VERSION, OLD_SYNTH_VOICES_DEFAULT
+    from speechrnn.custom_word import SYNTH_VOICES_PER_WORD
+
+    panel = train_panel(window, recordings, tmp_path)
+    for saved, shown in (({"synth_per_word": OLD_SYNTH_VOICES_DEFAULT}, SYNTH_VOICES_PER_WORD),
+                         ({"synth_per_word": 80}, 80),  # a choice: kept
+                         ({"synth_per_word": OLD_SYNTH_VOICES_DEFAULT, "form_version": FORM_VERSION},
+                          OLD_SYNTH_VOICES_DEFAULT)):  # chosen since: kept
+        window.ctx.settings.train_form = saved
+        panel._restore_form()
+        assert panel.synth_spin.value() == shown, saved
+    assert panel.form()["form_version"] == FORM_VERSION
+
+
 def test_synthetic_voices_add_my_words_and_unknown_words(qtbot, window, recordings, tmp_path):
     from speechrnn.recipes import UNKNOWN_WORDS
 
     panel = train_panel(window, recordings, tmp_path)
     panel.use_synth.setChecked(True)
     request = panel.build_request()
-    assert request.synth_words == ("nine", "no", "one", "three", "two", "yes")
-    assert str(request.synth_dir) in request.data.sources
-    assert "yes" not in request.synth_unknown_words and "bed" in request.synth_unknown_words
-    assert set(request.synth_unknown_words) < set(UNKNOWN_WORDS)
+    assert request.synth.words == ("nine", "no", "one", "three", "two", "yes")
+    assert str(request.synth.out_dir) in request.data.sources
+    assert "yes" not in request.synth.unknown_words and "bed" in request.synth.unknown_words
+    assert set(request.synth.unknown_words) < set(UNKNOWN_WORDS)
     panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("digits"))
     panel.start()
     assert window.last_error is not None and "synthetic voices" in window.last_error[1]
@@ -183,11 +238,12 @@ def test_a_run_that_fails_before_any_epoch_leaves_no_synthetic_clips(qtbot, wind
     panel.run_request(request)
     qtbot.waitUntil(lambda: not panel.running, timeout=120000)
     assert window.last_error[0] == "Training failed" and "does not exist" in window.last_error[1]
-    assert request.synth_dir is not None and not request.synth_dir.exists()
+    assert request.synth is not None and not request.synth.out_dir.exists()
 
 
 def test_epochs_follow_the_size_of_the_data_until_chosen(qtbot, window, recordings, tmp_path):
-    from gui.panels.train import DEFAULT_EPOCHS, SMALL_DATA_EPOCHS, START_FROM_EPOCHS
+    from gui.panels.train import DEFAULT_EPOCHS
+    from speechrnn.custom_word import SMALL_DATA_EPOCHS, START_FROM_EPOCHS
 
     panel = train_panel(window, recordings, tmp_path)
     assert panel.epochs_spin.value() == SMALL_DATA_EPOCHS  # my words only: short epochs, many of them
