@@ -244,6 +244,11 @@ def synthesize_words(words: tuple[str, ...], per_word: int | None, seed: int, ou
     if _done(out, settings):
         yield Message(f"synthetic clips already in {out}")
         return
+    if out.exists():  # rendered with other settings, or cut short: synthesize() would add to its clips
+        import shutil
+
+        yield Message(f"{out}: rendered with other settings or unfinished; rendering anew")
+        shutil.rmtree(out)
     yield from synthesize(config, out, cancel, voices=voices)
     _mark_done(out, settings)
 

@@ -132,3 +132,15 @@ def test_no_engine_gives_one_line_with_install_command(tmp_path):
     assert len(lines) == 1, done.stderr
     assert "no text-to-speech engine" in lines[0] and "apt-get install espeak-ng" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+@needs_espeak
+def test_a_recipe_renders_its_voices_anew_when_their_number_changes(tmp_path):
+    """A recipe's derived folder holds what its settings ask for: 3 clips a word, then 2, never 3 + 2."""
+    from speechrnn.events import run_to_end
+    from speechrnn.recipes import synthesize_words
+
+    out = tmp_path / "synth_digits"
+    for per_word in (3, 2, 2):
+        run_to_end(synthesize_words(("one", "two"), per_word, 0, out))
+        assert sorted(len(list((out / word).glob("*.wav"))) for word in ("one", "two")) == [per_word, per_word]
