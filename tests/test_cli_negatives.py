@@ -74,6 +74,8 @@ def test_a_custom_word_starts_from_the_bundled_commands_network(tones, tmp_path,
     assert run.train_config["train"]["init_from"] == str(bundled_model_path("commands"))
     # a custom word as the Train panel trains it: the threshold measured on real strangers
     assert run.train_config["train"]["detection_threshold"] == DETECTION_THRESHOLD
+    listen = f"listen: speechrnn listen {tmp_path / 'run' / 'best.pt'} (detection threshold {DETECTION_THRESHOLD:g}"
+    assert listen in out
     code, out, err = cli(capsys, "info", tmp_path / "run" / "best.pt")
     assert code == 0, err
     started = next(line for line in out.splitlines() if line.strip().startswith("started from:"))

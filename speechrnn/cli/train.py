@@ -501,3 +501,9 @@ def _print_summary(result) -> None:
         for source, values in metrics.get("test_per_source", {}).items():
             print(f"  {source}: {100 * values['accuracy']:.2f} % ({values['clips']} clips)")
     print(f"training speed: {metrics.get('samples_per_s', 0):,.0f} {result.train_scored_on}/s")
+    from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.recognizer import recorded_threshold
+
+    threshold = recorded_threshold(load_checkpoint(result.best_path).train_config or {})
+    recorded = f" (detection threshold {threshold:g}, recorded in the model)" if threshold is not None else ""
+    print(f"listen: speechrnn listen {result.best_path}{recorded}")
