@@ -37,7 +37,7 @@ SYNTH_VOICES_PER_WORD = 40
 # The detection threshold a custom word's model records (TrainConfig.detection_threshold: Listen
 # uses it unless the user set one) when it learned on a bundled network with other words. Chosen
 # with 120 voices; re-checked with 40 on validation speakers (stop 39, docs/custom-words.md): 0.6
-# hears 4-6 points more of the word ("happy" 87.3 against 83.1 %, "cat" 27.5 / 22.0, "bed" 32.9 /
+# hears 4-5 points more of the word ("happy" 87.3 against 83.1 %, "cat" 27.5 / 22.0, "bed" 32.9 /
 # 29.2) for more real other words taken for it (0.25 / 0.2, 3.1 / 2.0, 3.2 / 2.8 per 100): along
 # the curve, and false words matter more to a listener left running.
 DETECTION_THRESHOLD = 0.7
