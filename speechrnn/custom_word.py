@@ -129,27 +129,26 @@ class TrainRequest:
         if self.synth is not None:
             yield from self.synth.events(cancel)
 
-    def data_events(self, cancel: CancelToken | None = None, cache_dir: str | Path | None = None) -> EventStream:
+    def data_events(self, cancel: CancelToken | None = None) -> EventStream:
         """Render the similar-sounding words if asked; ``Finished(the DataSpec to train on)``."""
         from speechrnn.negatives import prepare_negatives
 
         if self.negatives is None:
             yield Finished(self.data)
         else:
-            yield from prepare_negatives(self.data, self.negatives, cache_dir, cancel=cancel)
+            yield from prepare_negatives(self.data, self.negatives, cancel=cancel)
 
-    def events(self, cancel: CancelToken | None = None, cache_dir: str | Path | None = None,
-               force: bool = False) -> EventStream:
+    def events(self, cancel: CancelToken | None = None) -> EventStream:
         """Voices, similar words, then :func:`speechrnn.training.train`; ends with its ``Finished``."""
         from speechrnn.features import FeatureConfig
         from speechrnn.training import train
 
         yield from self.synth_events(cancel)
         data = self.data
-        for event in self.data_events(cancel, cache_dir):
+        for event in self.data_events(cancel):
             if isinstance(event, Finished):
                 data = event.result
             else:
                 yield event
         yield from train(data, self.features or FeatureConfig(), self.model, self.augment, self.train, self.out_dir,
-                         force=force, cancel=cancel, cache_dir=cache_dir)
+                         cancel=cancel)

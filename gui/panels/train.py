@@ -83,7 +83,8 @@ DEFAULT_EPOCHS = 30  # with Speech Commands: long epochs
 # with bench.custom_word (docs/custom-words.md): far more of the word heard, far fewer other words taken for it.
 DEFAULT_START_FROM = "commands"
 # The saved form's version: 2 since the synthetic voices' default fell from 120 to 40 per word (stop 38,
-# measured on real strangers). A form of version 1 holding 120 kept the old default, not a choice.
+# measured on real strangers). A form of version 1 holding 120 kept the old default, not a choice (version 1
+# saved the number always; version 2 only when it differs from the default).
 FORM_VERSION = 2
 OLD_SYNTH_VOICES_DEFAULT = 120
 COMBO_MIN_CHARS = 16  # combo boxes of the form shrink to this many characters
@@ -112,9 +113,9 @@ AUGMENT_DEFAULTS = {"noise": True, "shift": True, "room": True, "gain": True, "s
                     "spec_augment": True}
 AUGMENT_COLUMNS = 4  # check boxes per row of the Augmentation grid
 # A word whose takes are all one person's is heard in far fewer new voices (bench.custom_word --real-voices,
-# "happy" said by about 300 real strangers: one speaker's 4 takes 65.9-68.8 %, three speakers' 12 takes
-# 79.2-83.7 %, ten speakers' 30-36 takes 87.5-90.1 %, one speaker's with the 40 bundled speakers of it 93.8 %;
-# "cat": one speaker 35.9 %, ten 63.2 %; docs/custom-words.md, "Real strangers").
+# "happy" said by about 300 real strangers: with 40 synthetic voices one speaker's takes 83.0-90.3 %, "cat"
+# 62.5 %; with the 120 of stops 28-37 one speaker's 4 takes 65.9-68.8 %, three speakers' 12 takes 79.2-83.7 %,
+# ten speakers' 30-36 takes 87.5-90.1 %; "cat": one speaker 35.9 %, ten 63.2 %; docs/custom-words.md).
 ONE_SPEAKER_NOTE = " — one speaker: let others record it too"
 ONE_SPEAKER_TIP = ("Every take of a word here is by one speaker. Takes by other people (the Record panel's Speaker "
                    "field: their name) teach it voices it has not heard: measured on real strangers, a word taken "
@@ -606,7 +607,10 @@ class TrainPanel(Panel):
     def form(self) -> dict:
         return {
             "recordings": self.use_recordings.isChecked(), "recordings_folder": self.recordings_edit.text(),
-            "synth": self.use_synth.isChecked(), "synth_per_word": self.synth_spin.value(),
+            "synth": self.use_synth.isChecked(),
+            # only a choice is kept: a form left at the default follows the default when it changes
+            **({"synth_per_word": self.synth_spin.value()} if self.synth_spin.value() != SYNTH_VOICES_PER_WORD
+               else {}),
             "speech_commands": self.use_speech_commands.isChecked(), "version": self.version_combo.currentData(),
             "folders": self.other_folders, "noise": self.noise_edit.text(),
             "negatives": self.use_negatives.isChecked(),

@@ -293,12 +293,12 @@ def synth_plan(args: argparse.Namespace, words: tuple[str, ...] | None):
         raise SpeechRNNError(f"--synth-voices: {no_engine_message()}")
     if per_word and processes > 1:
         raise SpeechRNNError(f"--synth-voices: {one_process}")
-    if per_word is None and words and not args.resume:
+    if per_word is None and words:
         per_word = SYNTH_VOICES_PER_WORD if find_engines() and processes == 1 else 0
         if not per_word and int(os.environ.get("RANK", "0")) == 0:
             why = no_engine_message() if processes == 1 else one_process
             print(f"note: training without synthetic voices: {why}", file=sys.stderr)
-    if not per_word or args.resume:
+    if not per_word:
         return None
     unheard = words_without_clips(args.data or [], words)
     if unheard:
