@@ -252,3 +252,40 @@ def test_a_word_of_the_bundled_clips_is_left_out_of_them_as_a_new_word_would_be(
     left = {p.name: len(list(p.iterdir())) for p in kept.iterdir()}
     assert left == {word: n for word, n in bundled.items() if word != "happy"}
     assert negatives_without("lights", tmp_path / "none") is None  # not a bundled word: nothing to leave out
+
+
+def test_soak_growth_is_the_slope_of_the_second_half_in_mib_per_hour():
+    from bench.listen_soak import growth_per_hour
+
+    filling_then_flat = [(t, min(600.0 + t / 10, 660.0)) for t in range(0, 1201, 30)]  # full after 600 s
+    assert growth_per_hour(filling_then_flat) == pytest.approx(0.0, abs=1e-9)
+    leaking = [(t, 600.0 + t / 60) for t in range(0, 1201, 30)]  # 1 MiB a minute
+    assert growth_per_hour(leaking) == pytest.approx(60.0)
+    assert growth_per_hour([(30.0, 600.0), (60.0, 601.0)]) is None  # too few samples to tell
+
+
+def test_the_soak_stream_is_words_over_babble():
+    import numpy as np
+
+    from bench.listen_soak import NOISE_PEAK, stream_samples
+
+    rate = 16000
+    stream = stream_samples(rate, minutes=0.5)
+    assert stream.size == 30 * rate and stream.dtype == np.float32
+    frame_peaks = np.abs(stream[: stream.size // 1600 * 1600]).reshape(-1, 1600).max(axis=1)  # per 100 ms
+    assert frame_peaks[:10].max() <= NOISE_PEAK + 1e-6  # the first second is babble alone
+    words = frame_peaks > 2 * NOISE_PEAK
+    onsets = int(np.sum(words[1:] & ~words[:-1]))
+    assert 6 <= onsets <= 20  # a word every 1-3 s, not one long blur
+
+
+@pytest.mark.audio
+@pytest.mark.slow
+def test_the_soak_reads_a_listeners_memory_and_cpu_while_it_hears_words(tmp_path, virtual_mic):
+    from bench.listen_soak import soak
+
+    result = soak("cli", "digits", minutes=0.4, every_s=5.0, work=tmp_path, mic=virtual_mic)
+    assert len(result["samples"]) >= 4
+    assert result["rss_mib_first"] > 50  # python, torch and the model: a real process was read
+    assert result["cpu_percent_of_one_core"] > 0
+    assert "detected" in (tmp_path / "listener.log").read_text()  # it heard the looped stream's words

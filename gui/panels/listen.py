@@ -129,7 +129,7 @@ class ListenPanel(Panel):
         self._frames_drawn = 0
         self._fps_since = time.monotonic()
         self.fps = 0.0
-        self.detections: list = []  # every Detection shown, newest last (tests read it)
+        self.detections: list = []  # the last MAX_HISTORY_ITEMS Detections shown, newest last (tests read it)
         # what each listed detection heard, to play or keep: key -> (detection, audio, rate_hz, clip_samples)
         self._heard: dict[int, tuple] = {}
         self._kept: dict[int, Path] = {}  # key -> where it was kept (kept again, the last choice wins)
@@ -618,6 +618,7 @@ class ListenPanel(Panel):
             self.history.clear()
             self._hint_shown = False
         self.detections.append(detection)
+        del self.detections[:-MAX_HISTORY_ITEMS]  # a listener left running for days keeps what the list shows
         self.word_label.setText(word_text(detection.label))
         self.word_label.setProperty("role", "good")
         self._repolish(self.word_label)

@@ -148,6 +148,21 @@ def test_detections_show_the_word_large_and_in_the_history(qtbot, no_microphone,
     assert panel.history.topLevelItemCount() == 1 and not panel.history.topLevelItem(0).flags()  # the grey hint line
 
 
+def test_a_listener_left_running_keeps_only_the_detections_it_lists(qtbot, no_microphone, window):
+    """Days of listening must not grow the app: the list, what its rows heard and the detections kept
+    are all bounded by the list's length (bench.listen_soak measures the memory)."""
+    from gui.panels.listen import MAX_HISTORY_ITEMS
+    from speechrnn.recognizer import Detection
+
+    panel = listen_panel(qtbot, window)
+    for n in range(MAX_HISTORY_ITEMS + 30):
+        panel._show_detection(Detection("seven" if n % 2 else "two", 0.9, n, n + 0.4, n + 0.5))
+    assert panel.history.topLevelItemCount() == MAX_HISTORY_ITEMS
+    assert len(panel.detections) == MAX_HISTORY_ITEMS and len(panel._heard) <= MAX_HISTORY_ITEMS
+    assert panel.detections[-1].start_s == MAX_HISTORY_ITEMS + 29  # the newest kept, the oldest dropped
+    assert panel.detections[0].start_s == 30
+
+
 def test_a_word_spoken_into_the_microphone_is_shown(qtbot, ring_microphone, window, word_model):
     """The whole live path but PortAudio: ring buffer -> screen timer -> Recognizer -> panel."""
     with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
