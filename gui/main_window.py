@@ -60,6 +60,13 @@ PANELS = (
 )
 
 
+def first_size(available: QSize) -> tuple[int, int]:
+    """The window's size on a first start: the default, within the screen (a 1366 x 768 laptop, a
+    900 x 600 screen), never below the size every panel needs."""
+    return (max(MIN_WIDTH, min(DEFAULT_WIDTH, available.width())),
+            max(MIN_HEIGHT, min(DEFAULT_HEIGHT, available.height())))
+
+
 class MainWindow(QMainWindow):
     def __init__(self, ctx: AppContext):
         super().__init__()
@@ -115,7 +122,7 @@ class MainWindow(QMainWindow):
 
         geometry = ctx.settings.window_geometry
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(DEFAULT_WIDTH, DEFAULT_HEIGHT)
+            self.resize(*first_size(self.screen().availableGeometry().size()))
 
     # ---------------------------------------------------------------------------- panels
     def panel(self, key: str) -> Panel:

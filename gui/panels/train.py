@@ -864,10 +864,6 @@ class TrainPanel(Panel):
 
     def run_request(self, request: TrainRequest) -> Task:
         """Start training ``request`` in a worker thread (tests call this with a prepared request)."""
-
-        def events(token):
-            return request.events(token)
-
         self._request = request
         self.result = None
         self.result_frame.hide()
@@ -886,7 +882,7 @@ class TrainPanel(Panel):
         self._epochs = request.train.epochs
         self._epoch_done = 0
         self.progress.setValue(0)
-        task = Task(events)
+        task = Task(request.events)
         task.stage.connect(self._on_stage)
         task.progress.connect(self._on_progress)
         task.message.connect(lambda m: self._log(("⚠ " if m.level == "warning" else "") + m.text))

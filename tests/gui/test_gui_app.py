@@ -201,3 +201,16 @@ def test_only_installed_bundled_models_are_offered(qtbot, window, tmp_path):
     assert [a.text() for a in menu.actions()] == ["Commands"]
     menu.actions()[0].trigger()
     assert chosen == ["commands"]
+
+
+def test_a_first_start_fits_the_window_to_the_screen(qtbot, window):
+    """No saved geometry: the default size, but never beyond a small screen nor below what panels need."""
+    from PySide6.QtCore import QSize
+
+    from gui.main_window import DEFAULT_HEIGHT, DEFAULT_WIDTH, MIN_HEIGHT, MIN_WIDTH, first_size
+
+    assert first_size(QSize(1920, 1080)) == (DEFAULT_WIDTH, DEFAULT_HEIGHT)
+    assert first_size(QSize(1366, 728)) == (DEFAULT_WIDTH, 728)  # a laptop's screen less its panel
+    assert first_size(QSize(800, 500)) == (MIN_WIDTH, MIN_HEIGHT)
+    screen = window.screen().availableGeometry().size()  # the offscreen screen of the tests: 800 x 800
+    assert (window.width(), window.height()) == first_size(screen)
