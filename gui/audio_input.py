@@ -4,20 +4,27 @@ A thin Qt wrapper around the library's :class:`~speechrnn.audio.capture.Micropho
 chosen device, tells the panels (signals) when it starts or becomes unavailable, and hands each
 panel its own :class:`~speechrnn.audio.capture.MicReader` cursor into the same ring buffer, so
 listening and recording never fight over the device. All capture code stays in the library.
+
+A device lost while in use (unplugged, the sound server restarted, a laptop woken from sleep) is
+reopened on its own, every :data:`~speechrnn.audio.capture.RETRY_DELAY_S`, as ``speechrnn listen``
+does: a listener left running picks up again once the microphone is back.
 """
 
 from __future__ import annotations
 
 import re
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
+from gui.playback import playing
 from speechrnn.audio.capture import (
     DEFAULT_SAMPLE_RATE_HZ,
+    RETRY_DELAY_S,
     InputDevice,
     MicReader,
     Microphone,
     list_input_devices,
+    native_stderr_silenced,
     refresh_devices,
 )
 from speechrnn.errors import DeviceError
@@ -41,6 +48,10 @@ class AudioInput(QObject):
         self.mic: Microphone | None = None
         self.error: str = ""
         self.sample_rate_hz = DEFAULT_SAMPLE_RATE_HZ
+        self.spec: int | str | None = None  # the device last asked for (None: the default input)
+        self.reconnect_timer = QTimer(self)
+        self.reconnect_timer.setInterval(round(RETRY_DELAY_S * 1000))
+        self.reconnect_timer.timeout.connect(self._try_reconnect)
 
     # ------------------------------------------------------------------------------ devices
     def devices(self, rescan: bool = False) -> list[InputDevice]:
@@ -61,19 +72,32 @@ class AudioInput(QObject):
     def running(self) -> bool:
         return self.mic is not None and self.mic.running
 
+    @property
+    def reconnecting(self) -> bool:
+        """A device was lost while in use and is being reopened on its own."""
+        return self.reconnect_timer.isActive()
+
     # ------------------------------------------------------------------------------ control
     def open(self, spec: int | str | None = None, sample_rate_hz: int | None = None) -> bool:
         """(Re)open ``spec`` (None/"" = default input) at ``sample_rate_hz``; False (and a signal) on failure."""
         self.close(notify=False)
         if sample_rate_hz is not None:
             self.sample_rate_hz = int(sample_rate_hz)
+        self.spec = spec if spec not in ("", None) else None
+        if self._start():
+            return True
+        self.unavailable.emit(self.error)
+        return False
+
+    def _start(self) -> bool:
+        """Open :attr:`spec`; on success stop reconnecting and signal ``started``, else keep the reason."""
         try:
-            mic = Microphone(spec if spec not in ("", None) else None, sample_rate_hz=self.sample_rate_hz)
+            mic = Microphone(self.spec, sample_rate_hz=self.sample_rate_hz)
             mic.start()
         except DeviceError as exc:
             self.error = window_message(str(exc))
-            self.unavailable.emit(self.error)
             return False
+        self.reconnect_timer.stop()
         self.mic, self.error = mic, ""
         self.started.emit(mic.device)
         return True
@@ -94,10 +118,26 @@ class AudioInput(QObject):
         return self.mic.reader(from_now=True) if self.mic is not None else None
 
     def fail(self, message: str) -> None:
-        """A reader found the device dead: close it and tell everyone."""
+        """A reader found the device dead: close it, tell everyone, and try to reopen it meanwhile."""
         self.close(notify=False)
         self.error = window_message(message)
+        self.reconnect_timer.start()
         self.unavailable.emit(self.error)
+
+    def _try_reconnect(self) -> None:
+        """The reconnect timer: the same device again, after a rescan for one plugged in anew."""
+        if self.mic is not None:
+            self.reconnect_timer.stop()
+            return
+        with native_stderr_silenced():  # the audio libraries' lines for each attempt: seen once already
+            if self._start() or playing():  # a rescan would cut a clip being played: next time
+                return
+            try:
+                refresh_devices()
+            except DeviceError as exc:
+                self.error = window_message(str(exc))
+                return
+            self._start()
 
     def close(self, notify: bool = True) -> None:
         if self.mic is not None:
@@ -105,3 +145,8 @@ class AudioInput(QObject):
             self.mic = None
             if notify:
                 self.stopped.emit()
+
+    def shut_down(self) -> None:
+        """The app is closing: no more attempts to reconnect, and the device closed."""
+        self.reconnect_timer.stop()
+        self.close(notify=False)

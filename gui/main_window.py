@@ -117,7 +117,8 @@ class MainWindow(QMainWindow):
         ctx.model.loading.connect(lambda _path: self.model_label.setText("Model: loading…"))
         ctx.model.failed.connect(self._model_failed)
         ctx.audio.started.connect(lambda dev: self.mic_label.setText(f"Microphone: {dev.name}"))
-        ctx.audio.unavailable.connect(lambda _msg: self.mic_label.setText("Microphone: none"))
+        ctx.audio.unavailable.connect(lambda _msg: self.mic_label.setText(
+            "Microphone: lost, reconnecting…" if ctx.audio.reconnecting else "Microphone: none"))
         ctx.audio.stopped.connect(lambda: self.mic_label.setText("Microphone: off"))
 
         geometry = ctx.settings.window_geometry
@@ -329,7 +330,7 @@ class MainWindow(QMainWindow):
         for panel in self.panels.values():
             panel.shutdown()
         Task.stop_all()
-        self.ctx.audio.close(notify=False)
+        self.ctx.audio.shut_down()
         event.accept()
 
 

@@ -40,6 +40,17 @@ def play_file(path: str | Path) -> str:
     return play_samples(samples, PLAYBACK_RATE_HZ)
 
 
+def playing() -> bool:
+    """A clip is being played (by :func:`play_samples`)."""
+    try:
+        import sounddevice as sd
+
+        stream = sd.get_stream()
+    except Exception:  # nothing was ever played, or there is no audio library
+        return False
+    return bool(stream.active)
+
+
 def stop_playback() -> None:
     try:
         import sounddevice as sd

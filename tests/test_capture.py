@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speechrnn.audio.capture import Microphone, RingBuffer, find_device, list_input_devices, open_microphone
+from speechrnn.audio.capture import (
+    Microphone,
+    RingBuffer,
+    find_device,
+    list_input_devices,
+    native_stderr_silenced,
+    open_microphone,
+)
 from speechrnn.errors import DeviceError
 
 
@@ -213,6 +220,24 @@ def test_busy_device_is_a_clear_error_and_retry_gives_up_when_told(fake_sd):
     with pytest.raises(DeviceError):
         open_microphone(lambda: Microphone(), attempts=2, delay_s=0.01, on_error=errors.append)
     assert len(errors) == 1  # the first failure was reported, the second raised
+
+
+def test_retries_keep_the_audio_libraries_quiet_after_the_first_attempt(capfd):
+    """ALSA and PortAudio write their diagnostics straight to file descriptor 2 on every failed
+    open: the first attempt's are shown, the retries' (every 2 s while a microphone is away) are not."""
+    def make():
+        os.write(2, b"ALSA lib pulse.c: Connection refused\n")  # as the C libraries write it
+        raise DeviceError("no audio input device found")
+
+    errors = []
+    with pytest.raises(DeviceError):
+        open_microphone(make, attempts=4, delay_s=0.01, on_error=errors.append)
+    assert len(errors) == 3
+    assert capfd.readouterr().err.count("Connection refused") == 1
+    with native_stderr_silenced():
+        os.write(2, b"hidden\n")
+    os.write(2, b"shown again\n")
+    assert capfd.readouterr().err == "shown again\n"
 
 
 class _RaiseOSErrorOnImport(importlib.abc.MetaPathFinder):

@@ -39,6 +39,28 @@ def test_listen_reports_a_word_played_into_the_microphone(virtual_mic, word_mode
 
 
 @pytest.mark.audio
+def test_listen_picks_up_again_when_the_microphone_comes_back(virtual_mic, word_model):
+    """A listener left running outlives its microphone: the sound server dies (as it does when a USB
+    microphone is pulled or a laptop sleeps), comes back at the same address, and the words said
+    after that are heard."""
+    from virtual_mic import Watched
+
+    watched = Watched(listen(str(word_model)), env={**os.environ, **virtual_mic.env()})
+    assert watched.wait_for("listening on", 120), watched.output()
+    virtual_mic.unplug()
+    assert watched.wait_for("waiting for the microphone", 30), watched.output()
+    virtual_mic.plug_in()
+    assert watched.wait_for("listening again", 30), watched.output()
+    virtual_mic.play(YES)
+    assert watched.wait_for("detected", 30), watched.output()
+    watched.interrupt()
+    assert watched.finish(20) == 0, watched.output()
+    assert "Traceback" not in watched.output()
+    words = [LINE.match(line).group(1) for line in watched.stdout if line.strip()]
+    assert words == ["yes"], watched.output()
+
+
+@pytest.mark.audio
 def test_listen_stops_cleanly_on_ctrl_c(virtual_mic, random_model):
     from virtual_mic import Watched
 

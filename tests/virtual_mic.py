@@ -81,6 +81,12 @@ class VirtualMic:
             raise VirtualMicUnavailable("missing " + ", ".join(missing))
         # a short path: unix socket paths are limited to ~107 bytes
         self.directory = Path(tempfile.mkdtemp(prefix="vmic-", dir="/tmp"))
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
+        """Start the daemon in :attr:`directory` (its socket there) and wait until the mic streams."""
+        assert self.directory is not None
         script = self.directory / "virtual-mic.pa"
         script.write_text(
             f"load-module module-native-protocol-unix socket={self.socket} auth-anonymous=1 auth-cookie-enabled=0\n"
@@ -109,7 +115,6 @@ class VirtualMic:
             tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
             self.stop()
             raise VirtualMicUnavailable("PulseAudio did not start: " + (" | ".join(tail) or "no log"))
-        return self
 
     def _wait_sink_running(self, deadline: float) -> bool:
         """The loopback keeps the sink RUNNING; before that a new recording can stall for ~2 s."""
@@ -132,6 +137,22 @@ class VirtualMic:
         """Stop the daemon and remove its folder (idempotent)."""
         if self.directory is None:
             return
+        self._shut_down()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self.directory = None
+
+    def unplug(self) -> None:
+        """The microphone goes away as a sound server that dies does (the socket stays where it was),
+        until :meth:`plug_in` starts it again at the same address."""
+        assert self.directory is not None
+        self._shut_down()
+
+    def plug_in(self) -> None:
+        """Start the daemon again after :meth:`unplug`: same socket, same devices."""
+        self._launch()
+
+    def _shut_down(self) -> None:
+        assert self.directory is not None
         pid_file = self.directory / "pid"
         pid = None
         if pid_file.exists():
@@ -146,8 +167,6 @@ class VirtualMic:
                 pass
         if pid is not None:
             self._wait_or_kill(pid)
-        shutil.rmtree(self.directory, ignore_errors=True)
-        self.directory = None
 
     @staticmethod
     def _wait_or_kill(pid: int) -> None:

@@ -41,6 +41,7 @@ from gui.widgets.level_meter import LevelMeter, levels_dbfs
 from gui.widgets.live_views import VIRIDIS, BarsView, FrameView, WaveformView
 from gui.widgets.model_chooser import ModelChooser
 from gui.worker import Task, run_call
+from speechrnn.audio.capture import RETRY_DELAY_S
 from speechrnn.errors import DeviceError
 
 DEVICE_MIN_CHARS = 12  # the microphone list shrinks to this many characters (the popup shows whole names)
@@ -403,17 +404,26 @@ class ListenPanel(Panel):
         self.reader = None
         self.meter.reset()
         self.listen_button.setEnabled(False)
-        self.banner_label.setText(
-            "<b>No microphone available:</b> " + message.replace("<", "&lt;").rstrip(".") + "."
-            + "<br>Once one is connected, press <b>Retry</b> (or pick another device above). Meanwhile, "
-            "try the model on a recording with <b>Play a file…</b>; training, evaluation and models work as usual."
-        )
+        reason = message.replace("<", "&lt;").rstrip(".") + "."
+        if self.ctx.audio.reconnecting:
+            self.banner_label.setText(
+                "<b>Microphone lost:</b> " + reason
+                + f"<br>Trying it again every {RETRY_DELAY_S:g} s: listening picks up on its own once it is back. "
+                "Or pick another device above, or press <b>Retry</b>."
+            )
+        else:
+            self.banner_label.setText(
+                "<b>No microphone available:</b> " + reason
+                + "<br>Once one is connected, press <b>Retry</b> (or pick another device above). Meanwhile, "
+                "try the model on a recording with <b>Play a file…</b>; training, evaluation and models work as usual."
+            )
         self.banner.show()
         self._fill_devices()
         if not isinstance(self.reader, FileFeed):
             self.listen_button.setText("▶ Listen")
             if self.recognizer is not None:
-                self.score_label.setText("Not listening: no microphone.")
+                self.score_label.setText("Waiting for the microphone to come back…" if self.ctx.audio.reconnecting
+                                         else "Not listening: no microphone.")
 
     # ------------------------------------------------------------------------------ listening
     def start_listening(self) -> None:

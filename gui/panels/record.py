@@ -481,8 +481,12 @@ class RecordPanel(Panel):
         return True
 
     def _microphone_missing(self, message: str) -> None:
-        self.banner.setText(f"No microphone: {message.rstrip('.')}. "
-                            "Once one is connected, pick it in the Listen panel.")
+        if self.ctx.audio.reconnecting:
+            self.banner.setText(f"Microphone lost: {message.rstrip('.')}. Trying it again on its own; "
+                                "or pick another device in the Listen panel.")
+        else:
+            self.banner.setText(f"No microphone: {message.rstrip('.')}. "
+                                "Once one is connected, pick it in the Listen panel.")
         self.banner.show()
 
     def _words_typed(self) -> None:

@@ -14,10 +14,13 @@ a busy or unplugged one, a missing library - becomes a one-line :class:`DeviceEr
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -380,6 +383,30 @@ class MicReader:
         return np.concatenate(parts)
 
 
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Send what C libraries write to the process's stderr (file descriptor 2) to /dev/null.
+
+    ALSA and PortAudio print a dozen diagnostic lines straight to fd 2 on every failed open; the
+    first failure's are worth seeing, but a loop retrying every :data:`RETRY_DELAY_S` for an hour
+    would bury the terminal under them. Python's own ``sys.stderr`` writes the same descriptor,
+    so keep the block to the native calls. Where fd 2 cannot be duplicated, nothing changes.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no fd 2 (a windowed app) or no sys.stderr
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def open_microphone(
     make: Callable[[], Microphone],
     attempts: int | None = None,
@@ -391,13 +418,17 @@ def open_microphone(
 
     ``attempts=None`` retries until it works or ``cancel`` is set (then :class:`Cancelled`);
     ``on_error`` sees each failure (to print "waiting for the microphone..."). Device lists are
-    refreshed between attempts so a newly plugged device is found.
+    refreshed between attempts so a newly plugged device is found. The audio libraries' own
+    diagnostics are shown for the first attempt only (:func:`native_stderr_silenced`).
     """
     tries = 0
     while True:
         tries += 1
         try:
-            return make().start()
+            if tries == 1:
+                return make().start()
+            with native_stderr_silenced():
+                return make().start()
         except DeviceError as exc:
             if attempts is not None and tries >= attempts:
                 raise
@@ -408,4 +439,5 @@ def open_microphone(
             if cancel is not None:
                 cancel.check()
             time.sleep(POLL_S * 10)
-        refresh_devices()
+        with native_stderr_silenced():
+            refresh_devices()

@@ -41,6 +41,7 @@ class RingMicrophone:
         self.sample_rate_hz = self.capture_rate_hz = sample_rate_hz
         self.ring = RingBuffer(sample_rate_hz * 30)
         self.running = False
+        self.dead = False  # set by a test: the device is gone (unplugged), as check() then says
 
     def start(self):
         self.running = True
@@ -50,7 +51,11 @@ class RingMicrophone:
         self.running = False
 
     def check(self) -> None:
-        """A ring that nobody writes to is silence, not a dead device."""
+        """A ring that nobody writes to is silence, not a dead device (unless a test made it one)."""
+        if self.dead:
+            from speechrnn.errors import DeviceError
+
+            raise DeviceError(f"input device {self.device.name} stopped (unplugged?)")
 
     def reader(self, from_now: bool = True):
         from speechrnn.audio.capture import MicReader

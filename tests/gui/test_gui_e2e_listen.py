@@ -60,6 +60,27 @@ def test_a_word_played_into_the_microphone_shows_in_the_listen_panel(qtbot, virt
     window.close()
 
 
+def test_the_listen_panel_picks_up_again_when_the_microphone_comes_back(qtbot, virtual_mic_env, word_model):
+    """The microphone goes away while the app listens (its sound server dies) and comes back: the
+    panel says it is waiting, reopens the device on its own, and hears the next word; no Retry."""
+    window, panel = open_app(qtbot, word_model)
+    virtual_mic_env.unplug()
+    qtbot.waitUntil(lambda: panel.banner.isVisible() and window.ctx.audio.reconnecting, timeout=20000)
+    assert "Microphone lost" in panel.banner_label.text(), panel.banner_label.text()
+    assert panel.score_label.text() == "Waiting for the microphone to come back…"
+    assert window.mic_label.text() == "Microphone: lost, reconnecting…"
+    virtual_mic_env.plug_in()
+    qtbot.waitUntil(lambda: window.ctx.audio.running and not panel.banner.isVisible(), timeout=30000)
+    assert not window.ctx.audio.reconnecting
+    assert panel.listening and panel.listen_button.text() == "■ Stop"
+    qtbot.wait(500)
+    player = play(virtual_mic_env, sorted((SPEECH_COMMANDS / "yes").glob("*.wav"))[0])
+    qtbot.waitUntil(lambda: panel.word_label.text() == "yes", timeout=20000)
+    player.join(timeout=20)
+    assert [d.label for d in panel.detections] == ["yes"]
+    window.close()
+
+
 def listed_words(panel) -> list[str]:
     """The words in the Listen panel's detection list, oldest first (only detection rows: not the
     hint shown before the first word, nor the "— now: MODEL —" lines of a model switch)."""

@@ -177,6 +177,53 @@ def test_a_word_spoken_into_the_microphone_is_shown(qtbot, ring_microphone, wind
     assert "yes" in panel.history.topLevelItem(0).text(1)
 
 
+def test_a_microphone_lost_while_listening_is_reopened_on_its_own(qtbot, ring_microphone, window, word_model,
+                                                                  monkeypatch):
+    """The device dies mid-listen: the panel says so and the app tries it again on a timer (a
+    rescan for a device plugged in anew, but never while a clip is being played: a rescan would cut
+    it), then listens on once it is back and hears the next word. No Retry pressed."""
+    import gui.audio_input as audio_input
+    from gui_support import RingMicrophone
+
+    from speechrnn.errors import DeviceError
+
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(word_model)
+    panel = listen_panel(qtbot, window)
+    audio = window.ctx.audio
+    audio.reconnect_timer.setInterval(20)
+    rescans: list[int] = []
+    monkeypatch.setattr(audio_input, "refresh_devices", lambda: rescans.append(1))
+    monkeypatch.setattr(audio_input, "playing", lambda: True)
+
+    def gone(*_args, **_kwargs):
+        raise DeviceError("no audio input device found; connect a microphone")
+
+    monkeypatch.setattr(audio_input, "Microphone", gone)
+    ring_microphone().dead = True
+    qtbot.waitUntil(panel.banner.isVisible, timeout=5000)
+    assert audio.reconnecting and "Microphone lost" in panel.banner_label.text()
+    assert panel.score_label.text() == "Waiting for the microphone to come back…"
+    qtbot.wait(200)  # about ten attempts, all while a clip plays
+    assert audio.reconnecting and not rescans
+    monkeypatch.setattr(audio_input, "playing", lambda: False)
+    qtbot.waitUntil(lambda: len(rescans) >= 2, timeout=5000)
+    assert audio.reconnecting and panel.banner.isVisible()  # still gone: still trying
+
+    back: list[RingMicrophone] = []
+
+    def plugged_in(*args, **kwargs) -> RingMicrophone:
+        back.append(RingMicrophone(*args, **kwargs))
+        return back[-1]
+
+    monkeypatch.setattr(audio_input, "Microphone", plugged_in)
+    qtbot.waitUntil(lambda: audio.running and not panel.banner.isVisible(), timeout=5000)
+    assert not audio.reconnecting and panel.listening and panel.listen_button.text() == "■ Stop"
+    silence = np.zeros(RATE // 2, np.float32)
+    back[-1].write(np.concatenate([silence, speech("yes"), silence]))
+    qtbot.waitUntil(lambda: any(d.label == "yes" for d in panel.detections), timeout=10000)
+
+
 def test_playing_a_file_feeds_it_in_real_time_then_returns_to_the_microphone(qtbot, no_microphone, window):
     panel = listen_panel(qtbot, window)
     path = sorted((SPEECH_COMMANDS / "no").glob("*.wav"))[0]
