@@ -95,6 +95,35 @@ def test_listen_file_runs_the_same_path(word_model, tmp_path):
     assert "2 detection(s) in 7.0 s" in result.stderr
 
 
+def test_listen_runs_a_command_for_each_word_it_hears(word_model, tmp_path):
+    """--exec: a word said turns a light on. The command sees the word, score and time in its
+    environment; its own output goes to stderr, so stdout stays one line per detection."""
+    path, truth = long_file(tmp_path)
+    out = tmp_path / "actions.txt"
+    command = f'echo "$SPEECHRNN_WORD $SPEECHRNN_SCORE $SPEECHRNN_TIME_S $SPEECHRNN_MODEL" >> {out}; echo acted'
+    result = subprocess.run(listen(str(word_model), "--file", str(path), "--exec", command), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    matches = [LINE.match(line) for line in result.stdout.splitlines()]
+    assert all(matches) and len(matches) == 2, result.stdout
+    acted = [line.split() for line in out.read_text().splitlines()]
+    assert [(word, score, time_s) for word, score, time_s, _ in acted] == [m.group(1, 2, 3) for m in matches]
+    assert [word for word, *_ in acted] == [label for label, _ in truth]
+    assert all(model == str(word_model) for *_, model in acted)
+    assert result.stderr.count("acted") == 2
+
+
+def test_a_failing_command_is_one_line_and_listening_goes_on(word_model, tmp_path):
+    path, _ = long_file(tmp_path)
+    result = subprocess.run(listen(str(word_model), "--file", str(path), "--exec", "exit 3"), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert [LINE.match(line).group(1) for line in result.stdout.splitlines()] == ["yes", "two"]
+    assert "--exec: the command for 'yes' exited with status 3" in result.stderr
+    assert "--exec: the command for 'two' exited with status 3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.parametrize("model", ["word_model", "stream_word_model"])
 def test_listen_file_on_one_short_clip_finds_its_word(model, request):
     # a user's very first test: the clip ends right after the word, so the end must be flushed

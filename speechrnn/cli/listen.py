@@ -7,6 +7,7 @@ detection. Anything else (a pipe, a log file) gets one plain line per detection:
 
 ``--file`` runs the very same Recognizer over a file (the first column is then the position in
 the file). Ctrl-C stops cleanly; a microphone that disappears is waited for and reopened.
+``--exec CMD`` runs a command for every detection (:mod:`speechrnn.detection_command`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import itertools
 import shutil
 import sys
 import time
+from typing import Callable
 
 READ_INTERVAL_S = 0.08  # audio taken from the ring this often (as openWakeWord: 1280 samples); adds <= this latency
 VIEW_INTERVAL_S = 0.1  # TTY status line refresh
@@ -107,6 +109,11 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                         help="with --save-heard: keep every detection as other speech (DIR/_unknown_/), for audio "
                              "known to hold none of the model's words (hours of radio, a meeting): each one is a "
                              "false alarm to train on, as in Mycroft Precise's incremental training")
+    parser.add_argument("--exec", dest="exec_command", metavar="CMD", default=None,
+                        help="run CMD through the shell for every detection, beside the listener (which never "
+                             "waits for it): the word, its score and time in $SPEECHRNN_WORD, $SPEECHRNN_SCORE, "
+                             "$SPEECHRNN_TIME_S (and the model in $SPEECHRNN_MODEL); its output goes to stderr. "
+                             "E.g. --exec 'notify-send \"heard $SPEECHRNN_WORD\"'")
     add_detector_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -216,16 +223,29 @@ def run(args: argparse.Namespace) -> int:
     if recognizer.engine_note:
         print(f"note: {recognizer.engine_note}", file=sys.stderr)
     view = TerminalView(recognizer.labels, live_view=sys.stdout.isatty() and not args.plain)
-    keep = HeardSaver(args.save_heard, recognizer, view, args.heard_as_other)
+    actions: list[Callable] = [HeardSaver(args.save_heard, recognizer, view, args.heard_as_other)]
+    command = None
+    if args.exec_command:
+        from speechrnn.detection_command import DetectionCommand
+
+        def report(line: str) -> None:
+            print(("\r\x1b[K" if view.live_view else "") + line, file=sys.stderr)
+
+        checkpoint = recognizer.checkpoint
+        model = str(checkpoint.path) if checkpoint is not None and checkpoint.path is not None else ""
+        command = DetectionCommand(args.exec_command, model, report)
+        actions.append(command)
     try:
         if args.file:
-            return _listen_file(recognizer, args, view, keep)
-        return _listen_live(recognizer, args, view, keep)
+            return _listen_file(recognizer, args, view, actions)
+        return _listen_live(recognizer, args, view, actions, command)
     finally:
         view.close()
+        if command is not None:
+            command.close()
 
 
-def _listen_file(recognizer, args: argparse.Namespace, view: TerminalView, keep: HeardSaver) -> int:
+def _listen_file(recognizer, args: argparse.Namespace, view: TerminalView, actions: list[Callable]) -> int:
     from speechrnn.audio.io import load_audio
 
     audio = load_audio(args.file, recognizer.sample_rate_hz)
@@ -238,13 +258,15 @@ def _listen_file(recognizer, args: argparse.Namespace, view: TerminalView, keep:
     for found in itertools.chain(pushes, finish):
         for detection in found:
             view.detection(detection, clock(detection.time_s))
-            keep(detection)
+            for act in actions:
+                act(detection)
             count += 1
     print(f"{count} detection(s) in {audio.size / recognizer.sample_rate_hz:.1f} s of {args.file}", file=sys.stderr)
     return 0
 
 
-def _listen_live(recognizer, args: argparse.Namespace, view: TerminalView, keep: HeardSaver) -> int:
+def _listen_live(recognizer, args: argparse.Namespace, view: TerminalView, actions: list[Callable],
+                 command=None) -> int:
     from speechrnn.audio.capture import Microphone, open_microphone
     from speechrnn.errors import DeviceError
 
@@ -276,7 +298,10 @@ def _listen_live(recognizer, args: argparse.Namespace, view: TerminalView, keep:
                 continue
             for detection in recognizer.push(samples):
                 view.detection(detection, clock())
-                keep(detection)
+                for act in actions:
+                    act(detection)
+            if command is not None:
+                command.reap()  # a failed command is said soon after it ends, not at the next word
             view.update(recognizer)
     except KeyboardInterrupt:
         pass
