@@ -5,7 +5,7 @@ chosen device, tells the panels (signals) when it starts or becomes unavailable,
 panel its own :class:`~speechrnn.audio.capture.MicReader` cursor into the same ring buffer, so
 listening and recording never fight over the device. All capture code stays in the library.
 
-A device lost while in use (unplugged, the sound server restarted, a laptop woken from sleep) is
+A device lost while in use (unplugged, or its sound server restarted) is
 reopened on its own, every :data:`~speechrnn.audio.capture.RETRY_DELAY_S`, as ``speechrnn listen``
 does: a listener left running picks up again once the microphone is back.
 """

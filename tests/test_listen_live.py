@@ -71,6 +71,27 @@ def test_listen_stops_cleanly_on_ctrl_c(virtual_mic, random_model):
     assert "Traceback" not in watched.output()
 
 
+@pytest.mark.audio
+def test_a_listener_stopped_by_sigterm_lets_its_last_command_finish(virtual_mic, word_model, tmp_path):
+    """As a service manager stops it: SIGTERM ends the listener like Ctrl-C (exit 143), and the
+    command a word just started has run to its end by the time the listener is gone."""
+    import signal
+
+    from virtual_mic import Watched
+
+    acted = tmp_path / "acted.txt"
+    watched = Watched(listen(str(word_model), "--exec", f'sleep 1; echo "$SPEECHRNN_WORD" > {acted}'),
+                      env={**os.environ, **virtual_mic.env()})
+    assert watched.wait_for("listening on", 120), watched.output()
+    virtual_mic.play(YES)
+    assert watched.wait_for("detected", 30), watched.output()
+    watched.process.send_signal(signal.SIGTERM)
+    watched.process.wait(timeout=30)
+    assert acted.exists() and acted.read_text().split() == ["yes"]  # written before the listener exited
+    assert watched.finish(30) == 143, watched.output()
+    assert "Traceback" not in watched.output()
+
+
 def long_file(tmp_path) -> tuple:
     """Noise with "yes" at 1 s and "two" at 4 s."""
     background = load_audio(sorted(NOISE.glob("*.wav"))[1], RATE)
