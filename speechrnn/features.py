@@ -169,19 +169,24 @@ class FeatureExtractor(nn.Module):
             self.register_buffer("dct", DB_PER_LOG10 * dct_matrix(config), persistent=False)
         self._banks: dict[tuple[int, str], torch.Tensor] = {}  # warped filterbanks by (warp step, device)
 
-    def forward(self, waves: torch.Tensor, warps: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, waves: torch.Tensor, warps: torch.Tensor | None = None,
+                band_masks: torch.Tensor | None = None) -> torch.Tensor:
         """``warps`` (training only, one per row): hear each row as a speaker whose vocal tract is
-        that many times shorter (:func:`warped_mel_filterbank`, in steps of 1 / WARP_STEPS_PER_UNIT)."""
+        that many times shorter (:func:`warped_mel_filterbank`, in steps of 1 / WARP_STEPS_PER_UNIT).
+        ``band_masks`` (training only, ``(B, n_mels)`` bool): hear each row through a microphone that
+        misses those mel bands (their log energy set to the frame's mean over the bands)."""
         if waves.dim() == 1:
             waves = waves.unsqueeze(0)
         if waves.device.type == "cpu" and waves.shape[0] > CPU_CHUNK_CLIPS:
             # Working sets of a few MB stay in cache; one big batch is memory-bound (3x slower).
             parts = waves.split(CPU_CHUNK_CLIPS)
             warp_parts = warps.split(CPU_CHUNK_CLIPS) if warps is not None else [None] * len(parts)
-            return torch.cat([self._features(part, warp) for part, warp in zip(parts, warp_parts)])
-        return self._features(waves, warps)
+            mask_parts = band_masks.split(CPU_CHUNK_CLIPS) if band_masks is not None else [None] * len(parts)
+            return torch.cat([self._features(*part) for part in zip(parts, warp_parts, mask_parts)])
+        return self._features(waves, warps, band_masks)
 
-    def _features(self, waves: torch.Tensor, warps: torch.Tensor | None = None) -> torch.Tensor:
+    def _features(self, waves: torch.Tensor, warps: torch.Tensor | None = None,
+                  band_masks: torch.Tensor | None = None) -> torch.Tensor:
         # As few operations as the arithmetic allows: a live stream calls this every 100 ms with a
         # few frames, where each torch operation's fixed cost (a few µs) outweighs its arithmetic.
         cfg = self.config
@@ -190,9 +195,13 @@ class FeatureExtractor(nn.Module):
         frames = waves.unfold(-1, cfg.window_samples, cfg.hop_samples) * self.window
         spectrum = torch.view_as_real(torch.fft.rfft(frames, n=cfg.n_fft)).flatten(-2)  # zero-padded to n_fft
         mel = spectrum.square() @ (self.mel if warps is None else self._warped_banks(warps, waves.device))
+        log_mel = torch.log10(mel.clamp_(min=cfg.log_floor))
+        if band_masks is not None:
+            masks = band_masks.to(log_mel.device).unsqueeze(1)
+            log_mel = torch.where(masks, log_mel.mean(dim=-1, keepdim=True), log_mel)
         if cfg.kind == "mfcc":
-            return torch.log10(mel.clamp_(min=cfg.log_floor)) @ self.dct
-        return DB_PER_LOG10 * torch.log10(mel.clamp_(min=cfg.log_floor))
+            return log_mel @ self.dct
+        return DB_PER_LOG10 * log_mel
 
     def _warped_banks(self, warps: torch.Tensor, device: torch.device) -> torch.Tensor:
         """(B, 2 * n_freqs, n_mels): each row's warped filterbank, rows repeated as ``self.mel``'s."""

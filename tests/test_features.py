@@ -136,6 +136,22 @@ def test_a_vocal_tract_warp_moves_a_formant_and_keeps_the_band(warp):
     assert torch.equal(warped[hz > config.f_max_hz], hz[hz > config.f_max_hz])
 
 
+def test_a_microphone_missing_mel_bands_flattens_only_those_bands():
+    config = FeatureConfig(kind="logmel")
+    extractor = FeatureExtractor(config)
+    waves = torch.from_numpy(np.stack([_speech(config), _speech(config) * 0.5]))
+    plain = extractor(waves)
+    masks = torch.zeros(2, config.n_mels, dtype=torch.bool)
+    masks[1, 10:16] = True  # the second row's microphone misses six bands
+    heard = extractor(waves, band_masks=masks)
+    torch.testing.assert_close(heard[0], plain[0])  # an unmasked row is what the live path computes
+    torch.testing.assert_close(heard[1][:, ~masks[1]], plain[1][:, ~masks[1]])
+    level = plain[1].mean(dim=-1, keepdim=True)  # the frame's mean log energy over the bands
+    torch.testing.assert_close(heard[1][:, masks[1]], level.expand(-1, 6))
+    mfcc = FeatureExtractor(FeatureConfig())
+    assert (mfcc(waves, band_masks=masks)[1] - mfcc(waves)[1]).abs().max() > 1.0  # before the DCT: every coefficient moves
+
+
 def test_invalid_configs_are_rejected():
     with pytest.raises(ValueError, match="kind"):
         FeatureConfig(kind="plp")

@@ -443,6 +443,9 @@ def test_stream_lanes_are_heard_through_their_vocal_tract_warp():
     # a warp of exactly 1 hears what no warp hears: the warp is drawn after everything else of the mix
     torch.testing.assert_close(first_step(vtlp=True, vtlp_min=1.0, vtlp_max=1.0), plain, atol=1e-3, rtol=1e-4)
     assert (first_step(vtlp=True, vtlp_min=1.1, vtlp_max=1.1) - plain).abs().max() > 1.0
+    # so are the missing mel bands: masks of no band hear the same mix, masks of some do not
+    torch.testing.assert_close(first_step(mel_masks=2, mel_mask_bands=0), plain, atol=1e-3, rtol=1e-4)
+    assert (first_step(mel_masks=2, mel_mask_bands=6) - plain).abs().max() > 1.0
 
 
 def test_babble_is_made_of_the_other_words_whether_lumped_or_by_word():

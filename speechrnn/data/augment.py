@@ -77,6 +77,11 @@ class AugmentConfig:
     vtlp: bool = False
     vtlp_min: float = 0.9
     vtlp_max: float = 1.1
+    # microphones that miss parts of the band: each lane / clip heard with this many stretches of up
+    # to mel_mask_bands mel bands flattened to the frame's mean level before the DCT (SpecAugment's
+    # frequency masks where they mean something physical; spec_augment's act on the coefficients)
+    mel_masks: int = 0
+    mel_mask_bands: int = 6
     spec_augment: bool = True
     time_masks: int = 2
     time_mask_frames: int = 10
@@ -102,11 +107,13 @@ class AugmentConfig:
             raise ValueError("vtlp_min must be positive and not exceed vtlp_max")
         if self.shift_ms < 0 or self.time_mask_frames < 0 or self.freq_mask_bins < 0:
             raise ValueError("shift_ms and mask sizes must not be negative")
+        if self.mel_masks < 0 or self.mel_mask_bands < 0:
+            raise ValueError("mel_masks and mel_mask_bands must not be negative")
 
     @property
     def wave_augmentation(self) -> bool:
         """True when something must happen on the waveform (features cannot be cached then)."""
-        return self.noise or self.shift or self.room or self.gain or self.speed or self.vtlp
+        return self.noise or self.shift or self.room or self.gain or self.speed or self.vtlp or self.mel_masks > 0
 
     @classmethod
     def off(cls) -> "AugmentConfig":
@@ -118,6 +125,13 @@ class AugmentConfig:
         if not self.vtlp:
             return None
         return _uniform(generator, count, self.vtlp_min, self.vtlp_max, torch.device("cpu"))
+
+    def draw_band_masks(self, count: int, n_mels: int, generator: torch.Generator) -> torch.Tensor | None:
+        """``(count, n_mels)`` bool: the mel bands each row hears flattened (``None`` when mel_masks
+        is 0; then nothing is drawn, so the other augmentations' draws stay as they were)."""
+        if self.mel_masks == 0 or self.mel_mask_bands == 0:
+            return None
+        return _band_mask(generator, count, self.mel_masks, self.mel_mask_bands, n_mels, torch.device("cpu"))
 
     def draw_speed(self, rng: np.random.Generator) -> float:
         """A speed factor from ``rng``, in steps of 1 / SPEED_STEPS_PER_UNIT (1.0 when speed is off)."""

@@ -74,6 +74,7 @@ class BatchMaker:
         else:
             waves = self.waves[indices].to(self.device)
             waves = self.augmenter(waves, silence, generator)
-            frames = self.extractor(waves, self.augment.draw_warps(len(waves), generator))
+            frames = self.extractor(waves, self.augment.draw_warps(len(waves), generator),
+                                    self.augment.draw_band_masks(len(waves), self.extractor.config.n_mels, generator))
         return spec_augment(frames, self.augment, generator, fill=fill)
 

@@ -175,7 +175,9 @@ class StreamBatches:
             gain_db = _uniform(generator, lanes, -cfg.gain_db_max, cfg.gain_db_max, torch.device("cpu"))
             mix *= torch.pow(10.0, gain_db / (2 * DB_PER_POWER_DECADE)).unsqueeze(-1)
         mix = mix.clamp(-CLIP_LIMIT, CLIP_LIMIT).to(self.device)
-        frames = spec_augment(self.extractor(mix, cfg.draw_warps(lanes, generator)), cfg, generator, fill=fill)
+        frames = self.extractor(mix, cfg.draw_warps(lanes, generator),
+                                cfg.draw_band_masks(lanes, self.extractor.config.n_mels, generator))
+        frames = spec_augment(frames, cfg, generator, fill=fill)
         return frames, targets.to(self.device), word_ids.to(self.device)
 
     def _words(self, step: list[list[Placement]], generator: torch.Generator) -> torch.Tensor:
