@@ -26,6 +26,7 @@ from speechrnn.audio.capture import (
     list_input_devices,
     native_stderr_silenced,
     refresh_devices,
+    rescan_due,
 )
 from speechrnn.errors import DeviceError
 
@@ -49,6 +50,9 @@ class AudioInput(QObject):
         self.error: str = ""
         self.sample_rate_hz = DEFAULT_SAMPLE_RATE_HZ
         self.spec: int | str | None = None  # the device last asked for (None: the default input)
+        self.attempts = 0  # attempts to reopen a lost device so far
+        self._rescan_wanted = False  # a rescan is due (put off while a clip plays)
+        self._stuck = False  # a dead device's stream could not be closed: no rescans (they would hang)
         self.reconnect_timer = QTimer(self)
         self.reconnect_timer.setInterval(round(RETRY_DELAY_S * 1000))
         self.reconnect_timer.timeout.connect(self._try_reconnect)
@@ -57,7 +61,7 @@ class AudioInput(QObject):
     def devices(self, rescan: bool = False) -> list[InputDevice]:
         """Input devices (empty when there are none or PortAudio is missing)."""
         try:
-            if rescan and self.mic is None:
+            if rescan and self.mic is None and not self._stuck:
                 refresh_devices()
             return list_input_devices()
         except DeviceError as exc:
@@ -106,7 +110,8 @@ class AudioInput(QObject):
         """Close, let PortAudio look for devices again (a mic plugged in since), then open."""
         self.close(notify=False)
         try:
-            refresh_devices()
+            if not self._stuck:
+                refresh_devices()
         except DeviceError as exc:
             self.error = window_message(str(exc))
             self.unavailable.emit(self.error)
@@ -121,17 +126,22 @@ class AudioInput(QObject):
         """A reader found the device dead: close it, tell everyone, and try to reopen it meanwhile."""
         self.close(notify=False)
         self.error = window_message(message)
+        self.attempts, self._rescan_wanted = 0, False
         self.reconnect_timer.start()
         self.unavailable.emit(self.error)
 
     def _try_reconnect(self) -> None:
-        """The reconnect timer: the same device again, after a rescan for one plugged in anew."""
+        """The reconnect timer: the same device again, then (now and then: :func:`rescan_due`) after
+        a rescan for one plugged in anew."""
         if self.mic is not None:
             self.reconnect_timer.stop()
             return
+        self.attempts += 1
+        self._rescan_wanted = self._rescan_wanted or rescan_due(self.attempts)
         with native_stderr_silenced():  # the audio libraries' lines for each attempt: seen once already
-            if self._start() or playing():  # a rescan would cut a clip being played: next time
+            if self._start() or not self._rescan_wanted or self._stuck or playing():  # a rescan would cut a clip
                 return
+            self._rescan_wanted = False
             try:
                 refresh_devices()
             except DeviceError as exc:
@@ -142,6 +152,7 @@ class AudioInput(QObject):
     def close(self, notify: bool = True) -> None:
         if self.mic is not None:
             self.mic.stop()
+            self._stuck = self._stuck or self.mic.stuck
             self.mic = None
             if notify:
                 self.stopped.emit()

@@ -23,6 +23,7 @@ from speechrnn.audio.capture import (
     list_input_devices,
     native_stderr_silenced,
     open_microphone,
+    rescan_due,
 )
 from speechrnn.errors import DeviceError
 
@@ -111,7 +112,8 @@ class FakeStatus:
         return self.input_overflow
 
 
-def make_fake_sounddevice(devices, default_input=0, native_rate=48000, frequency_hz=440.0, open_error=None):
+def make_fake_sounddevice(devices, default_input=0, native_rate=48000, frequency_hz=440.0, open_error=None,
+                          abort_blocks: threading.Event | None = None):
     """A stand-in for the sounddevice module: devices from a list, a stream that calls back with a sine."""
     module = types.ModuleType("sounddevice")
 
@@ -155,6 +157,8 @@ def make_fake_sounddevice(devices, default_input=0, native_rate=48000, frequency
             self._thread.start()
 
         def abort(self, ignore_errors=True):
+            if abort_blocks is not None:  # as PortAudio on a dead sound server: until the test lets go
+                abort_blocks.wait()
             self.active = False
             if self._thread:
                 self._thread.join()
@@ -163,8 +167,14 @@ def make_fake_sounddevice(devices, default_input=0, native_rate=48000, frequency
             pass
 
     module.InputStream = InputStream
+    module.rescans = 0
     module._terminate = lambda: None
-    module._initialize = lambda: None
+
+    def initialize():
+        module.rescans += 1
+
+    module._initialize = initialize
+    module._exit_handler = lambda: None
     return module
 
 
@@ -238,6 +248,52 @@ def test_retries_keep_the_audio_libraries_quiet_after_the_first_attempt(capfd):
         os.write(2, b"hidden\n")
     os.write(2, b"shown again\n")
     assert capfd.readouterr().err == "shown again\n"
+
+
+def test_rescans_thin_out_as_a_device_stays_away():
+    """Each PortAudio rescan keeps a few KiB of ALSA's: before every attempt soon after a loss (a
+    device plugged in again at once is found at once), then every 10 s, then once a minute; not
+    before each of a day's 43,200 attempts (one every 2 s)."""
+    assert [attempt for attempt in range(0, 21) if rescan_due(attempt)] == [1, 2, 3, 4, 5, 6, 7, 8, 10, 15, 20]
+    assert [attempt for attempt in range(140, 241) if rescan_due(attempt)] == [140, 145, 150, 180, 210, 240]
+    assert sum(rescan_due(attempt) for attempt in range(1, 43_201)) < 1_500
+    opened = []
+
+    def make():
+        opened.append(1)
+        raise DeviceError("no audio input device found")
+
+    with pytest.raises(DeviceError):
+        open_microphone(make, attempts=10, delay_s=0.0)
+    assert len(opened) == 10
+
+
+def test_a_stream_portaudio_cannot_close_is_left_closing_and_no_rescan_waits_on_it(fake_sd, monkeypatch):
+    """Closing a dead device's stream can block for ever inside PortAudio: the listener gives it
+    STOP_TIMEOUT_S, goes on, and from then on reopens devices without rescans (which would block)."""
+    import speechrnn.audio.capture as capture
+
+    monkeypatch.setattr(capture, "STOP_TIMEOUT_S", 0.2)
+    release = threading.Event()
+    module = fake_sd(abort_blocks=release)
+    mic = Microphone().start()
+    started = time.monotonic()
+    mic.stop()
+    assert time.monotonic() - started < 2.0 and mic.stuck
+    tries = []
+
+    def make():
+        tries.append(1)
+        if len(tries) < 3:
+            raise DeviceError("no audio input device found")
+        return Microphone()
+
+    again = open_microphone(make, delay_s=0.0, rescan=not mic.stuck)
+    assert again.running and len(tries) == 3 and module.rescans == 0
+    release.set()
+    again.stop()
+    assert not again.stuck
+    open_microphone(lambda: Microphone(), delay_s=0.0).stop()
 
 
 class _RaiseOSErrorOnImport(importlib.abc.MetaPathFinder):

@@ -422,8 +422,11 @@ class ListenPanel(Panel):
         if not isinstance(self.reader, FileFeed):
             self.listen_button.setText("▶ Listen")
             if self.recognizer is not None:
-                self.score_label.setText("Waiting for the microphone to come back…" if self.ctx.audio.reconnecting
-                                         else "Not listening: no microphone.")
+                self.score_label.setText(self._no_microphone_text())
+
+    def _no_microphone_text(self) -> str:
+        return ("Waiting for the microphone to come back…" if self.ctx.audio.reconnecting
+                else "Not listening: no microphone.")
 
     # ------------------------------------------------------------------------------ listening
     def start_listening(self) -> None:
@@ -772,7 +775,7 @@ class ListenPanel(Panel):
         if self.paused:
             self.score_label.setText("Paused while the Record panel records takes.")
         elif self.ctx.audio.mic is None and not isinstance(self.reader, FileFeed):
-            self.score_label.setText("Not listening: no microphone.")
+            self.score_label.setText(self._no_microphone_text())
         else:
             self.score_label.setText(f"Listening with {self.ctx.model.display_name}")
         self.features.set_rows(recognizer.feature_config.feature_dim)

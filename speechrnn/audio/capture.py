@@ -14,6 +14,7 @@ a busy or unplugged one, a missing library - becomes a one-line :class:`DeviceEr
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import threading
@@ -32,7 +33,20 @@ DEFAULT_BLOCK_MS = 40.0  # PortAudio block: short enough for low latency, long e
 DEFAULT_BUFFER_S = 30.0  # ring capacity: a reader may fall this far behind before losing audio
 DEFAULT_STALL_S = 3.0  # no new samples for this long while "running" = the device went away
 RETRY_DELAY_S = 2.0  # wait between attempts to (re)open a device
+# A PortAudio rescan (terminate + initialise) keeps ~12 KiB of ALSA's each time (measured: 200
+# rescans with the sound server down), a failed open nothing: a device away for a day, rescanned
+# before every attempt, would cost ~500 MiB. So rescans thin out as an outage goes on (attempts are
+# RETRY_DELAY_S apart): before each of the first attempts (16 s: a device plugged in again at once, a
+# sound server restarting), then every 10 s up to 5 minutes, then once a minute (~17 MiB a day).
+RESCAN_ALWAYS_ATTEMPTS = 8
+RESCAN_SOON_EVERY_ATTEMPTS, RESCAN_SOON_UNTIL_ATTEMPT = 5, 150
+RESCAN_LATER_EVERY_ATTEMPTS = 30
 POLL_S = 0.01  # sleep between polls of a blocking read
+# Closing a stream whose device died can block for ever inside PortAudio (its ALSA callback thread
+# stuck on a sound server that went away: seen about once in four when the virtual microphone's
+# server is stopped mid-stream). Closing is given this long on a helper thread; after that the
+# stream is left to it and the listener goes on.
+STOP_TIMEOUT_S = 2.0
 
 
 # ----------------------------------------------------------------------------------- ring buffer
@@ -145,6 +159,14 @@ def _sounddevice():
     return sounddevice
 
 
+def _close_stream(stream) -> None:
+    try:
+        stream.abort(ignore_errors=True)  # abort: stop() can wait on a dead device
+        stream.close(ignore_errors=True)
+    except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
+        pass
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -240,6 +262,9 @@ class Microphone:
         self.ring = RingBuffer(round(self.capture_rate_hz * buffer_s))
         self.stall_s = float(stall_s)
         self.overflows = 0  # blocks PortAudio flagged as input overflow (audio dropped by the device)
+        # a stream of this microphone could not be closed (stop): PortAudio must not be terminated
+        # (a device rescan) while it is, or the rescan would wait on it for ever
+        self.stuck = False
         self._stream = None
         self._finished = False
         self._last_index = 0
@@ -283,15 +308,18 @@ class Microphone:
         return self
 
     def stop(self) -> None:
-        """Stop and close the stream (idempotent; never raises)."""
+        """Stop and close the stream (idempotent; never raises, never blocks for more than
+        :data:`STOP_TIMEOUT_S`: a stream PortAudio cannot close is left closing, and :attr:`stuck`)."""
         stream, self._stream = self._stream, None
         if stream is None:
             return
-        try:
-            stream.abort(ignore_errors=True)  # abort: stop() can wait on a dead device
-            stream.close(ignore_errors=True)
-        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
-            pass
+        closing = threading.Thread(target=_close_stream, args=(stream,), name="close-dead-stream", daemon=True)
+        closing.start()
+        closing.join(STOP_TIMEOUT_S)
+        if closing.is_alive():
+            self.stuck = True
+            # PortAudio's termination at exit would wait on that stream too: the OS frees it instead
+            atexit.unregister(getattr(_sounddevice(), "_exit_handler", lambda: None))
 
     close = stop
 
@@ -407,19 +435,31 @@ def native_stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+def rescan_due(attempt: int) -> bool:
+    """Whether failed attempt number ``attempt`` (from 1) to reopen a device that went away is
+    followed by a rescan of the devices (see :data:`RESCAN_ALWAYS_ATTEMPTS`)."""
+    if attempt <= RESCAN_ALWAYS_ATTEMPTS:
+        return attempt >= 1
+    if attempt <= RESCAN_SOON_UNTIL_ATTEMPT:
+        return attempt % RESCAN_SOON_EVERY_ATTEMPTS == 0
+    return attempt % RESCAN_LATER_EVERY_ATTEMPTS == 0
+
+
 def open_microphone(
     make: Callable[[], Microphone],
     attempts: int | None = None,
     delay_s: float = RETRY_DELAY_S,
     cancel: CancelToken | None = None,
     on_error: Callable[[DeviceError], None] | None = None,
+    rescan: bool = True,
 ) -> Microphone:
     """Open and start ``make()``, retrying on :class:`DeviceError` (long runs survive a replug).
 
     ``attempts=None`` retries until it works or ``cancel`` is set (then :class:`Cancelled`);
     ``on_error`` sees each failure (to print "waiting for the microphone..."). Device lists are
-    refreshed between attempts so a newly plugged device is found. The audio libraries' own
-    diagnostics are shown for the first attempt only (:func:`native_stderr_silenced`).
+    refreshed between attempts (fewer as an outage goes on: :func:`rescan_due`) so a newly plugged
+    device is found (``rescan=False``: never, after a :attr:`Microphone.stuck` stream). The audio
+    libraries' own diagnostics are shown for the first attempt only (:func:`native_stderr_silenced`).
     """
     tries = 0
     while True:
@@ -439,5 +479,6 @@ def open_microphone(
             if cancel is not None:
                 cancel.check()
             time.sleep(POLL_S * 10)
-        with native_stderr_silenced():
-            refresh_devices()
+        if rescan and rescan_due(tries):
+            with native_stderr_silenced():
+                refresh_devices()

@@ -292,7 +292,7 @@ def _listen_live(recognizer, args: argparse.Namespace, view: TerminalView, actio
             except DeviceError as error:  # unplugged or stalled: wait for it to come back
                 print(f"\r\x1b[K{error}" if view.live_view else str(error), file=sys.stderr)
                 mic.stop()
-                mic = open_microphone(make, on_error=waiting)
+                mic = open_microphone(make, on_error=waiting, rescan=not mic.stuck)
                 reader = mic.reader()
                 print(f"listening again on {mic.device.name}", file=sys.stderr)
                 continue

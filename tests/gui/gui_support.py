@@ -42,6 +42,7 @@ class RingMicrophone:
         self.ring = RingBuffer(sample_rate_hz * 30)
         self.running = False
         self.dead = False  # set by a test: the device is gone (unplugged), as check() then says
+        self.stuck = False  # its stream always closes
 
     def start(self):
         self.running = True
