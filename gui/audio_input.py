@@ -88,23 +88,28 @@ class AudioInput(QObject):
         if sample_rate_hz is not None:
             self.sample_rate_hz = int(sample_rate_hz)
         self.spec = spec if spec not in ("", None) else None
-        if self._start():
-            return True
-        self.unavailable.emit(self.error)
-        return False
+        mic = self._open_device()
+        if mic is None:
+            self.unavailable.emit(self.error)
+            return False
+        self._use(mic)
+        return True
 
-    def _start(self) -> bool:
-        """Open :attr:`spec`; on success stop reconnecting and signal ``started``, else keep the reason."""
+    def _open_device(self) -> Microphone | None:
+        """:attr:`spec` opened and started, or None (and :attr:`error` says why)."""
         try:
             mic = Microphone(self.spec, sample_rate_hz=self.sample_rate_hz)
             mic.start()
         except DeviceError as exc:
             self.error = window_message(str(exc))
-            return False
+            return None
+        return mic
+
+    def _use(self, mic: Microphone) -> None:
+        """``mic`` is the microphone now: no more reconnecting, and everyone is told."""
         self.reconnect_timer.stop()
         self.mic, self.error = mic, ""
         self.started.emit(mic.device)
-        return True
 
     def rescan_and_open(self, spec: int | str | None = None) -> bool:
         """Close, let PortAudio look for devices again (a mic plugged in since), then open."""
@@ -139,15 +144,17 @@ class AudioInput(QObject):
         self.attempts += 1
         self._rescan_wanted = self._rescan_wanted or rescan_due(self.attempts)
         with native_stderr_silenced():  # the audio libraries' lines for each attempt: seen once already
-            if self._start() or not self._rescan_wanted or self._stuck or playing():  # a rescan would cut a clip
-                return
-            self._rescan_wanted = False
-            try:
-                refresh_devices()
-            except DeviceError as exc:
-                self.error = window_message(str(exc))
-                return
-            self._start()
+            mic = self._open_device()
+            # no rescan while a clip plays (it would cut it) or a dead stream is still closing (it would hang)
+            if mic is None and self._rescan_wanted and not self._stuck and not playing():
+                self._rescan_wanted = False
+                try:
+                    refresh_devices()
+                    mic = self._open_device()
+                except DeviceError as exc:
+                    self.error = window_message(str(exc))
+        if mic is not None:  # outside the silenced block: the panels' reactions may print
+            self._use(mic)
 
     def close(self, notify: bool = True) -> None:
         if self.mic is not None:

@@ -273,11 +273,12 @@ def _listen_live(recognizer, args: argparse.Namespace, view: TerminalView, actio
     def make() -> Microphone:
         return Microphone(args.device, recognizer.sample_rate_hz)
 
-    said: list[str] = []  # the last reason printed: a retry every 2 s says it again only when it changes
+    said = ""  # the last reason printed: a retry every 2 s says it again only when it changes
 
     def waiting(error: DeviceError) -> None:
-        if said[-1:] != [str(error)]:
-            said.append(str(error))
+        nonlocal said
+        if str(error) != said:
+            said = str(error)
             print(f"waiting for the microphone: {error}", file=sys.stderr)
 
     mic = open_microphone(make, attempts=1)
