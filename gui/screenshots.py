@@ -132,6 +132,17 @@ def shoot(args: argparse.Namespace, theme: str, suffix: str, workdir: Path) -> l
     settle(app)
     saved.extend(save(window, args.out_dir, "listen" + suffix))
 
+    # Listen > Actions: a word's command being set up (cancelled: nothing saved)
+    dialog = listen.edit_actions()
+    word = dialog.words[0] if dialog.words else "yes"
+    dialog.add_row(word, 'notify-send "heard $SPEECHRNN_WORD ($SPEECHRNN_SCORE)"')
+    settle(app)
+    path = args.out_dir / f"listen-actions{suffix}.png"
+    dialog.grab().save(str(path))
+    print(path)
+    saved.append(path)
+    dialog.reject()
+
     # Record: a dataset folder holding a few clips, the first one previewed.
     record = window.panel("record")
     window.show_panel("record")

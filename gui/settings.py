@@ -88,6 +88,25 @@ class Settings:
     def min_prominence_db(self, value: float) -> None:
         self._set("listen/min_prominence_db", float(value))
 
+    @property
+    def word_actions(self) -> dict[str, str]:
+        """Listen > Actions: the shell command each word runs when heard ("*": the other words)."""
+        value = self._json("listen/actions", {})
+        return {str(word): str(command) for word, command in value.items()} if isinstance(value, dict) else {}
+
+    @word_actions.setter
+    def word_actions(self, table: dict[str, str]) -> None:
+        self._set("listen/actions", json.dumps(table))
+
+    @property
+    def actions_enabled(self) -> bool:
+        """Whether Listen runs the word actions (they are kept when switched off)."""
+        return self._json("listen/actions_enabled", True) is True
+
+    @actions_enabled.setter
+    def actions_enabled(self, on: bool) -> None:
+        self._set("listen/actions_enabled", json.dumps(bool(on)))
+
     # ---------------------------------------------------------------------------- models
     @property
     def active_model(self) -> str:

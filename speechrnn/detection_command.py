@@ -1,4 +1,5 @@
-"""Run a command for each detection (``speechrnn listen --exec CMD``): a word said turns a light on.
+"""Run a command for each detection (``speechrnn listen --exec CMD``, the app's Listen > Actions): a
+word said turns a light on.
 
 The command runs through the shell (``/bin/sh -c``), beside the listener, which never waits for
 it. What was heard reaches it in environment variables, never pasted into the command line, so
@@ -10,7 +11,8 @@ nothing a model hears can become shell code:
 * ``SPEECHRNN_MODEL``: the model's file.
 
 Its output goes to the listener's stderr, so the listener's stdout stays one line per detection
-for whatever reads it. A command that fails is reported in one line and listening goes on; at
+for whatever reads it. One command can serve every word, or each word can have its own
+(:data:`ANY_WORD` stands for the words without one). A command that fails is reported in one line and listening goes on; at
 most :data:`MAX_RUNNING` run at once (a command that hangs cannot pile up processes), and the
 listener waits up to :data:`WAIT_AT_EXIT_S` for the last ones when it stops.
 """
@@ -21,43 +23,63 @@ import os
 import subprocess
 import sys
 import time
-from typing import Callable
+from typing import Callable, Mapping
 
 MAX_RUNNING = 4  # commands running at once; a detection beyond that is reported and not acted on
 WAIT_AT_EXIT_S = 10.0  # how long the listener waits for running commands when it stops
+ANY_WORD = "*"  # in a word -> command table: the command for the words that have none of their own
 
 
 class DetectionCommand:
-    """``command(detection)`` starts ``command`` for one detection; ``reap()`` collects finished
-    ones (call it now and then); ``close()`` waits for the rest."""
+    """``command(detection)`` starts the detected word's command; ``reap()`` collects finished
+    ones (call it now and then); ``close()`` waits for the rest.
 
-    def __init__(self, command: str, model: str, report: Callable[[str], None] = print,
-                 max_running: int = MAX_RUNNING):
-        self.command = command
+    ``commands``: one command for every word, or a table ``{word: command}`` where :data:`ANY_WORD`
+    is the command of the words not in it (a word with neither is not acted on). ``source`` begins
+    every reported line (``--exec``, ``Action``)."""
+
+    def __init__(self, commands: str | Mapping[str, str], model: str, report: Callable[[str], None] = print,
+                 max_running: int = MAX_RUNNING, source: str = "--exec"):
+        self.set_commands(commands)
         self.model = model
         self.report = report  # one line per problem (the CLI prints it to stderr)
         self.max_running = max_running
+        self.source = source
         self.started = 0
         self.failed = 0
         self._running: list[tuple[subprocess.Popen, str]] = []
 
-    def __call__(self, detection) -> None:
+    def set_commands(self, commands: str | Mapping[str, str]) -> None:
+        """Change what the words run (commands already running are still watched)."""
+        table = {ANY_WORD: commands} if isinstance(commands, str) else dict(commands)
+        self.commands = {word: command for word, command in table.items() if command.strip()}
+
+    def command_for(self, word: str) -> str | None:
+        """The command ``word`` runs, or None."""
+        return self.commands.get(word, self.commands.get(ANY_WORD))
+
+    def __call__(self, detection) -> bool:
+        """Start the command of ``detection``'s word; True if it started."""
+        command = self.command_for(detection.label)
+        if command is None:
+            return False
         self.reap()
         if len(self._running) >= self.max_running:
-            self.report(f"--exec: {len(self._running)} commands still running; not run for "
+            self.report(f"{self.source}: {len(self._running)} commands still running; not run for "
                         f"{detection.label!r} at t={detection.time_s:.2f} s")
-            return
+            return False
         env = {**os.environ, "SPEECHRNN_WORD": detection.label, "SPEECHRNN_SCORE": f"{detection.score:.2f}",
                "SPEECHRNN_TIME_S": f"{detection.time_s:.2f}", "SPEECHRNN_MODEL": self.model}
         try:
-            process = subprocess.Popen(self.command, shell=True, env=env, stdin=subprocess.DEVNULL,
+            process = subprocess.Popen(command, shell=True, env=env, stdin=subprocess.DEVNULL,
                                        stdout=_stderr_fd())
         except OSError as exc:  # no shell, out of processes
             self.failed += 1
-            self.report(f"--exec: cannot run {self.command!r}: {exc.strerror or exc}")
-            return
+            self.report(f"{self.source}: cannot run {command!r}: {exc.strerror or exc}")
+            return False
         self.started += 1
         self._running.append((process, detection.label))
+        return True
 
     @property
     def running(self) -> int:
@@ -73,7 +95,7 @@ class DetectionCommand:
                 still.append((process, label))
             elif code != 0:
                 self.failed += 1
-                self.report(f"--exec: the command for {label!r} exited with status {code}")
+                self.report(f"{self.source}: the command for {label!r} exited with status {code}")
         self._running = still
 
     def close(self, timeout_s: float = WAIT_AT_EXIT_S) -> None:
@@ -83,7 +105,7 @@ class DetectionCommand:
             try:
                 process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self.report(f"--exec: the command for {label!r} is still running; left to finish on its own")
+                self.report(f"{self.source}: the command for {label!r} is still running; left to finish on its own")
         self.reap()
 
 

@@ -39,3 +39,24 @@ def test_a_command_that_fails_is_reported_when_it_is_reaped():
         time.sleep(0.01)
         command.reap()
     assert lines == ["--exec: the command for 'yes' exited with status 7"] and command.failed == 1
+
+
+def test_each_word_runs_its_own_command_and_the_rest_the_any_word_one(tmp_path):
+    """The app's Listen > Actions table: "lights" and "music" each have a command, every other word
+    the ANY_WORD one; an empty command is no command."""
+    from speechrnn.detection_command import ANY_WORD
+
+    log = tmp_path / "log"
+    table = {"lights": f'echo "light $SPEECHRNN_WORD" >> {log}', "music": "  ",
+             ANY_WORD: f'echo "other $SPEECHRNN_WORD $SPEECHRNN_SCORE" >> {log}'}
+    command = DetectionCommand(table, "model.pt", source="Action")
+    assert command.command_for("music") == table[ANY_WORD]  # its own is blank
+    assert [command(detection(word, 1.0)) for word in ("lights", "music", "up")] == [True, True, True]
+    command.close()
+    assert sorted(log.read_text().splitlines()) == ["light lights", "other music 0.90", "other up 0.90"]
+
+    only_lights = DetectionCommand({"lights": "exit 5"}, "model.pt", (lines := []).append, source="Action")
+    assert not only_lights(detection("up", 1.0)) and only_lights.started == 0  # no command of its own, no "*"
+    assert only_lights(detection("lights", 2.0))
+    only_lights.close()
+    assert lines == ["Action: the command for 'lights' exited with status 5"]

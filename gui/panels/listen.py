@@ -40,8 +40,11 @@ from gui.theme import PlotColors
 from gui.widgets.level_meter import LevelMeter, levels_dbfs
 from gui.widgets.live_views import VIRIDIS, BarsView, FrameView, WaveformView
 from gui.widgets.model_chooser import ModelChooser
+from gui.widgets.word_actions import SOURCE as ACTION_SOURCE
+from gui.widgets.word_actions import WordActionsDialog
 from gui.worker import Task, run_call
 from speechrnn.audio.capture import RETRY_DELAY_S
+from speechrnn.detection_command import DetectionCommand
 from speechrnn.errors import DeviceError
 
 DEVICE_MIN_CHARS = 12  # the microphone list shrinks to this many characters (the popup shows whole names)
@@ -138,7 +141,10 @@ class ListenPanel(Panel):
         self._generation = 0  # counts model changes (a threshold rebuild of an old model is dropped)
         self._frames_shown = 0  # recognizer frames already drawn in the feature and memory views
         self.paused = False  # the Record panel is recording a take: no detections, the recognizer is not fed
+        self.word_commands: DetectionCommand | None = None  # Actions: the commands words run (None: none)
+        self.actions_dialog: WordActionsDialog | None = None
         self._build()
+        self._load_actions()
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(REFRESH_MS)
@@ -298,7 +304,11 @@ class ListenPanel(Panel):
         clear.setText("Clear")
         clear.setToolTip("Clear the detection list")
         clear.clicked.connect(self.clear_history)
+        self.actions_button = QToolButton()
+        self.actions_button.setToolTip("Run a command when a word is heard (a word said turns a light on)")
+        self.actions_button.clicked.connect(self.edit_actions)
         history_row.addWidget(history_title, 1)
+        history_row.addWidget(self.actions_button)
         history_row.addWidget(clear)
         left_layout.addLayout(history_row)
         self.history = QTreeWidget()
@@ -460,6 +470,8 @@ class ListenPanel(Panel):
     def tick(self) -> None:
         """Screen timer: pull new samples, recognize, refresh the views."""
         samples = self._read()
+        if self.word_commands is not None and self.word_commands.running:
+            self.word_commands.reap()  # a command that failed is said in the status bar
         if self.paused:
             return  # what the microphone heard while a take was recorded is dropped, never recognized
         if samples is not None and samples.size:
@@ -640,8 +652,12 @@ class ListenPanel(Panel):
         self.score_label.setText(f"score {detection.score:.2f}  ·  {clock}")
         item = QTreeWidgetItem([clock, word_text(detection.label), f"{detection.score:.2f}"])
         item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        tip = detection_tip(detection)
+        if self.word_commands is not None and self.word_commands(detection):
+            item.setText(1, f"{word_text(detection.label)}  ▸")  # its action ran
+            tip += f"\nAction: ran “{self.word_commands.command_for(detection.label)}”"
         for index in range(3):
-            item.setToolTip(index, detection_tip(detection))
+            item.setToolTip(index, tip)
         recognizer = self.recognizer
         if recognizer is not None:  # the audio now: the recognizer may be another one when the user asks
             self._heard_keys += 1
@@ -653,6 +669,42 @@ class ListenPanel(Panel):
             dropped = self.history.takeTopLevelItem(self.history.topLevelItemCount() - 1)
             self._heard.pop(dropped.data(0, HEARD_ROLE), None)
             self._kept.pop(dropped.data(0, HEARD_ROLE), None)
+
+    # ------------------------------------------------------------------------------ actions
+    def _load_actions(self) -> None:
+        """The word -> command table from the settings (none, or switched off: no runner)."""
+        settings = self.ctx.settings
+        table = settings.word_actions
+        if not (table and settings.actions_enabled):
+            self.word_commands = None  # commands still running finish on their own
+        elif self.word_commands is None:
+            self.word_commands = DetectionCommand(table, self._model_file(), self.ctx.notify.status.emit,
+                                                  source=ACTION_SOURCE)
+        else:
+            self.word_commands.set_commands(table)
+        count = len(table)
+        self.actions_button.setText(f"Actions ({count})…" if count and settings.actions_enabled
+                                    else "Actions…")
+
+    def _model_file(self) -> str:
+        return str(self.ctx.model.path) if self.ctx.model.path is not None else ""
+
+    def edit_actions(self) -> WordActionsDialog:
+        """Open the Actions dialog (window-modal); accepted, its table is saved and used at once."""
+        recognizer = self.recognizer
+        words = [label for label in recognizer.labels if not label.startswith("_")] if recognizer else []
+        dialog = WordActionsDialog(words, self.ctx.settings.word_actions, self.ctx.settings.actions_enabled,
+                                   self._model_file(), self)
+        dialog.accepted.connect(lambda: self._actions_chosen(dialog))
+        dialog.finished.connect(dialog.deleteLater)
+        self.actions_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _actions_chosen(self, dialog: WordActionsDialog) -> None:
+        self.ctx.settings.word_actions = dialog.actions()
+        self.ctx.settings.actions_enabled = dialog.enabled()
+        self._load_actions()
 
     # ------------------------------------------------------------------ what a detection heard
     def heard_menu(self, item: QTreeWidgetItem) -> QMenu | None:
@@ -728,6 +780,8 @@ class ListenPanel(Panel):
         if self._model_path is not None and Path(path) != self._model_path:
             self._mark_model_switch(self.ctx.model.display_name)
         self._model_path = Path(path)
+        if self.word_commands is not None:
+            self.word_commands.model = str(path)  # what $SPEECHRNN_MODEL says from now on
         threshold, gate = self.ctx.settings.threshold, self.ctx.settings.min_prominence_db
 
         def build():

@@ -482,3 +482,80 @@ def test_a_detection_is_played_and_kept_as_a_take_or_as_other_speech(qtbot, no_m
     clip = load_audio(kept_yes, RATE)
     assert clip.size == RATE  # fitted to the model's clip, as a recorded take
     assert [d.label for d in recognizer.push(clip) + recognizer.flush()] == ["yes"]
+
+
+def test_a_word_heard_runs_the_command_the_actions_dialog_gave_it(qtbot, no_microphone, window, stream_word_model,
+                                                                   tmp_path):
+    """Listen > Actions: "three" gets a command in the dialog; a file saying "three" is played and the
+    command runs with the word and the model in its environment; "yes"'s command does not run."""
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(stream_word_model)
+    panel = listen_panel(qtbot, window)
+    qtbot.waitUntil(lambda: panel.bars.labels[:2] == ["_silence_", "yes"], timeout=30000)
+    assert panel.actions_button.text() == "Actions…" and panel.word_commands is None
+    acted, wrong = tmp_path / "acted.txt", tmp_path / "wrong.txt"
+    dialog = panel.edit_actions()
+    assert "three" in dialog.words and "_silence_" not in dialog.words
+    row = dialog.add_row("three", f'echo "$SPEECHRNN_WORD $SPEECHRNN_MODEL" > {acted}')
+    dialog.add_row("yes", f"touch {wrong}")
+    dialog.add_row("no", "   ")  # no command: left out
+    assert dialog.word_at(row) == "three"
+    dialog.accept()
+    assert Settings().word_actions == {"three": f'echo "$SPEECHRNN_WORD $SPEECHRNN_MODEL" > {acted}',
+                                       "yes": f"touch {wrong}"}
+    assert panel.actions_button.text() == "Actions (2)…"
+
+    audio, path = word_at_the_very_end(tmp_path)
+    assert panel.play_file(path, audible=False)
+    qtbot.waitUntil(lambda: not panel.file_bar.isVisible(), timeout=10000)
+    assert [d.label for d in panel.detections] == ["three"]
+    qtbot.waitUntil(acted.exists, timeout=10000)
+    qtbot.waitUntil(lambda: acted.read_text().strip() != "", timeout=10000)
+    assert acted.read_text().split() == ["three", str(stream_word_model)]
+    assert not wrong.exists()
+    row = panel.history.topLevelItem(0)
+    assert row.text(1) == "three  ▸" and "Action: ran" in row.toolTip(1)
+
+
+def test_a_failing_action_is_said_in_the_status_bar_and_actions_can_be_switched_off(qtbot, no_microphone,
+                                                                                     window, tmp_path):
+    from speechrnn.detection_command import ANY_WORD
+    from speechrnn.recognizer import Detection
+
+    panel = listen_panel(qtbot, window)
+    dialog = panel.edit_actions()
+    dialog.add_row(ANY_WORD, "exit 4")
+    assert dialog.word_at(0) == ANY_WORD and dialog.table.cellWidget(0, 0).currentText() == "any other word"
+    dialog.accept()
+    panel._show_detection(Detection("seven", 0.93, 1.2, 1.7, 1.8))
+    qtbot.waitUntil(lambda: "status 4" in window.statusBar().currentMessage(), timeout=10000)
+    assert window.statusBar().currentMessage() == "Action: the command for 'seven' exited with status 4"
+
+    dialog = panel.edit_actions()  # the table as it was saved
+    assert dialog.actions() == {ANY_WORD: "exit 4"} and dialog.enabled()
+    dialog.enabled_box.setChecked(False)
+    dialog.accept()
+    assert panel.word_commands is None and panel.actions_button.text() == "Actions…"
+    assert Settings().word_actions == {ANY_WORD: "exit 4"} and not Settings().actions_enabled  # kept, off
+    panel._show_detection(Detection("two", 0.88, 3.0, 3.4, 3.5))
+    assert panel.history.topLevelItem(0).text(1) == "two"  # no action ran
+
+
+def test_try_runs_the_selected_command_and_says_how_it_ended(qtbot, no_microphone, window, tmp_path):
+    panel = listen_panel(qtbot, window)
+    out = tmp_path / "tried.txt"
+    dialog = panel.edit_actions()
+    assert not dialog.try_button.isEnabled()  # no row yet
+    dialog.add_row("seven", f'echo "$SPEECHRNN_WORD $SPEECHRNN_SCORE" > {out}')
+    assert dialog.try_button.isEnabled()
+    dialog.try_selected()
+    qtbot.waitUntil(lambda: not dialog.trying, timeout=10000)
+    assert dialog.result_label.text() == "The command ran and finished (exit status 0)."
+    assert out.read_text().split() == ["seven", "1.00"]
+    dialog.set_command(0, "exit 2")
+    dialog.try_selected()
+    qtbot.waitUntil(lambda: not dialog.trying, timeout=10000)
+    assert dialog.result_label.text() == "Action: the command for 'seven' exited with status 2"
+    dialog.reject()
+    assert Settings().word_actions == {}  # cancelled: nothing saved
+    assert panel.word_commands is None
