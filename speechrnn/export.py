@@ -71,6 +71,8 @@ def state_specs(model) -> list[StateSpec]:
     specs = [StateSpec("h", (cfg.layers * cfg.directions, "batch", cfg.hidden))]
     if cfg.cell == "lstm":
         specs.append(StateSpec("c", (cfg.layers * cfg.directions, "batch", cfg.hidden)))
+    if cfg.running_mean_frames:
+        specs.append(StateSpec("running_mean", (1, "batch", cfg.input_dim)))
     if cfg.pooling == "mean":
         specs += [StateSpec("pool_sum", ("batch", width)), StateSpec("pool_count", ("batch", 1))]
     elif cfg.pooling == "attention":

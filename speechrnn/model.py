@@ -6,18 +6,23 @@ feeding it whole (unidirectional models). ``forward_frames`` returns the logits 
 which is what live recognition reads.
 
 The state is a flat tuple of tensors so that it exports to ONNX/TorchScript as plain inputs and
-outputs: the recurrent hidden state ``h`` (and ``c`` for LSTM), then the pooling accumulators:
+outputs: the recurrent hidden state ``h`` (and ``c`` for LSTM; then, with ``running_mean_frames``, the
+running mean of the input), then the pooling accumulators:
 
 * ``last``: nothing more; the clip's logits are the head applied to the last output.
 * ``mean``: running sum of outputs and frame count.
 * ``attention``: running max score, softmax denominator and weighted sum (an online softmax).
 
 Per-coefficient feature normalisation (statistics of the training set) is part of the model, so a
-checkpoint or an export takes raw features.
+checkpoint or an export takes raw features. With ``running_mean_frames`` the model also subtracts a
+causal running mean of its normalised input (streaming cepstral mean normalisation): what stays the
+same for seconds -- a microphone's colouring, a room's hum -- is taken out of what the network reads,
+and the mean is carried in the state like the network's memory.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +37,9 @@ State = tuple[torch.Tensor, ...]
 # Stream-trained models decide a word just after it ends; a clip is scored with this much silence
 # after it, as the live recognizer's flush() does at the end of a file.
 STREAM_TAIL_MS = 600.0
+# The running mean is computed as a (T, T) matrix product per block of this many frames (exact;
+# bounded memory on long inputs).
+RUNNING_MEAN_BLOCK_FRAMES = 512
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,9 @@ class ModelConfig:
     # the per-frame posteriors (see :meth:`RNNClassifier.clip_readout`).
     objective: str = "clip"
     background_class: int = -1  # stream models: the class every frame outside a word's window targets
+    # > 0: subtract an exponential running mean of the normalised features with this time constant
+    # (frames) before the network reads them; 0: off
+    running_mean_frames: int = 0
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -70,6 +81,8 @@ class ModelConfig:
             raise ValueError("a classifier needs at least 2 classes")
         if self.hidden < 1 or self.layers < 1:
             raise ValueError("hidden and layers must be positive")
+        if self.running_mean_frames < 0:
+            raise ValueError("running_mean_frames must not be negative")
 
     @property
     def directions(self) -> int:
@@ -120,6 +133,8 @@ class RNNClassifier(nn.Module):
         state: list[torch.Tensor] = [h]
         if cfg.cell == "lstm":
             state.append(torch.zeros_like(h))
+        if cfg.running_mean_frames:  # (1, batch, F): batch on dim 1, as h and c
+            state.append(torch.zeros(1, batch, cfg.input_dim, device=device))
         if cfg.pooling == "mean":
             state += [torch.zeros(batch, width, device=device), torch.zeros(batch, 1, device=device)]
         elif cfg.pooling == "attention":
@@ -132,7 +147,8 @@ class RNNClassifier(nn.Module):
 
     @property
     def recurrent_state_size(self) -> int:
-        return 2 if self.config.cell == "lstm" else 1
+        """State tensors with the batch on dim 1 (h, c, the running mean), before the pooling ones."""
+        return (2 if self.config.cell == "lstm" else 1) + (1 if self.config.running_mean_frames else 0)
 
     def normalize(self, frames: torch.Tensor) -> torch.Tensor:
         return (frames - self.feature_mean) / self.feature_std
@@ -145,9 +161,34 @@ class RNNClassifier(nn.Module):
             if self.config.bidirectional:
                 raise ValueError("a bidirectional model cannot carry state between calls")
             recurrent = state[0] if self.config.cell != "lstm" else (state[0], state[1])
+        running: State = ()
+        if self.config.running_mean_frames:
+            mean = state[self.recurrent_state_size - 1] if state is not None else x.new_zeros(1, x.shape[0], x.shape[2])
+            x, new_mean = self.subtract_running_mean(x, mean)
+            running = (new_mean,)
         outputs, new = self.rnn(x, recurrent)
         new_state = (new,) if self.config.cell != "lstm" else tuple(new)
-        return outputs, new_state
+        return outputs, new_state + running
+
+    def subtract_running_mean(self, x: torch.Tensor, mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` (B, T, F) minus the running mean of the frames before each one, and the mean after
+        the last. ``mean`` (1, B, F): the running mean before ``x``. Per frame, as a live stream
+        would compute it: ``y_t = x_t - m_{t-1}``, ``m_t = a m_{t-1} + (1 - a) x_t``,
+        ``a = exp(-1 / running_mean_frames)``; here in blocks of matrix products (chunking-exact)."""
+        decay = math.exp(-1.0 / self.config.running_mean_frames)
+        m = mean[0]
+        count = x.shape[1]
+        single = count <= RUNNING_MEAN_BLOCK_FRAMES or torch.jit.is_tracing() or torch.compiler.is_compiling()
+        blocks = [x] if single else list(x.split(RUNNING_MEAN_BLOCK_FRAMES, dim=1))
+        out = []
+        for block in blocks:
+            steps = torch.arange(block.shape[1], device=x.device, dtype=x.dtype)
+            lag = steps.unsqueeze(1) - steps.unsqueeze(0)  # t - k
+            weights = torch.where(lag >= 0, (1.0 - decay) * torch.pow(decay, lag.clamp(min=0)), torch.zeros_like(lag))
+            means = torch.pow(decay, steps + 1).view(1, -1, 1) * m.unsqueeze(1) + torch.matmul(weights, block)
+            out.append(block - torch.cat([m.unsqueeze(1), means[:, :-1]], dim=1))
+            m = means[:, -1]
+        return (out[0] if single else torch.cat(out, dim=1)), m.unsqueeze(0)
 
     # ---------------------------------------------------------------------------------- forward
     def forward(self, frames: torch.Tensor, state: State | None = None,

@@ -155,6 +155,7 @@ class Recipe:
     extra_train: dict = field(default_factory=dict)  # more TrainConfig fields, by name
     extra_augment: dict = field(default_factory=dict)  # more AugmentConfig fields, by name
     extra_features: dict = field(default_factory=dict)  # more FeatureConfig fields, by name
+    extra_model: dict = field(default_factory=dict)  # more ModelConfig fields, by name
 
     @property
     def root(self) -> Path:
@@ -600,9 +601,9 @@ def recipe_configs(recipe: Recipe):
     from speechrnn.training import TrainConfig
 
     feature_config = _config(FeatureConfig, f_max_hz=recipe.f_max_hz, n_mfcc=recipe.n_mfcc, **recipe.extra_features)
-    model_config = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=recipe.cell,
-                               hidden=recipe.hidden, layers=recipe.layers, dropout=recipe.dropout,
-                               pooling=recipe.pooling)
+    model_config = _config(ModelConfig, num_classes=2, input_dim=feature_config.feature_dim, cell=recipe.cell,
+                           hidden=recipe.hidden, layers=recipe.layers, dropout=recipe.dropout,
+                           pooling=recipe.pooling, **recipe.extra_model)
     extra_train = dict(recipe.extra_train)
     extra_train["objective"] = recipe.objective
     if recipe.balance_sources:

@@ -16,8 +16,9 @@ def _model(**kwargs) -> RNNClassifier:
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_frame_by_frame_with_carried_state_equals_whole_clip(cell, pooling):
-    model = _model(cell=cell, pooling=pooling)
+@pytest.mark.parametrize("running_mean_frames", [0, 20])
+def test_frame_by_frame_with_carried_state_equals_whole_clip(cell, pooling, running_mean_frames):
+    model = _model(cell=cell, pooling=pooling, running_mean_frames=running_mean_frames)
     frames = torch.randn(3, 98, 40) * 5 + 2
     with torch.no_grad():
         whole, _ = model(frames)
@@ -29,8 +30,9 @@ def test_frame_by_frame_with_carried_state_equals_whole_clip(cell, pooling):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_per_frame_logits_match_prefix_clips_across_uneven_chunks(cell, pooling):
-    model = _model(cell=cell, pooling=pooling)
+@pytest.mark.parametrize("running_mean_frames", [0, 20])
+def test_per_frame_logits_match_prefix_clips_across_uneven_chunks(cell, pooling, running_mean_frames):
+    model = _model(cell=cell, pooling=pooling, running_mean_frames=running_mean_frames)
     frames = torch.randn(2, 30, 40)
     with torch.no_grad():
         pieces, state = [], None
@@ -41,6 +43,42 @@ def test_per_frame_logits_match_prefix_clips_across_uneven_chunks(cell, pooling)
         for t in (0, 6, 7, 29):
             prefix, _ = model(frames[:, : t + 1])
             torch.testing.assert_close(per_frame[:, t], prefix, atol=STATE_ATOL, rtol=0)
+
+
+def test_the_running_mean_is_the_per_frame_recursion_and_blocks_change_nothing():
+    """y_t = x_t - m_{t-1}, m_t = a m_{t-1} + (1 - a) x_t, computed frame by frame in float64, equals
+    the model's block computation, also over more frames than one block."""
+    import math
+
+    from speechrnn.model import RUNNING_MEAN_BLOCK_FRAMES
+
+    model = _model(running_mean_frames=30)
+    frames = torch.randn(2, RUNNING_MEAN_BLOCK_FRAMES + 77, 40) * 2 + 1
+    start = torch.randn(1, 2, 40)
+    got, end = model.subtract_running_mean(frames, start)
+    decay, m = math.exp(-1 / 30), start[0].double()
+    want = torch.empty_like(frames, dtype=torch.float64)
+    for t in range(frames.shape[1]):
+        want[:, t] = frames[:, t].double() - m
+        m = decay * m + (1 - decay) * frames[:, t].double()
+    torch.testing.assert_close(got.double(), want, atol=1e-4, rtol=0)
+    torch.testing.assert_close(end[0].double(), m, atol=1e-4, rtol=0)
+
+
+def test_a_steady_colouring_of_the_input_is_forgotten_with_a_running_mean():
+    """A microphone that adds a tilt to the coefficients: with the running mean the network's output
+    for the coloured input comes back to that of the plain input once the mean has caught up (what
+    is left is the network's own memory of the first frames); without it, it never does."""
+    frames = torch.randn(1, 400, 40, generator=torch.Generator().manual_seed(1))
+    coloured = frames + torch.linspace(-3, 3, 40)  # a tilt, as a microphone's frequency response
+    gaps = {}
+    for running_mean_frames in (25, 0):
+        model = _model(running_mean_frames=running_mean_frames)
+        with torch.no_grad():
+            plain, _ = model.forward_frames(frames)
+            tilted, _ = model.forward_frames(coloured)
+        gaps[running_mean_frames] = (plain[:, -50:] - tilted[:, -50:]).abs().max().item()
+    assert gaps[25] < 0.2 * gaps[0], gaps
 
 
 def test_state_is_what_remembers():

@@ -376,6 +376,11 @@ def test_recipe_passes_its_objective_and_balancing_to_training(tmp_path):
     # another training seed on the same data (the recipe's seed keeps choosing the speakers and clips)
     *_, reseeded = recipe_configs(DigitsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path), extra_train={"seed": 1}))
     assert reseeded.seed == 1 and plain.seed == 0
+    _, model_config, *_ = recipe_configs(DigitsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path),
+                                                      extra_model={"running_mean_frames": 300}))
+    assert model_config.running_mean_frames == 300 and recipe_configs(plain)[1].running_mean_frames == 0
+    with pytest.raises(SpeechRNNError, match="ModelConfig has no field mean_ms"):
+        recipe_configs(DigitsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path), extra_model={"mean_ms": 1}))
 
 
 def _names(folder: Path) -> set[str]:
