@@ -145,6 +145,21 @@ def test_a_failing_command_is_one_line_and_listening_goes_on(word_model, tmp_pat
     assert "Traceback" not in result.stderr
 
 
+def test_a_word_runs_its_own_command_and_exec_the_others(word_model, tmp_path):
+    """--exec-word: "two" has a command of its own; --exec serves the other words ("yes")."""
+    path, _ = long_file(tmp_path)
+    out = tmp_path / "actions.txt"
+    result = subprocess.run(listen(str(word_model), "--file", str(path), "--exec", f'echo "other $SPEECHRNN_WORD" >> {out}',
+                                   "--exec-word", "two", f'echo "own $SPEECHRNN_WORD" >> {out}'),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert sorted(out.read_text().splitlines()) == ["other yes", "own two"]
+    wrong = subprocess.run(listen(str(word_model), "--file", str(path), "--exec-word", "lights", "true"),
+                           capture_output=True, text=True, timeout=300)
+    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+    assert f"--exec-word: 'lights' is not a word of {word_model} (its words: yes, no, " in wrong.stderr
+
+
 @pytest.mark.parametrize("model", ["word_model", "stream_word_model"])
 def test_listen_file_on_one_short_clip_finds_its_word(model, request):
     # a user's very first test: the clip ends right after the word, so the end must be flushed

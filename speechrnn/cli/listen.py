@@ -7,7 +7,8 @@ detection. Anything else (a pipe, a log file) gets one plain line per detection:
 
 ``--file`` runs the very same Recognizer over a file (the first column is then the position in
 the file). Ctrl-C stops cleanly; a microphone that disappears is waited for and reopened.
-``--exec CMD`` runs a command for every detection (:mod:`speechrnn.detection_command`).
+``--exec CMD`` runs a command for every detection, ``--exec-word WORD CMD`` for one word
+(:mod:`speechrnn.detection_command`).
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                              "waits for it): the word, its score and time in $SPEECHRNN_WORD, $SPEECHRNN_SCORE, "
                              "$SPEECHRNN_TIME_S (and the model in $SPEECHRNN_MODEL); its output goes to stderr. "
                              "E.g. --exec 'notify-send \"heard $SPEECHRNN_WORD\"'")
+    parser.add_argument("--exec-word", dest="exec_words", nargs=2, action="append", metavar=("WORD", "CMD"),
+                        default=[], help="run CMD (as --exec does) when WORD is heard; repeat for more words. "
+                                         "--exec then runs for the words without one of their own (the app's "
+                                         "Listen > Actions). E.g. --exec-word lights_on 'lights.sh on'")
     add_detector_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -209,6 +214,23 @@ def chosen_model(args: argparse.Namespace):
     return args.model_choice if args.model_choice is not None else args.model
 
 
+def command_table(args: argparse.Namespace, labels: list[str], model: str) -> dict[str, str]:
+    """``--exec`` and ``--exec-word`` as the word -> command table of
+    :class:`~speechrnn.detection_command.DetectionCommand`; a word the model cannot say is an error."""
+    from speechrnn.detection_command import ANY_WORD
+    from speechrnn.errors import SpeechRNNError
+    from speechrnn.recognizer import is_background
+
+    words = [label for label in labels if not is_background(label)]
+    table = {ANY_WORD: args.exec_command} if args.exec_command else {}
+    for word, command in args.exec_words:
+        if word not in words:
+            raise SpeechRNNError(f"--exec-word: {word!r} is not a word of {model or 'the model'} "
+                                 f"(its words: {', '.join(words)})")
+        table[word] = command
+    return table
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -225,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
     view = TerminalView(recognizer.labels, live_view=sys.stdout.isatty() and not args.plain)
     actions: list[Callable] = [HeardSaver(args.save_heard, recognizer, view, args.heard_as_other)]
     command = None
-    if args.exec_command:
+    if args.exec_command or args.exec_words:
         from speechrnn.detection_command import DetectionCommand
 
         def report(line: str) -> None:
@@ -233,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
 
         checkpoint = recognizer.checkpoint
         model = str(checkpoint.path) if checkpoint is not None and checkpoint.path is not None else ""
-        command = DetectionCommand(args.exec_command, model, report)
+        command = DetectionCommand(command_table(args, recognizer.labels, model), model, report)
         actions.append(command)
     try:
         if args.file:
