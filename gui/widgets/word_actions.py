@@ -40,7 +40,7 @@ HELP_TEXT = (
     "It runs through the shell, beside the app; <code>$SPEECHRNN_WORD</code>, <code>$SPEECHRNN_SCORE</code>, "
     "<code>$SPEECHRNN_TIME_S</code> and <code>$SPEECHRNN_MODEL</code> say what was heard. "
     "“any other word” is for the words without a command of their own. The command line does the same: "
-    "<code>speechrnn listen --exec CMD</code>."
+    "<code>speechrnn listen --exec-word WORD CMD --exec CMD</code>."
 )
 
 
