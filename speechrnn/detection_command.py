@@ -12,9 +12,10 @@ nothing a model hears can become shell code:
 
 Its output goes to the listener's stderr, so the listener's stdout stays one line per detection
 for whatever reads it. One command can serve every word, or each word can have its own
-(:data:`ANY_WORD` stands for the words without one). A command that fails is reported in one line and listening goes on; at
-most :data:`MAX_RUNNING` run at once (a command that hangs cannot pile up processes), and the
-listener waits up to :data:`WAIT_AT_EXIT_S` for the last ones when it stops.
+(:data:`ANY_WORD` stands for the words without one). A command that fails is reported in one
+line and listening goes on; at most :data:`MAX_RUNNING` run at once (a command that hangs cannot
+pile up processes), and the listener waits up to :data:`WAIT_AT_EXIT_S` for the last ones when it
+stops.
 """
 
 from __future__ import annotations

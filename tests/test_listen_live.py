@@ -149,7 +149,8 @@ def test_a_word_runs_its_own_command_and_exec_the_others(word_model, tmp_path):
     """--exec-word: "two" has a command of its own; --exec serves the other words ("yes")."""
     path, _ = long_file(tmp_path)
     out = tmp_path / "actions.txt"
-    result = subprocess.run(listen(str(word_model), "--file", str(path), "--exec", f'echo "other $SPEECHRNN_WORD" >> {out}',
+    result = subprocess.run(listen(str(word_model), "--file", str(path),
+                                   "--exec", f'echo "other $SPEECHRNN_WORD" >> {out}',
                                    "--exec-word", "two", f'echo "own $SPEECHRNN_WORD" >> {out}'),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
