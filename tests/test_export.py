@@ -93,3 +93,12 @@ def test_a_bidirectional_model_exports_only_the_whole_clip_graph(tmp_path):
     with torch.no_grad():
         want = model(frames)[0].numpy()
     assert np.abs(onnx_session(written[0]).run(None, {"frames": frames.numpy()})[0] - want).max() <= TOLERANCE
+
+
+def test_info_says_the_model_subtracts_its_input_s_running_mean(tmp_path, capsys):
+    from test_cli_train import cli
+
+    code, out, _ = cli(capsys, "info", random_checkpoint(tmp_path / "model.pt", running_mean_frames=20))
+    assert code == 0 and "pooling last, input minus its running mean over 20 frames, " in out
+    code, out, _ = cli(capsys, "info", random_checkpoint(tmp_path / "plain.pt"))
+    assert code == 0 and "running mean" not in out

@@ -104,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
     _line("labels", f"{len(checkpoint.labels)}: {', '.join(checkpoint.labels)}")
     kind = (f"ensemble of {len(checkpoint.network_configs)} networks (log-probabilities averaged): "
             if checkpoint.members else "")
-    _line("model", f"{kind}{checkpoint.architecture()}, pooling {model['pooling']}, "
+    running_mean = (f", input minus its running mean over {model['running_mean_frames']} frames"
+                    if model.get("running_mean_frames") else "")
+    _line("model", f"{kind}{checkpoint.architecture()}, pooling {model['pooling']}{running_mean}, "
                    f"{summary['parameters']:,} parameters")
     _line("features", _fmt(summary["feature_config"]))
     train = summary.get("train_config") or {}
