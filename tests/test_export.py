@@ -99,6 +99,6 @@ def test_info_says_the_model_subtracts_its_input_s_running_mean(tmp_path, capsys
     from test_cli_train import cli
 
     code, out, _ = cli(capsys, "info", random_checkpoint(tmp_path / "model.pt", running_mean_frames=20))
-    assert code == 0 and "pooling last, input minus its running mean over 20 frames, " in out
+    assert code == 0 and "pooling attention, input minus its running mean over 20 frames, " in out
     code, out, _ = cli(capsys, "info", random_checkpoint(tmp_path / "plain.pt"))
     assert code == 0 and "running mean" not in out
