@@ -518,7 +518,7 @@ def test_a_word_heard_runs_the_command_the_actions_dialog_gave_it(qtbot, no_micr
 
 
 def test_a_failing_action_is_said_in_the_status_bar_and_actions_can_be_switched_off(qtbot, no_microphone,
-                                                                                     window, tmp_path):
+                                                                                     window, other_model):
     from speechrnn.detection_command import ANY_WORD
     from speechrnn.recognizer import Detection
 
@@ -530,6 +530,9 @@ def test_a_failing_action_is_said_in_the_status_bar_and_actions_can_be_switched_
     panel._show_detection(Detection("seven", 0.93, 1.2, 1.7, 1.8))
     qtbot.waitUntil(lambda: "status 4" in window.statusBar().currentMessage(), timeout=10000)
     assert window.statusBar().currentMessage() == "Action: the command for 'seven' exited with status 4"
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(other_model)
+    assert panel.word_commands.model == str(other_model)  # what $SPEECHRNN_MODEL says from now on
 
     dialog = panel.edit_actions()  # the table as it was saved
     assert dialog.actions() == {ANY_WORD: "exit 4"} and dialog.enabled()
