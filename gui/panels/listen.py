@@ -142,7 +142,6 @@ class ListenPanel(Panel):
         self._frames_shown = 0  # recognizer frames already drawn in the feature and memory views
         self.paused = False  # the Record panel is recording a take: no detections, the recognizer is not fed
         self.word_commands: DetectionCommand | None = None  # Actions: the commands words run (None: none)
-        self.actions_dialog: WordActionsDialog | None = None
         self._build()
         self._load_actions()
         self.timer = QTimer(self)
@@ -697,7 +696,6 @@ class ListenPanel(Panel):
                                    self._model_file(), self)
         dialog.accepted.connect(lambda: self._actions_chosen(dialog))
         dialog.finished.connect(dialog.deleteLater)
-        self.actions_dialog = dialog
         dialog.open()
         return dialog
 

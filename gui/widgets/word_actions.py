@@ -60,9 +60,10 @@ class WordActionsDialog(QDialog):
                  parent=None):
         super().__init__(parent)
         self.setWindowTitle("Actions: run a command when a word is heard")
-        self.words = [word for word in words]
+        self.words = list(words)
         self.model = model
         self._trying: DetectionCommand | None = None
+        self._failed_text = ""  # what the runner said of the tried command, if it failed
         self._poll = QTimer(self)
         self._poll.setInterval(TRY_POLL_MS)
         self._poll.timeout.connect(self._check_try)
