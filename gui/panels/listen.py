@@ -690,8 +690,10 @@ class ListenPanel(Panel):
 
     def edit_actions(self) -> WordActionsDialog:
         """Open the Actions dialog (window-modal); accepted, its table is saved and used at once."""
+        from speechrnn.recognizer import is_background  # torch: never on the app's start-up path
+
         recognizer = self.recognizer
-        words = [label for label in recognizer.labels if not label.startswith("_")] if recognizer else []
+        words = [label for label in recognizer.labels if not is_background(label)] if recognizer else []
         dialog = WordActionsDialog(words, self.ctx.settings.word_actions, self.ctx.settings.actions_enabled,
                                    self._model_file(), self)
         dialog.accepted.connect(lambda: self._actions_chosen(dialog))

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 )
 
 from speechrnn.detection_command import ANY_WORD, DetectionCommand
-from speechrnn.recognizer import Detection
 
 ANY_WORD_TEXT = "any other word"  # how the table shows ANY_WORD
 WORD_COLUMN, COMMAND_COLUMN = 0, 1
@@ -184,6 +183,8 @@ class WordActionsDialog(QDialog):
         if not command:
             self.result_label.setText("Type a command first.")
             return
+        from speechrnn.recognizer import Detection  # torch: never on the app's start-up path
+
         heard = self.words[0] if word == ANY_WORD and self.words else word
         self._trying = DetectionCommand(command, self.model, self._tried_badly, source=SOURCE)
         self._failed_text = ""
@@ -197,12 +198,9 @@ class WordActionsDialog(QDialog):
         self._failed_text = line
 
     def _check_try(self) -> None:
-        trying = self._trying
-        if trying is None:
-            self._poll.stop()
-            return
-        trying.reap()
-        if trying.running:
+        """The poll timer, started once a tried command runs: say how it ended."""
+        self._trying.reap()
+        if self._trying.running:
             return
         self._poll.stop()
         self.result_label.setText(self._failed_text or "The command ran and finished (exit status 0).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -149,6 +150,16 @@ def test_speechrnn_never_imports_qt():
     lines = dict(line.split(":", 1) for line in done.stdout.splitlines() if ":" in line)
     assert lines["QT"] == "", f"speechrnn imported Qt: {lines['QT']}"
     assert int(lines["COUNT"]) > 10  # the walk really imported the library
+
+
+def test_the_window_and_the_listen_panel_come_up_before_torch_is_imported():
+    """torch takes a second or more to import: it comes with the model, on a worker thread, so the
+    window and its first panel must not pull it in when their modules are imported."""
+    code = "import sys, gui.app, gui.main_window, gui.panels.listen; print('TORCH:%s' % ('torch' in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr
+    assert "TORCH:False" in done.stdout
 
 
 def test_settings_live_in_the_test_folder(isolated_settings):
