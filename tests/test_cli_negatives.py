@@ -87,6 +87,31 @@ def test_a_custom_word_starts_from_the_bundled_commands_network(tones, tmp_path,
     assert_one_line_error(code, err, "cannot start from this model", network, "GRU 1x16")
 
 
+def test_takes_of_the_digits_models_own_words_adapt_it(tmp_path, capsys, monkeypatch):
+    """Takes of words the start model knows adapt that model: a note says so, and the run has no synthetic
+    voices or similar words (even where a synthesizer is installed), the adaptation's rate, the model's
+    labels for those words and its own threshold."""
+    from speechrnn.bundled import bundled_model_path
+    from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.voice_adaptation import ADAPT_LR
+
+    monkeypatch.setattr("speechrnn.synth.find_engines", lambda *a: ["espeak-ng"])  # the voices' default would be on
+    takes = make_tone_dataset(tmp_path / "takes", speakers=4, words={"one": (300.0, 900.0), "two": (500.0, 500.0)})
+    small = TINY[TINY.index("--batch-size"):]
+    code, out, err = cli(capsys, "train", "--data", takes, "--words", "one,two", "--epochs", "1", "--init-from",
+                         "digits", "--out", tmp_path / "run", "--cache-dir", tmp_path / "cache", *small)
+    assert code == 0, err
+    assert "note: adapting digits to the voices of your takes of one, two" in err
+    assert run_data(tmp_path / "run")["sources"] == [str(takes), str(bundled_negatives_dir())]
+    assert not (tmp_path / "run" / "synthetic-voices").exists()
+    run = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert run.labels == ["_silence_", "_unknown_", "one", "two"]
+    train = run.train_config["train"]
+    assert (train["lr"], train["init_from"]) == (ADAPT_LR, str(bundled_model_path("digits")))
+    assert train["detection_threshold"] is None  # the digits model's: the recognizer's default
+    assert "detection threshold" not in out.split("listen:")[-1]
+
+
 def test_negatives_none_and_a_noise_folder_leave_only_what_was_given(tones, tmp_path, capsys):
     code, _, err = cli(capsys, "train", "--data", tones, "--words", "lights", "--negatives", "none",
                        "--noise-dir", tones / "alpha", "--epochs", "1", "--out", tmp_path / "run",

@@ -48,7 +48,7 @@ from gui.widgets.level_meter import LevelMeter
 from gui.widgets.plots import ThemedPlot
 from speechrnn.audio.io import audio_problem, load_audio
 from speechrnn.data.layout import clips_by_word
-from speechrnn.data.spec import UNKNOWN
+from speechrnn.data.spec import SILENCE, UNKNOWN
 from speechrnn.errors import DeviceError, SpeechRNNError
 from speechrnn.features import FeatureConfig
 from speechrnn.record import CLIP_MARGIN_S, RecordingSession, Take, process_take, safe_speaker, save_take
@@ -210,6 +210,13 @@ class RecordPanel(Panel):
         self.words_edit.setPlaceholderText("e.g. lights on, lights off, music")
         self.words_edit.setToolTip("Words to record, separated by commas; spaces inside a word become '_'")
         self.words_edit.editingFinished.connect(lambda: setattr(s, "record_words", self.words_edit.text()))
+        self.model_words_button = QPushButton("The model's words")
+        self.model_words_button.clicked.connect(self.use_model_words)
+        self.ctx.model.changed.connect(lambda _path, _summary: self._update_model_words_button())
+        self._update_model_words_button()
+        words_row = QHBoxLayout()
+        words_row.addWidget(self.words_edit, 1)
+        words_row.addWidget(self.model_words_button)
         takes_row = QHBoxLayout()
         self.takes_spin = QSpinBox()
         self.takes_spin.setRange(1, MAX_TAKES)
@@ -227,7 +234,7 @@ class RecordPanel(Panel):
         takes_row.addWidget(QLabel("Speaker:"))
         takes_row.addWidget(self.speaker_edit)
         takes_row.addStretch(1)
-        form.addRow("Words:", self.words_edit)
+        form.addRow("Words:", words_row)
         form.addRow("Takes per word:", takes_row)
         root.addLayout(form)
 
@@ -415,6 +422,28 @@ class RecordPanel(Panel):
         self.refresh_table()
         self.ctx.notify.recordings_changed.emit(str(self.folder))
         self.ctx.notify.status.emit(f"Deleted {len(paths)} clip(s)")
+
+    def model_words(self) -> list[str]:
+        """The words of the model in use (not its _silence_ / _unknown_)."""
+        return [label for label in self.ctx.model.labels if label not in (SILENCE, UNKNOWN)]
+
+    def _update_model_words_button(self) -> None:
+        words = self.model_words()
+        self.model_words_button.setEnabled(bool(words))
+        self.model_words_button.setToolTip(
+            f"Record the words of the {self.ctx.model.display_name} ({', '.join(words)}). Trained from that model's "
+            "network (Train: Start from), takes of its own words teach it your voice and microphone."
+            if words else "No model is loaded yet")
+
+    def use_model_words(self) -> None:
+        """Put the model's words in the Words field: takes of them adapt that model to the speaker."""
+        words = self.model_words()
+        if not words:
+            return
+        self.words_edit.setText(", ".join(words))
+        self.ctx.settings.record_words = self.words_edit.text()
+        self.detail_label.setText(f"Record these, then train from the {self.ctx.model.display_name}'s network "
+                                  "(Train: Start from): it learns your voice.")
 
     def _words_from_selection(self) -> None:
         words = []

@@ -226,6 +226,8 @@ class TrainPanel(Panel):
         self._epoch_done = 0
         self._history: list[dict] = []  # EpochEnd metrics of the run, for the overfitting note
         self.clip_checker = ClipChecker()  # the takes' readability, for the counts shown
+        self._recorded: dict[str, int] = {}  # the recordings folder's words and their takes
+        self._base = None  # the BaseNetwork of "Start from" (None: a new network)
         self._build()
         self._restore_form()
         self.epochs_spin.valueChanged.connect(self._epochs_changed)
@@ -386,7 +388,8 @@ class TrainPanel(Panel):
         self.synth_spin.setToolTip(self.use_synth.toolTip())
         from speechrnn.synth import find_engines, no_engine_message
 
-        if not find_engines():
+        self._synth_engines = bool(find_engines())
+        if not self._synth_engines:
             self.use_synth.setEnabled(False)
             self.synth_spin.setEnabled(False)
             self.use_synth.setToolTip(no_engine_message())
@@ -482,9 +485,11 @@ class TrainPanel(Panel):
         for text, key in VOCABULARIES:
             self.vocab_combo.addItem(text, key)
         self.vocab_combo.currentIndexChanged.connect(lambda _i: self._update_state())
+        self.vocab_combo.currentIndexChanged.connect(lambda _i: self._update_adaptation())
         self.words_edit = QLineEdit()
         self.words_edit.setPlaceholderText("e.g. lights_on, lights_off, music")
         self.words_edit.setToolTip("Folder names of the words to recognize, separated by commas")
+        self.words_edit.textChanged.connect(lambda _text: self._update_adaptation())
         layout.addWidget(self.vocab_combo)
         layout.addWidget(self.words_edit)
         extras = QHBoxLayout()
@@ -516,6 +521,11 @@ class TrainPanel(Panel):
             "it. The cell and size are then that network's. “A new network” starts from random weights.")
         self.start_combo.currentIndexChanged.connect(self._start_changed)
         form.addRow("Start from:", self.start_combo)
+        self.adapt_note = QLabel()  # shown when the words are all the chosen model's: an adaptation
+        self.adapt_note.setWordWrap(True)
+        self.adapt_note.setProperty("role", "muted")
+        self.adapt_note.hide()
+        form.addRow(self.adapt_note)
         self.cell_combo = QComboBox()
         for text, cell in CELLS:
             self.cell_combo.addItem(text, cell)
@@ -665,21 +675,49 @@ class TrainPanel(Panel):
 
     def _start_changed(self) -> None:
         """Starting from a bundled model's network fixes the cell and size: show its values, greyed."""
-        self._suggest_epochs()
         name = self.start_combo.currentData()
         for widget in (self.cell_combo, self.hidden_spin, self.layers_spin):
             widget.setEnabled(not name)
+        self._base = None
         if name:
             from speechrnn.errors import SpeechRNNError
             from speechrnn.training.base_network import base_network
 
             try:
-                base = base_network(name, self.ctx.model.assets_dir).model
+                self._base = base_network(name, self.ctx.model.assets_dir)
             except SpeechRNNError:
-                return  # not readable: build_request says why
-            self._select(self.cell_combo, base.cell)
-            self.hidden_spin.setValue(base.hidden)
-            self.layers_spin.setValue(base.layers)
+                pass  # not readable: build_request says why
+            else:
+                self._select(self.cell_combo, self._base.model.cell)
+                self.hidden_spin.setValue(self._base.model.hidden)
+                self.layers_spin.setValue(self._base.model.layers)
+        self._update_adaptation()
+
+    def adaptation(self):
+        """The network of "Start from" when the words to train are all words of its model: the run then
+        adapts that model to the voices of the takes (:mod:`speechrnn.voice_adaptation`); else None."""
+        from speechrnn.voice_adaptation import adapts
+
+        if self._base is None or self.vocab_combo.currentData() not in ("recorded", "typed"):
+            return None
+        return self._base if adapts(self.vocabulary_words(), self._base.labels) else None
+
+    def _update_adaptation(self) -> None:
+        """Say when the run adapts a model to a voice; its synthetic voices are then off."""
+        from speechrnn.bundled import TITLES
+        from speechrnn.voice_adaptation import ADAPT_EPOCHS
+
+        base = self.adaptation()
+        if base is not None:
+            name = TITLES.get(self.start_combo.currentData(), base.path.name)
+            self.adapt_note.setText(
+                f"These are words the {name} model already knows: training adapts it to the voices of your "
+                f"takes ({ADAPT_EPOCHS} epochs, the bundled other words, no synthetic voices or similar-sounding "
+                "words), keeping its words and its detection threshold.")
+        self.adapt_note.setVisible(base is not None)
+        for widget in (self.use_synth, self.synth_spin):
+            widget.setEnabled(self._synth_engines and base is None)
+        self._suggest_epochs()
 
     @staticmethod
     def _select(combo: QComboBox, data) -> None:
@@ -713,10 +751,15 @@ class TrainPanel(Panel):
         else:
             self.recordings_info.setText("No recordings yet — record some in the Record panel." + skipped)
         self._recorded = counts
+        self._update_adaptation()
 
     def suggested_epochs(self) -> int:
+        from speechrnn.voice_adaptation import ADAPT_EPOCHS
+
         if self.use_speech_commands.isChecked():
             return DEFAULT_EPOCHS
+        if self.adaptation() is not None:
+            return ADAPT_EPOCHS
         return small_data_epochs(bool(self.start_combo.currentData()))
 
     def _suggest_epochs(self) -> None:
@@ -774,6 +817,7 @@ class TrainPanel(Panel):
         from speechrnn.features import FeatureConfig
         from speechrnn.model import ModelConfig
         from speechrnn.training import TrainConfig
+        from speechrnn.voice_adaptation import ADAPT_CONFUSABLES, ADAPT_LR
 
         vocabulary = self.vocab_combo.currentData()
         if self.use_recordings.isChecked():
@@ -781,6 +825,7 @@ class TrainPanel(Panel):
         words = self.vocabulary_words()
         if vocabulary in ("recorded", "typed") and not words:
             raise SpeechRNNError("no words chosen: record some words first, or pick another vocabulary")
+        adapting = self.adaptation() is not None  # a model's own words: speechrnn.voice_adaptation
         sources: list[str] = []
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         runs = Path(self.runs_edit.text()).expanduser()
@@ -790,7 +835,7 @@ class TrainPanel(Panel):
                 raise SpeechRNNError(f"{self.recordings_edit.text()}: no recordings in this folder")
             recordings = Path(self.recordings_edit.text()).expanduser()
             sources.append(str(recordings))
-        if self.use_synth.isChecked():
+        if self.use_synth.isChecked() and not adapting:
             if vocabulary not in ("recorded", "typed"):
                 raise SpeechRNNError("synthetic voices speak your own words: in step 2 choose “The words of my "
                                      "recordings” or “These words”")
@@ -825,7 +870,7 @@ class TrainPanel(Panel):
             from speechrnn.negatives import NegativesConfig, bundled_negatives_dir
 
             bundled_negatives_dir()  # a clear error now (with what to do) rather than in the worker
-            negatives = NegativesConfig(noise=False)  # the Noise field decides the noise
+            negatives = NegativesConfig(noise=False, **({"confusables_per_word": ADAPT_CONFUSABLES} if adapting else {}))
         feature_config = FeatureConfig()
         model = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=self.cell_combo.currentData(),
                             hidden=self.hidden_spin.value(), layers=self.layers_spin.value())
@@ -837,7 +882,9 @@ class TrainPanel(Panel):
             base = base_network(self.start_combo.currentData(), self.ctx.model.assets_dir)
             feature_config, model = base.features, base.model_for(model)
             config = replace(config, init_from=str(base.path))
-            if negatives is not None:  # a custom word as it was measured: on a bundled network, with other words
+            if adapting:  # the model's words and threshold, learned again from the takes' voices
+                config = replace(config, lr=ADAPT_LR, detection_threshold=base.detection_threshold)
+            elif negatives is not None:  # a custom word as it was measured: on a bundled network, with other words
                 config = replace(config, detection_threshold=DETECTION_THRESHOLD)
         day = dt.datetime.now().strftime("%Y%m%d")
         out_dir = unused_folder(runs / run_name(words, vocabulary, model.cell, model.layers, model.hidden, day))

@@ -5,6 +5,8 @@ Examples:
     speechrnn train --data speech-commands:v2 --task 12 --cell gru --hidden 128 --layers 2 --epochs 30 --out runs/gru12
     speechrnn train --data path/to/folder --words yes,no,up,down --out runs/mine
     speechrnn train --data my_words --words lights --init-from commands --out runs/lights   # a word of your own
+    speechrnn train --data my_takes --words zero,one,two,three,four,five,six,seven,eight,nine --init-from digits \
+        --out runs/digits-me                            # the digits model adapted to your voice
     speechrnn train --resume --out runs/gru12          # continue an interrupted run
     torchrun --nproc_per_node=2 -m speechrnn train ...  # data-parallel (same options)
 
@@ -95,12 +97,13 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                            "the other words of --data (default: bundled with --words)")
     data.add_argument("--confusables", type=int, default=None, metavar="N",
                       help="similar-sounding words per word of --words, e.g. nights/likes for lights "
-                           "(default 24 with --negatives bundled, 0 = none)")
+                           "(default 24 with --negatives bundled, 0 = none; 0 when adapting a model, see --init-from)")
     data.add_argument("--synth-voices", type=int, default=None, metavar="N",
                       help="synthetic voices saying each word of --words (every installed espeak-ng / flite voice, "
                            "varied), rendered into OUT/" + SYNTH_FOLDER + ", and a quarter as many saying 25 other "
                            "words for _unknown_ (default 40 with --words where a voice is installed, as the Train "
-                           "panel: measured on real strangers, docs/custom-words.md; 0 = none)")
+                           "panel: measured on real strangers, docs/custom-words.md; 0 = none; 0 when adapting a model, see "
+                           "--init-from)")
     data.add_argument("--data-dir", metavar="DIR", help="where speech-commands:* live / are downloaded")
     data.add_argument("--cache-dir", metavar="DIR", help="decoded-audio cache (default: <data dir>/cache)")
 
@@ -180,7 +183,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                             "commands) with a new learning-rate schedule; the run takes its network and "
                             "features. On its labels: train a finished run further; on other words: its "
                             "network and a new head (a custom word learns from a network that has heard "
-                            "many voices)")
+                            "many voices); with --words that are all its words: adapts it to the voices of "
+                            "your takes (40 epochs at lr 0.001, no synthetic voices or similar words)")
     optim.add_argument("--frozen-layers", type=int, default=None, metavar="N",
                        help="with --init-from: the N lowest recurrent layers keep its weights, only the layers "
                             "above and the head learn (default 0: all learn)")
@@ -202,6 +206,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
 
 def _configs(args: argparse.Namespace):
     import dataclasses
+    import os
+    import sys
 
     from speechrnn.bundled import bundled_name
     from speechrnn.custom_word import DETECTION_THRESHOLD, class_share_pct
@@ -211,13 +217,18 @@ def _configs(args: argparse.Namespace):
     from speechrnn.model import ModelConfig
     from speechrnn.training import TrainConfig
     from speechrnn.training.base_network import base_network
+    from speechrnn.voice_adaptation import ADAPT_LR, adaptation_note, adapts
 
     words = parse_words(args.words)
+    base = base_network(args.init_from) if args.init_from else None
+    adapting = base is not None and adapts(words or (), base.labels)
+    if adapting and int(os.environ.get("RANK", "0")) == 0:
+        print(f"note: {adaptation_note(bundled_name(base.path) or str(base.path), words)}", file=sys.stderr)
     silence = args.silence
     if silence is None and (args.objective or TrainConfig.objective) == "stream":
         silence = True  # the stream objective's background class: what every frame outside a word is
     share = class_share_pct(len(words)) if words else DEFAULT_CLASS_PCT  # a few words: one word's worth
-    synth = synth_plan(args, words)
+    synth = synth_plan(args, words, adapting)
     data = DataSpec(
         sources=tuple(args.data) + ((str(synth.out_dir),) if synth else ()), task=args.task, words=words,
         include_silence=silence, include_unknown=args.unknown,
@@ -228,7 +239,6 @@ def _configs(args: argparse.Namespace):
     )
     if not 0 <= args.dropout < 1:
         raise ValueError(f"--dropout must be within [0, 1) (a share of units dropped), not {args.dropout:g}")
-    base = base_network(args.init_from) if args.init_from else None
     features = dataclasses.replace(base.features if base else FeatureConfig(), **feature_overrides(args))
     defaults = base.model if base else ModelConfig  # the class attributes are the defaults
     body = {name: getattr(args, name) if getattr(args, name) is not None else getattr(defaults, name)
@@ -242,7 +252,7 @@ def _configs(args: argparse.Namespace):
                  "vtlp_min", "vtlp_max"):
         if getattr(args, name) is not None:
             augment[name] = getattr(args, name)
-    train = {"epochs": args.epochs if args.epochs is not None else default_epochs(args, words),
+    train = {"epochs": args.epochs if args.epochs is not None else default_epochs(args, words, adapting),
              "batch_size": args.batch_size, "label_smoothing": args.label_smoothing,
              "seed": args.seed, "device": args.device, "threads": args.threads,
              "balance_sources": args.balance_sources}
@@ -250,29 +260,35 @@ def _configs(args: argparse.Namespace):
                  "objective", "stream_loss", "stream_segment_s", "keep", "frozen_layers"):
         if getattr(args, name) is not None:
             train[name] = getattr(args, name)
+    if adapting and args.lr is None:
+        train["lr"] = ADAPT_LR
     if base is not None:
         train["init_from"] = str(base.path)
-        if words and (args.negatives or "bundled") == "bundled" and bundled_name(base.path):
+        if adapting:
+            train["detection_threshold"] = base.detection_threshold  # the model's own, as it was shipped
+        elif words and (args.negatives or "bundled") == "bundled" and bundled_name(base.path):
             train["detection_threshold"] = DETECTION_THRESHOLD  # a custom word as measured: the panel's
     config = dataclasses.replace(TrainConfig(), **train)
-    return data, features, model, AugmentConfig(**augment), config, synth
+    return data, features, model, AugmentConfig(**augment), config, synth, negatives_config(args, words, adapting)
 
 
-def default_epochs(args: argparse.Namespace, words: tuple[str, ...] | None) -> int:
+def default_epochs(args: argparse.Namespace, words: tuple[str, ...] | None, adapting: bool = False) -> int:
     """A dataset's epochs, or (words of your own, no Speech Commands) the many short epochs of a few
-    hundred clips: as the Train panel suggests."""
+    hundred clips, or an adaptation's: as the Train panel suggests."""
     from speechrnn.custom_word import small_data_epochs
     from speechrnn.data.spec import is_speech_commands_source
+    from speechrnn.voice_adaptation import ADAPT_EPOCHS
 
     if not words or any(is_speech_commands_source(str(source)) for source in args.data or ()):
         return DEFAULT_EPOCHS
-    return small_data_epochs(bool(args.init_from))
+    return ADAPT_EPOCHS if adapting else small_data_epochs(bool(args.init_from))
 
 
-def synth_plan(args: argparse.Namespace, words: tuple[str, ...] | None):
+def synth_plan(args: argparse.Namespace, words: tuple[str, ...] | None, adapting: bool = False):
     """The synthetic voices of ``--words`` to render into the run folder (a SynthPlan), or None;
     SpeechRNNError on a contradiction. By default (``--synth-voices`` not given) the Train panel's
-    number of voices with ``--words`` where a synthesizer is installed, else none (with a note)."""
+    number of voices with ``--words`` where a synthesizer is installed, else none (with a note);
+    none when the run adapts a model to new voices (:mod:`speechrnn.voice_adaptation`)."""
     import os
     import sys
     from pathlib import Path
@@ -280,6 +296,7 @@ def synth_plan(args: argparse.Namespace, words: tuple[str, ...] | None):
     from speechrnn.custom_word import SYNTH_VOICES_PER_WORD, SynthPlan
     from speechrnn.errors import SpeechRNNError
     from speechrnn.synth import find_engines, no_engine_message
+    from speechrnn.voice_adaptation import ADAPT_SYNTH_VOICES
 
     per_word = args.synth_voices
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun: every process would render into one folder
@@ -293,6 +310,8 @@ def synth_plan(args: argparse.Namespace, words: tuple[str, ...] | None):
         raise SpeechRNNError(f"--synth-voices: {no_engine_message()}")
     if per_word and processes > 1:
         raise SpeechRNNError(f"--synth-voices: {one_process}")
+    if per_word is None and adapting:
+        per_word = ADAPT_SYNTH_VOICES
     if per_word is None and words:
         per_word = SYNTH_VOICES_PER_WORD if find_engines() and processes == 1 else 0
         if not per_word and int(os.environ.get("RANK", "0")) == 0:
@@ -322,10 +341,12 @@ def words_without_clips(sources: list[str], words: tuple[str, ...]) -> list[str]
     return [word for word in words if word not in present]
 
 
-def negatives_config(args: argparse.Namespace, words: tuple[str, ...] | None):
-    """What ``--negatives``/``--confusables``/``--bundled-noise`` add; SpeechRNNError on contradictions."""
+def negatives_config(args: argparse.Namespace, words: tuple[str, ...] | None, adapting: bool = False):
+    """What ``--negatives``/``--confusables``/``--bundled-noise`` add (no similar words by default when
+    the run adapts a model to new voices); SpeechRNNError on contradictions."""
     from speechrnn.errors import SpeechRNNError
     from speechrnn.negatives import NegativesConfig
+    from speechrnn.voice_adaptation import ADAPT_CONFUSABLES
 
     mode = args.negatives or ("bundled" if words else "none")
     if mode == "bundled" and not words:
@@ -340,7 +361,8 @@ def negatives_config(args: argparse.Namespace, words: tuple[str, ...] | None):
     defaults = NegativesConfig()
     return NegativesConfig(
         bundled=mode == "bundled", noise=noise,
-        confusables_per_word=(args.confusables if args.confusables is not None else defaults.confusables_per_word)
+        confusables_per_word=(args.confusables if args.confusables is not None
+                              else ADAPT_CONFUSABLES if adapting else defaults.confusables_per_word)
         if mode == "bundled" else 0,
         unknown_pct=args.unknown_pct if args.unknown_pct is not None else defaults.unknown_pct,
         seed=args.seed)
@@ -449,8 +471,7 @@ def run_command(args: argparse.Namespace) -> int:
         if not args.data:
             raise SpeechRNNError("--data is required (a folder or speech-commands:v2), unless --resume")
         try:
-            data, features, model, augment, config, synth = _configs(args)
-            negatives = negatives_config(args, data.words)
+            data, features, model, augment, config, synth, negatives = _configs(args)
         except ValueError as exc:
             raise SpeechRNNError(str(exc)) from None
     token = CancelToken()

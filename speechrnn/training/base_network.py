@@ -30,6 +30,8 @@ class BaseNetwork:
     path: Path
     features: Any  # FeatureConfig
     model: Any  # ModelConfig
+    labels: tuple[str, ...] = ()
+    detection_threshold: float | None = None  # the threshold its training recorded (None: the default)
 
     def model_for(self, model: Any) -> Any:
         """``model`` (a run's ModelConfig) with this network's body: cell, size, input."""
@@ -41,10 +43,12 @@ def base_network(model: str | Path, assets_dir: str | Path | None = None) -> Bas
     (CheckpointError) if it is neither."""
     from speechrnn.bundled import resolve_model
     from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.recognizer import recorded_threshold
 
     path = resolve_model(model, assets_dir)
     checkpoint = load_checkpoint(path)
-    return BaseNetwork(path, checkpoint.feature_config, checkpoint.model_config)
+    return BaseNetwork(path, checkpoint.feature_config, checkpoint.model_config, tuple(checkpoint.labels),
+                       recorded_threshold(checkpoint.train_config))
 
 
 def describe_body(model: Any, features: Any) -> str:

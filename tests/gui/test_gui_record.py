@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import soundfile as sf
 from gui_support import speech
+from PySide6.QtCore import Qt
 
 from gui.panels.record import State
 from gui.panels.train import ONE_SPEAKER_NOTE
@@ -274,3 +275,22 @@ def test_a_folder_of_more_clips_than_takes_is_listed_without_opening_each(tmp_pa
     monkeypatch.setattr(record, "MAX_CHECKED_CLIPS", 2)
     readable, unreadable = record.ClipChecker().by_word(tmp_path)
     assert len(readable["up"]) == 3 and unreadable == {}
+
+
+def test_the_models_words_button_fills_in_the_words_of_the_model_in_use(qtbot, bundled_window, tmp_path):
+    """Takes of a model's own words teach it a voice (Train adapts it): one click types them, and the
+    button follows the model in use."""
+    window = bundled_window
+    panel = record_panel(qtbot, window, tmp_path, words="", takes=5)
+    digits = [label for label in window.ctx.model.labels if not label.startswith("_")]
+    assert len(digits) == 10 and panel.model_words_button.isEnabled()
+    qtbot.mouseClick(panel.model_words_button, Qt.MouseButton.LeftButton)
+    assert panel.words_edit.text() == ", ".join(digits) == window.ctx.settings.record_words
+    assert panel.take_progress.text() == "take 0 of 50"  # ten words, five takes each
+    assert "Start from" in panel.detail_label.text()
+
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate("commands")
+    assert "yes, no, one, two, three, nine" in panel.model_words_button.toolTip()
+    panel.use_model_words()
+    assert panel.words_edit.text() == "yes, no, one, two, three, nine"

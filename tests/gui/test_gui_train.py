@@ -138,8 +138,7 @@ def test_the_command_line_trains_a_custom_word_as_the_panel_does(qtbot, window, 
     words = ",".join(request.data.words)
     args = build_parser().parse_args(["train", "--data", str(recordings), "--words", words, "--init-from", "commands",
                                       "--out", str(tmp_path / "cli-run")])
-    data, features, model, augment, config, synth = cli_train._configs(args)
-    negatives = cli_train.negatives_config(args, data.words)
+    data, features, model, augment, config, synth, negatives = cli_train._configs(args)
 
     assert data.sources == (str(recordings), str(synth.out_dir))
     assert request.data.sources == (str(recordings), str(request.synth.out_dir))
@@ -158,6 +157,59 @@ def test_the_command_line_trains_a_custom_word_as_the_panel_does(qtbot, window, 
     from speechrnn.negatives import bundled_noise_dir
 
     assert request.data.noise_dirs == (str(bundled_noise_dir()),) and negatives.noise and not data.noise_dirs
+
+
+def test_takes_of_a_models_own_words_adapt_that_model_to_the_voice(qtbot, window, recordings, tmp_path, monkeypatch):
+    """Takes of words the start model already knows (here digits, from the Digits network) adapt it:
+    no synthetic voices or similar words, the adaptation's epochs and rate, the model's own threshold;
+    the panel says so, and `speechrnn train` with the same words builds the same run. Any other word
+    in the vocabulary makes it a custom-word run again."""
+    from speechrnn.cli import train as cli_train
+    from speechrnn.cli.main import build_parser
+    from speechrnn.custom_word import DETECTION_THRESHOLD, START_FROM_EPOCHS
+    from speechrnn.training.base_network import base_network
+    from speechrnn.voice_adaptation import ADAPT_EPOCHS, ADAPT_LR
+
+    monkeypatch.setattr("speechrnn.synth.find_engines", lambda *a: ["espeak-ng"])  # voices would be on
+    for word in ("yes", "no"):
+        shutil.rmtree(recordings / word)
+    panel = train_panel(window, recordings, tmp_path)
+    panel._restore_form()
+    panel._synth_engines = True
+    panel.use_synth.setChecked(True)
+    panel.start_combo.setCurrentIndex(panel.start_combo.findData("digits"))
+    panel._update_recordings()
+    assert panel.vocabulary_words() == ("nine", "one", "three", "two")
+    assert not panel.adapt_note.isHidden() and "the Digits model already knows" in panel.adapt_note.text()
+    assert not panel.use_synth.isEnabled() and panel.epochs_spin.value() == ADAPT_EPOCHS
+    request = panel.build_request()
+    base = base_network("digits")
+    assert request.synth is None and request.data.sources == (str(recordings),)
+    assert request.negatives.bundled and request.negatives.confusables_per_word == 0
+    assert (request.train.epochs, request.train.lr, request.train.init_from) == (ADAPT_EPOCHS, ADAPT_LR, str(base.path))
+    assert request.train.detection_threshold == base.detection_threshold  # the model's own (None: the default)
+
+    args = build_parser().parse_args(["train", "--data", str(recordings), "--words", "nine,one,three,two",
+                                      "--init-from", "digits", "--out", str(tmp_path / "cli-run")])
+    data, features, model, augment, config, synth, negatives = cli_train._configs(args)
+    assert synth is None and data.sources == request.data.sources and data.words == request.data.words
+    assert (features, model) == (request.features, request.model)
+    for field in ("epochs", "lr", "init_from", "detection_threshold"):
+        assert getattr(config, field) == getattr(request.train, field), field
+    assert (negatives.bundled, negatives.confusables_per_word) == (True, 0)
+
+    # a word the Digits model does not know: a custom-word run, as before
+    panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("typed"))
+    panel.words_edit.setText("one, lights")
+    assert panel.adapt_note.isHidden() and panel.use_synth.isEnabled()
+    assert panel.epochs_spin.value() == START_FROM_EPOCHS
+    request = panel.build_request()
+    assert request.synth is not None and request.negatives.confusables_per_word > 0
+    assert request.train.detection_threshold == DETECTION_THRESHOLD and request.train.lr != ADAPT_LR
+    args = build_parser().parse_args(["train", "--data", str(recordings), "--words", "one,lights",
+                                      "--init-from", "digits", "--out", str(tmp_path / "cli-run2")])
+    *_, config, synth, negatives = cli_train._configs(args)
+    assert synth is not None and negatives.confusables_per_word > 0 and config.epochs == START_FROM_EPOCHS
 
 
 def test_a_form_saved_before_the_voices_default_changed_takes_the_new_default(qtbot, window, recordings, tmp_path):
