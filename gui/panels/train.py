@@ -638,7 +638,7 @@ class TrainPanel(Panel):
         self.use_recordings.setChecked(form.get("recordings", True))
         if form.get("recordings_folder"):
             self.recordings_edit.setText(form["recordings_folder"])
-        self.use_synth.setChecked(form.get("synth", True) and self.use_synth.isEnabled())
+        self.use_synth.setChecked(form.get("synth", True) and self._synth_engines)
         voices = form.get("synth_per_word")
         if form.get("form_version", 1) < FORM_VERSION and voices == OLD_SYNTH_VOICES_DEFAULT:
             voices = None  # saved unasked (every form is saved on quitting) when 120 was the default
