@@ -90,7 +90,7 @@ OLD_SYNTH_VOICES_DEFAULT = 120
 COMBO_MIN_CHARS = 16  # combo boxes of the form shrink to this many characters
 SIDE_BY_SIDE_MIN_PX = 560  # the loss and accuracy charts side by side from this column width, else stacked
 RESULT_MARGIN_PX = 6
-FORM_MIN_PX = 410  # the form (its widest row plus a scroll bar); the rest of a 900-px window is the charts
+FORM_MIN_PX = 424  # the form (its widest row plus a scroll bar); the rest of a 900-px window is the charts
 ETA_MIN_FRACTION = 0.01  # no ETA before 1 % is done (too noisy)
 TRAIN_ON_FRAMES_TIP = ("Training is scored on every 10 ms frame of its training streams (words, the moments around "
                       "them, other words, background); validation on whole clips, as Listen hears them. The two "
@@ -111,7 +111,7 @@ NO_BREAK_SPACE, WORD_JOINER = "\u00a0", "\u2060"  # keep a log line's parts whol
 # import torch (a test checks them against AugmentConfig)
 AUGMENT_DEFAULTS = {"noise": True, "shift": True, "room": True, "gain": True, "speed": False, "vtlp": False,
                     "spec_augment": True}
-AUGMENT_COLUMNS = 4  # check boxes per row of the Augmentation grid
+AUGMENT_COLUMNS = 3  # check boxes per row of the Augmentation grid (4 widen the form past a 900-px window)
 # A word whose takes are all one person's is heard in far fewer new voices (bench.custom_word --real-voices,
 # "happy" said by about 300 real strangers: with 40 synthetic voices one speaker's takes 83.0-90.3 %, "cat"
 # 62.5 %; with the 120 of stops 28-37 one speaker's 4 takes 65.9-68.8 %, three speakers' 12 takes 79.2-83.7 %,
@@ -556,7 +556,7 @@ class TrainPanel(Panel):
             f"epochs: about {START_FROM_EPOCHS} are needed on a bundled model's network, {SMALL_DATA_EPOCHS} on "
             f"a new one. With Speech Commands about {DEFAULT_EPOCHS} do.")
         form.addRow("Epochs:", self.epochs_spin)
-        aug_grid = QGridLayout()  # two rows: seven check boxes in one would widen the form
+        aug_grid = QGridLayout()  # three rows: seven check boxes in one would widen the form
         aug_grid.setContentsMargins(0, 0, 0, 0)
         self.aug_noise = QCheckBox("noise")
         self.aug_noise.setToolTip("Mix background noise into training clips (0–20 dB SNR): the Noise folder, "

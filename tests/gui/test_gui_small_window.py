@@ -95,3 +95,21 @@ def test_at_900x600_with_the_no_microphone_banner_nothing_is_drawn_over_anything
     for view in (panel.waveform, panel.features, panel.memory):  # the y label is written whole
         metrics = QFontMetrics(view._small_font())
         assert view.plot_rect().height() >= metrics.horizontalAdvance(view.y_label), view.y_label
+
+
+def test_at_900x600_no_panel_cuts_off_the_right_edge_of_its_scrolled_form(qtbot, no_microphone, window):
+    """A scroll area that never scrolls sideways must be as wide as what it holds: else its right edge
+    (the Train form's Download button, its path fields) is cut off with no way to reach it."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QScrollArea
+
+    window.resize(*SMALL)
+    for key in ("listen", "record", "train", "evaluate", "models"):
+        window.show_panel(key)
+        panel = window.panels[key]
+        qtbot.wait(50)
+        for area in visible_widgets(panel, QScrollArea):
+            if area.horizontalScrollBarPolicy() != Qt.ScrollBarPolicy.ScrollBarAlwaysOff or area.widget() is None:
+                continue
+            needed = area.widget().minimumSizeHint().width()
+            assert needed <= area.viewport().width(), (key, needed, area.viewport().width())
