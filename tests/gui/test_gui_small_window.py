@@ -13,6 +13,15 @@ def visible_widgets(panel, kind):
     return [w for w in panel.findChildren(kind) if w.isVisibleTo(panel) and w.window().isVisible()]
 
 
+def small_panels(qtbot, window):
+    """(key, panel) of every panel, each shown in turn in a 900x600 window."""
+    window.resize(*SMALL)
+    for key in ("listen", "record", "train", "evaluate", "models"):
+        window.show_panel(key)
+        qtbot.wait(50)
+        yield key, window.panels[key]
+
+
 def overlaps(a, b) -> bool:
     from PySide6.QtCore import QRect
 
@@ -51,11 +60,7 @@ def test_the_clip_light_shows_the_whole_word(qtbot, no_microphone, window):
 
 def test_labels_are_not_cut_at_900x600(qtbot, no_microphone, window):
     """Single-line labels get at least the width of their text."""
-    window.resize(*SMALL)
-    for key in ("listen", "record", "train", "evaluate", "models"):
-        window.show_panel(key)
-        panel = window.panels[key]
-        qtbot.wait(50)
+    for key, panel in small_panels(qtbot, window):
         for label in visible_widgets(panel, QLabel):
             text = label.text()
             if not text or label.wordWrap() or "<" in text or "\n" in text or label.width() <= 1:
@@ -103,11 +108,7 @@ def test_at_900x600_no_panel_cuts_off_the_right_edge_of_its_scrolled_form(qtbot,
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QScrollArea
 
-    window.resize(*SMALL)
-    for key in ("listen", "record", "train", "evaluate", "models"):
-        window.show_panel(key)
-        panel = window.panels[key]
-        qtbot.wait(50)
+    for key, panel in small_panels(qtbot, window):
         for area in visible_widgets(panel, QScrollArea):
             if area.horizontalScrollBarPolicy() != Qt.ScrollBarPolicy.ScrollBarAlwaysOff or area.widget() is None:
                 continue
