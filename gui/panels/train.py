@@ -90,7 +90,7 @@ OLD_SYNTH_VOICES_DEFAULT = 120
 COMBO_MIN_CHARS = 16  # combo boxes of the form shrink to this many characters
 SIDE_BY_SIDE_MIN_PX = 560  # the loss and accuracy charts side by side from this column width, else stacked
 RESULT_MARGIN_PX = 6
-FORM_MIN_PX = 424  # the form (its widest row plus a scroll bar); the rest of a 900-px window is the charts
+FORM_MIN_PX = 410  # the form (its widest row plus a scroll bar); the rest of a 900-px window is the charts
 ETA_MIN_FRACTION = 0.01  # no ETA before 1 % is done (too noisy)
 TRAIN_ON_FRAMES_TIP = ("Training is scored on every 10 ms frame of its training streams (words, the moments around "
                       "them, other words, background); validation on whole clips, as Listen hears them. The two "
@@ -424,6 +424,7 @@ class TrainPanel(Panel):
         download_row = QHBoxLayout()
         self.download_status = QLabel()
         self.download_status.setProperty("role", "muted")
+        self.download_status.setWordWrap(True)  # "downloading… 1.2 of 2.4 GB" wraps instead of widening the form
         self.download_button = QPushButton("Download")
         self.download_button.setToolTip("Download and unpack it now (resumable; training would do it too)")
         self.download_button.clicked.connect(self.download)
@@ -585,7 +586,7 @@ class TrainPanel(Panel):
             check.setChecked(AUGMENT_DEFAULTS[field])
             aug_grid.addWidget(check, index // AUGMENT_COLUMNS, index % AUGMENT_COLUMNS)
         aug_grid.setColumnStretch(AUGMENT_COLUMNS, 1)
-        form.addRow("Augmentation:", aug_grid)
+        form.addRow("Augment:", aug_grid)
         out_row = QHBoxLayout()
         self.runs_edit = QLineEdit(self.ctx.settings.runs_folder)
         self.runs_edit.setToolTip("Each training run gets its own sub-folder here (best.pt, last.pt, metrics)")
@@ -594,7 +595,7 @@ class TrainPanel(Panel):
         runs_browse.clicked.connect(lambda: self._browse_into(self.runs_edit))
         out_row.addWidget(self.runs_edit, 1)
         out_row.addWidget(runs_browse)
-        form.addRow("Save runs in:", out_row)
+        form.addRow("Save in:", out_row)
         return box
 
     # ------------------------------------------------------------------------------ form state
