@@ -1,8 +1,8 @@
 """Teaching a model your voice: its own words, learned again from a few takes of yours.
 
-A run that starts from a model's network (``speechrnn train --init-from digits``, the Train panel's
-"Start from") with words that are all words of that model does not learn new words: it adapts the
-model to the voices of the takes. Its head keeps the model's rows for those words
+A run that starts from a bundled model's network (``speechrnn train --init-from digits``, the Train
+panel's "Start from") with words that are all words of that model does not learn new words: it
+adapts the model to the voices of the takes. Its head keeps the model's rows for those words
 (:func:`speechrnn.training.base_network.initial_weights`), so the run only has to move a network
 that already knows the words towards one more speaker and microphone.
 
@@ -26,6 +26,7 @@ people's words (22.9 per 100).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 # The schedule of an adaptation (see the module docstring for how it was chosen).
 ADAPT_EPOCHS = 40
@@ -35,11 +36,13 @@ ADAPT_CONFUSABLES = 0
 ADAPT_SYNTH_VOICES = 0
 
 
-def adapts(words: Iterable[str], base_labels: Iterable[str]) -> bool:
-    """Whether a run on ``words`` from a model of ``base_labels`` adapts that model to new voices:
-    it has words, and the model already says every one of them."""
+def adapts(words: Iterable[str], base: Any) -> bool:
+    """Whether a run on ``words`` from ``base`` (a :class:`~speechrnn.training.base_network.BaseNetwork`)
+    adapts that model to new voices: it is a bundled model, the run has words, and the model already
+    says every one of them. A model of your own keeps the recipe it was trained with (a custom word
+    learned to reject similar-sounding words, which an adaptation would no longer show it)."""
     words = tuple(words)
-    return bool(words) and set(words) <= set(base_labels)
+    return base.bundled is not None and bool(words) and set(words) <= set(base.labels)
 
 
 def adaptation_note(model_name: str, words: Iterable[str]) -> str:

@@ -111,6 +111,19 @@ def test_takes_of_the_digits_models_own_words_adapt_it(tmp_path, capsys, monkeyp
     assert train["detection_threshold"] is None  # the digits model's: the recognizer's default
     assert "detection threshold" not in out.split("listen:")[-1]
 
+    # a model of your own (here a copy of the digits model) keeps the custom-word recipe it learned with
+    import shutil
+
+    from speechrnn.cli import train as cli_train
+    from speechrnn.cli.main import build_parser
+
+    own = tmp_path / "my_digits.pt"
+    shutil.copy(bundled_model_path("digits"), own)
+    args = build_parser().parse_args(["train", "--data", str(takes), "--words", "one,two", "--init-from", str(own),
+                                      "--out", str(tmp_path / "own-run")])
+    *_, config, synth, negatives = cli_train._configs(args)
+    assert synth is not None and negatives.confusables_per_word > 0 and config.lr != ADAPT_LR
+
 
 def test_negatives_none_and_a_noise_folder_leave_only_what_was_given(tones, tmp_path, capsys):
     code, _, err = cli(capsys, "train", "--data", tones, "--words", "lights", "--negatives", "none",

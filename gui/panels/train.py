@@ -701,7 +701,7 @@ class TrainPanel(Panel):
 
         if self._base is None or self.vocab_combo.currentData() not in ("recorded", "typed"):
             return None
-        return self._base if adapts(self.vocabulary_words(), self._base.labels) else None
+        return self._base if adapts(self.vocabulary_words(), self._base) else None
 
     def _update_adaptation(self) -> None:
         """Say when the run adapts a model to a voice; its synthetic voices are then off."""

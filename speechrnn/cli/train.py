@@ -183,8 +183,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
                             "commands) with a new learning-rate schedule; the run takes its network and "
                             "features. On its labels: train a finished run further; on other words: its "
                             "network and a new head (a custom word learns from a network that has heard "
-                            "many voices); with --words that are all its words: adapts it to the voices of "
-                            "your takes (40 epochs at lr 0.001, no synthetic voices or similar words)")
+                            "many voices); a bundled model with --words that are all its words: adapts it to the "
+                            "voices of your takes (40 epochs at lr 0.001, no synthetic voices or similar words)")
     optim.add_argument("--frozen-layers", type=int, default=None, metavar="N",
                        help="with --init-from: the N lowest recurrent layers keep its weights, only the layers "
                             "above and the head learn (default 0: all learn)")
@@ -221,9 +221,9 @@ def _configs(args: argparse.Namespace):
 
     words = parse_words(args.words)
     base = base_network(args.init_from) if args.init_from else None
-    adapting = base is not None and adapts(words or (), base.labels)
+    adapting = base is not None and adapts(words or (), base)
     if adapting and int(os.environ.get("RANK", "0")) == 0:
-        print(f"note: {adaptation_note(bundled_name(base.path) or str(base.path), words)}", file=sys.stderr)
+        print(f"note: {adaptation_note(base.bundled, words)}", file=sys.stderr)
     silence = args.silence
     if silence is None and (args.objective or TrainConfig.objective) == "stream":
         silence = True  # the stream objective's background class: what every frame outside a word is

@@ -32,6 +32,7 @@ class BaseNetwork:
     model: Any  # ModelConfig
     labels: tuple[str, ...] = ()
     detection_threshold: float | None = None  # the threshold its training recorded (None: the default)
+    bundled: str | None = None  # its bundled name ("digits", "commands"), or None for any other checkpoint
 
     def model_for(self, model: Any) -> Any:
         """``model`` (a run's ModelConfig) with this network's body: cell, size, input."""
@@ -41,14 +42,14 @@ class BaseNetwork:
 def base_network(model: str | Path, assets_dir: str | Path | None = None) -> BaseNetwork:
     """A bundled name ("commands") or checkpoint path -> its features and network; a one-line error
     (CheckpointError) if it is neither."""
-    from speechrnn.bundled import resolve_model
+    from speechrnn.bundled import bundled_name, resolve_model
     from speechrnn.checkpoint import load_checkpoint
     from speechrnn.recognizer import recorded_threshold
 
     path = resolve_model(model, assets_dir)
     checkpoint = load_checkpoint(path)
     return BaseNetwork(path, checkpoint.feature_config, checkpoint.model_config, tuple(checkpoint.labels),
-                       recorded_threshold(checkpoint.train_config))
+                       recorded_threshold(checkpoint.train_config), bundled_name(path, assets_dir))
 
 
 def describe_body(model: Any, features: Any) -> str:
