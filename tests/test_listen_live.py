@@ -92,6 +92,23 @@ def test_a_listener_stopped_by_sigterm_lets_its_last_command_finish(virtual_mic,
     assert "Traceback" not in watched.output()
 
 
+def test_a_detections_command_starts_before_its_line_is_printed():
+    """Once "detected" is printed its command is running: a SIGTERM right after the line (what the test
+    above sends) must not find the command not yet started. --save-heard's "saved" line comes after."""
+    from speechrnn.cli.listen import announce
+
+    order = []
+
+    class View:
+        def detection(self, detection, stamp):
+            order.append(f"line {detection} {stamp}")
+
+    announce("yes", "12:00", View(), [lambda d: order.append(f"saved {d}")], lambda d: order.append(f"command {d}"))
+    assert order == ["command yes", "line yes 12:00", "saved yes"]
+    announce("no", "12:01", View(), [])
+    assert order[-1] == "line no 12:01"
+
+
 def long_file(tmp_path) -> tuple:
     """Noise with "yes" at 1 s and "two" at 4 s."""
     background = load_audio(sorted(NOISE.glob("*.wav"))[1], RATE)

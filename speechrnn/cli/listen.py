@@ -256,10 +256,9 @@ def run(args: argparse.Namespace) -> int:
         checkpoint = recognizer.checkpoint
         model = str(checkpoint.path) if checkpoint is not None and checkpoint.path is not None else ""
         command = DetectionCommand(command_table(args, recognizer.labels, model), model, report)
-        actions.append(command)
     try:
         if args.file:
-            return _listen_file(recognizer, args, view, actions)
+            return _listen_file(recognizer, args, view, actions, command)
         return _listen_live(recognizer, args, view, actions, command)
     finally:
         view.close()
@@ -267,7 +266,19 @@ def run(args: argparse.Namespace) -> int:
             command.close()
 
 
-def _listen_file(recognizer, args: argparse.Namespace, view: TerminalView, actions: list[Callable]) -> int:
+def announce(detection, stamp: str, view: TerminalView, actions: list[Callable], command=None) -> None:
+    """A detection's command starts, then its line is printed, then the other actions (--save-heard)
+    run: once "detected" is said its command is running, even if the listener is stopped right then
+    (a service manager's SIGTERM)."""
+    if command is not None:
+        command(detection)
+    view.detection(detection, stamp)
+    for act in actions:
+        act(detection)
+
+
+def _listen_file(recognizer, args: argparse.Namespace, view: TerminalView, actions: list[Callable],
+                 command=None) -> int:
     from speechrnn.audio.io import load_audio
 
     audio = load_audio(args.file, recognizer.sample_rate_hz)
@@ -279,9 +290,7 @@ def _listen_file(recognizer, args: argparse.Namespace, view: TerminalView, actio
     finish = (recognizer.flush() for _ in range(1))  # after the pushes: the file's last word is decided too
     for found in itertools.chain(pushes, finish):
         for detection in found:
-            view.detection(detection, clock(detection.time_s))
-            for act in actions:
-                act(detection)
+            announce(detection, clock(detection.time_s), view, actions, command)
             count += 1
     print(f"{count} detection(s) in {audio.size / recognizer.sample_rate_hz:.1f} s of {args.file}", file=sys.stderr)
     return 0
@@ -320,9 +329,7 @@ def _listen_live(recognizer, args: argparse.Namespace, view: TerminalView, actio
                 print(f"listening again on {mic.device.name}", file=sys.stderr)
                 continue
             for detection in recognizer.push(samples):
-                view.detection(detection, clock())
-                for act in actions:
-                    act(detection)
+                announce(detection, clock(), view, actions, command)
             if command is not None:
                 command.reap()  # a failed command is said soon after it ends, not at the next word
             view.update(recognizer)
