@@ -48,7 +48,7 @@ from gui.widgets.level_meter import LevelMeter
 from gui.widgets.plots import ThemedPlot
 from speechrnn.audio.io import audio_problem, load_audio
 from speechrnn.data.layout import clips_by_word
-from speechrnn.data.spec import SILENCE, UNKNOWN
+from speechrnn.data.spec import UNKNOWN
 from speechrnn.errors import DeviceError, SpeechRNNError
 from speechrnn.features import FeatureConfig
 from speechrnn.record import CLIP_MARGIN_S, RecordingSession, Take, process_take, safe_speaker, save_take
@@ -424,8 +424,10 @@ class RecordPanel(Panel):
         self.ctx.notify.status.emit(f"Deleted {len(paths)} clip(s)")
 
     def model_words(self) -> list[str]:
-        """The words of the model in use (not its _silence_ / _unknown_)."""
-        return [label for label in self.ctx.model.labels if label not in (SILENCE, UNKNOWN)]
+        """The words of the model in use (not its _silence_ / _unknown_), as Listen's Actions offer them."""
+        from speechrnn.recognizer import is_background
+
+        return [label for label in self.ctx.model.labels if not is_background(label)]
 
     def _update_model_words_button(self) -> None:
         words = self.model_words()

@@ -111,6 +111,8 @@ NO_BREAK_SPACE, WORD_JOINER = "\u00a0", "\u2060"  # keep a log line's parts whol
 # import torch (a test checks them against AugmentConfig)
 AUGMENT_DEFAULTS = {"noise": True, "shift": True, "room": True, "gain": True, "speed": False, "vtlp": False,
                     "spec_augment": True}
+ADAPT_SYNTH_TIP = ("Off: these are words the chosen model already knows, so training adapts it to your voice "
+                   "(the note under Start from); synthetic voices would teach it to reject its own words")
 AUGMENT_COLUMNS = 3  # check boxes per row of the Augmentation grid (4 widen the form past a 900-px window)
 # A word whose takes are all one person's is heard in far fewer new voices (bench.custom_word --real-voices,
 # "happy" said by about 300 real strangers: with 40 synthetic voices one speaker's takes 83.0-90.3 %, "cat"
@@ -389,6 +391,7 @@ class TrainPanel(Panel):
         from speechrnn.synth import find_engines, no_engine_message
 
         self._synth_engines = bool(find_engines())
+        self._synth_tip = self.use_synth.toolTip()
         if not self._synth_engines:
             self.use_synth.setEnabled(False)
             self.synth_spin.setEnabled(False)
@@ -718,6 +721,8 @@ class TrainPanel(Panel):
         self.adapt_note.setVisible(base is not None)
         for widget in (self.use_synth, self.synth_spin):
             widget.setEnabled(self._synth_engines and base is None)
+            if self._synth_engines:  # else the tooltip says why no voices can be rendered
+                widget.setToolTip(ADAPT_SYNTH_TIP if base is not None else self._synth_tip)
         self._suggest_epochs()
 
     @staticmethod

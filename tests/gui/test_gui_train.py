@@ -182,6 +182,7 @@ def test_takes_of_a_models_own_words_adapt_that_model_to_the_voice(qtbot, window
     assert panel.vocabulary_words() == ("nine", "one", "three", "two")
     assert not panel.adapt_note.isHidden() and "the Digits model already knows" in panel.adapt_note.text()
     assert not panel.use_synth.isEnabled() and panel.epochs_spin.value() == ADAPT_EPOCHS
+    assert "adapts it to your voice" in panel.use_synth.toolTip()
     request = panel.build_request()
     base = base_network("digits")
     assert request.synth is None and request.data.sources == (str(recordings),)
@@ -202,6 +203,7 @@ def test_takes_of_a_models_own_words_adapt_that_model_to_the_voice(qtbot, window
     panel.vocab_combo.setCurrentIndex(panel.vocab_combo.findData("typed"))
     panel.words_edit.setText("one, lights")
     assert panel.adapt_note.isHidden() and panel.use_synth.isEnabled()
+    assert "adapts" not in panel.use_synth.toolTip()
     assert panel.epochs_spin.value() == START_FROM_EPOCHS
     request = panel.build_request()
     assert request.synth is not None and request.negatives.confusables_per_word > 0
