@@ -40,6 +40,11 @@ STREAM_TAIL_MS = 600.0
 # The running mean is computed as a (T, T) matrix product per block of this many frames (exact;
 # bounded memory on long inputs).
 RUNNING_MEAN_BLOCK_FRAMES = 512
+# The spectral front-end: two convolutions along frequency (kernel widths in mel bands), each
+# followed by a max-pool of this many bands; its outputs per frame: channels x bands / 4.
+SPECTRAL_KERNEL_BANDS = (5, 3)
+SPECTRAL_POOL_BANDS = 2
+SPECTRAL_POOL_TOTAL = SPECTRAL_POOL_BANDS ** len(SPECTRAL_KERNEL_BANDS)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,12 @@ class ModelConfig:
     # > 0: subtract an exponential running mean of the normalised features with this time constant
     # (frames) before the network reads them; 0: off
     running_mean_frames: int = 0
+    # > 0: a convolution over the frequency axis of each frame, with this many channels (see
+    # SpectralFrontEnd): the features' log-mel envelope, recovered from the MFCC by the inverse DCT
+    # over ``spectral_bands`` mel bands, read by two small filters that slide along frequency; what
+    # they find joins the features at the RNN's input. Per frame, so streaming is unchanged. 0: off
+    spectral_conv_channels: int = 0
+    spectral_bands: int = 40  # the mel bands the features' MFCC were computed from
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -83,6 +94,18 @@ class ModelConfig:
             raise ValueError("hidden and layers must be positive")
         if self.running_mean_frames < 0:
             raise ValueError("running_mean_frames must not be negative")
+        if self.spectral_conv_channels < 0:
+            raise ValueError("spectral_conv_channels must not be negative")
+        if self.spectral_conv_channels and not (self.input_dim <= self.spectral_bands
+                                                and self.spectral_bands % SPECTRAL_POOL_TOTAL == 0):
+            raise ValueError(f"spectral_bands ({self.spectral_bands}) must be a multiple of {SPECTRAL_POOL_TOTAL} "
+                             f"and at least the {self.input_dim} features (MFCC) per frame")
+
+    @property
+    def rnn_input_dim(self) -> int:
+        """What the RNN reads per frame: the features, and the spectral front-end's outputs if any."""
+        extra = self.spectral_conv_channels * (self.spectral_bands // SPECTRAL_POOL_TOTAL)
+        return self.input_dim + extra
 
     @property
     def directions(self) -> int:
@@ -97,14 +120,52 @@ class ModelConfig:
         return round(sample_rate_hz * STREAM_TAIL_MS / 1000) if self.objective == "stream" else 0
 
 
+class SpectralFrontEnd(nn.Module):
+    """Filters that slide along the frequency axis of each frame (a CRNN's convolutional front, per
+    frame: no context in time, so the carried state and chunk-independence stay as they are).
+
+    MFCC are the orthonormal DCT of the log-mel bands, so the DCT's transpose brings back the
+    band envelope (smoothed where coefficients were dropped): a spectrum in dB along a frequency
+    axis. A formant that sits a few bands higher in a smaller voice moves the filters' response
+    along that axis instead of changing every coefficient, and max-pooling over neighbouring bands
+    lets the network read it the same.
+    """
+
+    def __init__(self, coefficients: int, bands: int, channels: int):
+        super().__init__()
+        import torchaudio.functional as AF
+
+        self.register_buffer("inverse_dct", AF.create_dct(coefficients, bands, norm="ortho").T.contiguous(),
+                             persistent=False)  # (coefficients, bands)
+        self.bands = bands
+        layers: list[nn.Module] = []
+        width = 1
+        for kernel in SPECTRAL_KERNEL_BANDS:
+            layers += [nn.Conv1d(width, channels, kernel, padding=kernel // 2), nn.ReLU(),
+                       nn.MaxPool1d(SPECTRAL_POOL_BANDS)]
+            width = channels
+        self.convs = nn.Sequential(*layers)
+
+    def forward(self, centered: torch.Tensor, feature_std: torch.Tensor) -> torch.Tensor:
+        """(B, T, coefficients) features minus their training mean -> (B, T, channels * bands / 4)."""
+        envelope = centered @ self.inverse_dct  # dB about the training set's mean spectrum
+        # the bands' typical spread: an orthonormal DCT keeps the coefficients' total variance
+        envelope = envelope / torch.sqrt((feature_std**2).sum() / self.bands)
+        batch, frames = envelope.shape[0], envelope.shape[1]
+        out = self.convs(envelope.reshape(batch * frames, 1, self.bands))
+        return out.reshape(batch, frames, -1)
+
+
 class RNNClassifier(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
         self.register_buffer("feature_mean", torch.zeros(config.input_dim))
         self.register_buffer("feature_std", torch.ones(config.input_dim))
+        self.spectral = (SpectralFrontEnd(config.input_dim, config.spectral_bands, config.spectral_conv_channels)
+                         if config.spectral_conv_channels else None)
         kwargs = dict(
-            input_size=config.input_dim,
+            input_size=config.rnn_input_dim,
             hidden_size=config.hidden,
             num_layers=config.layers,
             batch_first=True,
@@ -166,6 +227,8 @@ class RNNClassifier(nn.Module):
             mean = state[self.recurrent_state_size - 1] if state is not None else x.new_zeros(1, x.shape[0], x.shape[2])
             x, new_mean = self.subtract_running_mean(x, mean)
             running = (new_mean,)
+        if self.spectral is not None:
+            x = torch.cat([x, self.spectral(x * self.feature_std, self.feature_std)], dim=-1)
         outputs, new = self.rnn(x, recurrent)
         new_state = (new,) if self.config.cell != "lstm" else tuple(new)
         return outputs, new_state + running

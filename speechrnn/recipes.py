@@ -152,6 +152,9 @@ class Recipe:
     # source of their own (hard-negative mining, mine_hard_negatives); "" = none
     hard_negatives_from: str = ""
     snr_db_test: float = 10.0
+    # the live detector's threshold recorded in the model (TrainConfig.detection_threshold), chosen on
+    # the validation streams (bench.recipe_streams --threshold); None: the recognizer's default
+    detection_threshold: float | None = None
     extra_train: dict = field(default_factory=dict)  # more TrainConfig fields, by name
     extra_augment: dict = field(default_factory=dict)  # more AugmentConfig fields, by name
     extra_features: dict = field(default_factory=dict)  # more FeatureConfig fields, by name
@@ -601,7 +604,8 @@ def recipe_configs(recipe: Recipe):
     from speechrnn.training import TrainConfig
 
     feature_config = _config(FeatureConfig, f_max_hz=recipe.f_max_hz, n_mfcc=recipe.n_mfcc, **recipe.extra_features)
-    model_config = _config(ModelConfig, num_classes=2, input_dim=feature_config.feature_dim, cell=recipe.cell,
+    model_config = _config(ModelConfig, num_classes=2, input_dim=feature_config.feature_dim,
+                           spectral_bands=feature_config.n_mels, cell=recipe.cell,
                            hidden=recipe.hidden, layers=recipe.layers, dropout=recipe.dropout,
                            pooling=recipe.pooling, **recipe.extra_model)
     extra_train = dict(recipe.extra_train)
@@ -725,6 +729,9 @@ def _score_and_record(recipe: Recipe, data, model_path: Path, out_path: str | Pa
     ckpt = load_checkpoint(model_path)
     ckpt.recipe = recipe.NAME
     ckpt.extra = {}
+    if recipe.detection_threshold is not None:
+        ckpt.train_config = {**ckpt.train_config,
+                             "train": {**ckpt.train_config.get("train", {}), "detection_threshold": recipe.detection_threshold}}
     if "testing" in metrics and "test_accuracy" not in ckpt.metrics:  # an ensemble: no training run tested it
         clean = metrics["testing"]["clean"]
         ckpt.metrics["test_accuracy"], ckpt.metrics["test_clips"] = clean["all"]["accuracy"], clean["all"]["clips"]

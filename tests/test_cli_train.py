@@ -54,6 +54,30 @@ def test_train_writes_a_run_and_prints_where_the_model_is(tones, tmp_path, capsy
     assert settings["augment"]["speed"] is False  # speed perturbation is asked for (--speed)
 
 
+def test_a_spectral_front_end_is_asked_for_kept_by_runs_started_from_it_and_refused_on_log_mel(tones, tmp_path,
+                                                                                                 capsys):
+    code, _, _ = cli(capsys, "train", "--data", tones, "--epochs", "1", "--spectral-conv", "4", "--n-mfcc", "13",
+                     "--out", tmp_path / "conv", "--cache-dir", tmp_path / "cache", *TINY)
+    assert code == 0
+    code, out, _ = cli(capsys, "info", tmp_path / "conv" / "best.pt")
+    assert code == 0 and "model: spectral conv 4 > GRU 1x16" in out
+    # a run from it keeps the front-end and its weights (no --spectral-conv given)
+    code, out, _ = cli(capsys, "train", "--data", tones, "--epochs", "1", "--init-from", tmp_path / "conv" / "best.pt",
+                       "--out", tmp_path / "again", "--cache-dir", tmp_path / "cache", *TINY)
+    assert code == 0, out
+    settings = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert settings["model"]["spectral_conv_channels"] == 4 and settings["model"]["spectral_bands"] == 40
+    # asking for another front-end than the network has says what differs
+    code, _, err = cli(capsys, "train", "--data", tones, "--epochs", "1", "--init-from", tmp_path / "conv" / "best.pt",
+                       "--spectral-conv", "0", "--out", tmp_path / "other", "--cache-dir", tmp_path / "cache", *TINY)
+    assert_one_line_error(code, err, "cannot start from this model", "(spectral conv 4 > GRU 1x16 on 13 mfcc",
+                          "vs GRU 1x16 on 13 mfcc")
+    code, _, err = cli(capsys, "train", "--data", tones, "--epochs", "1", "--spectral-conv", "4", "--kind", "logmel",
+                       "--out", tmp_path / "logmel", "--cache-dir", tmp_path / "cache", *TINY)
+    assert_one_line_error(code, err, "spectral front-end reads MFCC")
+    assert not (tmp_path / "logmel" / "best.pt").exists()
+
+
 @pytest.mark.parametrize("name", ["speed", "vtlp"])
 def test_a_perturbation_is_asked_for_with_its_range(name, tones, tmp_path, capsys):
     """--speed (played faster or slower) and --vtlp (formants moved, pitch and pace kept)."""

@@ -77,9 +77,10 @@ def check_graphs(checkpoint: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("config", [
     dict(cell="gru"),
     dict(cell="gru", running_mean_frames=20),
+    dict(cell="gru", spectral_conv_channels=4),
     pytest.param(dict(cell="lstm", pooling="attention"), marks=pytest.mark.slow),
     pytest.param(dict(cell="rnn", pooling="mean"), marks=pytest.mark.slow),
-], ids=["gru-last", "gru-running-mean", "lstm-attention", "rnn-mean"])
+], ids=["gru-last", "gru-running-mean", "gru-spectral-conv", "lstm-attention", "rnn-mean"])
 def test_onnx_and_torchscript_match_pytorch(config, tmp_path):
     check_graphs(random_checkpoint(tmp_path / "model.pt", **config), tmp_path)
 

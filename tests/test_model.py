@@ -1,5 +1,7 @@
 """RNNClassifier: carried state is the network's memory, so chunked == whole."""
 
+import math
+
 import pytest
 import torch
 
@@ -132,3 +134,83 @@ def test_config_validation():
         ModelConfig(num_classes=3, pooling="max")
     with pytest.raises(ValueError, match="2 classes"):
         ModelConfig(num_classes=1)
+
+
+# ------------------------------------------------------------------------- spectral front-end
+def _spectral_model(**kwargs) -> RNNClassifier:
+    torch.manual_seed(0)
+    config = ModelConfig(num_classes=5, input_dim=13, spectral_conv_channels=8, **kwargs)
+    model = RNNClassifier(config).eval()
+    model.set_normalization(torch.randn(13) * 5, torch.rand(13) * 10 + 1)
+    return model
+
+
+@pytest.mark.parametrize("objective", ["clip", "stream"])
+def test_a_spectral_front_end_keeps_chunked_equal_to_whole(objective):
+    kwargs = dict(objective="stream", pooling="last", background_class=0) if objective == "stream" else {}
+    model = _spectral_model(**kwargs)
+    assert model.config.rnn_input_dim == 13 + 8 * 40 // 4 and model.rnn.input_size == model.config.rnn_input_dim
+    frames = torch.randn(2, 40, 13) * 10
+    with torch.no_grad():
+        whole, _ = model.forward_frames(frames)
+        pieces, state = [], None
+        for start, stop in [(0, 1), (1, 17), (17, 40)]:
+            out, state = model.forward_frames(frames[:, start:stop], state)
+            pieces.append(out)
+    torch.testing.assert_close(torch.cat(pieces, dim=1), whole, atol=STATE_ATOL, rtol=0)
+
+
+def test_the_spectral_front_end_reads_the_log_mel_bands_the_mfcc_came_from():
+    """Its inverse DCT undoes the feature module's DCT: 40 MFCC of a real word give back the word's
+    40 log-mel bands; 13 give their smoothed envelope (what a microphone's colouring or a formant
+    looks like), close to the bands."""
+    from speechrnn.audio.io import load_audio
+    from speechrnn.features import FeatureConfig, FeatureExtractor
+    from speechrnn.model import SpectralFrontEnd
+
+    wave = torch.from_numpy(load_audio("tests/data/speech_commands/no/563aa4e6_nohash_2.wav", 16000))
+    log_mel = FeatureExtractor(FeatureConfig(kind="logmel"))(wave)[0]
+    for coefficients in (40, 13):
+        mfcc = FeatureExtractor(FeatureConfig(kind="mfcc", n_mfcc=coefficients))(wave)[0]
+        envelope = mfcc @ SpectralFrontEnd(coefficients, 40, channels=1).inverse_dct
+        error = (envelope - log_mel).abs()
+        if coefficients == 40:
+            assert error.max() < 1e-3
+        else:  # the fine structure (pitch harmonics) is gone, the shape stays: within a few dB
+            assert error.mean() < 4.0 and torch.corrcoef(torch.stack([envelope.flatten(), log_mel.flatten()]))[0, 1] > 0.9
+
+
+def test_a_spectrum_moved_up_the_bands_moves_what_the_front_end_finds():
+    """The filters slide along frequency: the same shape four bands higher (one step of the two
+    pools) gives the same outputs one pooled band higher, away from the edges."""
+    from speechrnn.model import SPECTRAL_POOL_TOTAL, SpectralFrontEnd
+
+    torch.manual_seed(0)
+    front = SpectralFrontEnd(40, 40, channels=4).eval()
+    shape = torch.zeros(1, 1, 40)
+    shape[..., 8:20] = torch.hann_window(12, periodic=False) * 20  # a formant, in dB over the mean
+    moved = torch.roll(shape, SPECTRAL_POOL_TOTAL, dims=-1)
+    identity = front.inverse_dct.T  # feed bands directly: envelope = bands
+    std = torch.full((40,), math.sqrt(40.0 / 40))  # a unit scale
+    with torch.no_grad():
+        here = front(shape @ identity, std).reshape(4, 10)
+        there = front(moved @ identity, std).reshape(4, 10)
+    torch.testing.assert_close(there[:, 2:8], here[:, 1:7], atol=1e-4, rtol=0)
+    assert not torch.allclose(there, here)
+
+
+def test_gradients_reach_the_spectral_front_end():
+    model = _spectral_model().train()
+    logits, _ = model(torch.randn(4, 12, 13) * 10)
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 3])).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.spectral.parameters())
+
+
+def test_spectral_front_end_config_validation():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        ModelConfig(num_classes=3, input_dim=13, spectral_conv_channels=8, spectral_bands=42)
+    with pytest.raises(ValueError, match="at least the 40 features"):
+        ModelConfig(num_classes=3, input_dim=40, spectral_conv_channels=8, spectral_bands=32)
+    with pytest.raises(ValueError, match="must not be negative"):
+        ModelConfig(num_classes=3, spectral_conv_channels=-1)
+    assert ModelConfig(num_classes=3, input_dim=13).rnn_input_dim == 13

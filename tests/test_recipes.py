@@ -345,11 +345,16 @@ def test_build_recipe_writes_a_commands_model_with_its_recipe_sources_and_held_o
     # the recipe's model as an ensemble of two of its networks: scored and recorded as its own
     from speechrnn.recipes import build_ensemble
 
-    other = dataclasses.replace(recipe, seed=1)
+    # (the other network with a spectral front-end; the ensemble records the threshold chosen for it)
+    from speechrnn.recognizer import recorded_threshold
+
+    other = dataclasses.replace(recipe, seed=1, extra_model={"spectral_conv_channels": 4})
     run_to_end(build_recipe(other, tmp_path / "other.pt", run_name="other"))
-    combined = run_to_end(build_ensemble(recipe, [tmp_path / "commands.pt", tmp_path / "other.pt"],
-                                         tmp_path / "both.pt"))
+    combined = run_to_end(build_ensemble(dataclasses.replace(recipe, detection_threshold=0.62),
+                                         [tmp_path / "commands.pt", tmp_path / "other.pt"], tmp_path / "both.pt"))
     both = load_checkpoint(tmp_path / "both.pt")
+    assert [(c.spectral_conv_channels, c.spectral_bands) for c in both.network_configs] == [(0, 40), (4, 40)]
+    assert recorded_threshold(both.train_config) == 0.62 and recorded_threshold(ckpt.train_config) is None
     assert len(both.members) == 1 and both.recipe == "commands" and both.data["recipe"]["name"] == "commands"
     assert [m["path"] for m in both.data["ensemble"]] == [str(tmp_path / "commands.pt"), str(tmp_path / "other.pt")]
     clean = combined["testing"]["clean"]

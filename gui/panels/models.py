@@ -126,6 +126,12 @@ def log_ticks(low: float, high: float) -> list[tuple[float, str]]:
     return ticks
 
 
+def _front_end(model_config: dict) -> str:
+    """"spectral conv 16 → " for a network with a spectral front-end (ModelConfig.spectral_conv_channels)."""
+    channels = model_config.get("spectral_conv_channels")
+    return f"spectral conv {channels} → " if channels else ""
+
+
 class GradientPlot(ThemedPlot):
     def __init__(self, parent=None):
         super().__init__("Gradient reaching each past frame (relative to the last frame)", interactive=True,
@@ -413,10 +419,10 @@ class ModelsPanel(Panel):
         direction = "bidirectional " if mc.get("bidirectional") else ""
         others = [member.get("model_config", {}) for member in summary.get("members", [])]
         ensemble = (f"ensemble of {1 + len(others)} networks averaged (the first shown; then "
-                    + ", ".join(f"{str(m.get('cell', '?')).upper()} {m.get('layers', '?')} × {m.get('hidden', '?')}"
-                                for m in others) + "): ") if others else ""
+                    + ", ".join(f"{_front_end(m)}{str(m.get('cell', '?')).upper()} {m.get('layers', '?')} × "
+                                f"{m.get('hidden', '?')}" for m in others) + "): ") if others else ""
         self.arch_label.setText(
-            f"{ensemble}{direction}{str(mc.get('cell', '?')).upper()}, {mc.get('layers', '?')} layer(s) × "
+            f"{ensemble}{_front_end(mc)}{direction}{str(mc.get('cell', '?')).upper()}, {mc.get('layers', '?')} layer(s) × "
             f"{mc.get('hidden', '?')} units, {mc.get('pooling', '?')} pooling, "
             f"{summary.get('parameters', 0):,} parameters  ·  {fc.get('kind', '?').upper()} "
             f"{fc.get('n_mfcc' if fc.get('kind') == 'mfcc' else 'n_mels', '?')} × "

@@ -17,7 +17,8 @@ from typing import Any
 from speechrnn.errors import SpeechRNNError
 
 # what two networks must share for one to start from the other's weights
-BODY_FIELDS = ("input_dim", "cell", "hidden", "layers", "bidirectional", "nonlinearity")
+BODY_FIELDS = ("input_dim", "cell", "hidden", "layers", "bidirectional", "nonlinearity", "spectral_conv_channels",
+               "spectral_bands")
 # weights a model on other labels or another read-out does not share: the head, attention pooling
 HEAD = "head."
 OWN_WEIGHT_PREFIXES = (HEAD, "attention.")
@@ -53,8 +54,10 @@ def base_network(model: str | Path, assets_dir: str | Path | None = None) -> Bas
 
 
 def describe_body(model: Any, features: Any) -> str:
-    """"GRU 2x128 on 13 mfcc, 20-7600 Hz": what a run that starts from another model must share."""
-    return (f"{model.cell.upper()} {model.layers}x{model.hidden} on {features.feature_dim} {features.kind}, "
+    """"GRU 2x128 on 13 mfcc, 20-7600 Hz" ("spectral conv 16 > GRU 2x128 on ..." with a spectral
+    front-end): what a run that starts from another model must share."""
+    front = f"spectral conv {model.spectral_conv_channels} > " if model.spectral_conv_channels else ""
+    return (f"{front}{model.cell.upper()} {model.layers}x{model.hidden} on {features.feature_dim} {features.kind}, "
             f"{features.f_min_hz:g}-{features.f_max_hz:g} Hz")
 
 

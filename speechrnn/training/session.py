@@ -205,8 +205,12 @@ class _Session:
         if self.resumed_labels is not None and self.labels != self.resumed_labels:
             raise SpeechRNNError(f"{self.out_dir}: the data's labels changed since the run started "
                                  f"({', '.join(self.resumed_labels)} -> {', '.join(self.labels)})")
+        if self.model_config.spectral_conv_channels and self.feature_config.kind != "mfcc":
+            raise SpeechRNNError("a spectral front-end reads MFCC (it inverts their DCT): use --kind mfcc, or no "
+                                 "--spectral-conv")
         self.model_config = dataclasses.replace(self.model_config, num_classes=len(self.labels),
-                                                input_dim=self.feature_config.feature_dim)
+                                                input_dim=self.feature_config.feature_dim,
+                                                spectral_bands=self.feature_config.n_mels)
         if self.config.objective == "stream":
             self.model_config = dataclasses.replace(self.model_config, pooling="last", bidirectional=False,
                                                     objective="stream", background_class=self._background_class())

@@ -226,6 +226,24 @@ def test_an_ensemble_is_shown_as_its_networks_and_listens(qtbot, window, tmp_pat
                     and type(listen.recognizer.model).__name__ == "EnsembleClassifier", timeout=30000)
 
 
+def test_a_spectral_front_end_is_named_before_the_network_it_feeds(qtbot, window, tmp_path):
+    from speechrnn.checkpoint import combine_checkpoints, save_checkpoint
+    from test_export import random_checkpoint
+
+    stream = dict(objective="stream", pooling="last", background_class=0)
+    conv = random_checkpoint(tmp_path / "conv.pt", spectral_conv_channels=4, **stream)
+    plain = random_checkpoint(tmp_path / "plain.pt", **stream)
+    panel = models_panel(window)
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(conv)
+    assert panel.arch_label.text().startswith("spectral conv 4 → GRU, 2 layer(s) × 16 units")
+    both = save_checkpoint(combine_checkpoints([plain, conv]), tmp_path / "both.pt")
+    with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
+        window.ctx.model.activate(both)
+    assert panel.arch_label.text().startswith("ensemble of 2 networks averaged (the first shown; then spectral conv 4 "
+                                              "→ GRU 2 × 16): GRU, 2 layer(s) × 16 units")
+
+
 def test_runs_of_the_same_name_are_told_apart(qtbot, window, digits_model, tmp_path):
     """Two trainings of the same words on one day share a run name ("lights-gru2x128-20261205/best.pt")
     in different folders: the recent list and the model chooser name them by their folders."""
