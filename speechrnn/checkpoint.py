@@ -54,9 +54,7 @@ class Checkpoint:
     def architecture(self) -> str:
         """The networks' shapes: ``GRU 2x128``, or ``GRU 2x128 + GRU 2x192`` for an ensemble; ``spectral
         conv 16 > GRU 2x128`` with a spectral front-end."""
-        return " + ".join((f"spectral conv {c.spectral_conv_channels} > " if c.spectral_conv_channels else "")
-                          + f"{c.cell.upper()} {c.layers}x{c.hidden}" + (" bidirectional" if c.bidirectional else "")
-                          for c in self.network_configs)
+        return " + ".join(config.shape for config in self.network_configs)
 
     def build_network(self, config: ModelConfig | None = None, state_dict: dict | None = None,
                       device: str | torch.device = "cpu") -> RNNClassifier:

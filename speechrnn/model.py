@@ -108,6 +108,13 @@ class ModelConfig:
         return self.input_dim + extra
 
     @property
+    def shape(self) -> str:
+        """"GRU 2x128"; "spectral conv 16 > GRU 2x128" with a spectral front-end; "... bidirectional"."""
+        front = f"spectral conv {self.spectral_conv_channels} > " if self.spectral_conv_channels else ""
+        direction = " bidirectional" if self.bidirectional else ""
+        return f"{front}{self.cell.upper()} {self.layers}x{self.hidden}{direction}"
+
+    @property
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
 

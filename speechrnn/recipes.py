@@ -730,8 +730,8 @@ def _score_and_record(recipe: Recipe, data, model_path: Path, out_path: str | Pa
     ckpt.recipe = recipe.NAME
     ckpt.extra = {}
     if recipe.detection_threshold is not None:
-        ckpt.train_config = {**ckpt.train_config,
-                             "train": {**ckpt.train_config.get("train", {}), "detection_threshold": recipe.detection_threshold}}
+        train = {**ckpt.train_config.get("train", {}), "detection_threshold": recipe.detection_threshold}
+        ckpt.train_config = {**ckpt.train_config, "train": train}
     if "testing" in metrics and "test_accuracy" not in ckpt.metrics:  # an ensemble: no training run tested it
         clean = metrics["testing"]["clean"]
         ckpt.metrics["test_accuracy"], ckpt.metrics["test_clips"] = clean["all"]["accuracy"], clean["all"]["clips"]

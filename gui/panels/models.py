@@ -422,7 +422,8 @@ class ModelsPanel(Panel):
                     + ", ".join(f"{_front_end(m)}{str(m.get('cell', '?')).upper()} {m.get('layers', '?')} × "
                                 f"{m.get('hidden', '?')}" for m in others) + "): ") if others else ""
         self.arch_label.setText(
-            f"{ensemble}{_front_end(mc)}{direction}{str(mc.get('cell', '?')).upper()}, {mc.get('layers', '?')} layer(s) × "
+            f"{ensemble}{_front_end(mc)}{direction}{str(mc.get('cell', '?')).upper()}, "
+            f"{mc.get('layers', '?')} layer(s) × "
             f"{mc.get('hidden', '?')} units, {mc.get('pooling', '?')} pooling, "
             f"{summary.get('parameters', 0):,} parameters  ·  {fc.get('kind', '?').upper()} "
             f"{fc.get('n_mfcc' if fc.get('kind') == 'mfcc' else 'n_mels', '?')} × "

@@ -247,8 +247,9 @@ def _configs(args: argparse.Namespace):
     defaults = base.model if base else ModelConfig  # the class attributes are the defaults
     body = {name: getattr(args, name) if getattr(args, name) is not None else getattr(defaults, name)
             for name in ("cell", "hidden", "layers", "spectral_conv_channels")}
-    model = ModelConfig(num_classes=2, input_dim=features.feature_dim, spectral_bands=features.n_mels, dropout=args.dropout,
-                        bidirectional=args.bidirectional, pooling=args.pooling, nonlinearity=args.nonlinearity, **body)
+    model = ModelConfig(num_classes=2, input_dim=features.feature_dim, spectral_bands=features.n_mels,
+                        dropout=args.dropout, bidirectional=args.bidirectional, pooling=args.pooling,
+                        nonlinearity=args.nonlinearity, **body)
     augment = {"noise": not args.no_noise, "shift": not args.no_shift, "spec_augment": not args.no_specaugment,
                "room": not args.no_room, "gain": not args.no_gain, "speed": args.speed,
                "vtlp": args.vtlp}

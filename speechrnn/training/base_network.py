@@ -56,9 +56,7 @@ def base_network(model: str | Path, assets_dir: str | Path | None = None) -> Bas
 def describe_body(model: Any, features: Any) -> str:
     """"GRU 2x128 on 13 mfcc, 20-7600 Hz" ("spectral conv 16 > GRU 2x128 on ..." with a spectral
     front-end): what a run that starts from another model must share."""
-    front = f"spectral conv {model.spectral_conv_channels} > " if model.spectral_conv_channels else ""
-    return (f"{front}{model.cell.upper()} {model.layers}x{model.hidden} on {features.feature_dim} {features.kind}, "
-            f"{features.f_min_hz:g}-{features.f_max_hz:g} Hz")
+    return f"{model.shape} on {features.feature_dim} {features.kind}, {features.f_min_hz:g}-{features.f_max_hz:g} Hz"
 
 
 def initial_weights(checkpoint: Any, labels: list[str], model: Any, features: Any,
