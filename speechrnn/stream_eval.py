@@ -218,6 +218,16 @@ class StreamEvalResult:
             out["detections"] = self.detections
         return out
 
+    def _places_note(self) -> str:
+        """"; at 1 place of its recordings, each played 30 times": what the noise-alone count is made of
+        when the recordings loop (a word spoken in a babble recording fires once a loop), else ""."""
+        rows = [row for row in self.noise_only.values() if row.get("places")]
+        if not rows:
+            return ""
+        loops = sorted({round(row["loops"]) for row in rows})
+        played = f"{loops[0]}" if len(loops) == 1 else f"{loops[0]}-{loops[-1]}"
+        return f"; at {_places(sum(row['places'] for row in rows))} of its recordings, each played {played} times"
+
     def table(self) -> str:
         """The summary as an aligned text table."""
         median, p95 = self.latency_ms(50.0), self.latency_ms(PERCENTILE_95)
@@ -239,7 +249,8 @@ class StreamEvalResult:
         alone = self.noise_only_false_accepts_per_hour
         if alone is not None:
             hours = sum(row["hours"] for row in self.noise_only.values())
-            rows.append(("noise alone", f"{alone:.2f} false accepts per hour ({hours:.2f} h, no speech)"))
+            rows.append(("noise alone", f"{alone:.2f} false accepts per hour ({hours:.2f} h, no speech)"
+                                        + self._places_note()))
         drift = self.drift(self.settings.get("stream", {}).get("drift_hour_s", SECONDS_PER_HOUR))
         if drift is not None:
             minutes = drift["span_s"] / 60
@@ -265,7 +276,9 @@ class StreamEvalResult:
                 per_100 = (f"{row['false_accepts_per_100_distractors']:.1f}"
                            if row and row.get("false_accepts_per_100_distractors") is not None else "-")
                 alone_text = f"{alone_row['false_accepts'] / alone_row['hours']:.2f}" if alone_row else "-"
-                lines.append(f"{name:<24} {hit:>7} {per_hour:>7} {per_100:>13} {alone_text:>10}")
+                places = (f"  at {_places(alone_row['places'])} of the recording, played "
+                          f"{alone_row['loops']:.0f} times" if alone_row and alone_row.get("places") else "")
+                lines.append(f"{name:<24} {hit:>7} {per_hour:>7} {per_100:>13} {alone_text:>10}{places}")
         lines.append("")
         lines.append(f"{'word':<12} {'hits':>5} {'miss':>5} {'wrong':>6}")
         for label, counts in sorted(self.per_label.items()):
@@ -310,6 +323,20 @@ def _load_word(path: Path, sample_rate_hz: int, clip_samples: int, trim: TrimCon
         speech_end=min(bounds[1] * frame, audio.size) - start,
         clip_power=float(np.mean(np.square(clip, dtype=np.float64))),
     )
+
+
+def places_in_loop(times_s: list[float], loop_s: float, tolerance_s: float) -> int:
+    """How many places of a looped recording (``loop_s`` long, played from time 0) the detections at
+    ``times_s`` stand at: those within ``tolerance_s`` of each other on the loop count as one place."""
+    if not times_s:
+        return 0
+    positions = sorted(t % loop_s for t in times_s)
+    gaps = [b - a for a, b in zip(positions, positions[1:])] + [positions[0] + loop_s - positions[-1]]
+    return max(1, sum(gap > tolerance_s for gap in gaps))
+
+
+def _places(count: int) -> str:
+    return f"{count} place" + ("" if count == 1 else "s")
 
 
 class _NoiseLoop:
@@ -604,8 +631,14 @@ def stream_eval(
             recognizer.reset()
             alone = yield from _run(recognizer, lambda start, length: noise.segment(start, length) * noise_scale,
                                     total, cancel)
+            loop_s = noise.samples.size / rate
             noise_only[name] = {"hours": config.noise_only_hours, "false_accepts": len(alone),
-                                "labels": sorted({d.label for d in alone})}
+                                "labels": sorted({d.label for d in alone}),
+                                # a recording shorter than the run plays again and again: a word spoken in
+                                # it fires once a loop, at one place
+                                "loops": total / noise.samples.size,
+                                "places": places_in_loop([noise.offset / rate + d.time_s for d in alone], loop_s,
+                                                         config.tolerance_s)}
             audio_s += total / rate
     elapsed = time.perf_counter() - started
     result = _merge(parts, recognizer.labels)

@@ -8,6 +8,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+import soundfile as sf
 import torch
 from datapaths import NOISE, SPEECH_COMMANDS
 
@@ -216,6 +217,28 @@ def test_stream_eval_reports_each_noise_and_the_noise_alone(stream_word_model, t
     assert all(row["hours"] == 0.01 for row in result.noise_only.values())
     table = result.table()
     assert "noise alone" in table and all(name in table for name in noises)
+    for name, row in result.noise_only.items():  # 36 s of noise alone: the recordings loop (or not) as they are long
+        seconds = len(sf.read(NOISE / name)[0]) / sf.info(str(NOISE / name)).samplerate
+        assert row["loops"] == pytest.approx(36.0 / seconds, rel=0.01)
+        assert row["places"] <= row["false_accepts"] and (row["places"] == 0) == (row["false_accepts"] == 0)
+
+
+def test_detections_at_one_place_of_a_looped_recording_count_as_one_place():
+    """A word spoken inside a babble recording fires once a loop: the noise-alone report says how many
+    places of the recording its false accepts stand at, not only how many there were."""
+    from speechrnn.stream_eval import places_in_loop
+
+    loop = 120.0
+    assert places_in_loop([], loop, 1.0) == 0
+    assert places_in_loop([37.2 + k * loop for k in range(30)], loop, 1.0) == 1  # one "right", looped 30 times
+    assert places_in_loop([37.2, 37.2 + loop + 0.4, 90.0, 90.0 + 2 * loop], loop, 1.0) == 2
+    assert places_in_loop([0.2, loop - 0.3], loop, 1.0) == 1  # across the loop's seam
+    assert places_in_loop([10.0, 20.0, 30.0], loop, 1.0) == 3
+    result = score_detections([], [], tolerance_s=1.0, hours=0.0)
+    result.noise_only = {"babble.wav": {"hours": 4.0, "false_accepts": 30, "labels": ["right"], "loops": 30.0,
+                                        "places": 1}}
+    assert "7.50 false accepts per hour (4.00 h, no speech); at 1 place of its recordings, each played 30 times" \
+        in result.table()
 
 
 def test_fsdd_digit_folders_count_as_the_words(tmp_path):

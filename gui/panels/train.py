@@ -536,6 +536,14 @@ class TrainPanel(Panel):
         self.cell_combo.setToolTip("The recurrent cell. Gates (GRU, LSTM) let the memory keep what matters "
                                    "over a whole word; a vanilla RNN forgets within a few hundred ms.")
         form.addRow("Cell:", self.cell_combo)
+        self.spectral_check = QCheckBox("convolutions along the mel bands")
+        self.spectral_check.setToolTip(
+            "A spectral front-end before the recurrent cell, as in the bundled Commands model: two small "
+            "convolutions slide along each frame's mel bands, so a voice whose formants sit a few bands higher "
+            "reads much the same. Measured on the Commands task from a new network (validation speakers' "
+            "streams, same epochs): 62 against 50 % of the words heard, fewer other words taken for them. "
+            "Training takes about 1.5 times as long.")
+        form.addRow("Front-end:", self.spectral_check)
         size_row = QHBoxLayout()
         self.hidden_spin = QSpinBox()
         self.hidden_spin.setRange(8, 1024)
@@ -631,7 +639,8 @@ class TrainPanel(Panel):
             "vocabulary": self.vocab_combo.currentData(), "words": self.words_edit.text(),
             "unknown": self.unknown_check.isChecked(), "silence": self.silence_check.isChecked(),
             "start_from": self.start_combo.currentData(),
-            "cell": self.cell_combo.currentData(), "hidden": self.hidden_spin.value(),
+            "cell": self.cell_combo.currentData(), "spectral": self.spectral_check.isChecked(),
+            "hidden": self.hidden_spin.value(),
             "layers": self.layers_spin.value(), "epochs": self.epochs_spin.value(),
             **{augment_form_key(field): check.isChecked() for field, check in self.aug_checks.items()},
             "runs": self.runs_edit.text(), "form_version": FORM_VERSION,
@@ -658,6 +667,7 @@ class TrainPanel(Panel):
         self.unknown_check.setChecked(form.get("unknown", True))
         self.silence_check.setChecked(form.get("silence", True))
         self._select(self.cell_combo, form.get("cell", "gru"))
+        self.spectral_check.setChecked(form.get("spectral", False))
         self.hidden_spin.setValue(int(form.get("hidden", 128)))
         self.layers_spin.setValue(int(form.get("layers", 2)))
         self._select(self.start_combo, form.get("start_from", DEFAULT_START_FROM))
@@ -680,7 +690,7 @@ class TrainPanel(Panel):
     def _start_changed(self) -> None:
         """Starting from a bundled model's network fixes the cell and size: show its values, greyed."""
         name = self.start_combo.currentData()
-        for widget in (self.cell_combo, self.hidden_spin, self.layers_spin):
+        for widget in (self.cell_combo, self.spectral_check, self.hidden_spin, self.layers_spin):
             widget.setEnabled(not name)
         self._base = None
         if name:
@@ -693,6 +703,7 @@ class TrainPanel(Panel):
                 pass  # not readable: build_request says why
             else:
                 self._select(self.cell_combo, self._base.model.cell)
+                self.spectral_check.setChecked(bool(self._base.model.spectral_conv_channels))
                 self.hidden_spin.setValue(self._base.model.hidden)
                 self.layers_spin.setValue(self._base.model.layers)
         self._update_adaptation()
@@ -821,7 +832,7 @@ class TrainPanel(Panel):
         from speechrnn.data.spec import DataSpec
         from speechrnn.errors import SpeechRNNError
         from speechrnn.features import FeatureConfig
-        from speechrnn.model import ModelConfig
+        from speechrnn.model import SPECTRAL_CONV_CHANNELS, ModelConfig
         from speechrnn.training import TrainConfig
         from speechrnn.voice_adaptation import ADAPT_CONFUSABLES, ADAPT_LR
 
@@ -879,7 +890,9 @@ class TrainPanel(Panel):
             negatives = NegativesConfig(noise=False, **({"confusables_per_word": ADAPT_CONFUSABLES} if adapting else {}))
         feature_config = FeatureConfig()
         model = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=self.cell_combo.currentData(),
-                            hidden=self.hidden_spin.value(), layers=self.layers_spin.value())
+                            hidden=self.hidden_spin.value(), layers=self.layers_spin.value(),
+                            spectral_conv_channels=SPECTRAL_CONV_CHANNELS if self.spectral_check.isChecked() else 0,
+                            spectral_bands=feature_config.n_mels)
         augment = AugmentConfig(**{field: check.isChecked() for field, check in self.aug_checks.items()})
         config = TrainConfig(epochs=self.epochs_spin.value(), threads=training_threads())
         if self.start_combo.currentData():

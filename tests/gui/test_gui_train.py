@@ -122,6 +122,45 @@ def test_new_words_start_from_the_commands_network_by_default_and_it_fixes_cell_
     assert Settings().train_form["start_from"] == ""  # remembered
 
 
+def test_a_new_network_can_have_the_spectral_front_end_and_a_bundled_one_keeps_its_own(
+        qtbot, window, recordings, tmp_path):
+    """The front-end the Commands model was rebuilt with (stop 44) is a choice for a new network, which
+    starts as the network shown before it (like the cell and size); starting from a bundled network shows
+    that network's, greyed."""
+    import torch
+
+    from speechrnn.bundled import bundled_model_path
+    from speechrnn.checkpoint import load_checkpoint
+    from speechrnn.model import SPECTRAL_CONV_CHANNELS, RNNClassifier
+
+    panel = train_panel(window, recordings, tmp_path)  # a new network, after the Commands one was shown
+    assert panel.spectral_check.isEnabled() and panel.spectral_check.isChecked()
+    panel.spectral_check.setChecked(False)
+    assert panel.build_request().model.spectral_conv_channels == 0
+    panel.spectral_check.setChecked(True)
+    request = panel.build_request()
+    assert request.model.spectral_conv_channels == SPECTRAL_CONV_CHANNELS == 16
+    assert request.model.spectral_bands == request.features.n_mels
+    network = RNNClassifier(request.model)  # a valid network, its GRU fed the MFCC and the front-end's outputs
+    assert network.spectral is not None and request.model.rnn_input_dim > request.features.feature_dim
+    logits, _ = network(torch.zeros(1, 30, request.features.feature_dim))
+    assert logits.shape == (1, request.model.num_classes)
+    panel.shutdown()
+    assert Settings().train_form["spectral"] is True  # remembered
+    panel._restore_form()
+    assert panel.spectral_check.isChecked()
+
+    base = load_checkpoint(bundled_model_path("commands")).model_config
+    assert base.spectral_conv_channels  # the Commands network has one: shown checked and fixed
+    panel.start_combo.setCurrentIndex(panel.start_combo.findData("commands"))
+    assert panel.spectral_check.isChecked() and not panel.spectral_check.isEnabled()
+    assert panel.build_request().model.spectral_conv_channels == base.spectral_conv_channels
+    if panel.start_combo.findData("digits") >= 0:  # the digits network has none
+        panel.start_combo.setCurrentIndex(panel.start_combo.findData("digits"))
+        assert not panel.spectral_check.isChecked() and not panel.spectral_check.isEnabled()
+        assert panel.build_request().model.spectral_conv_channels == 0
+
+
 def test_the_command_line_trains_a_custom_word_as_the_panel_does(qtbot, window, recordings, tmp_path, monkeypatch):
     """`speechrnn train --data TAKES --words ... --init-from commands` is the panel's measured recipe:
     the same voices, other words, class shares, epochs, network and recorded threshold."""
