@@ -103,6 +103,7 @@ class Sizes:
     negatives: tuple[tuple[str, object], ...] = ()  # NegativesConfig fields to change (--set)
     augment: tuple[tuple[str, object], ...] = ()  # AugmentConfig fields to change (--augment)
     train: tuple[tuple[str, object], ...] = ()  # TrainConfig fields to change (--train)
+    network: tuple[tuple[str, object], ...] = ()  # ModelConfig fields of a new network (--network)
     detector: tuple[tuple[str, object], ...] = ()  # DetectorConfig fields to change (--detector)
     train_seed: int | None = None  # None: TrainConfig's
     threshold: float | None = None  # the recognizer's detection threshold (None: its default)
@@ -282,8 +283,9 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
                     noise_dirs=(str(bundled_noise_dir()),) if negatives else ())  # the panel's Noise default
     features = FeatureConfig()
     start_from = starting_network(sizes)
-    model = ModelConfig(num_classes=2, input_dim=features.feature_dim,
-                        **({"hidden": sizes.hidden} if sizes.hidden and not start_from else {}))
+    model = ModelConfig(num_classes=2, input_dim=features.feature_dim, spectral_bands=features.n_mels,
+                        **({"hidden": sizes.hidden} if sizes.hidden and not start_from else {}),
+                        **(dict(sizes.network) if not start_from else {}))
     config = TrainConfig(epochs=sizes.epochs or small_data_epochs(bool(start_from)), threads=training_threads(),
                          **({"lr": sizes.lr} if sizes.lr else {}),
                          **({"seed": sizes.train_seed} if sizes.train_seed is not None else {}))
@@ -503,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="change an AugmentConfig field for an experiment (e.g. --augment speed=True)")
     parser.add_argument("--train", action="append", default=[], metavar="NAME=VALUE",
                         help="change a TrainConfig field for an experiment (e.g. --train stream_target_lead_ms=0.0)")
+    parser.add_argument("--network", action="append", default=[], metavar="NAME=VALUE",
+                        help="a ModelConfig field of a new network (--start-from new; e.g. --network "
+                             "spectral_conv_channels=16, the Train panel's Front-end box)")
     parser.add_argument("--detector", action="append", default=[], metavar="NAME=VALUE",
                         help="change a DetectorConfig field of the streams (e.g. --detector smoothing_ms=200.0)")
     parser.add_argument("--train-seed", type=int, default=None, help="training seed (default: TrainConfig's)")
@@ -538,7 +543,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
     sizes = replace(sizes, negatives=field_changes(args.set), augment=field_changes(args.augment),
-                    train=field_changes(args.train), detector=field_changes(args.detector), train_seed=args.train_seed,
+                    train=field_changes(args.train), network=field_changes(args.network),
+                    detector=field_changes(args.detector), train_seed=args.train_seed,
                     threshold=args.threshold, lr=args.lr, split=args.split, draw=args.draw,
                     real_voices=args.real_voices, take_speaker=args.take_speaker, take_speakers=args.take_speakers,
                     bundled_word=args.bundled_word,

@@ -124,9 +124,9 @@ def test_new_words_start_from_the_commands_network_by_default_and_it_fixes_cell_
 
 def test_a_new_network_can_have_the_spectral_front_end_and_a_bundled_one_keeps_its_own(
         qtbot, window, recordings, tmp_path):
-    """The front-end the Commands model was rebuilt with (stop 44) is a choice for a new network, which
-    starts as the network shown before it (like the cell and size); starting from a bundled network shows
-    that network's, greyed."""
+    """The front-end the Commands model was rebuilt with (stop 44) is a choice for a new network, on
+    unless the form saved says otherwise (measured: more of a custom word heard, half as many other words
+    taken); starting from a bundled network shows that network's, greyed."""
     import torch
 
     from speechrnn.bundled import bundled_model_path
@@ -147,8 +147,15 @@ def test_a_new_network_can_have_the_spectral_front_end_and_a_bundled_one_keeps_i
     assert logits.shape == (1, request.model.num_classes)
     panel.shutdown()
     assert Settings().train_form["spectral"] is True  # remembered
+    panel.spectral_check.setChecked(False)
     panel._restore_form()
     assert panel.spectral_check.isChecked()
+    panel.ctx.settings.train_form = {"start_from": ""}  # a new network in a form saved before the box existed
+    panel._restore_form()
+    assert panel.start_combo.currentData() == "" and panel.spectral_check.isChecked()
+    panel.ctx.settings.train_form = {"start_from": "", "spectral": False}
+    panel._restore_form()
+    assert not panel.spectral_check.isChecked() and panel.build_request().model.spectral_conv_channels == 0
 
     base = load_checkpoint(bundled_model_path("commands")).model_config
     assert base.spectral_conv_channels  # the Commands network has one: shown checked and fixed
