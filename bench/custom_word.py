@@ -104,6 +104,7 @@ class Sizes:
     augment: tuple[tuple[str, object], ...] = ()  # AugmentConfig fields to change (--augment)
     train: tuple[tuple[str, object], ...] = ()  # TrainConfig fields to change (--train)
     network: tuple[tuple[str, object], ...] = ()  # ModelConfig fields of a new network (--network)
+    features: tuple[tuple[str, object], ...] = ()  # FeatureConfig fields of a new network (--features)
     detector: tuple[tuple[str, object], ...] = ()  # DetectorConfig fields to change (--detector)
     train_seed: int | None = None  # None: TrainConfig's
     threshold: float | None = None  # the recognizer's detection threshold (None: its default)
@@ -281,8 +282,8 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     data = DataSpec(sources=sources, words=(label_folder(word),), include_unknown=True,
                     include_silence=True, silence_pct=share, unknown_pct=share, data_dir=str(cache.parent),
                     noise_dirs=(str(bundled_noise_dir()),) if negatives else ())  # the panel's Noise default
-    features = FeatureConfig()
     start_from = starting_network(sizes)
+    features = FeatureConfig(**(dict(sizes.features) if not start_from else {}))
     model = ModelConfig(num_classes=2, input_dim=features.feature_dim, spectral_bands=features.n_mels,
                         **({"hidden": sizes.hidden} if sizes.hidden and not start_from else {}),
                         **(dict(sizes.network) if not start_from else {}))
@@ -508,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--network", action="append", default=[], metavar="NAME=VALUE",
                         help="a ModelConfig field of a new network (--start-from new; e.g. --network "
                              "spectral_conv_channels=16, the Train panel's Front-end box)")
+    parser.add_argument("--features", action="append", default=[], metavar="NAME=VALUE",
+                        help="a FeatureConfig field of a new network (--start-from new; e.g. --features n_mfcc=13)")
     parser.add_argument("--detector", action="append", default=[], metavar="NAME=VALUE",
                         help="change a DetectorConfig field of the streams (e.g. --detector smoothing_ms=200.0)")
     parser.add_argument("--train-seed", type=int, default=None, help="training seed (default: TrainConfig's)")
@@ -543,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
     sizes = replace(sizes, negatives=field_changes(args.set), augment=field_changes(args.augment),
-                    train=field_changes(args.train), network=field_changes(args.network),
+                    train=field_changes(args.train), network=field_changes(args.network), features=field_changes(args.features),
                     detector=field_changes(args.detector), train_seed=args.train_seed,
                     threshold=args.threshold, lr=args.lr, split=args.split, draw=args.draw,
                     real_voices=args.real_voices, take_speaker=args.take_speaker, take_speakers=args.take_speakers,
