@@ -78,6 +78,21 @@ def test_a_spectral_front_end_is_asked_for_kept_by_runs_started_from_it_and_refu
     assert not (tmp_path / "logmel" / "best.pt").exists()
 
 
+def test_a_new_network_gets_the_front_end_by_default_as_in_the_train_panel_but_not_on_log_mel(tones, tmp_path,
+                                                                                              capsys):
+    code, _, _ = cli(capsys, "train", "--data", tones, "--epochs", "1", "--out", tmp_path / "mfcc",
+                     "--cache-dir", tmp_path / "cache", *TINY)
+    assert code == 0
+    settings = json.loads((tmp_path / "mfcc" / "config.json").read_text())
+    assert settings["model"]["spectral_conv_channels"] == 16 and settings["features"]["kind"] == "mfcc"
+    code, out, _ = cli(capsys, "info", tmp_path / "mfcc" / "best.pt")
+    assert code == 0 and "model: spectral conv 16 > GRU 1x16" in out
+    code, _, _ = cli(capsys, "train", "--data", tones, "--epochs", "1", "--kind", "logmel", "--out", tmp_path / "logmel",
+                     "--cache-dir", tmp_path / "cache", *TINY)
+    assert code == 0  # log-mel features have their bands already: no front-end, and no error
+    assert json.loads((tmp_path / "logmel" / "config.json").read_text())["model"]["spectral_conv_channels"] == 0
+
+
 @pytest.mark.parametrize("name", ["speed", "vtlp"])
 def test_a_perturbation_is_asked_for_with_its_range(name, tones, tmp_path, capsys):
     """--speed (played faster or slower) and --vtlp (formants moved, pitch and pace kept)."""

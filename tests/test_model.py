@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from speechrnn.model import CELLS, POOLINGS, ModelConfig, RNNClassifier
+from speechrnn.features import FeatureConfig
+from speechrnn.model import CELLS, POOLINGS, SPECTRAL_CONV_CHANNELS, ModelConfig, RNNClassifier, new_network_front_end
 
 # float32 recurrences over 98 steps: differences are rounding only.
 STATE_ATOL = 1e-5
@@ -204,6 +205,16 @@ def test_gradients_reach_the_spectral_front_end():
     logits, _ = model(torch.randn(4, 12, 13) * 10)
     torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 3])).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.spectral.parameters())
+
+
+@pytest.mark.parametrize("features, channels", [
+    (FeatureConfig(), SPECTRAL_CONV_CHANNELS), (FeatureConfig(n_mfcc=13), SPECTRAL_CONV_CHANNELS),
+    (FeatureConfig(kind="logmel"), 0), (FeatureConfig(n_mels=42, n_mfcc=13), 0)])
+def test_a_new_network_gets_the_front_end_where_it_can_read_the_features(features, channels):
+    assert new_network_front_end(features) == channels
+    if channels:  # and the network it gives is a valid one
+        ModelConfig(num_classes=3, input_dim=features.feature_dim, spectral_conv_channels=channels,
+                    spectral_bands=features.n_mels)
 
 
 def test_spectral_front_end_config_validation():

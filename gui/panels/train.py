@@ -82,9 +82,8 @@ DEFAULT_EPOCHS = 30  # with Speech Commands: long epochs
 # New words learn on the network of this bundled model (it heard about 1,400 real speakers); measured
 # with bench.custom_word (docs/custom-words.md): far more of the word heard, far fewer other words taken for it.
 DEFAULT_START_FROM = "commands"
-# A new network gets the spectral front-end unless the form says otherwise (stop 45, "lights" from a
-# new network, validation streams, seeds 0 and 1: 74.1 against 66.7 % heard, 4.0 against 8.6 false
-# accepts per 100 real other words; docs/custom-words.md)
+# A new network gets the spectral front-end unless the form says otherwise, as with `speechrnn train`
+# (speechrnn.model.new_network_front_end, which has the measurement)
 NEW_NETWORK_SPECTRAL = True
 # The saved form's version: 2 since the synthetic voices' default fell from 120 to 40 per word (stop 38,
 # measured on real strangers). A form of version 1 holding 120 kept the old default, not a choice (version 1

@@ -118,7 +118,8 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     model.add_argument("--spectral-conv", type=int, default=None, metavar="CHANNELS", dest="spectral_conv_channels",
                        help="a convolution along each frame's mel bands before the RNN, with this many channels "
                             "(16 in the bundled Commands model; measured: more words heard by new voices, fewer "
-                            "other words taken for them); 0 = none (default 0, or the --init-from model's)")
+                            "other words taken for them); 0 = none (default: 16 for a new network on MFCC, as "
+                            "the Train panel; 0 on log-mel; the --init-from model's)")
     model.add_argument("--dropout", type=float, default=0.1, help="dropout between layers and before the head (default 0.1)")
     model.add_argument("--bidirectional", action="store_true", help="bidirectional (offline only, no live use)")
     model.add_argument("--pooling", choices=("last", "mean", "attention"), default="attention",
@@ -218,7 +219,7 @@ def _configs(args: argparse.Namespace):
     from speechrnn.data.augment import AugmentConfig
     from speechrnn.data.spec import DataSpec
     from speechrnn.features import FeatureConfig
-    from speechrnn.model import ModelConfig
+    from speechrnn.model import ModelConfig, new_network_front_end
     from speechrnn.training import TrainConfig
     from speechrnn.training.base_network import base_network
     from speechrnn.voice_adaptation import ADAPT_LR, adaptation_note, adapts
@@ -247,6 +248,8 @@ def _configs(args: argparse.Namespace):
     defaults = base.model if base else ModelConfig  # the class attributes are the defaults
     body = {name: getattr(args, name) if getattr(args, name) is not None else getattr(defaults, name)
             for name in ("cell", "hidden", "layers", "spectral_conv_channels")}
+    if base is None and args.spectral_conv_channels is None:
+        body["spectral_conv_channels"] = new_network_front_end(features)  # as the Train panel's new network
     model = ModelConfig(num_classes=2, input_dim=features.feature_dim, spectral_bands=features.n_mels,
                         dropout=args.dropout, bidirectional=args.bidirectional, pooling=args.pooling,
                         nonlinearity=args.nonlinearity, **body)
