@@ -203,6 +203,14 @@ def test_the_command_line_trains_a_custom_word_as_the_panel_does(qtbot, window, 
     from speechrnn.negatives import bundled_noise_dir
 
     assert request.data.noise_dirs == (str(bundled_noise_dir()),) and negatives.noise and not data.noise_dirs
+    # from a new network (no --init-from): the same features, network (front-end included) and epochs
+    panel.start_combo.setCurrentIndex(panel.start_combo.findData(""))
+    request = panel.build_request()
+    args = build_parser().parse_args(["train", "--data", str(recordings), "--words", words,
+                                      "--out", str(tmp_path / "cli-new")])
+    _, features, model, _, config, _, _ = cli_train._configs(args)
+    assert (features, model) == (request.features, request.model) and model.spectral_conv_channels
+    assert config.epochs == request.train.epochs and not config.init_from and not request.train.init_from
 
 
 def test_takes_of_a_models_own_words_adapt_that_model_to_the_voice(qtbot, window, recordings, tmp_path, monkeypatch):
