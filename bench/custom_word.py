@@ -265,7 +265,7 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     from speechrnn.data.spec import DataSpec
     from speechrnn.events import Finished, run_to_end
     from speechrnn.features import FeatureConfig
-    from speechrnn.model import ModelConfig
+    from speechrnn.model import ModelConfig, new_network_front_end
     from speechrnn.negatives import bundled_noise_dir
     from speechrnn.synth import label_folder
     from speechrnn.training import TrainConfig, train
@@ -284,9 +284,10 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
                     noise_dirs=(str(bundled_noise_dir()),) if negatives else ())  # the panel's Noise default
     start_from = starting_network(sizes)
     features = FeatureConfig(**(dict(sizes.features) if not start_from else {}))
-    model = ModelConfig(num_classes=2, input_dim=features.feature_dim, spectral_bands=features.n_mels,
-                        **({"hidden": sizes.hidden} if sizes.hidden and not start_from else {}),
-                        **(dict(sizes.network) if not start_from else {}))
+    new_network = {} if start_from else {  # the panel's new network (its Front-end box on), then --network
+        "spectral_conv_channels": new_network_front_end(features),
+        **({"hidden": sizes.hidden} if sizes.hidden else {}), **dict(sizes.network)}
+    model = ModelConfig(num_classes=2, input_dim=features.feature_dim, spectral_bands=features.n_mels, **new_network)
     config = TrainConfig(epochs=sizes.epochs or small_data_epochs(bool(start_from)), threads=training_threads(),
                          **({"lr": sizes.lr} if sizes.lr else {}),
                          **({"seed": sizes.train_seed} if sizes.train_seed is not None else {}))
@@ -508,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="change a TrainConfig field for an experiment (e.g. --train stream_target_lead_ms=0.0)")
     parser.add_argument("--network", action="append", default=[], metavar="NAME=VALUE",
                         help="a ModelConfig field of a new network (--start-from new; e.g. --network "
-                             "spectral_conv_channels=16, the Train panel's Front-end box)")
+                             "spectral_conv_channels=0, the Train panel's Front-end box unticked)")
     parser.add_argument("--features", action="append", default=[], metavar="NAME=VALUE",
                         help="a FeatureConfig field of a new network (--start-from new; e.g. --features n_mfcc=13)")
     parser.add_argument("--detector", action="append", default=[], metavar="NAME=VALUE",

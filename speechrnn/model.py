@@ -56,9 +56,14 @@ def new_network_front_end(features) -> int:
     it can read, else 0 (log-mel features, or mel bands it cannot pool). Measured (stop 45, "lights"
     from a new network, validation speakers' streams, two seeds): 74.1 against 66.7 % of the word
     heard, 4.0 against 8.6 false accepts per 100 real other words; docs/custom-words.md."""
-    readable = (features.kind == "mfcc" and features.n_mfcc <= features.n_mels
-                and features.n_mels % SPECTRAL_POOL_TOTAL == 0)
+    readable = features.kind == "mfcc" and front_end_reads(features.n_mfcc, features.n_mels)
     return SPECTRAL_CONV_CHANNELS if readable else 0
+
+
+def front_end_reads(n_mfcc: int, mel_bands: int) -> bool:
+    """Whether the spectral front-end can read ``n_mfcc`` MFCC of ``mel_bands`` mel bands: it inverts
+    their DCT over the bands, then pools them by SPECTRAL_POOL_TOTAL."""
+    return n_mfcc <= mel_bands and mel_bands % SPECTRAL_POOL_TOTAL == 0
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,7 @@ class ModelConfig:
             raise ValueError("running_mean_frames must not be negative")
         if self.spectral_conv_channels < 0:
             raise ValueError("spectral_conv_channels must not be negative")
-        if self.spectral_conv_channels and not (self.input_dim <= self.spectral_bands
-                                                and self.spectral_bands % SPECTRAL_POOL_TOTAL == 0):
+        if self.spectral_conv_channels and not front_end_reads(self.input_dim, self.spectral_bands):
             raise ValueError(f"spectral_bands ({self.spectral_bands}) must be a multiple of {SPECTRAL_POOL_TOTAL} "
                              f"and at least the {self.input_dim} features (MFCC) per frame")
 

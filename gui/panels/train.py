@@ -836,7 +836,7 @@ class TrainPanel(Panel):
         from speechrnn.data.spec import DataSpec
         from speechrnn.errors import SpeechRNNError
         from speechrnn.features import FeatureConfig
-        from speechrnn.model import SPECTRAL_CONV_CHANNELS, ModelConfig
+        from speechrnn.model import ModelConfig, new_network_front_end
         from speechrnn.training import TrainConfig
         from speechrnn.voice_adaptation import ADAPT_CONFUSABLES, ADAPT_LR
 
@@ -895,7 +895,7 @@ class TrainPanel(Panel):
         feature_config = FeatureConfig()
         model = ModelConfig(num_classes=2, input_dim=feature_config.feature_dim, cell=self.cell_combo.currentData(),
                             hidden=self.hidden_spin.value(), layers=self.layers_spin.value(),
-                            spectral_conv_channels=SPECTRAL_CONV_CHANNELS if self.spectral_check.isChecked() else 0,
+                            spectral_conv_channels=new_network_front_end(feature_config) if self.spectral_check.isChecked() else 0,
                             spectral_bands=feature_config.n_mels)
         augment = AugmentConfig(**{field: check.isChecked() for field, check in self.aug_checks.items()})
         config = TrainConfig(epochs=self.epochs_spin.value(), threads=training_threads())
