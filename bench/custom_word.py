@@ -117,6 +117,7 @@ class Sizes:
     take_speaker: int = 0  # --real-voices: the speaker with this rank (most clips first) gives the takes ...
     take_speakers: int = 1  # ... with the next ones, this many in all
     bundled_word: bool = False  # keep the bundled clips of the word (as examples of it) instead of leaving them out
+    take_copies: tuple[float, ...] = ()  # voice-scaled copies of the training takes (docs/custom-words.md: not adopted)
 
 
 QUICK = Sizes(takes=3, synth_per_word=4, epochs=2, hidden=16, target_voices=4, similar_voices=1, extra_similar=2,
@@ -279,6 +280,8 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     if others is not None:  # the bundled clips of every other word, as a folder of the run's own
         negatives_config = replace(negatives_config, bundled=False)
     sources = (str(recordings), str(synth_dir)) + ((str(others),) if others else ())
+    if sizes.take_copies:
+        sources += (str(scaled_takes(recordings, sizes.take_copies, out / "scaled-takes")),)
     data = DataSpec(sources=sources, words=(label_folder(word),), include_unknown=True,
                     include_silence=True, silence_pct=share, unknown_pct=share, data_dir=str(cache.parent),
                     noise_dirs=(str(bundled_noise_dir()),) if negatives else ())  # the panel's Noise default
@@ -307,6 +310,25 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     result = run_to_end(train(spec, request.features, request.model, request.augment, request.train, request.out_dir,
                               force=True, cache_dir=cache))
     return result.best_path, spec, request.train.objective, start_from or "new"
+
+
+def scaled_takes(recordings: Path, scales: tuple[float, ...], out: Path) -> Path:
+    """--take-copies: voice-scaled copies of the takes that train (the split the run gives them) in
+    ``out``, a training-only folder."""
+    from speechrnn.data.layout import scan_folder, split_clips
+    from speechrnn.data.spec import DataSpec
+    from speechrnn.data.voice_scale import write_copies
+    from speechrnn.events import run_to_end
+    from speechrnn.features import FeatureConfig
+    from speechrnn.recipes import train_only
+
+    shutil.rmtree(out, ignore_errors=True)
+    spec, clips = DataSpec(sources=(str(recordings),)), scan_folder(recordings)
+    splits = split_clips(clips, recordings, spec.validation_pct, spec.testing_pct)
+    training = [clip for clip, split in zip(clips, splits) if split == "train"]
+    run_to_end(write_copies(training, scales, out, FeatureConfig().sample_rate_hz, "take copies"))
+    train_only(out)
+    return out
 
 
 def negatives_settings(sizes: Sizes):
@@ -544,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundled-word", action="store_true",
                         help="keep the bundled clips of the word as examples of it (default: left out, as for "
                              "a new word)")
+    parser.add_argument("--take-copies", default="", metavar="S,S,...",
+                        help="also train on voice-scaled copies of the training takes at these scales "
+                             "(e.g. 0.85,0.9,1.1,1.15; measured, not the panel's: docs/custom-words.md)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
     sizes = replace(sizes, negatives=field_changes(args.set), augment=field_changes(args.augment),
@@ -552,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
                     threshold=args.threshold, lr=args.lr, split=args.split, draw=args.draw,
                     real_voices=args.real_voices, take_speaker=args.take_speaker, take_speakers=args.take_speakers,
                     bundled_word=args.bundled_word,
+                    take_copies=tuple(float(scale) for scale in args.take_copies.split(",") if scale.strip()),
                     rescore=tuple(float(t) for t in args.rescore.split(",") if t.strip()),
                     start_from=None if args.start_from is None else ("" if args.start_from == "new" else args.start_from),
                     **({"epochs": args.epochs} if args.epochs else {}),

@@ -46,7 +46,7 @@ from typing import ClassVar
 
 from speechrnn.data.spec import SILENCE, TASK_12_WORDS
 from speechrnn.errors import DataError, SpeechRNNError
-from speechrnn.events import CancelToken, EventStream, Finished, Message, Progress, Stage
+from speechrnn.events import CancelToken, EventStream, Finished, Message, Stage
 
 FSDD_DIR = "fsdd"
 SPEECH_COMMANDS_DIR = "speech_commands_sample"
@@ -307,8 +307,8 @@ def perturb_real_voices(recipe: Recipe, views: list[Path], cancel: CancelToken |
     """Write ``real_voice_scales`` copies of the real training clips of the recipe's words (from
     ``PERTURB_SOURCES``) into ``work/real_perturbed`` as new speakers ``<speaker>-vs<scale%>``;
     a training-only folder."""
-    from speechrnn.audio.io import load_audio, resample, write_wav_atomic
     from speechrnn.data.speakers import folder_splits
+    from speechrnn.data.voice_scale import write_copies
 
     out = recipe.work / PERTURBED_DIR
     rate = 16000  # the clips are written at the model's rate
@@ -323,16 +323,7 @@ def perturb_real_voices(recipe: Recipe, views: list[Path], cancel: CancelToken |
     if out.is_dir():  # stale copies of clips that no longer train must not stay behind
         for old in out.rglob("*.wav"):
             old.unlink()
-    for done, clip in enumerate(clips):
-        if cancel is not None:
-            cancel.check()
-        samples = load_audio(clip.path, rate)
-        for scale in recipe.real_voice_scales:
-            # read as if recorded at rate * scale: pitch and formants times `scale`
-            scaled = resample(samples, round(rate * scale), rate)
-            name = f"{clip.speaker}-vs{round(100 * scale)}_nohash_{clip.path.stem}.wav"
-            write_wav_atomic(out / clip.label / name, scaled, rate)
-        yield Progress("perturb", done + 1, len(clips), unit="clips")
+    yield from write_copies(clips, recipe.real_voice_scales, out, rate, "perturb", cancel)
     train_only(out)
     _mark_done(out, settings)
 

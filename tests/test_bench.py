@@ -254,6 +254,42 @@ def test_a_word_of_the_bundled_clips_is_left_out_of_them_as_a_new_word_would_be(
     assert negatives_without("lights", tmp_path / "none") is None  # not a bundled word: nothing to leave out
 
 
+def test_take_copies_are_voice_scaled_copies_of_the_training_takes_only(tmp_path):
+    """``bench.custom_word --take-copies``: each take that trains gets one copy per scale, a speaker of
+    its own, its pitch times the scale and its length divided by it; validation and test takes get none."""
+    import numpy as np
+    import soundfile as sf
+
+    from bench.custom_word import scaled_takes
+    from speechrnn.data.layout import scan_folder, split_clips
+    from speechrnn.data.spec import DataSpec
+
+    rate, tone_hz, seconds = 16000, 400.0, 0.5
+    recordings = tmp_path / "takes"
+    (recordings / "lights").mkdir(parents=True)
+    t = np.arange(int(rate * seconds)) / rate
+    for take in range(20):
+        sf.write(recordings / "lights" / f"me_nohash_{take}.wav", 0.3 * np.sin(2 * np.pi * tone_hz * t), rate)
+    clips = scan_folder(recordings)
+    spec = DataSpec(sources=(str(recordings),))
+    splits = dict(zip((c.path.stem for c in clips), split_clips(clips, recordings, spec.validation_pct,
+                                                                   spec.testing_pct)))
+    assert set(splits.values()) == {"train", "validation", "testing"}  # 20 takes: every split has some
+
+    out = scaled_takes(recordings, (0.9, 1.1), tmp_path / "copies")
+    copies = scan_folder(out)
+    trained = sorted(stem for stem, split in splits.items() if split == "train")
+    assert sorted(c.path.stem.partition("_nohash_")[2] for c in copies) == sorted(trained * 2)
+    assert {c.speaker for c in copies} == {"me-vs90", "me-vs110"}
+    assert (out / "validation_list.txt").read_text() == "" and (out / "testing_list.txt").read_text() == ""
+    for copy in copies:
+        scale = 1.1 if copy.speaker == "me-vs110" else 0.9
+        samples, copy_rate = sf.read(copy.path)
+        assert copy_rate == rate and len(samples) == pytest.approx(rate * seconds / scale, abs=2)
+        peak_hz = np.argmax(np.abs(np.fft.rfft(samples))) * rate / len(samples)
+        assert peak_hz == pytest.approx(tone_hz * scale, abs=rate / len(samples))
+
+
 def test_soak_growth_is_the_slope_of_the_second_half_in_mib_per_hour():
     from bench.listen_soak import growth_per_hour
 
