@@ -280,11 +280,12 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     if others is not None:  # the bundled clips of every other word, as a folder of the run's own
         negatives_config = replace(negatives_config, bundled=False)
     sources = (str(recordings), str(synth_dir)) + ((str(others),) if others else ())
-    if sizes.take_copies:
-        sources += (str(scaled_takes(recordings, sizes.take_copies, out / "scaled-takes")),)
     data = DataSpec(sources=sources, words=(label_folder(word),), include_unknown=True,
                     include_silence=True, silence_pct=share, unknown_pct=share, data_dir=str(cache.parent),
                     noise_dirs=(str(bundled_noise_dir()),) if negatives else ())  # the panel's Noise default
+    if sizes.take_copies:
+        copies = scaled_takes(recordings, sizes.take_copies, out / "scaled-takes", data)
+        data = replace(data, sources=(*data.sources, str(copies)))
     start_from = starting_network(sizes)
     features = FeatureConfig(**(dict(sizes.features) if not start_from else {}))
     new_network = {} if start_from else {  # the panel's new network (its Front-end box on), then --network
@@ -312,19 +313,18 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     return result.best_path, spec, request.train.objective, start_from or "new"
 
 
-def scaled_takes(recordings: Path, scales: tuple[float, ...], out: Path) -> Path:
-    """--take-copies: voice-scaled copies of the takes that train (the split the run gives them) in
-    ``out``, a training-only folder."""
+def scaled_takes(recordings: Path, scales: tuple[float, ...], out: Path, data) -> Path:
+    """--take-copies: voice-scaled copies of the takes that train (the split that the run's DataSpec
+    ``data`` gives them) in ``out``, a training-only folder."""
     from speechrnn.data.layout import scan_folder, split_clips
-    from speechrnn.data.spec import DataSpec
     from speechrnn.data.voice_scale import write_copies
     from speechrnn.events import run_to_end
     from speechrnn.features import FeatureConfig
     from speechrnn.recipes import train_only
 
     shutil.rmtree(out, ignore_errors=True)
-    spec, clips = DataSpec(sources=(str(recordings),)), scan_folder(recordings)
-    splits = split_clips(clips, recordings, spec.validation_pct, spec.testing_pct)
+    clips = scan_folder(recordings)
+    splits = split_clips(clips, recordings, data.validation_pct, data.testing_pct)
     training = [clip for clip, split in zip(clips, splits) if split == "train"]
     run_to_end(write_copies(training, scales, out, FeatureConfig().sample_rate_hz, "take copies"))
     train_only(out)

@@ -276,7 +276,7 @@ def test_take_copies_are_voice_scaled_copies_of_the_training_takes_only(tmp_path
                                                                    spec.testing_pct)))
     assert set(splits.values()) == {"train", "validation", "testing"}  # 20 takes: every split has some
 
-    out = scaled_takes(recordings, (0.9, 1.1), tmp_path / "copies")
+    out = scaled_takes(recordings, (0.9, 1.1), tmp_path / "copies", spec)
     copies = scan_folder(out)
     trained = sorted(stem for stem, split in splits.items() if split == "train")
     assert sorted(c.path.stem.partition("_nohash_")[2] for c in copies) == sorted(trained * 2)
