@@ -130,6 +130,9 @@ class Recipe:
     synth: bool = True
     synth_digit_voices: int | None = 300  # synthetic clips per word (None = every voice once)
     synth_unknown_per_word: int = 40
+    # with synth: also the recipe's own words in synthetic voices (False: only the other words,
+    # synthetic negatives beside the real voices of the recipe's words)
+    synth_own_words: bool = True
     # Copies of the real training clips of the recipe's words read at these rates (pitch, formants
     # and tempo scaled together, like a smaller or larger speaker): more "speakers" from the real ones.
     real_voice_scales: tuple[float, ...] = (0.9, 1.1)
@@ -438,13 +441,18 @@ def _link_files(folder: Path, targets: list[Path]) -> None:
         (folder / path.name).symlink_to(path.resolve())
 
 
+def synth_dirs(recipe: Recipe) -> tuple[str, ...]:
+    """The folders of synthetic clips a recipe with ``synth`` trains on (under its work dir)."""
+    return ((recipe.synth_words_dir,) if recipe.synth_own_words else ()) + (SYNTH_UNKNOWN_DIR,)
+
+
 def data_spec(recipe: Recipe, views: list[Path], train_noise: Path):
     """The :class:`~speechrnn.data.spec.DataSpec` of the recipe on its split ``views``."""
     from speechrnn.data.spec import DataSpec
 
     sources = [str(view) for view in views]
     if recipe.synth:
-        sources += [str(recipe.work / recipe.synth_words_dir), str(recipe.work / SYNTH_UNKNOWN_DIR)]
+        sources += [str(recipe.work / name) for name in synth_dirs(recipe)]
     if recipe.real_voice_scales:
         sources.append(str(recipe.work / PERTURBED_DIR))
     if recipe.hard_negatives_from:
@@ -537,12 +545,14 @@ def prepare_recipe_data(recipe: Recipe, cancel: CancelToken | None = None) -> Ev
     counts = data_counts(recipe, views)
     yield Message(format_counts(counts))
     if recipe.synth:
-        yield Stage("synth", f"Synthetic voices: {recipe.NAME} words and other words")
-        yield from synthesize_words(recipe.WORDS, recipe.synth_digit_voices, recipe.seed,
-                                    recipe.work / recipe.synth_words_dir, cancel)
+        own = f"{recipe.NAME} words and " if recipe.synth_own_words else ""
+        yield Stage("synth", f"Synthetic voices: {own}other words")
+        if recipe.synth_own_words:
+            yield from synthesize_words(recipe.WORDS, recipe.synth_digit_voices, recipe.seed,
+                                        recipe.work / recipe.synth_words_dir, cancel)
         yield from synthesize_words(recipe.SYNTH_UNKNOWN_WORDS, recipe.synth_unknown_per_word, recipe.seed + 1,
                                     recipe.work / SYNTH_UNKNOWN_DIR, cancel)
-        for name in (recipe.synth_words_dir, SYNTH_UNKNOWN_DIR):
+        for name in synth_dirs(recipe):
             train_only(recipe.work / name)
     if recipe.real_voice_scales:
         yield from perturb_real_voices(recipe, views, cancel)

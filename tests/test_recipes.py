@@ -388,6 +388,18 @@ def test_recipe_passes_its_objective_and_balancing_to_training(tmp_path):
         recipe_configs(DigitsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path), extra_model={"mean_ms": 1}))
 
 
+def test_synthetic_negatives_alone_leave_out_the_synthetic_voices_of_the_recipes_own_words(tmp_path):
+    from speechrnn.recipes import SYNTH_UNKNOWN_DIR, data_spec
+
+    views, noise = [tmp_path / "views" / SPEECH_COMMANDS_DIR], tmp_path / "noise"
+    both = CommandsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path / "work"), synth=True)
+    negatives = dataclasses.replace(both, synth_own_words=False)
+    named = lambda recipe: [Path(source).name for source in data_spec(recipe, views, noise).sources]  # noqa: E731
+    assert named(both) == [SPEECH_COMMANDS_DIR, "synth_commands", SYNTH_UNKNOWN_DIR, PERTURBED_DIR]
+    assert named(negatives) == [SPEECH_COMMANDS_DIR, SYNTH_UNKNOWN_DIR, PERTURBED_DIR]
+    assert named(dataclasses.replace(negatives, synth=False)) == [SPEECH_COMMANDS_DIR, PERTURBED_DIR]
+
+
 def _names(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir()}
 
