@@ -55,9 +55,13 @@ import shutil
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from speechrnn.recipes import SPEECH_COMMANDS_V1_DIR as REAL_VOICES_SOURCE  # many speakers of few words
 from speechrnn.stream_eval import DISTRACTOR_DRAWS, DRAW_BY_WORD
+
+if TYPE_CHECKING:
+    from speechrnn.data.spec import DataSpec
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = Path("~/.cache/speechrnn/bench/custom_word")
@@ -313,7 +317,7 @@ def train_like_the_panel(word: str, recordings: Path, negatives: bool, sizes: Si
     return result.best_path, spec, request.train.objective, start_from or "new"
 
 
-def scaled_takes(recordings: Path, scales: tuple[float, ...], out: Path, data) -> Path:
+def scaled_takes(recordings: Path, scales: tuple[float, ...], out: Path, data: DataSpec) -> Path:
     """--take-copies: voice-scaled copies of the takes that train (the split that the run's DataSpec
     ``data`` gives them) in ``out``, a training-only folder."""
     from speechrnn.data.layout import scan_folder, split_clips

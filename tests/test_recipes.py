@@ -395,7 +395,7 @@ def test_synthetic_negatives_alone_leave_out_the_synthetic_voices_of_the_recipes
     both = CommandsRecipe(data_root=str(tmp_path), work_dir=str(tmp_path / "work"), synth=True)
     negatives = dataclasses.replace(both, synth_own_words=False)
     named = lambda recipe: [Path(source).name for source in data_spec(recipe, views, noise).sources]  # noqa: E731
-    assert named(both) == [SPEECH_COMMANDS_DIR, "synth_commands", SYNTH_UNKNOWN_DIR, PERTURBED_DIR]
+    assert named(both) == [SPEECH_COMMANDS_DIR, both.synth_words_dir, SYNTH_UNKNOWN_DIR, PERTURBED_DIR]
     assert named(negatives) == [SPEECH_COMMANDS_DIR, SYNTH_UNKNOWN_DIR, PERTURBED_DIR]
     assert named(dataclasses.replace(negatives, synth=False)) == [SPEECH_COMMANDS_DIR, PERTURBED_DIR]
 
