@@ -73,6 +73,8 @@ def state_specs(model) -> list[StateSpec]:
         specs.append(StateSpec("c", (cfg.layers * cfg.directions, "batch", cfg.hidden)))
     if cfg.running_mean_frames:
         specs.append(StateSpec("running_mean", (1, "batch", cfg.input_dim)))
+    if cfg.pcen_frames:
+        specs.append(StateSpec("pcen_power_mean", (1, "batch", cfg.spectral_bands)))
     if cfg.pooling == "mean":
         specs += [StateSpec("pool_sum", ("batch", width)), StateSpec("pool_count", ("batch", 1))]
     elif cfg.pooling == "attention":

@@ -7,7 +7,8 @@ which is what live recognition reads.
 
 The state is a flat tuple of tensors so that it exports to ONNX/TorchScript as plain inputs and
 outputs: the recurrent hidden state ``h`` (and ``c`` for LSTM; then, with ``running_mean_frames``, the
-running mean of the input), then the pooling accumulators:
+running mean of the input, or with ``pcen_frames`` the mel bands' running power mean), then the
+pooling accumulators:
 
 * ``last``: nothing more; the clip's logits are the head applied to the last output.
 * ``mean``: running sum of outputs and frame count.
@@ -17,7 +18,8 @@ Per-coefficient feature normalisation (statistics of the training set) is part o
 checkpoint or an export takes raw features. With ``running_mean_frames`` the model also subtracts a
 causal running mean of its normalised input (streaming cepstral mean normalisation): what stays the
 same for seconds -- a microphone's colouring, a room's hum -- is taken out of what the network reads,
-and the mean is carried in the state like the network's memory.
+and the mean is carried in the state like the network's memory. With ``pcen_frames`` the network
+reads per-channel energy normalised mel bands (PCEN), whose running power mean is carried the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from speechrnn.features import DB_PER_LOG10
 
 CELLS = ("rnn", "lstm", "gru")
 OBJECTIVES = ("clip", "stream")
@@ -48,6 +52,13 @@ SPECTRAL_POOL_TOTAL = SPECTRAL_POOL_BANDS ** len(SPECTRAL_KERNEL_BANDS)
 # Channels of the front-end the bundled Commands model uses and a new network gets (stop 44: 32
 # channels measured the same on the validation speakers' streams).
 SPECTRAL_CONV_CHANNELS = 16
+# Per-channel energy normalisation (Wang et al., 2017, "Trainable frontend for robust and far-field
+# keyword spotting"; their fixed values): each mel band's power is divided by its causal exponential
+# mean raised to PCEN_ALPHA, offset by PCEN_DELTA and compressed by the root PCEN_ROOT.
+PCEN_ALPHA = 0.98
+PCEN_DELTA = 2.0
+PCEN_ROOT = 0.5
+PCEN_FLOOR_POWER = 1e-7  # the features' log-mel floor (FeatureConfig.log_floor, -70 dB): no band is quieter
 
 
 def new_network_front_end(features) -> int:
@@ -92,6 +103,15 @@ class ModelConfig:
     # they find joins the features at the RNN's input. Per frame, so streaming is unchanged. 0: off
     spectral_conv_channels: int = 0
     spectral_bands: int = 40  # the mel bands the features' MFCC were computed from
+    # > 0: the network reads per-channel energy normalised mel bands (PCEN, see PCEN_ALPHA) instead of
+    # the MFCC, their power's running mean over this many frames carried in the state like h: the
+    # log-mel envelope (the MFCC's inverse DCT over ``spectral_bands``) back to power, divided by what
+    # each band has held for the last ``pcen_frames`` frames. A speaker's loudness, a microphone's
+    # colouring and a steady hum are divided out; onsets stand out. 0: off (the MFCC)
+    pcen_frames: int = 0
+    # with ``pcen_frames``: the PCEN bands join the MFCC (and the spectral front-end's outputs) at the
+    # RNN's input instead of replacing them
+    pcen_with_mfcc: bool = False
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -115,20 +135,32 @@ class ModelConfig:
             raise ValueError("running_mean_frames must not be negative")
         if self.spectral_conv_channels < 0:
             raise ValueError("spectral_conv_channels must not be negative")
+        if self.pcen_frames < 0:
+            raise ValueError("pcen_frames must not be negative")
+        if self.pcen_frames and self.input_dim > self.spectral_bands:
+            raise ValueError(f"PCEN reads the mel bands of MFCC: {self.input_dim} coefficients cannot come "
+                             f"from {self.spectral_bands} bands")
+        if self.pcen_frames and self.running_mean_frames:
+            raise ValueError("PCEN or a running mean, not both: each divides out what stays the same")
         if self.spectral_conv_channels and not front_end_reads(self.input_dim, self.spectral_bands):
             raise ValueError(f"spectral_bands ({self.spectral_bands}) must be a multiple of {SPECTRAL_POOL_TOTAL} "
                              f"and at least the {self.input_dim} features (MFCC) per frame")
 
     @property
     def rnn_input_dim(self) -> int:
-        """What the RNN reads per frame: the features, and the spectral front-end's outputs if any."""
+        """What the RNN reads per frame: the features (or the PCEN bands, or both), and the spectral
+        front-end's outputs if any."""
         extra = self.spectral_conv_channels * (self.spectral_bands // SPECTRAL_POOL_TOTAL)
-        return self.input_dim + extra
+        if not self.pcen_frames:
+            return self.input_dim + extra
+        return self.spectral_bands + extra + (self.input_dim if self.pcen_with_mfcc else 0)
 
     @property
     def shape(self) -> str:
         """"GRU 2x128"; "spectral conv 16 > GRU 2x128" with a spectral front-end; "... bidirectional"."""
         front = f"spectral conv {self.spectral_conv_channels} > " if self.spectral_conv_channels else ""
+        if self.pcen_frames:
+            front = f"{'MFCC + ' if self.pcen_with_mfcc else ''}PCEN {self.pcen_frames} > {front}"
         direction = " bidirectional" if self.bidirectional else ""
         return f"{front}{self.cell.upper()} {self.layers}x{self.hidden}{direction}"
 
@@ -143,6 +175,25 @@ class ModelConfig:
     def tail_samples(self, sample_rate_hz: int) -> int:
         """Silence appended to a clip before it is scored (:data:`STREAM_TAIL_MS`; 0 for clip models)."""
         return round(sample_rate_hz * STREAM_TAIL_MS / 1000) if self.objective == "stream" else 0
+
+
+def exponential_means(x: torch.Tensor, before: torch.Tensor, decay: float) -> torch.Tensor:
+    """Causal exponential means of ``x`` (B, T, F), each including its own frame: ``m_t = decay
+    m_{t-1} + (1 - decay) x_t`` from ``m_{-1} = before`` (B, F). Computed in blocks of matrix
+    products (as exact as the recursion whatever the chunking; exports as plain operations)."""
+    count = x.shape[1]
+    single = count <= RUNNING_MEAN_BLOCK_FRAMES or torch.jit.is_tracing() or torch.compiler.is_compiling()
+    blocks = [x] if single else list(x.split(RUNNING_MEAN_BLOCK_FRAMES, dim=1))
+    m = before
+    out = []
+    for block in blocks:
+        steps = torch.arange(block.shape[1], device=x.device, dtype=x.dtype)
+        lag = steps.unsqueeze(1) - steps.unsqueeze(0)  # t - k
+        weights = torch.where(lag >= 0, (1.0 - decay) * torch.pow(decay, lag.clamp(min=0)), torch.zeros_like(lag))
+        means = torch.pow(decay, steps + 1).view(1, -1, 1) * m.unsqueeze(1) + torch.matmul(weights, block)
+        out.append(means)
+        m = means[:, -1]
+    return out[0] if single else torch.cat(out, dim=1)
 
 
 class SpectralFrontEnd(nn.Module):
@@ -175,7 +226,10 @@ class SpectralFrontEnd(nn.Module):
         """(B, T, coefficients) features minus their training mean -> (B, T, channels * bands / 4)."""
         envelope = centered @ self.inverse_dct  # dB about the training set's mean spectrum
         # the bands' typical spread: an orthonormal DCT keeps the coefficients' total variance
-        envelope = envelope / torch.sqrt((feature_std**2).sum() / self.bands)
+        return self.read(envelope / torch.sqrt((feature_std**2).sum() / self.bands))
+
+    def read(self, envelope: torch.Tensor) -> torch.Tensor:
+        """(B, T, bands) a spectrum along frequency -> (B, T, channels * bands / 4)."""
         batch, frames = envelope.shape[0], envelope.shape[1]
         out = self.convs(envelope.reshape(batch * frames, 1, self.bands))
         return out.reshape(batch, frames, -1)
@@ -189,6 +243,11 @@ class RNNClassifier(nn.Module):
         self.register_buffer("feature_std", torch.ones(config.input_dim))
         self.spectral = (SpectralFrontEnd(config.input_dim, config.spectral_bands, config.spectral_conv_channels)
                          if config.spectral_conv_channels else None)
+        if config.pcen_frames and self.spectral is None:
+            import torchaudio.functional as AF
+
+            self.register_buffer("pcen_inverse_dct", AF.create_dct(config.input_dim, config.spectral_bands,
+                                                                   norm="ortho").T.contiguous(), persistent=False)
         kwargs = dict(
             input_size=config.rnn_input_dim,
             hidden_size=config.hidden,
@@ -221,6 +280,8 @@ class RNNClassifier(nn.Module):
             state.append(torch.zeros_like(h))
         if cfg.running_mean_frames:  # (1, batch, F): batch on dim 1, as h and c
             state.append(torch.zeros(1, batch, cfg.input_dim, device=device))
+        if cfg.pcen_frames:  # (1, batch, bands); zero: not started (the first frame's power starts it)
+            state.append(torch.zeros(1, batch, cfg.spectral_bands, device=device))
         if cfg.pooling == "mean":
             state += [torch.zeros(batch, width, device=device), torch.zeros(batch, 1, device=device)]
         elif cfg.pooling == "attention":
@@ -233,8 +294,10 @@ class RNNClassifier(nn.Module):
 
     @property
     def recurrent_state_size(self) -> int:
-        """State tensors with the batch on dim 1 (h, c, the running mean), before the pooling ones."""
-        return (2 if self.config.cell == "lstm" else 1) + (1 if self.config.running_mean_frames else 0)
+        """State tensors with the batch on dim 1 (h, c, the running mean or PCEN's power mean), before
+        the pooling ones."""
+        cfg = self.config
+        return (2 if cfg.cell == "lstm" else 1) + (1 if cfg.running_mean_frames else 0) + (1 if cfg.pcen_frames else 0)
 
     def normalize(self, frames: torch.Tensor) -> torch.Tensor:
         return (frames - self.feature_mean) / self.feature_std
@@ -252,7 +315,18 @@ class RNNClassifier(nn.Module):
             mean = state[self.recurrent_state_size - 1] if state is not None else x.new_zeros(1, x.shape[0], x.shape[2])
             x, new_mean = self.subtract_running_mean(x, mean)
             running = (new_mean,)
-        if self.spectral is not None:
+        if self.config.pcen_frames:
+            power_mean = (state[self.recurrent_state_size - 1] if state is not None
+                          else x.new_zeros(1, x.shape[0], self.config.spectral_bands))
+            bands, new_power_mean = self.pcen(frames, power_mean)
+            running = (new_power_mean,)
+            if self.config.pcen_with_mfcc:
+                read = [x, bands] + ([self.spectral(x * self.feature_std, self.feature_std)]
+                                     if self.spectral is not None else [])
+            else:
+                read = [bands] + ([self.spectral.read(bands)] if self.spectral is not None else [])
+            x = torch.cat(read, dim=-1)
+        elif self.spectral is not None:
             x = torch.cat([x, self.spectral(x * self.feature_std, self.feature_std)], dim=-1)
         outputs, new = self.rnn(x, recurrent)
         new_state = (new,) if self.config.cell != "lstm" else tuple(new)
@@ -263,20 +337,28 @@ class RNNClassifier(nn.Module):
         the last. ``mean`` (1, B, F): the running mean before ``x``. Per frame, as a live stream
         would compute it: ``y_t = x_t - m_{t-1}``, ``m_t = a m_{t-1} + (1 - a) x_t``,
         ``a = exp(-1 / running_mean_frames)``; here in blocks of matrix products (chunking-exact)."""
-        decay = math.exp(-1.0 / self.config.running_mean_frames)
-        m = mean[0]
-        count = x.shape[1]
-        single = count <= RUNNING_MEAN_BLOCK_FRAMES or torch.jit.is_tracing() or torch.compiler.is_compiling()
-        blocks = [x] if single else list(x.split(RUNNING_MEAN_BLOCK_FRAMES, dim=1))
-        out = []
-        for block in blocks:
-            steps = torch.arange(block.shape[1], device=x.device, dtype=x.dtype)
-            lag = steps.unsqueeze(1) - steps.unsqueeze(0)  # t - k
-            weights = torch.where(lag >= 0, (1.0 - decay) * torch.pow(decay, lag.clamp(min=0)), torch.zeros_like(lag))
-            means = torch.pow(decay, steps + 1).view(1, -1, 1) * m.unsqueeze(1) + torch.matmul(weights, block)
-            out.append(block - torch.cat([m.unsqueeze(1), means[:, :-1]], dim=1))
-            m = means[:, -1]
-        return (out[0] if single else torch.cat(out, dim=1)), m.unsqueeze(0)
+        means = exponential_means(x, mean[0], math.exp(-1.0 / self.config.running_mean_frames))
+        return x - torch.cat([mean[0].unsqueeze(1), means[:, :-1]], dim=1), means[:, -1].unsqueeze(0)
+
+    def pcen(self, frames: torch.Tensor, power_mean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw MFCC ``frames`` (B, T, F) -> (B, T, spectral_bands) PCEN bands and the bands' running
+        power mean after the last frame. ``power_mean`` (1, B, bands): the mean before ``frames``;
+        zero in a fresh state, where the first frame's power stands in for it (no cold start)."""
+        with torch.autocast(frames.device.type, enabled=False):
+            envelope_db = frames.float() @ self._inverse_dct()
+            power = torch.pow(10.0, envelope_db / DB_PER_LOG10).clamp(min=PCEN_FLOOR_POWER)
+            before = power_mean[0]
+            before = torch.where(before > 0, before, power[:, 0])
+            means = exponential_means(power, before, math.exp(-1.0 / self.config.pcen_frames))
+            ratio = power / torch.pow(means, PCEN_ALPHA)
+            bands = torch.pow(ratio + PCEN_DELTA, PCEN_ROOT) - PCEN_DELTA**PCEN_ROOT
+        return bands, means[:, -1].unsqueeze(0)
+
+    def _inverse_dct(self) -> torch.Tensor:
+        """(F, spectral_bands): MFCC -> their log-mel envelope in dB (the orthonormal DCT's transpose)."""
+        if self.spectral is not None:
+            return self.spectral.inverse_dct
+        return self.pcen_inverse_dct
 
     # ---------------------------------------------------------------------------------- forward
     def forward(self, frames: torch.Tensor, state: State | None = None,

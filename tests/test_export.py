@@ -78,9 +78,10 @@ def check_graphs(checkpoint: Path, tmp_path: Path) -> None:
     dict(cell="gru"),
     dict(cell="gru", running_mean_frames=20),
     dict(cell="gru", spectral_conv_channels=4),
+    dict(cell="gru", pcen_frames=20, spectral_conv_channels=4),
     pytest.param(dict(cell="lstm", pooling="attention"), marks=pytest.mark.slow),
     pytest.param(dict(cell="rnn", pooling="mean"), marks=pytest.mark.slow),
-], ids=["gru-last", "gru-running-mean", "gru-spectral-conv", "lstm-attention", "rnn-mean"])
+], ids=["gru-last", "gru-running-mean", "gru-spectral-conv", "gru-pcen", "lstm-attention", "rnn-mean"])
 def test_onnx_and_torchscript_match_pytorch(config, tmp_path):
     check_graphs(random_checkpoint(tmp_path / "model.pt", **config), tmp_path)
 
@@ -103,3 +104,12 @@ def test_info_says_the_model_subtracts_its_input_s_running_mean(tmp_path, capsys
     assert code == 0 and "pooling attention, input minus its running mean over 20 frames, " in out
     code, out, _ = cli(capsys, "info", random_checkpoint(tmp_path / "plain.pt"))
     assert code == 0 and "running mean" not in out
+
+
+def test_info_names_the_pcen_bands_the_network_reads(tmp_path, capsys):
+    from test_cli_train import cli
+
+    code, out, _ = cli(capsys, "info", random_checkpoint(tmp_path / "model.pt", pcen_frames=20))
+    assert code == 0 and "model: PCEN 20 > GRU 2x16, pooling attention" in out
+    code, out, _ = cli(capsys, "info", random_checkpoint(tmp_path / "both.pt", pcen_frames=20, pcen_with_mfcc=True))
+    assert code == 0 and "MFCC + PCEN 20 > GRU 2x16" in out

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from speechrnn.features import FeatureConfig
+from speechrnn.features import FeatureConfig, FeatureExtractor
 from speechrnn.model import CELLS, POOLINGS, SPECTRAL_CONV_CHANNELS, ModelConfig, RNNClassifier, new_network_front_end
 
 # float32 recurrences over 98 steps: differences are rounding only.
@@ -82,6 +82,49 @@ def test_a_steady_colouring_of_the_input_is_forgotten_with_a_running_mean():
             tilted, _ = model.forward_frames(coloured)
         gaps[running_mean_frames] = (plain[:, -50:] - tilted[:, -50:]).abs().max().item()
     assert gaps[25] < 0.2 * gaps[0], gaps
+
+
+def _pcen_bands(model: RNNClassifier, waves: torch.Tensor) -> torch.Tensor:
+    """The PCEN bands ``model`` reads for ``waves`` (B, N) heard through the default features."""
+    features = FeatureExtractor(FeatureConfig())(waves)
+    with torch.no_grad():
+        bands, _ = model.pcen(features, model.initial_state(waves.shape[0])[model.recurrent_state_size - 1])
+    return bands
+
+
+@pytest.mark.parametrize("spectral_conv_channels, pcen_with_mfcc", [(0, False), (4, False), (4, True)])
+def test_pcen_carried_frame_by_frame_equals_the_whole_clip(spectral_conv_channels, pcen_with_mfcc):
+    model = _model(pcen_frames=20, spectral_conv_channels=spectral_conv_channels, pcen_with_mfcc=pcen_with_mfcc,
+                   pooling="last")
+    frames = torch.randn(2, 60, 40) * 5 - 20
+    with torch.no_grad():
+        whole, _ = model.forward_frames(frames)
+        pieces, state = [], None
+        for start, stop in [(0, 1), (1, 13), (13, 14), (14, 60)]:
+            out, state = model.forward_frames(frames[:, start:stop], state)
+            pieces.append(out)
+    torch.testing.assert_close(torch.cat(pieces, dim=1), whole, atol=STATE_ATOL, rtol=0)
+
+
+def test_pcen_divides_out_the_speaker_s_loudness_and_a_steady_hum():
+    """The same noisy sweep 20 dB louder: the MFCC move by 20 dB, the PCEN bands hardly (alpha 0.98);
+    a steady hum reads the same from its first frame (a fresh state starts from it: no cold start)."""
+    model = _model(pcen_frames=40)
+    rng = torch.Generator().manual_seed(0)
+    t = torch.arange(16000) / 16000
+    sweep = 0.01 * torch.sin(2 * math.pi * (200 + 1500 * t) * t) + 0.001 * torch.randn(16000, generator=rng)
+    quiet, loud = _pcen_bands(model, torch.stack([sweep, 10 * sweep]))
+    assert (loud - quiet).abs().max() < 0.1 * quiet.abs().max()
+    hum = 0.05 * torch.sin(2 * math.pi * 100 * torch.arange(32000) / 16000)
+    bands = _pcen_bands(model, hum[None])[0]
+    assert (bands - bands[-1]).abs().max() < 0.02 * bands[-1].abs().max()
+
+
+def test_pcen_reads_the_mel_bands_of_mfcc_only():
+    with pytest.raises(ValueError, match="cannot come from 32 bands"):
+        ModelConfig(num_classes=3, input_dim=40, spectral_bands=32, pcen_frames=20)
+    with pytest.raises(ValueError, match="not both"):
+        ModelConfig(num_classes=3, pcen_frames=20, running_mean_frames=20)
 
 
 def test_state_is_what_remembers():
