@@ -95,3 +95,30 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+HOLD_FILE_NAME = ".in-use"  # the file a held folder is locked through
+
+
+@contextlib.contextmanager
+def hold_folder(folder: str | Path, what: str) -> Iterator[Path]:
+    """Hold ``folder`` for one writer: a second process that asks for it while this one holds it gets
+    a one-line error naming ``what`` to change, instead of both writing the same files (the later
+    writer's files read back by the earlier one). The hold is an OS file lock, so it ends with the
+    process however the process ends; where the OS has no such lock (Windows), nothing is held."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; runs side by side are a POSIX bench habit
+        yield folder
+        return
+    with open(folder / HOLD_FILE_NAME, "w") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SpeechRNNError(f"{folder}: another build is writing there right now; {what}") from None
+        try:
+            yield folder
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from speechrnn.atomic import hold_folder
 from speechrnn.data.spec import SILENCE, TASK_12_WORDS
 from speechrnn.errors import DataError, SpeechRNNError
 from speechrnn.events import CancelToken, EventStream, Finished, Message, Stage
@@ -84,6 +85,8 @@ VIEWS_DIR = "views"  # split views of the real sources (links + split lists)
 SYNTH_DIGITS_DIR = "synth_digits"  # the digits recipe's synthetic words (synth_<recipe name>)
 SYNTH_UNKNOWN_DIR = "synth_unknown"
 PERTURBED_DIR = "real_perturbed"
+# what to change when a build's run folder is held by another build (speechrnn.atomic.hold_folder)
+RUN_NAME_HINT = "give this build a run name of its own (--run-name) or another --work-dir"
 HARD_NEGATIVES_DIR = "hard_negatives"  # training speakers' other words a model took for a word
 HARD_NEGATIVE_POOL_DIR = "hard_negative_pool"  # every such clip, as one _unknown_ folder to score
 TRAIN_NOISE_DIR = "noise_train"
@@ -687,15 +690,16 @@ def build_recipe(recipe: Recipe, out_path: str | Path, run_name: str = "run",
 
     data = yield from _forward(prepare_recipe_data(recipe, cancel))
     feature_config, model_config, augment, train_config = recipe_configs(recipe)
-    run_dir = recipe.work / run_name
-    result = yield from _forward(train(data.spec, feature_config, model_config, augment, train_config, run_dir,
-                                       force=True, cancel=cancel, cache_dir=recipe.work / "cache",
-                                       recipe=recipe.NAME))
-    shipped_path = result.last_path if recipe.validation_speakers_train else result.best_path
-    metrics: dict = {"training": {k: v for k, v in result.metrics.items() if not k.startswith("test")},
-                     "shipped_epoch": "last" if recipe.validation_speakers_train else "best on validation",
-                     "data": data.counts}
-    return (yield from _score_and_record(recipe, data, shipped_path, out_path, run_dir, metrics, evaluate_test, cancel))
+    with hold_folder(recipe.work / run_name, RUN_NAME_HINT) as run_dir:
+        result = yield from _forward(train(data.spec, feature_config, model_config, augment, train_config, run_dir,
+                                           force=True, cancel=cancel, cache_dir=recipe.work / "cache",
+                                           recipe=recipe.NAME))
+        shipped_path = result.last_path if recipe.validation_speakers_train else result.best_path
+        metrics: dict = {"training": {k: v for k, v in result.metrics.items() if not k.startswith("test")},
+                         "shipped_epoch": "last" if recipe.validation_speakers_train else "best on validation",
+                         "data": data.counts}
+        return (yield from _score_and_record(recipe, data, shipped_path, out_path, run_dir, metrics, evaluate_test,
+                                             cancel))
 
 
 def build_ensemble(recipe: Recipe, members: list[str | Path], out_path: str | Path, run_name: str = "ensemble",
@@ -705,10 +709,11 @@ def build_ensemble(recipe: Recipe, members: list[str | Path], out_path: str | Pa
     from speechrnn.checkpoint import combine_checkpoints, save_checkpoint
 
     data = yield from _forward(prepare_recipe_data(recipe, cancel))
-    run_dir = recipe.work / run_name
-    combined = save_checkpoint(combine_checkpoints(list(members)), run_dir / "ensemble.pt")
-    metrics: dict = {"ensemble": [str(path) for path in members], "data": data.counts}
-    return (yield from _score_and_record(recipe, data, combined, out_path, run_dir, metrics, evaluate_test, cancel))
+    with hold_folder(recipe.work / run_name, RUN_NAME_HINT) as run_dir:
+        combined = save_checkpoint(combine_checkpoints(list(members)), run_dir / "ensemble.pt")
+        metrics: dict = {"ensemble": [str(path) for path in members], "data": data.counts}
+        return (yield from _score_and_record(recipe, data, combined, out_path, run_dir, metrics, evaluate_test,
+                                             cancel))
 
 
 def _score_and_record(recipe: Recipe, data, model_path: Path, out_path: str | Path, run_dir: Path, metrics: dict,

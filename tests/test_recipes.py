@@ -4,7 +4,8 @@ weights, and the digits / commands recipes' labels and sources, on generated fol
 from __future__ import annotations
 
 import dataclasses
-
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -503,3 +504,30 @@ def test_hard_negatives_are_the_training_speakers_other_words_the_model_took_for
     for split in ("validation", "testing"):
         assert HARD_NEGATIVES_DIR not in {c.source for c in data.split(split).clips if c}
     assert _licenses(recipe, recipe_data.spec)[HARD_NEGATIVES_DIR].startswith(f"clips of {SPEECH_COMMANDS_DIR} (CC BY")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no advisory file locks: nothing is held on Windows")
+def test_two_builds_cannot_write_one_run_folder_at_once_and_a_dead_one_holds_nothing(tmp_path):
+    """Two ensembles built side by side into one run folder once read back each other's
+    ensemble.pt; now the second gets a one-line error that says what to change. A build that dies
+    (killed, not cleaned up) leaves the folder free."""
+    from speechrnn.atomic import hold_folder
+    from speechrnn.errors import SpeechRNNError
+    from speechrnn.recipes import RUN_NAME_HINT
+
+    run_dir = tmp_path / "work" / "ensemble"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom speechrnn.atomic import hold_folder\n"
+         f"with hold_folder({str(run_dir)!r}, 'x'):\n    print('held', flush=True)\n    time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(SpeechRNNError, match="another build is writing there") as caught:
+            with hold_folder(run_dir, RUN_NAME_HINT):
+                pass
+        assert str(run_dir) in str(caught.value) and "--run-name" in str(caught.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    with hold_folder(run_dir, RUN_NAME_HINT) as held:  # the killed holder's lock went with it
+        assert held == run_dir
