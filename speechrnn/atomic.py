@@ -118,7 +118,4 @@ def hold_folder(folder: str | Path, what: str) -> Iterator[Path]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise SpeechRNNError(f"{folder}: another build is writing there right now; {what}") from None
-        try:
-            yield folder
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        yield folder  # closing the file releases the lock

@@ -196,6 +196,14 @@ def exponential_means(x: torch.Tensor, before: torch.Tensor, decay: float) -> to
     return out[0] if single else torch.cat(out, dim=1)
 
 
+def inverse_dct_matrix(coefficients: int, bands: int) -> torch.Tensor:
+    """(coefficients, bands): MFCC -> the log-mel envelope they describe (the orthonormal DCT's
+    transpose; smoothed along frequency where coefficients were dropped)."""
+    import torchaudio.functional as AF
+
+    return AF.create_dct(coefficients, bands, norm="ortho").T.contiguous()
+
+
 class SpectralFrontEnd(nn.Module):
     """Filters that slide along the frequency axis of each frame (a CRNN's convolutional front, per
     frame: no context in time, so the carried state and chunk-independence stay as they are).
@@ -209,10 +217,7 @@ class SpectralFrontEnd(nn.Module):
 
     def __init__(self, coefficients: int, bands: int, channels: int):
         super().__init__()
-        import torchaudio.functional as AF
-
-        self.register_buffer("inverse_dct", AF.create_dct(coefficients, bands, norm="ortho").T.contiguous(),
-                             persistent=False)  # (coefficients, bands)
+        self.register_buffer("inverse_dct", inverse_dct_matrix(coefficients, bands), persistent=False)
         self.bands = bands
         layers: list[nn.Module] = []
         width = 1
@@ -243,11 +248,9 @@ class RNNClassifier(nn.Module):
         self.register_buffer("feature_std", torch.ones(config.input_dim))
         self.spectral = (SpectralFrontEnd(config.input_dim, config.spectral_bands, config.spectral_conv_channels)
                          if config.spectral_conv_channels else None)
-        if config.pcen_frames and self.spectral is None:
-            import torchaudio.functional as AF
-
-            self.register_buffer("pcen_inverse_dct", AF.create_dct(config.input_dim, config.spectral_bands,
-                                                                   norm="ortho").T.contiguous(), persistent=False)
+        if config.pcen_frames:
+            self.register_buffer("pcen_inverse_dct", inverse_dct_matrix(config.input_dim, config.spectral_bands),
+                                 persistent=False)
         kwargs = dict(
             input_size=config.rnn_input_dim,
             hidden_size=config.hidden,
@@ -345,7 +348,7 @@ class RNNClassifier(nn.Module):
         power mean after the last frame. ``power_mean`` (1, B, bands): the mean before ``frames``;
         zero in a fresh state, where the first frame's power stands in for it (no cold start)."""
         with torch.autocast(frames.device.type, enabled=False):
-            envelope_db = frames.float() @ self._inverse_dct()
+            envelope_db = frames.float() @ self.pcen_inverse_dct
             power = torch.pow(10.0, envelope_db / DB_PER_LOG10).clamp(min=PCEN_FLOOR_POWER)
             before = power_mean[0]
             before = torch.where(before > 0, before, power[:, 0])
@@ -353,12 +356,6 @@ class RNNClassifier(nn.Module):
             ratio = power / torch.pow(means, PCEN_ALPHA)
             bands = torch.pow(ratio + PCEN_DELTA, PCEN_ROOT) - PCEN_DELTA**PCEN_ROOT
         return bands, means[:, -1].unsqueeze(0)
-
-    def _inverse_dct(self) -> torch.Tensor:
-        """(F, spectral_bands): MFCC -> their log-mel envelope in dB (the orthonormal DCT's transpose)."""
-        if self.spectral is not None:
-            return self.spectral.inverse_dct
-        return self.pcen_inverse_dct
 
     # ---------------------------------------------------------------------------------- forward
     def forward(self, frames: torch.Tensor, state: State | None = None,
