@@ -120,7 +120,7 @@ def test_an_existing_run_is_refused_unless_resume_or_force(tones, tmp_path, caps
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "one-label", "unknown-words", "no-data", "no-run",
-                                  "bad-epochs"])
+                                  "bad-epochs", "adversary-on-clips", "teacher-of-other-words"])
 def test_bad_input_is_one_clear_line(case, tones, tmp_path, capsys):
     out = tmp_path / "run"
     base = ["--epochs", "1", "--out", out, "--cache-dir", tmp_path / "cache", *TINY]
@@ -147,6 +147,12 @@ def test_bad_input_is_one_clear_line(case, tones, tmp_path, capsys):
     elif case == "no-run":
         code, _, err = cli(capsys, "train", "--resume", "--out", tmp_path / "never")
         fragments = ["no run to resume"]
+    elif case == "teacher-of-other-words":
+        code, _, err = cli(capsys, "train", "--data", tones, *base, "--distill-from", "commands")
+        fragments = ["commands_model.pt", "cannot teach this run: its labels"]
+    elif case == "adversary-on-clips":
+        code, _, err = cli(capsys, "train", "--data", tones, *base, "--objective", "clip", "--source-adversary", "0.3")
+        fragments = ["source_adversary_weight", "stream objective"]
     else:
         code, _, err = cli(capsys, "train", "--data", tones, *base[2:], "--epochs", "0")
         fragments = ["epochs must be at least 1"]

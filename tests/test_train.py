@@ -619,3 +619,170 @@ def test_new_words_start_from_another_models_network_and_its_shared_head_rows(to
     with pytest.raises(SpeechRNNError, match=r"GRU 1x32 on 40 mfcc, 20-7600 Hz vs GRU 1x48"):
         initial_weights(base, labels, ModelConfig(num_classes=3, input_dim=FEATURES.feature_dim, **wider),
                         FEATURES, fresh)
+
+
+# ------------------------------------------------------------------------ source adversary
+def test_the_source_adversary_learns_sources_while_the_network_gets_the_reversed_gradient():
+    from speechrnn.training.source_adversary import SourceAdversary, reversal_scale
+
+    torch.manual_seed(0)
+    adversary = SourceAdversary(width=6, num_classes=3, num_sources=2)
+    outputs = torch.randn(10, 6, requires_grad=True)
+    classes, sources = torch.randint(0, 2, (10,)), torch.randint(0, 2, (10,))  # words of classes 0 and 1
+    loss, correct = adversary.loss(outputs, classes, sources, scale=0.3)
+    loss.backward()
+    # the same loss without the reversal: the adversary's gradient is the same, the network's is -0.3 times it
+    plain = outputs.detach().clone().requires_grad_(True)
+    rows = adversary.classify(plain).view(10, 3, 2)[torch.arange(10), classes]
+    assert torch.isclose(loss, torch.nn.functional.cross_entropy(rows, sources))
+    adversary_grad = adversary.classify.weight.grad.clone()
+    adversary.zero_grad()
+    torch.nn.functional.cross_entropy(rows, sources).backward()
+    assert torch.allclose(adversary.classify.weight.grad, adversary_grad)
+    assert torch.allclose(outputs.grad, -0.3 * plain.grad)
+    assert correct == float((rows.argmax(-1) == sources).sum())
+    # each class has its own row of sources: class 2's row learns nothing from words of the others
+    assert adversary.classify.weight.grad.view(3, 2, 6)[2].abs().sum() == 0
+    ramp = [reversal_scale(p, 0.3) for p in (0.0, 0.1, 0.5, 1.0)]
+    assert ramp[0] == 0.0 and ramp == sorted(ramp) and 0.29 < ramp[-1] <= 0.3
+
+
+def test_a_source_adversary_trains_beside_a_stream_model_and_stays_out_of_it(tones, cache, tmp_path):
+    other = make_tone_dataset(tmp_path / "other", speakers=12, seed=1, prefix="mic")  # a second source folder
+    options = dict(TINY_TRAIN, objective="stream", stream_segment_s=2.0)
+    model = ModelConfig(num_classes=2, **TINY_MODEL)
+    spec = spec_of(tones, other, include_silence=True)
+
+    def run(out: str, epochs: int, cancel: CancelToken | None = None, **extra):
+        return train(spec, FEATURES, model, AugmentConfig(), TrainConfig(epochs=epochs, **{**options, **extra}),
+                     tmp_path / out, cache_dir=cache, cancel=cancel)
+
+    events = list(run("adversary", 2, source_adversary_weight=0.5))
+    assert any(isinstance(e, Message) and "source adversary (up to 0.5) over 2 sources: data, other" in e.text
+               for e in events)
+    rows = [json.loads(x) for x in (tmp_path / "adversary" / METRICS_NAME).read_text().splitlines()]
+    assert all(0.0 < r["source_acc"] <= 1.0 for r in rows)
+    plain = list(run("plain", 1))
+    rows = [json.loads(x) for x in (tmp_path / "plain" / METRICS_NAME).read_text().splitlines()]
+    assert "source_acc" not in rows[0]
+    adversarial = load_checkpoint(events[-1].result.best_path)
+    assert adversarial.state_dict.keys() == load_checkpoint(plain[-1].result.best_path).state_dict.keys()
+    assert adversarial.train_config["train"]["source_adversary_weight"] == 0.5
+    # last.pt keeps the adversary for a resumed run, which goes on from it
+    token = CancelToken()
+    with pytest.raises(Cancelled):
+        for event in run("cut", 2, token, source_adversary_weight=0.5):
+            if isinstance(event, EpochEnd):
+                token.cancel()
+    saved = load_checkpoint(tmp_path / "cut" / LAST_NAME).extra["resume"]["adversary"]
+    assert saved["weights"]["classify.weight"].shape == (5 * 2, TINY_MODEL["hidden"])  # 5 classes x 2 sources
+    resumed = run_to_end(train(spec, FEATURES, model, AugmentConfig(), TrainConfig(epochs=2, **options),
+                               tmp_path / "cut", resume=True, cache_dir=cache))
+    assert resumed.metrics["epochs"] == 2
+    with pytest.raises(SpeechRNNError, match="at least two source folders"):
+        list(train(spec_of(tones, include_silence=True), FEATURES, model, AugmentConfig(),
+                   TrainConfig(epochs=1, **options, source_adversary_weight=0.5), tmp_path / "one", cache_dir=cache))
+    with pytest.raises(ValueError, match="stream objective"):
+        TrainConfig(objective="clip", source_adversary_weight=0.5)
+    with pytest.raises(ValueError, match="must not be negative"):
+        TrainConfig(source_adversary_weight=-1.0)
+
+
+# ---------------------------------------------------------------------------- distillation
+def test_a_teacher_carries_its_own_state_and_its_loss_pulls_the_student_to_its_posteriors():
+    from speechrnn.model import RNNClassifier
+    from speechrnn.training.distillation import Teacher
+
+    torch.manual_seed(0)
+    config = ModelConfig(num_classes=3, input_dim=FEATURES.feature_dim, objective="stream", pooling="last",
+                         background_class=0, **TINY_MODEL)
+    teacher = Teacher(RNNClassifier(config), temperature=2.0)
+    assert not any(p.requires_grad for p in teacher.model.parameters())
+    frames = torch.randn(2, 40, FEATURES.feature_dim)
+    whole = teacher.soft_targets(frames, None)
+    teacher.state = None
+    first, second = teacher.soft_targets(frames[:, :25], None), teacher.soft_targets(frames[:, 25:], torch.ones(2))
+    assert torch.allclose(torch.cat([first, second], 1), whole, atol=1e-5)  # the state goes on between segments
+    teacher.state = None
+    teacher.soft_targets(frames[:, :25], None)
+    reset = teacher.soft_targets(frames[:, 25:], torch.tensor([0.0, 1.0]))  # lane 0 reset with the student's
+    teacher.state = None
+    fresh = teacher.soft_targets(frames[:, 25:], None)
+    assert torch.allclose(reset[0], fresh[0], atol=1e-5) and torch.allclose(reset[1], second[1], atol=1e-5)
+    assert not torch.allclose(reset[0], second[0], atol=1e-3)
+    # a student saying what the teacher says costs nothing; another is pulled toward it
+    assert float(teacher.loss(whole * teacher.temperature, whole)) < 1e-5
+    student = torch.zeros_like(whole, requires_grad=True)
+    loss = teacher.loss(student, whole)
+    loss.backward()
+    assert float(loss.detach()) > 0
+    assert float(teacher.loss(student.detach() - 0.5 * student.grad, whole)) < float(loss.detach())
+    # with word windows, the words' frames weigh as much as all the background's
+    word_ids = torch.full(whole.shape[:2], -1)
+    word_ids[:, 30:32] = 0
+    per_frame = (whole.exp() * (whole - torch.log_softmax(student.detach() / 2.0, -1))).sum(-1) * 4.0
+    expected = per_frame[word_ids < 0].mean() + per_frame[word_ids >= 0].mean()
+    assert torch.isclose(teacher.loss(student.detach(), whole, word_ids), expected)
+
+
+def test_a_student_learns_the_teachers_posteriors_and_the_teacher_stays_as_it_was(tones, cache, tmp_path):
+    from speechrnn.checkpoint import load_model
+    from speechrnn.training.distillation import Teacher
+
+    options = dict(TINY_TRAIN, objective="stream", stream_segment_s=2.0)
+    model = ModelConfig(num_classes=2, **TINY_MODEL)
+    spec = spec_of(tones, include_silence=True)
+
+    def run(out: str, epochs: int, **extra):
+        return list(train(spec, FEATURES, model, AugmentConfig(), TrainConfig(epochs=epochs, **{**options, **extra}),
+                          tmp_path / out, cache_dir=cache))
+
+    teacher_path = run("teacher", 6)[-1].result.best_path
+    before = teacher_path.read_bytes()
+    plain = run("plain", 6, seed=1)[-1].result.best_path
+    events = run("student", 6, seed=1, distill_from=str(teacher_path), distill_weight=5.0)
+    assert any(isinstance(e, Message) and "posteriors at every frame (weight 5, temperature 2)" in e.text for e in events)
+    assert teacher_path.read_bytes() == before
+    # on the tone words, the distilled network's posteriors are nearer the teacher's than the plain one's
+    from speechrnn.features import FeatureExtractor
+
+    waves = torch.stack([torch.from_numpy(sf.read(path, dtype="float32")[0][:RATE_HZ])
+                         for path in sorted(tones.glob("*/*.wav"))[:32]])
+    frames = FeatureExtractor(FEATURES)(torch.nn.functional.pad(waves, (0, RATE_HZ - waves.shape[-1])))
+    teacher = Teacher(load_model(teacher_path)[0], temperature=1.0)
+    targets = teacher.soft_targets(frames, None)
+
+    def distance(path: Path) -> float:
+        logits, _ = load_model(path)[0].forward_frames(frames)
+        return float(teacher.loss(logits.detach(), targets))
+
+    assert distance(events[-1].result.best_path) < 0.6 * distance(plain)  # measured: a third
+    with pytest.raises(SpeechRNNError, match="cannot teach this run: its labels"):
+        list(train(spec_of(tones, include_silence=True, words=("alpha", "bravo")), FEATURES, model, AugmentConfig(),
+                   TrainConfig(epochs=1, **options, distill_from=str(teacher_path)), tmp_path / "other", cache_dir=cache))
+    with pytest.raises(ValueError, match="stream objective"):
+        TrainConfig(objective="clip", distill_from=str(teacher_path))
+
+
+def test_the_source_probe_reads_a_microphones_whistle_back_from_the_network_and_not_a_second_folder_of_the_same(tmp_path):
+    """bench.source_probe: the folder a word came from, read from the network's output at the word."""
+    from bench.source_probe import probe
+
+    room = make_tone_dataset(tmp_path / "room", speakers=12, seed=0, prefix="room")
+    mic = make_tone_dataset(tmp_path / "mic", speakers=12, seed=1, prefix="mic")
+    same = make_tone_dataset(tmp_path / "same", speakers=12, seed=1, prefix="other")
+    for path in mic.glob("*/*.wav"):  # this "microphone" adds a steady 3 kHz whistle to every word
+        wave, rate = sf.read(path, dtype="float32")
+        whistle = 0.1 * np.sin(2 * np.pi * 3000.0 * np.arange(len(wave)) / rate)
+        sf.write(path, (wave + whistle).astype(np.float32), rate, subtype="PCM_16")
+    options = dict(TINY_TRAIN, objective="stream", stream_segment_s=2.0, precision="float32")
+    groups = {"room": "room", "mic": "mic", "same": "other"}
+    read = {}
+    for name, roots in (("whistle", (room, mic)), ("same", (room, same))):
+        events = list(train(spec_of(*roots, include_silence=True), FEATURES, ModelConfig(num_classes=2, **TINY_MODEL),
+                            AugmentConfig(), TrainConfig(epochs=4, **options), tmp_path / name,
+                            cache_dir=tmp_path / "cache"))
+        read[name] = probe(str(events[-1].result.best_path), groups, str(tmp_path / "cache"))
+    assert read["whistle"]["chance"] == read["same"]["chance"] == 0.5
+    assert read["whistle"]["balanced_accuracy"] >= 0.9  # measured: 1.0
+    assert read["same"]["balanced_accuracy"] <= 0.8  # measured: 0.44

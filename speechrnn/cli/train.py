@@ -166,6 +166,18 @@ def register(subparsers: argparse._SubParsersAction, name: str, help_text: str) 
     optim.add_argument("--balance-sources", action="store_true",
                        help="within each class, draw every --data source's clips equally often (a small "
                             "source with many speakers then counts as much as a large one)")
+    optim.add_argument("--source-adversary", type=float, default=None, metavar="W", dest="source_adversary_weight",
+                       help="stream objective, experimental: a source adversary guesses which --data folder each "
+                            "word came from and its gradient, reversed up to W, teaches the network to hide it "
+                            "(words, not microphones); default 0 = off")
+    optim.add_argument("--distill-from", default=None, metavar="MODEL",
+                       help="stream objective: also learn to match this stream-trained model's posteriors at "
+                            "every frame (a single network learning what an ensemble hears; same words and "
+                            "features)")
+    optim.add_argument("--distill-weight", type=float, default=None, metavar="W",
+                       help="with --distill-from: weight of matching the teacher beside the usual loss (default 1)")
+    optim.add_argument("--distill-temperature", type=float, default=None, metavar="T",
+                       help="with --distill-from: softening of both posteriors before they are compared (default 2)")
     optim.add_argument("--gate-init", choices=("auto", "pytorch", "chrono"), default=None,
                        help="chrono: LSTM/GRU gate biases that keep state for up to a clip's length "
                             "(much faster LSTM training with 'last' pooling); pytorch: PyTorch's; default auto: "
@@ -214,7 +226,7 @@ def _configs(args: argparse.Namespace):
     import os
     import sys
 
-    from speechrnn.bundled import bundled_name
+    from speechrnn.bundled import bundled_name, resolve_model
     from speechrnn.custom_word import DETECTION_THRESHOLD, class_share_pct
     from speechrnn.data.augment import AugmentConfig
     from speechrnn.data.spec import DataSpec
@@ -265,9 +277,12 @@ def _configs(args: argparse.Namespace):
              "seed": args.seed, "device": args.device, "threads": args.threads,
              "balance_sources": args.balance_sources}
     for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps", "gate_init",
-                 "objective", "stream_loss", "stream_segment_s", "keep", "frozen_layers"):
+                 "objective", "stream_loss", "stream_segment_s", "keep", "frozen_layers", "source_adversary_weight",
+                 "distill_from", "distill_weight", "distill_temperature"):
         if getattr(args, name) is not None:
             train[name] = getattr(args, name)
+    if args.distill_from:
+        train["distill_from"] = str(resolve_model(args.distill_from))  # a bundled name or a file
     if adapting and args.lr is None:
         train["lr"] = ADAPT_LR
     if base is not None:

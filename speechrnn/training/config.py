@@ -75,6 +75,16 @@ class TrainConfig:
     stream_hum_prob: float = 0.3
     stream_hum_min_db: float = -12.0
     stream_hum_max_db: float = 6.0
+    # stream objective: > 0 trains a source adversary beside the network, whose reversed gradient
+    # (up to this strength) teaches the network to hide which source folder a word came from
+    # (speechrnn.training.source_adversary; experimental, off by default)
+    source_adversary_weight: float = 0.0
+    # stream objective: a stream-trained model (one network or an ensemble) on the same labels and
+    # features whose per-frame posteriors at temperature distill_temperature the network also learns
+    # to match, weighted distill_weight (speechrnn.training.distillation); "" = none
+    distill_from: str = ""
+    distill_weight: float = 1.0
+    distill_temperature: float = 2.0
     # a checkpoint whose weights the run starts from instead of a fresh initialisation, with a new
     # learning-rate schedule (same network and features): on its labels, more epochs for a finished
     # run; on other labels, its network and a new head (speechrnn.training.base_network)
@@ -122,6 +132,14 @@ class TrainConfig:
             raise ValueError("stream_hum_prob must be within [0, 1]")
         if self.stream_hum_min_db > self.stream_hum_max_db:
             raise ValueError("stream_hum_min_db must not exceed stream_hum_max_db")
+        if self.source_adversary_weight < 0:
+            raise ValueError("source_adversary_weight must not be negative")
+        if self.source_adversary_weight and self.objective != "stream":
+            raise ValueError("source_adversary_weight reads the word frames of the stream objective: use objective stream")
+        if self.distill_from and self.objective != "stream":
+            raise ValueError("distill_from matches a teacher frame by frame on the stream objective: use objective stream")
+        if self.distill_weight < 0 or not self.distill_temperature > 0:
+            raise ValueError("distill_weight must not be negative and distill_temperature must be positive")
         if self.detection_threshold is not None and not 0 < self.detection_threshold <= 1:
             raise ValueError("detection_threshold must be within (0, 1]")
         if self.frozen_layers < 0:

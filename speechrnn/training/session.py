@@ -4,7 +4,9 @@ Per batch: float16 waves from the in-memory cache -> waveform augmentation (nois
 shift) -> features (the one :class:`~speechrnn.features.FeatureExtractor`) -> SpecAugment ->
 model -> cross-entropy (optional label smoothing) -> AdamW with linear warmup + cosine decay and
 gradient-norm clipping. Without waveform augmentation the clean features are computed once and
-cached (:func:`speechrnn.data.cache.cached_features`).
+cached (:func:`speechrnn.data.cache.cached_features`). The stream objective may add a teacher's
+posteriors to match (:mod:`speechrnn.training.distillation`) and a source adversary
+(:mod:`speechrnn.training.source_adversary`; its guesses are counted on rank 0's shard only).
 
 The run folder (``out_dir``) holds ``config.json`` (every setting), ``metrics.jsonl`` (one line per
 epoch), ``curves.png``, ``best.pt`` (best validation accuracy, or the final weights: ``TrainConfig.keep``; with test metrics at the end),
@@ -47,11 +49,13 @@ from speechrnn.training.clip_batches import BatchMaker, batch_seed, effective_ba
 from speechrnn.training.base_network import initial_weights, provenance
 from speechrnn.training.config import (BEST_NAME, CONFIG_NAME, FEW_VALIDATION_CLIPS, LAST_NAME, METRICS_NAME,
                                        PLOT_NAME, RESULTS_NAME, STALE_FILES, TrainConfig, TrainResult)
+from speechrnn.training.distillation import load_teacher
 from speechrnn.training.distributed import DistEnv, all_sum, any_rank, barrier, distributed_env, init_distributed, set_threads
 from speechrnn.training.model_init import chrono_init, freeze_lower_layers, normalization_stats
 from speechrnn.training.run_folder import check_out_dir, plot_curves, source_licenses
 from speechrnn.training.runtime import bfloat16_runs, resolve_precision, speed_up, tune_cpu_runtime
 from speechrnn.training.schedule import lr_factor, make_optimizer
+from speechrnn.training.source_adversary import SourceAdversary, reversal_scale, source_ids
 from speechrnn.training.stream_batches import StreamBatches, stream_loss
 
 VALIDATION_CHUNK_CLIPS = 512  # validation clips turned into features at a time
@@ -310,7 +314,33 @@ class _Session:
         self.weights = (label_source_weights(prepared.train.targets, self._balance_keys())
                         if config.balance_sources else None)
         self.lane_state = None  # stream objective: the lanes' carried state (zero after a resume)
+        self.adversary = None
+        if stream and config.source_adversary_weight > 0:
+            yield from self._build_adversary()
+        self.teacher = None
+        if stream and config.distill_from:
+            self.teacher = load_teacher(config.distill_from, self.labels, self.feature_config, device,
+                                        config.distill_temperature)
+            yield Message(f"learning also from {config.distill_from}'s posteriors at every frame "
+                          f"(weight {config.distill_weight:g}, temperature {config.distill_temperature:g})")
         yield from self._schedule()
+
+    def _build_adversary(self) -> EventStream:
+        """The source adversary (speechrnn.training.source_adversary) and the hook that hands it the
+        network's output (the head's input) at every frame."""
+        train = self.prepared.train
+        self.clip_source, names = source_ids(list(train.sources), train.is_silence.tolist())
+        if len(names) < 2:
+            raise SpeechRNNError(f"{', '.join(self.data.sources)}: source_adversary_weight needs training clips from "
+                                 "at least two source folders")
+        self.adversary = SourceAdversary(self.model.head.in_features, len(self.labels), len(names)).to(self.device)
+        self.head_input: torch.Tensor | None = None
+        self.model.head.register_forward_pre_hook(self._keep_head_input)
+        yield Message(f"source adversary (up to {self.config.source_adversary_weight:g}) over {len(names)} sources: "
+                      + ", ".join(Path(name).name for name in names))
+
+    def _keep_head_input(self, module, inputs) -> None:
+        self.head_input = inputs[0]
 
     def _initial_weights(self, path: Path) -> tuple[dict, list[str]]:
         """Weights to start from and the labels whose head rows they keep (speechrnn.training.base_network)."""
@@ -344,12 +374,19 @@ class _Session:
             raise SpeechRNNError(f"{clips} training clips cannot be shared by {self.dist.world} processes")
         total_steps = batches_per_epoch * config.epochs
         warmup_steps = round(config.warmup_epochs * batches_per_epoch)
+        self.total_steps = total_steps
         self.optimizer = make_optimizer(self.model, config)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(step, warmup_steps, total_steps, config.min_lr_ratio))
+        if self.adversary is not None:
+            self.adversary_optimizer = torch.optim.AdamW(self.adversary.parameters(), lr=config.lr,
+                                                         weight_decay=config.weight_decay)
         if self.resume_state is not None:
             self.optimizer.load_state_dict(self.resume_state["optimizer"])
             self.scheduler.load_state_dict(self.resume_state["scheduler"])
+            if self.adversary is not None and "adversary" in self.resume_state:
+                self.adversary.load_state_dict(self.resume_state["adversary"]["weights"])
+                self.adversary_optimizer.load_state_dict(self.resume_state["adversary"]["optimizer"])
 
     def _epoch_batches(self, epoch: int) -> list:
         """The global batches of ``epoch`` (the same on every rank): clip indices, or for the stream
@@ -390,6 +427,9 @@ class _Session:
         if self.dist.main:
             state = {"settings": self.settings, "run": self.run.to_dict(), "optimizer": self.optimizer.state_dict(),
                      "scheduler": self.scheduler.state_dict()}
+            if self.adversary is not None:
+                state["adversary"] = {"weights": self.adversary.state_dict(),
+                                      "optimizer": self.adversary_optimizer.state_dict()}
             save_checkpoint(self._checkpoint(metrics, {"resume": state}), self.out_dir / LAST_NAME)
 
     def announce(self) -> EventStream:
@@ -458,20 +498,42 @@ class _Session:
         config = self.config
         generator = self._seeded(epoch, index)
         frames, targets, word_ids = self.maker.render(lanes, generator, fill=self.model.feature_mean)
-        state = self.lane_state
+        state, keep = self.lane_state, None
         if state is None or state[0].shape[1] != len(lanes):
             state = self.model.initial_state(len(lanes), self.device)
         elif config.stream_reset_prob > 0:
             keep = (torch.rand(len(lanes), generator=generator) >= config.stream_reset_prob).float().to(self.device)
             state = tuple(t * keep.view(1, -1, 1) for t in state)
+        soft_targets = self.teacher.soft_targets(frames, keep) if self.teacher is not None else None
         with self.autocast():
             logits, new_state = self.trained(frames, state, frame_logits=True)
         self.lane_state = tuple(t.detach() for t in new_state)
         loss = stream_loss(logits, targets, word_ids, config.stream_loss, config.label_smoothing)
-        self._optimize(loss)
+        total = loss
+        if self.adversary is not None:
+            total = total + self._adversary_loss(lanes, targets, word_ids)
+        if soft_targets is not None:
+            total = total + config.distill_weight * self.teacher.loss(logits, soft_targets, word_ids)
+        self._optimize(total)
         count = targets.numel()
         correct = float((logits.detach().argmax(-1) == targets).sum())
         return all_sum([loss.item() * count, correct, float(count)], self.dist)
+
+    def _adversary_loss(self, lanes: list, targets: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
+        """The source adversary's loss on this step's word frames (their clips' sources, given their
+        classes); counts how many sources it told apart into the run's sums (``source_acc``)."""
+        inside = word_ids >= 0
+        if not bool(inside.any()):
+            return targets.new_zeros((), dtype=torch.float32)
+        clips = torch.tensor([placement.clip for placed in lanes for placement in placed], dtype=torch.long)
+        sources = self.clip_source[clips[word_ids[inside].cpu()]].to(self.device)
+        scale = reversal_scale(self.scheduler.last_epoch / max(1, self.total_steps),
+                               self.config.source_adversary_weight)
+        loss, correct = self.adversary.loss(self.head_input[inside], targets[inside], sources, scale)
+        sums = self.run.sums
+        sums["source_correct"] = sums.get("source_correct", 0.0) + correct
+        sums["source_seen"] = sums.get("source_seen", 0.0) + float(len(sources))
+        return loss
 
     def _seeded(self, epoch: int, index: int) -> torch.Generator:
         """The generator of batch ``index``'s random choices; torch's global seed too (dropout)."""
@@ -480,12 +542,16 @@ class _Session:
         return torch.Generator().manual_seed(seed)
 
     def _optimize(self, loss: torch.Tensor) -> None:
-        """Backward, gradient-norm clipping, AdamW step, schedule step."""
+        """Backward, gradient-norm clipping, AdamW step, schedule step (and the source adversary's step)."""
         self.optimizer.zero_grad(set_to_none=True)
+        if self.adversary is not None:
+            self.adversary_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
+        if self.adversary is not None:
+            self.adversary_optimizer.step()
         self.scheduler.step()
 
     def end_epoch(self) -> EpochEnd:
@@ -497,6 +563,8 @@ class _Session:
                "val_loss": None, "val_acc": None, "lr": self.scheduler.get_last_lr()[0],
                "samples_per_s": sums["seen"] / max(sums["seconds"], 1e-9), "train_seconds": sums["seconds"],
                "batch_size": self.batch_size}
+        if sums.get("source_seen"):
+            row["source_acc"] = sums["source_correct"] / sums["source_seen"]  # the adversary's, on word frames
         if self.val_frames is not None:
             row["val_loss"], row["val_acc"] = _validate(self.model, self.val_frames, self.prepared.validation.targets,
                                                        self.device, self.dist)
