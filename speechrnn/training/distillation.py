@@ -27,6 +27,7 @@ from torch import nn
 
 from speechrnn.errors import SpeechRNNError
 from speechrnn.model import State
+from speechrnn.training.stream_batches import background_plus_words
 
 
 class Teacher:
@@ -52,17 +53,12 @@ class Teacher:
 
     def loss(self, student_logits: torch.Tensor, soft_targets: torch.Tensor,
              word_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """T^2 * KL(teacher || student) at temperature T per frame, averaged as the stream loss
-        averages (:func:`~speechrnn.training.stream_batches.stream_loss`): the mean over the frames
-        outside every word's window plus the mean over those inside (``word_ids`` >= 0), so that
-        the words weigh as much as the background around them. Without ``word_ids``: the mean over frames."""
+        """T^2 * KL(teacher || student) at temperature T per frame, averaged over the frames as the
+        stream loss averages them (:func:`~speechrnn.training.stream_batches.background_plus_words`);
+        without ``word_ids``, a plain mean over frames."""
         log_student = F.log_softmax(student_logits.float() / self.temperature, dim=-1)
         kl = (soft_targets.exp() * (soft_targets - log_student)).sum(-1) * self.temperature ** 2  # (B, T)
-        if word_ids is None:
-            return kl.mean()
-        inside = word_ids >= 0
-        total = kl[~inside].mean() if bool((~inside).any()) else kl.new_zeros(())
-        return total + kl[inside].mean() if bool(inside.any()) else total
+        return kl.mean() if word_ids is None else background_plus_words(kl, word_ids)
 
 
 def load_teacher(path: str | Path, labels: list[str], feature_config, device: torch.device,

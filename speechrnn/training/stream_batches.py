@@ -242,11 +242,21 @@ def stream_loss(logits: torch.Tensor, targets: torch.Tensor, word_ids: torch.Ten
                                                label_smoothing=label_smoothing)
     ids = word_ids.reshape(-1)
     inside = ids >= 0
-    total = losses[~inside].mean() if (~inside).any() else losses.new_zeros(())
-    if not inside.any():
-        return total
-    if kind == "ce":
-        return total + losses[inside].mean()
+    if kind == "ce" or not inside.any():
+        return background_plus_words(losses, ids)
     best = torch.full((int(ids.max()) + 1,), math.inf, device=losses.device)
     best = best.scatter_reduce(0, ids[inside], losses[inside], reduce="amin")  # lowest loss = best frame
-    return total + best[torch.isfinite(best)].mean()
+    return _background_mean(losses, inside) + best[torch.isfinite(best)].mean()
+
+
+def background_plus_words(per_frame: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
+    """The mean of ``per_frame`` over the frames outside every word's window plus its mean over those
+    inside (``word_ids`` >= 0, same shape): the words, a tenth of the frames, weigh as much as
+    everything around them."""
+    inside = word_ids >= 0
+    total = _background_mean(per_frame, inside)
+    return total + per_frame[inside].mean() if bool(inside.any()) else total
+
+
+def _background_mean(per_frame: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    return per_frame[~inside].mean() if bool((~inside).any()) else per_frame.new_zeros(())
