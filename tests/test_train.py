@@ -711,14 +711,15 @@ def test_a_teacher_carries_its_own_state_and_its_loss_pulls_the_student_to_its_p
     assert torch.allclose(reset[0], fresh[0], atol=1e-5) and torch.allclose(reset[1], second[1], atol=1e-5)
     assert not torch.allclose(reset[0], second[0], atol=1e-3)
     # a student saying what the teacher says costs nothing; another is pulled toward it
-    assert float(teacher.loss(whole * teacher.temperature, whole)) < 1e-5
+    background = torch.full(whole.shape[:2], -1)  # no word window: a plain mean over the frames
+    assert float(teacher.loss(whole * teacher.temperature, whole, background)) < 1e-5
     student = torch.zeros_like(whole, requires_grad=True)
-    loss = teacher.loss(student, whole)
+    loss = teacher.loss(student, whole, background)
     loss.backward()
     assert float(loss.detach()) > 0
-    assert float(teacher.loss(student.detach() - 0.5 * student.grad, whole)) < float(loss.detach())
+    assert float(teacher.loss(student.detach() - 0.5 * student.grad, whole, background)) < float(loss.detach())
     # with word windows, the words' frames weigh as much as all the background's
-    word_ids = torch.full(whole.shape[:2], -1)
+    word_ids = background.clone()
     word_ids[:, 30:32] = 0
     per_frame = (whole.exp() * (whole - torch.log_softmax(student.detach() / 2.0, -1))).sum(-1) * 4.0
     expected = per_frame[word_ids < 0].mean() + per_frame[word_ids >= 0].mean()
@@ -754,7 +755,7 @@ def test_a_student_learns_the_teachers_posteriors_and_the_teacher_stays_as_it_wa
 
     def distance(path: Path) -> float:
         logits, _ = load_model(path)[0].forward_frames(frames)
-        return float(teacher.loss(logits.detach(), targets))
+        return float(teacher.loss(logits.detach(), targets, torch.full(targets.shape[:2], -1)))
 
     assert distance(events[-1].result.best_path) < 0.6 * distance(plain)  # measured: a third
     with pytest.raises(SpeechRNNError, match="cannot teach this run: its labels"):

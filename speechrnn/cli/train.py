@@ -278,7 +278,7 @@ def _configs(args: argparse.Namespace):
              "balance_sources": args.balance_sources}
     for name in ("lr", "weight_decay", "warmup_epochs", "grad_clip", "precision", "min_steps", "gate_init",
                  "objective", "stream_loss", "stream_segment_s", "keep", "frozen_layers", "source_adversary_weight",
-                 "distill_from", "distill_weight", "distill_temperature"):
+                 "distill_weight", "distill_temperature"):
         if getattr(args, name) is not None:
             train[name] = getattr(args, name)
     if args.distill_from:

@@ -51,14 +51,13 @@ class Teacher:
         self.state = tuple(t.detach() for t in new_state)
         return F.log_softmax(logits.float() / self.temperature, dim=-1)
 
-    def loss(self, student_logits: torch.Tensor, soft_targets: torch.Tensor,
-             word_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(self, student_logits: torch.Tensor, soft_targets: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
         """T^2 * KL(teacher || student) at temperature T per frame, averaged over the frames as the
-        stream loss averages them (:func:`~speechrnn.training.stream_batches.background_plus_words`);
-        without ``word_ids``, a plain mean over frames."""
+        stream loss averages them (:func:`~speechrnn.training.stream_batches.background_plus_words`;
+        ``word_ids`` all -1: a plain mean)."""
         log_student = F.log_softmax(student_logits.float() / self.temperature, dim=-1)
         kl = (soft_targets.exp() * (soft_targets - log_student)).sum(-1) * self.temperature ** 2  # (B, T)
-        return kl.mean() if word_ids is None else background_plus_words(kl, word_ids)
+        return background_plus_words(kl, word_ids)
 
 
 def load_teacher(path: str | Path, labels: list[str], feature_config, device: torch.device,
