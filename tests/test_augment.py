@@ -9,6 +9,7 @@ import torch
 from speechrnn.audio.io import load_audio
 from speechrnn.data.augment import (
     AugmentConfig,
+    LowPass,
     NoiseBank,
     room_response,
     WaveAugmenter,
@@ -177,6 +178,43 @@ def test_speed_moves_the_pitch_and_keeps_the_clip_length(speed):
     sped = SpeedChanger()(tone[: CLIP // 2], speed)  # a stream's word: it lasts 1 / speed as long
     assert sped.shape[-1] == sped_length(CLIP // 2, speed) == round(CLIP / 2 / speed)
     assert _peak_hz(sped) == pytest.approx(500.0 * speed, abs=4.0)
+
+
+def _band_power(waves: torch.Tensor, low_hz: float, high_hz: float) -> torch.Tensor:
+    spectrum = torch.fft.rfft(waves).abs().square()
+    hz = torch.fft.rfftfreq(waves.shape[-1], 1 / RATE_HZ)
+    return spectrum[..., (hz >= low_hz) & (hz < high_hz)].sum(-1)
+
+
+def test_the_low_pass_keeps_the_band_below_its_cutoff_and_removes_the_band_above():
+    t = torch.arange(CLIP) / RATE_HZ
+    tones = torch.stack([torch.sin(2 * torch.pi * hz * t) for hz in (300.0, 3500.0, 4500.0, 7000.0)])
+    out = LowPass(4000.0, RATE_HZ)(tones)
+    assert out.shape == tones.shape
+    middle = slice(1000, -1000)  # away from the clip's edges
+    gain = (out[:, middle].square().mean(-1) / tones[:, middle].square().mean(-1)).sqrt()
+    assert gain[:2].tolist() == pytest.approx([1.0, 1.0], abs=0.01)
+    assert gain[2:].max() < 0.01
+    torch.testing.assert_close(out[0, middle], tones[0, middle], atol=0.01, rtol=0)  # no delay
+    with pytest.raises(ValueError, match="cutoff"):
+        LowPass(9000.0, RATE_HZ)
+
+
+def test_narrowband_clips_lose_their_upper_band_and_keep_the_rest(speech):
+    clean = speech.repeat(8, 1)
+    silence = torch.zeros(len(clean), dtype=torch.bool)
+    narrow = AugmentConfig(noise=False, shift=False, room=False, gain=False, spec_augment=False, band_limit_prob=0.5)
+    out = WaveAugmenter(narrow, [], RATE_HZ)(clean, silence, torch.Generator().manual_seed(0))
+    upper = _band_power(out, 4300.0, 8000.0) / _band_power(clean, 4300.0, 8000.0)
+    lower = _band_power(out, 100.0, 3700.0) / _band_power(clean, 100.0, 3700.0)
+    limited = upper < 1e-3
+    assert 4 <= int(limited.sum()) <= 28  # about half of the 32 clips
+    torch.testing.assert_close(out[~limited], clean[~limited])  # the others as they were
+    assert lower.tolist() == pytest.approx([1.0] * len(clean), abs=0.02)
+    assert AugmentConfig(noise=False, shift=False, room=False, gain=False, speed=False,
+                         band_limit_prob=0.5).wave_augmentation  # features cannot be cached
+    with pytest.raises(ValueError, match="band_limit_prob"):
+        AugmentConfig(band_limit_prob=1.5)
 
 
 def test_without_recordings_generated_noise_is_used():

@@ -22,7 +22,7 @@ from speechrnn.data.augment import AugmentConfig, sped_length
 from speechrnn.data.spec import DataSpec
 from speechrnn.errors import SpeechRNNError
 from speechrnn.events import CancelToken, Cancelled, EpochEnd, Finished, Message, Progress, run_to_end
-from speechrnn.features import FeatureConfig
+from speechrnn.features import FeatureConfig, FeatureExtractor
 from speechrnn.model import ModelConfig
 from speechrnn.training import BEST_NAME, LAST_NAME, TrainConfig, train
 from speechrnn.training.clip_batches import epoch_batches
@@ -387,7 +387,6 @@ def trained_tone_model(base: Path) -> tuple[Path, Path]:
 
 # ------------------------------------------------------------------------------ stream objective
 def test_stream_segments_place_every_clip_once_with_targets_at_the_word_end():
-    from speechrnn.features import FeatureExtractor
     from speechrnn.training.stream_batches import StreamBatches
 
     rng = np.random.default_rng(0)
@@ -422,7 +421,6 @@ def test_stream_segments_place_every_clip_once_with_targets_at_the_word_end():
 
 
 def test_stream_lanes_are_heard_through_their_vocal_tract_warp():
-    from speechrnn.features import FeatureExtractor
     from speechrnn.training.stream_batches import StreamBatches
 
     rng = np.random.default_rng(0)
@@ -448,8 +446,33 @@ def test_stream_lanes_are_heard_through_their_vocal_tract_warp():
     assert (first_step(mel_masks=2, mel_mask_bands=6) - plain).abs().max() > 1.0
 
 
+def test_stream_words_can_be_heard_narrowband():
+    from speechrnn.training.stream_batches import StreamBatches
+
+    rng = np.random.default_rng(0)
+    waves = torch.from_numpy((0.1 * rng.standard_normal((6, RATE_HZ))).astype(np.float32)).half()
+    noise = [torch.from_numpy(0.01 * rng.standard_normal(RATE_HZ * 5))]
+
+    def words(prob: float) -> torch.Tensor:
+        augment = AugmentConfig(room=False, spec_augment=False, band_limit_prob=prob, band_limit_hz=4000.0)
+        batches = StreamBatches(waves, torch.tensor([1, 2, 3, 1, 2, 3]), torch.zeros(6, dtype=torch.bool),
+                                FeatureExtractor(FEATURES), FEATURES, augment, noise, torch.device("cpu"), segment_s=3.0,
+                                target_ms=200.0, target_lead_ms=100.0, background_class=0, other_word_classes=(),
+                                hum_prob=0.0, hum_level_db=(0.0, 0.0))
+        generator = torch.Generator().manual_seed(0)
+        plan = batches.plan_epoch(torch.arange(6), lanes=2, generator=generator)
+        return batches._words(plan[0], generator)
+
+    def upper_share(speech: torch.Tensor) -> float:
+        spectrum = torch.fft.rfft(speech).abs().square()
+        hz = torch.fft.rfftfreq(speech.shape[-1], 1 / RATE_HZ)
+        return float(spectrum[:, hz > 4300.0].sum() / spectrum.sum())
+
+    assert upper_share(words(0.0)) > 0.4  # white noise "words": half their power lies above 4 kHz
+    assert upper_share(words(1.0)) < 1e-4
+
+
 def test_babble_is_made_of_the_other_words_whether_lumped_or_by_word():
-    from speechrnn.features import FeatureExtractor
     from speechrnn.training.stream_batches import MIN_BABBLE_CLIPS, StreamBatches
 
     rng = np.random.default_rng(0)
@@ -470,7 +493,6 @@ def test_babble_is_made_of_the_other_words_whether_lumped_or_by_word():
 
 
 def test_stream_lanes_hear_hum_as_often_and_as_loud_as_configured():
-    from speechrnn.features import FeatureExtractor
     from speechrnn.training.stream_batches import StreamBatches
 
     rng = np.random.default_rng(0)
@@ -745,7 +767,6 @@ def test_a_student_learns_the_teachers_posteriors_and_the_teacher_stays_as_it_wa
     assert any(isinstance(e, Message) and "posteriors at every frame (weight 5, temperature 2)" in e.text for e in events)
     assert teacher_path.read_bytes() == before
     # on the tone words, the distilled network's posteriors are nearer the teacher's than the plain one's
-    from speechrnn.features import FeatureExtractor
 
     waves = torch.stack([torch.from_numpy(sf.read(path, dtype="float32")[0][:RATE_HZ])
                          for path in sorted(tones.glob("*/*.wav"))[:32]])

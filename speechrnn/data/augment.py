@@ -28,6 +28,9 @@ Defaults, and why:
   lane is heard through a mel filterbank whose frequency axis is warped by a factor drawn from
   0.9..1.1 (``speechrnn.features.warped_mel_filterbank``): formants move as for a shorter or longer
   vocal tract, while pitch and pace stay (unlike speed). Training only; features cannot be cached.
+* narrowband (off by default): each spoken clip, with probability ``band_limit_prob``, through a
+  low-pass at ``band_limit_hz`` (4 kHz: an 8 kHz corpus such as FSDD, a telephone), so that an empty
+  upper band is not a source's label when such a corpus trains beside wideband ones.
 * SpecAugment: 2 time masks of up to 10 frames (100 ms at a 10 ms hop) and 2 frequency masks of up
   to 5 of 40 bins, on the feature frames. Masked values are set to ``fill`` (pass the model's
   feature mean: that is zero after its normalisation, as in the paper), else to each clip's
@@ -82,6 +85,12 @@ class AugmentConfig:
     # frequency masks where they mean something physical; spec_augment's act on the coefficients)
     mel_masks: int = 0
     mel_mask_bands: int = 6
+    # narrowband recordings (off by default): each spoken clip, with this probability, heard through
+    # a low-pass at band_limit_hz, as an 8 kHz corpus (FSDD) or a telephone would give it, so that
+    # a clip's empty upper band does not name its source; on the digits at 20-7600 Hz it did not
+    # pay (assets/README, "The band above 4 kHz")
+    band_limit_prob: float = 0.0
+    band_limit_hz: float = 4000.0
     spec_augment: bool = True
     time_masks: int = 2
     time_mask_frames: int = 10
@@ -109,11 +118,16 @@ class AugmentConfig:
             raise ValueError("shift_ms and mask sizes must not be negative")
         if self.mel_masks < 0 or self.mel_mask_bands < 0:
             raise ValueError("mel_masks and mel_mask_bands must not be negative")
+        if not 0 <= self.band_limit_prob <= 1:
+            raise ValueError("band_limit_prob must be within 0..1")
+        if self.band_limit_hz <= 0:
+            raise ValueError("band_limit_hz must be positive")
 
     @property
     def wave_augmentation(self) -> bool:
         """True when something must happen on the waveform (features cannot be cached then)."""
-        return self.noise or self.shift or self.room or self.gain or self.speed or self.vtlp or self.mel_masks > 0
+        return (self.noise or self.shift or self.room or self.gain or self.speed or self.vtlp or self.mel_masks > 0
+                or self.band_limit_prob > 0)
 
     @classmethod
     def off(cls) -> "AugmentConfig":
@@ -132,6 +146,13 @@ class AugmentConfig:
         if self.mel_masks == 0 or self.mel_mask_bands == 0:
             return None
         return _band_mask(generator, count, self.mel_masks, self.mel_mask_bands, n_mels, torch.device("cpu"))
+
+    def draw_band_limited(self, count: int, generator: torch.Generator) -> torch.Tensor | None:
+        """``(count,)`` bool: the clips heard through the low-pass (``None`` when band_limit_prob is
+        0; then nothing is drawn, so the other augmentations' draws stay as they were)."""
+        if self.band_limit_prob == 0:
+            return None
+        return _uniform(generator, count, 0.0, 1.0, torch.device("cpu")) < self.band_limit_prob
 
     def draw_speed(self, rng: np.random.Generator) -> float:
         """A speed factor from ``rng``, in steps of 1 / SPEED_STEPS_PER_UNIT (1.0 when speed is off)."""
@@ -359,6 +380,36 @@ class RoomBank:
         return apply_room(waves, filters[which])
 
 
+LOW_PASS_TAPS = 255  # windowed-sinc low-pass: about 16 ms at 16 kHz, a transition of about 0.2 kHz
+
+
+class LowPass:
+    """A linear-phase low-pass at ``cutoff_hz`` (Blackman-windowed sinc, applied by FFT with no
+    delay): ``LowPass(cutoff_hz, sample_rate_hz)(waves (B, N)) -> (B, N)``. The cutoff is where the
+    response is -6 dB; the stop band starts about 0.2 kHz above it, attenuated by some 70 dB."""
+
+    def __init__(self, cutoff_hz: float, sample_rate_hz: int, taps: int = LOW_PASS_TAPS):
+        if not 0 < cutoff_hz < sample_rate_hz / 2:
+            raise ValueError(f"the low-pass cutoff {cutoff_hz} Hz must lie between 0 and {sample_rate_hz / 2} Hz")
+        centre = torch.arange(taps, dtype=torch.float64) - (taps - 1) / 2
+        normalised = 2.0 * cutoff_hz / sample_rate_hz
+        kernel = normalised * torch.sinc(normalised * centre) * torch.blackman_window(taps, periodic=False, dtype=torch.float64)
+        self.kernel = (kernel / kernel.sum()).float()
+        self._spectra: dict[int, torch.Tensor] = {}
+
+    def _spectrum(self, size: int) -> torch.Tensor:
+        if size not in self._spectra:
+            self._spectra[size] = torch.fft.rfft(self.kernel, n=size)
+        return self._spectra[size]
+
+    def __call__(self, waves: torch.Tensor) -> torch.Tensor:
+        taps, length = self.kernel.numel(), waves.shape[-1]
+        size = _fft_size(length + taps - 1)
+        spectrum = torch.fft.rfft(waves.float(), n=size) * self._spectrum(size).to(waves.device)
+        delay = (taps - 1) // 2
+        return torch.fft.irfft(spectrum, n=size)[..., delay : delay + length]
+
+
 def time_shift(waves: torch.Tensor, shift: torch.Tensor, max_shift: int) -> torch.Tensor:
     """Move row ``b`` right by ``shift[b]`` samples (left if negative), zero filled; |shift| <= max_shift."""
     length = waves.shape[-1]
@@ -392,6 +443,7 @@ class WaveAugmenter:
         self._banks: dict[int, NoiseBank] = {}
         self._rooms: dict[int, RoomBank] = {}
         self._speed: SpeedChanger | None = None
+        self._low_pass = LowPass(config.band_limit_hz, sample_rate_hz) if config.band_limit_prob > 0 else None
         if clip_samples is not None:
             self._bank(clip_samples)
 
@@ -437,6 +489,11 @@ class WaveAugmenter:
             rows = torch.nonzero((_uniform(generator, batch, 0.0, 1.0, device) < cfg.room_prob) & (keep > 0)).flatten()
             if len(rows):
                 clean = clean.float().index_copy(0, rows, self._room(length)(clean[rows].float(), generator))
+        narrow = cfg.draw_band_limited(batch, generator)
+        if self._low_pass is not None and narrow is not None:
+            rows = torch.nonzero(narrow.to(device) & (keep > 0)).flatten()
+            if len(rows):
+                clean = clean.float().index_copy(0, rows, self._low_pass(clean[rows]))
         noise, noise_power = self._bank(length).sample_with_power(batch, generator, device)
         # One output pass: out = keep * clean + noise_scale * noise, with a per-row noise_scale of
         # a random volume for silence rows, the SNR gain for rows that get noise, else 0.

@@ -38,6 +38,7 @@ from speechrnn.data.augment import (
     DB_PER_POWER_DECADE,
     ROOM_BANK_SIZE,
     AugmentConfig,
+    LowPass,
     NoiseBank,
     RoomBank,
     SpeedChanger,
@@ -108,6 +109,7 @@ class StreamBatches:
         self.noise = NoiseBank(recordings, self.segment)
         self.rooms = RoomBank(augment, self.rate, waves.shape[-1], count=ROOM_BANK_SIZE) if augment.room else None
         self.speed = SpeedChanger()
+        self.low_pass = LowPass(augment.band_limit_hz, self.rate) if augment.band_limit_prob > 0 else None
 
     # ------------------------------------------------------------------------------- planning
     def plan_epoch(self, order: torch.Tensor, lanes: int, generator: torch.Generator) -> list[list[list[Placement]]]:
@@ -193,6 +195,10 @@ class StreamBatches:
             rows = torch.nonzero(_uniform(generator, len(clips), 0.0, 1.0, torch.device("cpu")) < cfg.room_prob).flatten()
             if len(rows):
                 waves = waves.index_copy(0, rows, self.rooms(waves[rows], generator))
+        narrow = cfg.draw_band_limited(len(clips), generator)
+        if self.low_pass is not None and narrow is not None and bool(narrow.any()):
+            rows = torch.nonzero(narrow).flatten()
+            waves = waves.index_copy(0, rows, self.low_pass(waves[rows]))
         gains = torch.pow(10.0, _uniform(generator, len(clips), -WORD_GAIN_DB_MAX, WORD_GAIN_DB_MAX,
                                          torch.device("cpu")) / (2 * DB_PER_POWER_DECADE))
         fade = round(self.rate * WORD_PAD_MS / 1000)
