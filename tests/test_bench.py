@@ -325,3 +325,41 @@ def test_the_soak_reads_a_listeners_memory_and_cpu_while_it_hears_words(tmp_path
     assert result["rss_mib_first"] > 50  # python, torch and the model: a real process was read
     assert result["cpu_percent_of_one_core"] > 0
     assert "detected" in (tmp_path / "listener.log").read_text()  # it heard the looped stream's words
+
+
+def test_a_speaker_subset_keeps_every_held_out_speaker_and_a_nested_share_of_the_training_ones(tmp_path):
+    from bench.speaker_subset import write_subset
+    from speechrnn.errors import DataError
+    from speechrnn.recipes import NOISE_DIR, CommandsRecipe, speaker_splits
+
+    root = tmp_path / "data"
+    for source in CommandsRecipe.SOURCES:
+        for number in range(60):
+            clip = root / source / "yes" / f"{number:04x}beef_nohash_0.wav"
+            clip.parent.mkdir(parents=True, exist_ok=True)
+            clip.write_bytes(b"RIFF")  # only names matter: speakers and splits come from them
+        (root / source / "LICENSE").write_text("CC BY 4.0")
+    (root / NOISE_DIR).mkdir()
+    recipe = CommandsRecipe(data_root=str(root), work_dir=str(tmp_path / "work"))
+    full = speaker_splits(recipe)
+    trained = {s for s, split in full.items() if split == "train"}
+
+    def subset(pct: float) -> tuple[dict, dict]:
+        out = tmp_path / f"subset{pct:g}"
+        kept = write_subset(recipe, pct, out)
+        assert (out / NOISE_DIR).is_dir() and (out / CommandsRecipe.SOURCES[0] / "LICENSE").read_text() == "CC BY 4.0"
+        return kept, speaker_splits(CommandsRecipe(data_root=str(out), work_dir=str(tmp_path / "work")))
+
+    kept, half = subset(50.0)
+    assert {s: v for s, v in half.items() if v != "train"} == {s: v for s, v in full.items() if v != "train"}
+    chosen = {s for s, split in half.items() if split == "train"}
+    assert 0.25 * len(trained) < len(chosen) < 0.75 * len(trained)
+    assert kept == {source: (len(chosen), len(trained)) for source in CommandsRecipe.SOURCES}  # same people in each
+    quarter = {s for s, split in subset(25.0)[1].items() if split == "train"}
+    assert quarter < chosen  # a smaller share is part of a larger one
+    with pytest.raises(DataError, match="within"):
+        write_subset(recipe, 0.0, tmp_path / "none")
+    with pytest.raises(DataError, match="not a speaker subset"):
+        write_subset(recipe, 50.0, root)  # a folder it did not write is never replaced
+    assert (root / NOISE_DIR).is_dir()
+    write_subset(recipe, 50.0, tmp_path / "subset50")  # its own is
