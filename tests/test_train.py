@@ -767,7 +767,6 @@ def test_a_student_learns_the_teachers_posteriors_and_the_teacher_stays_as_it_wa
     assert any(isinstance(e, Message) and "posteriors at every frame (weight 5, temperature 2)" in e.text for e in events)
     assert teacher_path.read_bytes() == before
     # on the tone words, the distilled network's posteriors are nearer the teacher's than the plain one's
-
     waves = torch.stack([torch.from_numpy(sf.read(path, dtype="float32")[0][:RATE_HZ])
                          for path in sorted(tones.glob("*/*.wav"))[:32]])
     frames = FeatureExtractor(FEATURES)(torch.nn.functional.pad(waves, (0, RATE_HZ - waves.shape[-1])))
