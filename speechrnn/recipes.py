@@ -436,12 +436,20 @@ def _validation_noise_files(recipe: Recipe) -> tuple[str, ...]:
 
 
 def _link_files(folder: Path, targets: list[Path]) -> None:
-    """``folder`` holds links to exactly ``targets`` (stale links removed)."""
+    """``folder`` holds links to exactly ``targets`` (stale links removed, the right ones kept, so
+    that two runs of one work dir starting together both find them)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.iterdir():
-        stale.unlink()
-    for path in targets:
-        (folder / path.name).symlink_to(path.resolve())
+    wanted = {path.name: path.resolve() for path in targets}
+    for entry in folder.iterdir():
+        if wanted.get(entry.name) != (entry.resolve() if entry.is_symlink() else None):
+            entry.unlink(missing_ok=True)
+    for name, target in wanted.items():
+        link = folder / name
+        try:
+            link.symlink_to(target)
+        except FileExistsError:  # linked by the other run meanwhile, or kept from before
+            if link.resolve() != target:
+                raise
 
 
 def synth_dirs(recipe: Recipe) -> tuple[str, ...]:

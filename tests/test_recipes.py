@@ -427,6 +427,25 @@ def test_validation_noises_leave_training_and_are_the_only_noise_of_the_validati
         validation_noise_folder(dataclasses.replace(recipe, validation_noises=("fridge.wav",)))
 
 
+def test_two_runs_of_one_work_dir_linking_the_noise_at_the_same_moment_both_go_on(tmp_path, monkeypatch):
+    from speechrnn.recipes import validation_noise_folder
+
+    root = tmp_path / "data"
+    _noise(root / NOISE_DIR, ("white_noise.wav", "doing_the_dishes.wav") + TEST_NOISES)
+    recipe = CommandsRecipe(data_root=str(root), work_dir=str(tmp_path / "work"),
+                            validation_noises=("doing_the_dishes.wav",))
+    link = Path.symlink_to
+
+    def the_other_run_first(self, target, *args, **kwargs):
+        link(self, target, *args, **kwargs)  # the other run, a moment earlier
+        link(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "symlink_to", the_other_run_first)
+    folder = validation_noise_folder(recipe)
+    assert _names(folder) == {"doing_the_dishes.wav"}
+    assert (folder / "doing_the_dishes.wav").resolve() == (root / NOISE_DIR / "doing_the_dishes.wav").resolve()
+
+
 def test_a_recipe_read_back_from_its_record_is_the_same_recipe(tmp_path):
     import dataclasses
     import json
