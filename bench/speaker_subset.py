@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="the subset data root to write (a subset written before is replaced)")
     args = parser.parse_args(argv)
     try:
-        recipe = RECIPES[args.recipe](data_root=str(args.data_root.expanduser()), work_dir=str(args.out) + "-work")
+        # the speakers' splits read the sources only: the recipe's work dir is never touched
+        recipe = RECIPES[args.recipe](data_root=str(args.data_root.expanduser()), work_dir=str(args.out))
         kept = write_subset(recipe, args.train_speakers_pct, args.out.expanduser())
     except SpeechRNNError as exc:
         print(f"speaker_subset: error: {exc}", file=sys.stderr)

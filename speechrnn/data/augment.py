@@ -395,19 +395,25 @@ class LowPass:
         normalised = 2.0 * cutoff_hz / sample_rate_hz
         kernel = normalised * torch.sinc(normalised * centre) * torch.blackman_window(taps, periodic=False, dtype=torch.float64)
         self.kernel = (kernel / kernel.sum()).float()
-        self._spectra: dict[int, torch.Tensor] = {}
+        self._spectra: dict[tuple[int, torch.device], torch.Tensor] = {}  # by FFT size and device
 
-    def _spectrum(self, size: int) -> torch.Tensor:
-        if size not in self._spectra:
-            self._spectra[size] = torch.fft.rfft(self.kernel, n=size)
-        return self._spectra[size]
+    def _spectrum(self, size: int, device: torch.device) -> torch.Tensor:
+        if (size, device) not in self._spectra:
+            self._spectra[size, device] = torch.fft.rfft(self.kernel.to(device), n=size)
+        return self._spectra[size, device]
 
     def __call__(self, waves: torch.Tensor) -> torch.Tensor:
         taps, length = self.kernel.numel(), waves.shape[-1]
         size = _fft_size(length + taps - 1)
-        spectrum = torch.fft.rfft(waves.float(), n=size) * self._spectrum(size).to(waves.device)
+        spectrum = torch.fft.rfft(waves.float(), n=size) * self._spectrum(size, waves.device)
         delay = (taps - 1) // 2
         return torch.fft.irfft(spectrum, n=size)[..., delay : delay + length]
+
+    def rows(self, waves: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+        """``waves`` (B, N) with the rows where ``chosen`` (B,) bool is true low-passed, the others
+        as they were."""
+        rows = torch.nonzero(chosen.to(waves.device)).flatten()
+        return waves.float().index_copy(0, rows, self(waves[rows])) if len(rows) else waves
 
 
 def time_shift(waves: torch.Tensor, shift: torch.Tensor, max_shift: int) -> torch.Tensor:
@@ -489,11 +495,9 @@ class WaveAugmenter:
             rows = torch.nonzero((_uniform(generator, batch, 0.0, 1.0, device) < cfg.room_prob) & (keep > 0)).flatten()
             if len(rows):
                 clean = clean.float().index_copy(0, rows, self._room(length)(clean[rows].float(), generator))
-        narrow = cfg.draw_band_limited(batch, generator)
-        if self._low_pass is not None and narrow is not None:
-            rows = torch.nonzero(narrow.to(device) & (keep > 0)).flatten()
-            if len(rows):
-                clean = clean.float().index_copy(0, rows, self._low_pass(clean[rows]))
+        narrow = cfg.draw_band_limited(batch, generator)  # drawn only when _low_pass exists
+        if narrow is not None:
+            clean = self._low_pass.rows(clean, narrow.to(device) & (keep > 0))
         noise, noise_power = self._bank(length).sample_with_power(batch, generator, device)
         # One output pass: out = keep * clean + noise_scale * noise, with a per-row noise_scale of
         # a random volume for silence rows, the SNR gain for rows that get noise, else 0.

@@ -195,10 +195,9 @@ class StreamBatches:
             rows = torch.nonzero(_uniform(generator, len(clips), 0.0, 1.0, torch.device("cpu")) < cfg.room_prob).flatten()
             if len(rows):
                 waves = waves.index_copy(0, rows, self.rooms(waves[rows], generator))
-        narrow = cfg.draw_band_limited(len(clips), generator)
-        if self.low_pass is not None and narrow is not None and bool(narrow.any()):
-            rows = torch.nonzero(narrow).flatten()
-            waves = waves.index_copy(0, rows, self.low_pass(waves[rows]))
+        narrow = cfg.draw_band_limited(len(clips), generator)  # drawn only when self.low_pass exists
+        if narrow is not None:
+            waves = self.low_pass.rows(waves, narrow)
         gains = torch.pow(10.0, _uniform(generator, len(clips), -WORD_GAIN_DB_MAX, WORD_GAIN_DB_MAX,
                                          torch.device("cpu")) / (2 * DB_PER_POWER_DECADE))
         fade = round(self.rate * WORD_PAD_MS / 1000)
