@@ -577,6 +577,12 @@ def test_the_stream_objective_needs_a_background_class(tones, cache, tmp_path):
                    tmp_path / "run", cache_dir=cache))
 
 
+def test_other_speakers_recording_chains_need_the_stream_objective(tones, cache, tmp_path):
+    with pytest.raises(SpeechRNNError, match="channel_prob .* use objective stream"):
+        run_training(tones, tmp_path / "run", cache, epochs=1, augment=AugmentConfig(channel_prob=0.5))
+    assert not (tmp_path / "run" / BEST_NAME).exists()
+
+
 def test_a_run_can_start_from_a_finished_model(tones, cache, tmp_path):
     _, first = run_training(tones, tmp_path / "first", cache, epochs=1)
     events, second = run_training(tones, tmp_path / "second", cache, epochs=1, init_from=str(first.best_path))

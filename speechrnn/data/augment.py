@@ -31,6 +31,10 @@ Defaults, and why:
 * narrowband (off by default): each spoken clip, with probability ``band_limit_prob``, through a
   low-pass at ``band_limit_hz`` (4 kHz: an 8 kHz corpus such as FSDD, a telephone), so that an empty
   upper band is not a source's label when such a corpus trains beside wideband ones.
+* other speakers' recording chains (off by default; stream objective): each spoken clip, with
+  probability ``channel_prob``, filtered from its speaker's long-term spectrum to another training
+  speaker's (``speechrnn.data.channel``), so that the few speakers of a word do not bring the only
+  microphones it is heard through.
 * SpecAugment: 2 time masks of up to 10 frames (100 ms at a 10 ms hop) and 2 frequency masks of up
   to 5 of 40 bins, on the feature frames. Masked values are set to ``fill`` (pass the model's
   feature mean: that is zero after its normalisation, as in the paper), else to each clip's
@@ -91,6 +95,11 @@ class AugmentConfig:
     # pay (assets/README, "The band above 4 kHz")
     band_limit_prob: float = 0.0
     band_limit_hz: float = 4000.0
+    # other speakers' recording chains (off by default; stream objective): each spoken clip, with
+    # this probability, heard through another training speaker's long-term spectrum
+    # (speechrnn.data.channel.ChannelBank); at 0.5 it cost the digits and the Commands model hits
+    # (assets/README, "Other speakers' recording chains")
+    channel_prob: float = 0.0
     spec_augment: bool = True
     time_masks: int = 2
     time_mask_frames: int = 10
@@ -122,12 +131,14 @@ class AugmentConfig:
             raise ValueError("band_limit_prob must be within 0..1")
         if self.band_limit_hz <= 0:
             raise ValueError("band_limit_hz must be positive")
+        if not 0 <= self.channel_prob <= 1:
+            raise ValueError("channel_prob must be within 0..1")
 
     @property
     def wave_augmentation(self) -> bool:
         """True when something must happen on the waveform (features cannot be cached then)."""
         return (self.noise or self.shift or self.room or self.gain or self.speed or self.vtlp or self.mel_masks > 0
-                or self.band_limit_prob > 0)
+                or self.band_limit_prob > 0 or self.channel_prob > 0)
 
     @classmethod
     def off(cls) -> "AugmentConfig":
@@ -153,6 +164,13 @@ class AugmentConfig:
         if self.band_limit_prob == 0:
             return None
         return _uniform(generator, count, 0.0, 1.0, torch.device("cpu")) < self.band_limit_prob
+
+    def draw_channels(self, count: int, generator: torch.Generator) -> torch.Tensor | None:
+        """``(count,)`` bool: the clips heard through another speaker's recording chain (``None``
+        when channel_prob is 0; then nothing is drawn)."""
+        if self.channel_prob == 0:
+            return None
+        return _uniform(generator, count, 0.0, 1.0, torch.device("cpu")) < self.channel_prob
 
     def draw_speed(self, rng: np.random.Generator) -> float:
         """A speed factor from ``rng``, in steps of 1 / SPEED_STEPS_PER_UNIT (1.0 when speed is off)."""

@@ -212,6 +212,9 @@ class _Session:
         if self.model_config.spectral_conv_channels and self.feature_config.kind != "mfcc":
             raise SpeechRNNError("a spectral front-end reads MFCC (it inverts their DCT): use --kind mfcc, or no "
                                  "--spectral-conv")
+        if self.augment.channel_prob > 0 and self.config.objective != "stream":
+            raise SpeechRNNError("channel_prob transplants recording chains into the stream objective's words: "
+                                 "use objective stream")
         self.model_config = dataclasses.replace(self.model_config, num_classes=len(self.labels),
                                                 input_dim=self.feature_config.feature_dim,
                                                 spectral_bands=self.feature_config.n_mels)
@@ -307,7 +310,8 @@ class _Session:
                 self.feature_config, self.augment, prepared.noise, device, segment_s=config.stream_segment_s,
                 target_ms=config.stream_target_ms, target_lead_ms=config.stream_target_lead_ms,
                 hum_prob=config.stream_hum_prob, hum_level_db=(config.stream_hum_min_db, config.stream_hum_max_db),
-                background_class=self.model_config.background_class, other_word_classes=self._other_word_classes())
+                background_class=self.model_config.background_class, other_word_classes=self._other_word_classes(),
+                speakers=[clip.speaker if clip is not None else None for clip in prepared.train.clips])
         else:
             self.maker = BatchMaker(prepared.train.waves, prepared.train.is_silence, self.extractor, self.augment,
                                     prepared.noise, self.feature_config.sample_rate_hz, device, cached_train)

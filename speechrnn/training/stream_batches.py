@@ -29,6 +29,7 @@ zero after a resume).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,7 @@ from speechrnn.data.augment import (
     sped_length,
     spec_augment,
 )
+from speechrnn.data.channel import ChannelBank
 from speechrnn.data.background import BABBLE_VOICES, random_hum, word_bounds
 from speechrnn.data.background import babble as make_babble
 from speechrnn.features import FeatureConfig
@@ -83,7 +85,8 @@ class StreamBatches:
                  extractor: torch.nn.Module, feature_config: FeatureConfig, augment: AugmentConfig,
                  noise: list[torch.Tensor], device: torch.device, *, segment_s: float, target_ms: float,
                  target_lead_ms: float, background_class: int, other_word_classes: tuple[int, ...],
-                 hum_prob: float, hum_level_db: tuple[float, float]):
+                 hum_prob: float, hum_level_db: tuple[float, float],
+                 speakers: Sequence[str | None] | None = None):
         self.waves, self.targets = waves, targets
         self.extractor, self.augment, self.device = extractor, augment, device
         self.rate = feature_config.sample_rate_hz
@@ -110,6 +113,11 @@ class StreamBatches:
         self.rooms = RoomBank(augment, self.rate, waves.shape[-1], count=ROOM_BANK_SIZE) if augment.room else None
         self.speed = SpeedChanger()
         self.low_pass = LowPass(augment.band_limit_hz, self.rate) if augment.band_limit_prob > 0 else None
+        self.channels = None
+        if augment.channel_prob > 0:
+            if speakers is None:
+                raise ValueError("channel_prob needs each training clip's speaker")
+            self.channels = ChannelBank(waves, speakers)
 
     # ------------------------------------------------------------------------------- planning
     def plan_epoch(self, order: torch.Tensor, lanes: int, generator: torch.Generator) -> list[list[list[Placement]]]:
@@ -195,6 +203,9 @@ class StreamBatches:
             rows = torch.nonzero(_uniform(generator, len(clips), 0.0, 1.0, torch.device("cpu")) < cfg.room_prob).flatten()
             if len(rows):
                 waves = waves.index_copy(0, rows, self.rooms(waves[rows], generator))
+        chains = cfg.draw_channels(len(clips), generator)  # drawn only when self.channels exists
+        if chains is not None:
+            waves = self.channels.rows(waves, clips, chains, generator)
         narrow = cfg.draw_band_limited(len(clips), generator)  # drawn only when self.low_pass exists
         if narrow is not None:
             waves = self.low_pass.rows(waves, narrow)
