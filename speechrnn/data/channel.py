@@ -23,12 +23,13 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from speechrnn.data.augment import DB_PER_POWER_DECADE, MIN_POWER
+
 FFT_SIZE = 512  # 32 ms at 16 kHz: 31.25 Hz per bin, enough for a spectral envelope
 HOP_SIZE = 256
 SMOOTHING_BINS = 9  # moving average over about 280 Hz: the envelope, not single harmonics
 LIMIT_DB = 12.0  # no transplant moves a band by more than this
 FLOOR_DB = -100.0  # power floor of the spectra (silent clips)
-MIN_POWER = 1e-10  # silent rows keep their silence
 CLIPS_PER_CHUNK = 512  # clips measured at once (bounds memory: 512 x 62 frames x 257 bins)
 
 
@@ -86,7 +87,7 @@ def long_term_spectrum_db(waves: torch.Tensor) -> torch.Tensor:
     window = torch.hann_window(FFT_SIZE, device=waves.device)
     spectra = torch.stft(waves, FFT_SIZE, HOP_SIZE, window=window, center=False, return_complex=True)
     power = spectra.abs().square().mean(-1)
-    return 10.0 * torch.log10(power.clamp_min(10 ** (FLOOR_DB / 10)))
+    return DB_PER_POWER_DECADE * torch.log10(power.clamp_min(10 ** (FLOOR_DB / DB_PER_POWER_DECADE)))
 
 
 def apply_gain_db(waves: torch.Tensor, gains_db: torch.Tensor) -> torch.Tensor:
@@ -96,5 +97,6 @@ def apply_gain_db(waves: torch.Tensor, gains_db: torch.Tensor) -> torch.Tensor:
     length = waves.shape[-1]
     bins = length // 2 + 1
     response = F.interpolate(gains_db.unsqueeze(1), size=bins, mode="linear", align_corners=True).squeeze(1)
-    spectrum = torch.fft.rfft(waves) * torch.pow(10.0, response.to(waves.device) / 20.0)
+    amplitude = torch.pow(10.0, response.to(waves.device) / (2 * DB_PER_POWER_DECADE))
+    spectrum = torch.fft.rfft(waves) * amplitude
     return torch.fft.irfft(spectrum, n=length)
