@@ -8,7 +8,8 @@ of other words (Speech Commands v1's bed / cat / happy) bring a thousand recordi
 words themselves never pass through.
 
 How: at the start of training every speaker's LTAS is measured (the mean, over that speaker's
-clips, of each clip's power spectrum in dB), smoothed across frequency, and taken relative to the
+clips, of how each clip's power spectrum in dB differs from the mean of its word's clips: the
+chain, not the words said), smoothed across frequency, and taken relative to the
 mean over speakers (each speaker counts once) and to its own mean over frequency (the shape, not
 the recording level). A chosen clip of speaker A is then filtered, zero
 phase, by ``deviation[B] - deviation[A]`` for a random speaker B (limited to +-``limit_db``): its
@@ -34,23 +35,28 @@ CLIPS_PER_CHUNK = 512  # clips measured at once (bounds memory: 512 x 62 frames 
 
 
 class ChannelBank:
-    """``ChannelBank(waves (N, S), speakers)``; ``bank.rows(waves, clips, chosen, generator)``."""
+    """``ChannelBank(waves (N, S), speakers, words)``; ``bank.rows(waves, clips, chosen, generator)``."""
 
-    def __init__(self, waves: torch.Tensor, speakers: Sequence[str | None], limit_db: float = LIMIT_DB):
-        if len(speakers) != len(waves):
-            raise ValueError(f"{len(waves)} clips but {len(speakers)} speakers")
+    def __init__(self, waves: torch.Tensor, speakers: Sequence[str | None], words: Sequence[str | None],
+                 limit_db: float = LIMIT_DB):
+        if not len(speakers) == len(words) == len(waves):
+            raise ValueError(f"{len(waves)} clips but {len(speakers)} speakers and {len(words)} words")
         names = sorted({s for s in speakers if s is not None})
         index = {name: i for i, name in enumerate(names)}
         self.speaker = torch.tensor([index[s] if s is not None else -1 for s in speakers], dtype=torch.long)
         self.limit_db = limit_db
         rows = torch.nonzero(self.speaker >= 0).flatten()
-        sums = torch.zeros(len(names), FFT_SIZE // 2 + 1, dtype=torch.float64)
-        for start in range(0, len(rows), CLIPS_PER_CHUNK):
-            chunk = rows[start : start + CLIPS_PER_CHUNK]
-            sums.index_add_(0, self.speaker[chunk], long_term_spectrum_db(waves[chunk].float()).double())
-        counts = torch.bincount(self.speaker[rows], minlength=len(names)).clamp_min(1)
-        mean_db = (sums / counts.unsqueeze(-1)).float()
-        smoothed = F.avg_pool1d(mean_db.unsqueeze(1), SMOOTHING_BINS, stride=1, padding=SMOOTHING_BINS // 2,
+        chunks = [long_term_spectrum_db(waves[rows[start : start + CLIPS_PER_CHUNK]].float())
+                  for start in range(0, len(rows), CLIPS_PER_CHUNK)]
+        spectra = torch.cat(chunks) if chunks else torch.zeros(0, FFT_SIZE // 2 + 1)
+        # a clip's spectrum is its word's as much as its speaker's: each clip counts by how it differs
+        # from the mean of its word, so that a speaker who said one word (a user's takes) brings a
+        # recording chain, not that word's spectrum
+        word_index: dict[str | None, int] = {}
+        word_of = torch.tensor([word_index.setdefault(words[int(r)], len(word_index)) for r in rows], dtype=torch.long)
+        word_mean = _group_mean(spectra, word_of, len(word_index))
+        chain = _group_mean(spectra - word_mean[word_of], self.speaker[rows], len(names))
+        smoothed = F.avg_pool1d(chain.unsqueeze(1), SMOOTHING_BINS, stride=1, padding=SMOOTHING_BINS // 2,
                                 count_include_pad=False).squeeze(1)
         deviation = smoothed - smoothed.mean(0, keepdim=True)
         # the shape only: a speaker's recording level is the gain augmentation's business
@@ -79,6 +85,12 @@ class ChannelBank:
         after = apply_gain_db(before, gains)
         power = before.square().mean(-1, keepdim=True) / after.square().mean(-1, keepdim=True).clamp_min(MIN_POWER)
         return waves.float().index_copy(0, rows.to(waves.device), after * power.sqrt())
+
+
+def _group_mean(values: torch.Tensor, groups: torch.Tensor, count: int) -> torch.Tensor:
+    """(count, bins): the mean of the rows of ``values`` (N, bins) in each group (0 for an empty one)."""
+    sums = torch.zeros(count, values.shape[-1], dtype=torch.float64).index_add_(0, groups, values.double())
+    return (sums / torch.bincount(groups, minlength=count).clamp_min(1).unsqueeze(-1)).float()
 
 
 def long_term_spectrum_db(waves: torch.Tensor) -> torch.Tensor:

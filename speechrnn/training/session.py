@@ -311,7 +311,8 @@ class _Session:
                 target_ms=config.stream_target_ms, target_lead_ms=config.stream_target_lead_ms,
                 hum_prob=config.stream_hum_prob, hum_level_db=(config.stream_hum_min_db, config.stream_hum_max_db),
                 background_class=self.model_config.background_class, other_word_classes=self._other_word_classes(),
-                speakers=[clip.speaker if clip is not None else None for clip in prepared.train.clips])
+                speakers=[clip.speaker if clip is not None else None for clip in prepared.train.clips],
+                words=[clip.label if clip is not None else None for clip in prepared.train.clips])
         else:
             self.maker = BatchMaker(prepared.train.waves, prepared.train.is_silence, self.extractor, self.augment,
                                     prepared.noise, self.feature_config.sample_rate_hz, device, cached_train)

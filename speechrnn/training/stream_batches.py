@@ -86,7 +86,7 @@ class StreamBatches:
                  noise: list[torch.Tensor], device: torch.device, *, segment_s: float, target_ms: float,
                  target_lead_ms: float, background_class: int, other_word_classes: tuple[int, ...],
                  hum_prob: float, hum_level_db: tuple[float, float],
-                 speakers: Sequence[str | None] | None = None):
+                 speakers: Sequence[str | None] | None = None, words: Sequence[str | None] | None = None):
         self.waves, self.targets = waves, targets
         self.extractor, self.augment, self.device = extractor, augment, device
         self.rate = feature_config.sample_rate_hz
@@ -115,9 +115,9 @@ class StreamBatches:
         self.low_pass = LowPass(augment.band_limit_hz, self.rate) if augment.band_limit_prob > 0 else None
         self.channels = None
         if augment.channel_prob > 0:
-            if speakers is None:
-                raise ValueError("channel_prob needs each training clip's speaker")
-            self.channels = ChannelBank(waves, speakers)
+            if speakers is None or words is None:
+                raise ValueError("channel_prob needs each training clip's speaker and word")
+            self.channels = ChannelBank(waves, speakers, words)
 
     # ------------------------------------------------------------------------------- planning
     def plan_epoch(self, order: torch.Tensor, lanes: int, generator: torch.Generator) -> list[list[list[Placement]]]:
