@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from speechrnn.data.augment import DB_PER_POWER_DECADE, MIN_POWER
+from speechrnn.data.augment import DB_PER_POWER_DECADE, _power
 
 FFT_SIZE = 512  # 32 ms at 16 kHz: 31.25 Hz per bin, enough for a spectral envelope
 HOP_SIZE = 256
@@ -53,7 +53,8 @@ class ChannelBank:
         # from the mean of its word, so that a speaker who said one word (a user's takes) brings a
         # recording chain, not that word's spectrum
         word_index: dict[str | None, int] = {}
-        word_of = torch.tensor([word_index.setdefault(words[int(r)], len(word_index)) for r in rows], dtype=torch.long)
+        word_of = torch.tensor([word_index.setdefault(words[r], len(word_index)) for r in rows.tolist()],
+                               dtype=torch.long)
         word_mean = _group_mean(spectra, word_of, len(word_index))
         chain = _group_mean(spectra - word_mean[word_of], self.speaker[rows], len(names))
         smoothed = F.avg_pool1d(chain.unsqueeze(1), SMOOTHING_BINS, stride=1, padding=SMOOTHING_BINS // 2,
@@ -83,8 +84,8 @@ class ChannelBank:
         gains = self.gains_db(clips[rows], generator)
         before = waves[rows].float()
         after = apply_gain_db(before, gains)
-        power = before.square().mean(-1, keepdim=True) / after.square().mean(-1, keepdim=True).clamp_min(MIN_POWER)
-        return waves.float().index_copy(0, rows.to(waves.device), after * power.sqrt())
+        after *= torch.sqrt(_power(before) / _power(after)).unsqueeze(-1)  # as the room does: same power
+        return waves.float().index_copy(0, rows.to(waves.device), after)
 
 
 def _group_mean(values: torch.Tensor, groups: torch.Tensor, count: int) -> torch.Tensor:
