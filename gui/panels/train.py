@@ -4,8 +4,8 @@ The form becomes the library's frozen configs (:class:`~speechrnn.data.spec.Data
 :class:`~speechrnn.model.ModelConfig`, :class:`~speechrnn.data.augment.AugmentConfig`,
 :class:`~speechrnn.training.TrainConfig`), gathered in a :class:`~speechrnn.custom_word.TrainRequest`
 whose events (synthetic voices of the user's words if asked, similar words, then
-:func:`speechrnn.training.train`) run in a :class:`~gui.worker.Task` thread and drive the progress
-bar, the curves and the log.
+:func:`speechrnn.training.train`) run in a :class:`~gui.worker.Task` thread and drive the right
+column, a :class:`~gui.panels.train_run.RunView` (progress, result, curves, log).
 Cancel sets the library's CancelToken. Speech Commands can be downloaded here beforehand
 (:func:`speechrnn.data.download.download`, cancellable, resumable).
 
@@ -18,15 +18,13 @@ Training leaves one CPU core to the window (:func:`training_threads`).
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QBoxLayout,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -38,11 +36,9 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -53,7 +49,7 @@ from gui.context import AppContext
 from gui.panels.base import Panel, heading, hint, panel_shortcut
 from gui.panels.record import ClipChecker
 from gui.theme import PlotColors
-from gui.widgets.plots import CurvePlot
+from gui.panels.train_run import PROGRESS_STEPS, RunView
 from gui.worker import Task
 from speechrnn.custom_word import (
     DETECTION_THRESHOLD,
@@ -65,7 +61,6 @@ from speechrnn.custom_word import (
     class_share_pct,
     small_data_epochs,
 )
-from speechrnn.events import TRAIN_ON_FRAMES, EpochEnd, curve_name
 
 CELLS = (("GRU (gated, fast, accurate)", "gru"), ("LSTM (gated, long memory)", "lstm"),
          ("vanilla RNN (no gates: forgets fast)", "rnn"))
@@ -91,25 +86,8 @@ NEW_NETWORK_SPECTRAL = True
 FORM_VERSION = 2
 OLD_SYNTH_VOICES_DEFAULT = 120
 COMBO_MIN_CHARS = 16  # combo boxes of the form shrink to this many characters
-SIDE_BY_SIDE_MIN_PX = 560  # the loss and accuracy charts side by side from this column width, else stacked
-RESULT_MARGIN_PX = 6
 FORM_MIN_PX = 410  # the form (its widest row plus a scroll bar); the rest of a 900-px window is the charts
-ETA_MIN_FRACTION = 0.01  # no ETA before 1 % is done (too noisy)
-TRAIN_ON_FRAMES_TIP = ("Training is scored on every 10 ms frame of its training streams (words, the moments around "
-                      "them, other words, background); validation on whole clips, as Listen hears them. The two "
-                      "curves count different things, so the gap between them says nothing about learning by heart: "
-                      "judge the model by the validation curve.")
-# What "Finished — N %" reports, best first: the held-out test split, else validation.
-RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "validation accuracy"),
-                     ("val_acc", "validation accuracy"), ("best_train_acc", "training accuracy (no validation clips)"))
-
-
-# "overfitting after epoch N": validation loss has stayed this many epochs past its lowest point and
-# ends at least this much above it, while the training loss went on falling.
-OVERFIT_EPOCHS = 3
-OVERFIT_RISE = 0.10  # 10 % above the lowest validation loss
 RUN_NAME_WORDS = 3  # words named in a run folder's name; more are counted ("lights+music+on+2")
-NO_BREAK_SPACE, WORD_JOINER = "\u00a0", "\u2060"  # keep a log line's parts whole when it wraps
 # AugmentConfig's defaults for the panel's check boxes, written out so that building the panel does not
 # import torch (a test checks them against AugmentConfig)
 AUGMENT_DEFAULTS = {"noise": True, "shift": True, "room": True, "gain": True, "speed": False, "vtlp": False,
@@ -150,45 +128,6 @@ def training_threads() -> int:
     return max(1, cores - 1)
 
 
-def unbreakable(text: str) -> str:
-    """``text`` kept on one line where the log wraps: no-break spaces, and no break after a slash
-    (a narrow log wrapped "1,250 samples/" and put the "s" alone on the next line)."""
-    return text.replace(" ", NO_BREAK_SPACE).replace("/", "/" + WORD_JOINER)
-
-
-def epoch_summary(event: EpochEnd) -> str:
-    """"loss 0.412 / val 0.520 · accuracy 88.1 % / val 84.0 % · lr 0.001 · 1,250 clips/s" (the CLI's epoch
-    line, ``EpochEnd.summary_parts``); a narrow log wraps only between its parts."""
-    parts = event.summary_parts()
-    return "  ·  ".join(unbreakable(part) for part in parts)
-
-
-def overfitting_note(history: list[dict]) -> str:
-    """"overfitting after epoch N: kept epoch M" from the EpochEnd metrics so far ("" when not).
-
-    N is the epoch of the lowest validation loss; overfitting is called when the validation loss has
-    risen well above it for :data:`OVERFIT_EPOCHS` epochs while the training loss kept falling. M is
-    the epoch the library keeps as best.pt, as the last row's ``kept_epoch`` tells; when the library
-    keeps the last epoch whatever validation says (``keeps_final``: too few validation clips), the
-    note says so, lest "kept epoch M" read as the epoch validation chose.
-    """
-    rows = [row for row in history if row.get("val_loss") is not None and row.get("train_loss") is not None]
-    if len(rows) < OVERFIT_EPOCHS + 1:
-        return ""
-    lowest = min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
-    last = rows[-1]
-    if (len(rows) - 1 - lowest < OVERFIT_EPOCHS or last["val_loss"] < rows[lowest]["val_loss"] * (1 + OVERFIT_RISE)
-            or last["train_loss"] >= rows[lowest]["train_loss"]):
-        return ""
-    if last.get("kept_epoch") is None:
-        kept = ""
-    elif last.get("keeps_final"):
-        kept = f": kept the last epoch, {last['kept_epoch']}, since too few validation clips tell epochs apart"
-    else:
-        kept = f": kept epoch {last['kept_epoch']}"
-    return f"overfitting after epoch {rows[lowest]['epoch']}{kept}"
-
-
 def run_name(words: tuple[str, ...], vocabulary: str, cell: str, layers: int, hidden: int, day: str) -> str:
     """A run folder's name from what it learns: ``lights-gru2x128-20261201``."""
     if words:
@@ -208,13 +147,6 @@ def unused_folder(folder: Path) -> Path:
     return candidate
 
 
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
 class TrainPanel(Panel):
     key = "train"
     title = "Train"
@@ -225,11 +157,6 @@ class TrainPanel(Panel):
         self._request: TrainRequest | None = None  # the run started last (its synthetic clips, its folder)
         self.download_task: Task | None = None
         self.result: Any = None
-        self._started = 0.0
-        self._train_started = 0.0
-        self._epochs = 0
-        self._epoch_done = 0
-        self._history: list[dict] = []  # EpochEnd metrics of the run, for the overfitting note
         self.clip_checker = ClipChecker()  # the takes' readability, for the counts shown
         self._recorded: dict[str, int] = {}  # the recordings folder's words and their takes
         self._base = None  # the BaseNetwork of "Start from" (None: a new network)
@@ -270,8 +197,6 @@ class TrainPanel(Panel):
             combo.setMinimumContentsLength(COMBO_MIN_CHARS)
         splitter.addWidget(scroll)
 
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
         buttons = QHBoxLayout()
         self.start_button = QPushButton("▶ Start training")
         self.start_button.setToolTip("Train with these settings (Ctrl+Return)")
@@ -283,76 +208,10 @@ class TrainPanel(Panel):
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch(1)
-        right_layout.addLayout(buttons)
-        self.stage_label = QLabel("Not started.")
-        self.stage_label.setProperty("role", "muted")
-        # long status lines wrap inside the column instead of widening it (the form kept its width)
-        self.stage_label.setWordWrap(True)
-        self.stage_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.stage_label.setMinimumWidth(1)  # overrides the wrapped label's minimum size hint (its whole text)
-        right_layout.addWidget(self.stage_label)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(0)
-        self.progress.setFormat("")
-        right_layout.addWidget(self.progress)
-
-        self.result_frame = QFrame()
-        self.result_frame.setProperty("role", "info")
-        result_layout = QVBoxLayout(self.result_frame)
-        result_layout.setContentsMargins(*(RESULT_MARGIN_PX,) * 4)  # fits the right column of a 900-px window
-        self.result_label = QLabel()
-        self.result_label.setWordWrap(True)
-        self.result_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.result_label.setMinimumWidth(1)
-        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        result_buttons = QHBoxLayout()
-        self.use_button = QPushButton("Use this model")
-        self.use_button.setToolTip("Make the new model the active one and go to the Listen panel")
-        self.use_button.clicked.connect(self.use_model)
-        evaluate_button = QPushButton("Evaluate…")
-        evaluate_button.setToolTip("Open the Evaluate panel with this model")
-        evaluate_button.clicked.connect(self._evaluate_model)
-        folder_button = QPushButton("Open folder")
-        folder_button.clicked.connect(self._open_run_folder)
-        result_layout.addWidget(self.result_label)
-        result_buttons.addWidget(self.use_button)
-        result_buttons.addWidget(evaluate_button)
-        result_buttons.addWidget(folder_button)
-        result_buttons.addStretch(1)
-        result_layout.addLayout(result_buttons)
-        self.result_frame.hide()
-        right_layout.addWidget(self.result_frame)
-        self.overfit_label = QLabel()
-        self.overfit_label.setWordWrap(True)
-        self.overfit_label.setProperty("role", "warning")
-        self.overfit_label.setToolTip("Validation loss rose for several epochs while training loss fell: the "
-                                      "network learns its training clips by heart. best.pt is the epoch kept.")
-        self.overfit_label.hide()
-        right_layout.addWidget(self.overfit_label)
-
-        self.curves = curves = QBoxLayout(QBoxLayout.Direction.LeftToRight)
-        self.loss_plot = CurvePlot("Loss", "cross-entropy")
-        self.loss_plot.add_series("train_loss", "train")
-        self.loss_plot.add_series("val_loss", "validation")
-        self.acc_plot = CurvePlot("Accuracy", "%", y_range=(0.0, 100.0))
-        self.acc_plot.add_series("train_acc", "train")
-        self.acc_plot.add_series("val_acc", "validation")
-        for plot in (self.loss_plot, self.acc_plot):
-            plot.set_placeholder("no epochs yet")
-            curves.addWidget(plot)
-        right_layout.addLayout(curves, 3)
-        self.right_column = right
-        right.installEventFilter(self)
-        log_title = QLabel("Log")
-        log_title.setProperty("role", "muted")
-        right_layout.addWidget(log_title)
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(2000)
-        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)  # long warnings wrap, never run off
-        self.log.setToolTip("Messages from data preparation and training")
-        right_layout.addWidget(self.log, 1)
+        self.run_view = right = RunView(buttons)
+        right.use_requested.connect(self.use_model)
+        right.evaluate_requested.connect(self._evaluate_model)
+        right.open_folder_requested.connect(self._open_run_folder)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
@@ -443,7 +302,7 @@ class TrainPanel(Panel):
         grid.addLayout(download_row, row, 1, 1, 2)
         row += 1
         self.download_progress = QProgressBar()
-        self.download_progress.setRange(0, 1000)
+        self.download_progress.setRange(0, PROGRESS_STEPS)
         self.download_progress.hide()
         grid.addWidget(self.download_progress, row, 1, 1, 2)
         row += 1
@@ -792,8 +651,8 @@ class TrainPanel(Panel):
 
     def _epochs_changed(self, epochs: int) -> None:
         """Empty curve plots show the epoch axis of the run the form would start."""
-        if not self.running and not self.loss_plot.series["train_loss"][1]:
-            for plot in (self.loss_plot, self.acc_plot):
+        if not self.running and not self.run_view.loss_plot.series["train_loss"][1]:
+            for plot in self.run_view.plots:
                 plot.set_epochs(epochs)
 
     def _update_download_status(self) -> None:
@@ -936,30 +795,16 @@ class TrainPanel(Panel):
         """Start training ``request`` in a worker thread (tests call this with a prepared request)."""
         self._request = request
         self.result = None
-        self.result_frame.hide()
-        self._history = []
-        self.overfit_label.setText("")
-        self.overfit_label.hide()
-        for plot in (self.loss_plot, self.acc_plot):
-            plot.clear_data()
-            plot.set_epochs(request.train.epochs)
-            plot.set_placeholder("preparing data…")
-        self.log.clear()
-        self._log(f"Training into {request.out_dir}")
-        self._log("Data: " + ", ".join(request.data.sources))
-        self._started = time.monotonic()
-        self._train_started = 0.0
-        self._epochs = request.train.epochs
-        self._epoch_done = 0
-        self.progress.setValue(0)
+        view = self.run_view
+        view.begin(request.out_dir, request.data.sources, request.train.epochs)
         task = Task(request.events)
-        task.stage.connect(self._on_stage)
-        task.progress.connect(self._on_progress)
-        task.message.connect(lambda m: self._log(("⚠ " if m.level == "warning" else "") + m.text))
-        task.epoch.connect(self._on_epoch)
+        task.stage.connect(view.show_stage)
+        task.progress.connect(view.show_progress)
+        task.message.connect(view.show_message)
+        task.epoch.connect(view.add_epoch)
         task.succeeded.connect(self._on_finished)
         task.failed.connect(self._on_failed)
-        task.cancelled.connect(self._on_cancelled)
+        task.cancelled.connect(view.show_cancelled)
         task.done.connect(self._update_state)
         self.task = task
         task.start()
@@ -969,78 +814,11 @@ class TrainPanel(Panel):
     def cancel(self) -> None:
         if self.task is not None and self.task.running:
             self.task.cancel()
-            self.stage_label.setText("Cancelling after the current batch…")
-
-    def _log(self, text: str) -> None:
-        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
-
-    def _on_stage(self, stage) -> None:
-        self.stage_label.setText(stage.description or stage.name)
-        if stage.description:
-            self._log(stage.description)
-
-    def _on_progress(self, event) -> None:
-        if event.stage == "train" and self._epochs:
-            if not self._train_started:
-                self._train_started = time.monotonic()
-            batch_fraction = event.done / event.total if event.total else 0.0
-            fraction = min(1.0, (self._epoch_done + batch_fraction) / self._epochs)
-            self.progress.setValue(int(1000 * fraction))
-            text = f"epoch {self._epoch_done + 1}/{self._epochs}  ·  {100 * fraction:.0f} %"
-            elapsed = time.monotonic() - self._train_started
-            if fraction >= ETA_MIN_FRACTION and elapsed > 1:
-                text += f"  ·  about {format_duration(elapsed * (1 - fraction) / fraction)} left"
-            metrics = event.metrics or {}
-            if "loss" in metrics:
-                text += f"  ·  loss {metrics['loss']:.3f}"
-            self.progress.setFormat(text)
-        elif event.total:
-            self.progress.setValue(int(1000 * event.done / event.total))
-            self.progress.setFormat(f"{event.stage}: {100 * event.done / event.total:.0f} %")
-        else:
-            self.progress.setFormat(f"{event.stage}: {event.done:.0f} {event.unit}")
-
-    def _on_epoch(self, event) -> None:
-        self._history.append({"epoch": event.epoch, **event.metrics, "kept_epoch": event.kept_epoch,
-                              "keeps_final": event.keeps_final})
-        note = overfitting_note(self._history)
-        if note and not self.overfit_label.text():
-            self._log("⚠ " + note)
-        if note:
-            onset, _, kept = note.partition(":")
-            self.overfit_label.setText("⚠ " + onset[0].upper() + onset[1:] + " (validation loss rising while "
-                                       "training loss falls)" + (":" + kept if kept else "") + ".")
-        else:
-            self.overfit_label.setText("")
-        self.overfit_label.setVisible(bool(note))
-        self._epoch_done = event.epoch
-        self._epochs = event.epochs
-        metrics = event.metrics
-        for name, plot, scale in (("train_loss", self.loss_plot, 1.0), ("val_loss", self.loss_plot, 1.0),
-                                  ("train_acc", self.acc_plot, 100.0), ("val_acc", self.acc_plot, 100.0)):
-            if name in metrics:
-                plot.append(name, event.epoch, float(metrics[name]) * scale)
-        for plot in (self.loss_plot, self.acc_plot):  # "train (frames)" against "val (clips)" where they differ
-            for key in plot.series:
-                plot.set_series_label(key, curve_name(key, event.train_scored_on))
-            plot.setToolTip(TRAIN_ON_FRAMES_TIP if event.train_scored_on == TRAIN_ON_FRAMES else "")
-        self._log(f"epoch {event.epoch}/{event.epochs}  " + epoch_summary(event))
+            self.run_view.show_cancelling()
 
     def _on_finished(self, result) -> None:
         self.result = result
-        self.progress.setValue(1000)
-        elapsed = format_duration(time.monotonic() - self._started)
-        self.progress.setFormat(f"done in {elapsed}")
-        metrics = getattr(result, "metrics", {}) or {}
-        found = next(((name, metrics[key]) for key, name in RESULT_ACCURACIES
-                      if isinstance(metrics.get(key), (int, float))), None)
-        if found is not None and found[0] == "validation accuracy" and "val_acc" not in metrics:
-            found = ("training accuracy (no validation clips)", found[1])  # the library's fallback score
-        score = f" — {100 * found[1]:.1f} % {found[0]}" if found is not None else ""
-        self.result_label.setText(f"<b>Finished{score}.</b><br>{result.best_path}")
-        self.result_frame.show()
-        self.stage_label.setText("Finished.")
-        self._log(f"best model: {result.best_path}")
+        self.run_view.show_finished(result)
         self.ctx.settings.add_recent_model(result.best_path)  # in Models, Listen's and Evaluate's lists at once
         self.ctx.notify.status.emit("Training finished")
 
@@ -1053,15 +831,8 @@ class TrainPanel(Panel):
         if request is not None and request.synth is not None and not (request.out_dir / LAST_NAME).exists():
             # nothing can resume from this run: its voices' clips (several MB) would only pile up
             shutil.rmtree(request.synth.out_dir, ignore_errors=True)
-        self.stage_label.setText(f"Failed: {message}")
-        self._log(f"✗ {message}")
-        self.progress.setFormat("failed")
+        self.run_view.show_failed(message)
         self.ctx.notify.error.emit("Training failed", message)
-
-    def _on_cancelled(self) -> None:
-        self.stage_label.setText("Cancelled. The last finished epoch is saved and can be resumed from the CLI.")
-        self._log("cancelled")
-        self.progress.setFormat("cancelled")
 
     # ------------------------------------------------------------------------------ result
     def use_model(self) -> None:
@@ -1108,7 +879,7 @@ class TrainPanel(Panel):
 
     def _download_progress(self, event) -> None:
         if event.total:
-            self.download_progress.setValue(int(1000 * event.done / event.total))
+            self.download_progress.setValue(int(PROGRESS_STEPS * event.done / event.total))
             if event.unit == "B":
                 megabytes = f"{event.done / 1e6:,.0f} / {event.total / 1e6:,.0f} MB"
                 self.download_progress.setFormat(f"{event.stage}: {megabytes}")
@@ -1146,18 +917,5 @@ class TrainPanel(Panel):
     def activated(self) -> None:
         self._update_recordings()
 
-    def eventFilter(self, watched, event) -> bool:
-        if watched is self.right_column and event.type() == QEvent.Type.Resize:
-            self._arrange_curves()
-        return super().eventFilter(watched, event)
-
-    def _arrange_curves(self) -> None:
-        """A narrow right column (small windows) stacks the two charts instead of squashing them."""
-        narrow = self.right_column.width() < SIDE_BY_SIDE_MIN_PX
-        direction = QBoxLayout.Direction.TopToBottom if narrow else QBoxLayout.Direction.LeftToRight
-        if self.curves.direction() != direction:
-            self.curves.setDirection(direction)
-
     def apply_colors(self, colors: PlotColors) -> None:
-        self.loss_plot.apply_colors(colors)
-        self.acc_plot.apply_colors(colors)
+        self.run_view.apply_colors(colors)

@@ -120,7 +120,7 @@ def test_record_a_new_word_train_use_and_hear_it(qtbot, ring_microphone, fast_co
     assert train.running, window.last_error
     qtbot.waitUntil(lambda: not train.running, timeout=TRAIN_TIMEOUT_MS)
     assert window.last_error is None, window.last_error
-    assert train.result is not None and train.use_button.isVisible()
+    assert train.result is not None and train.run_view.use_button.isVisible()
     from speechrnn.checkpoint import load_checkpoint
 
     trained = load_checkpoint(train.result.best_path).data["per_source"]["train"]
@@ -129,7 +129,7 @@ def test_record_a_new_word_train_use_and_hear_it(qtbot, ring_microphone, fast_co
 
     # ---------------------------------------------------------------- Use this model -> Listen
     with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
-        train.use_button.click()
+        train.run_view.use_button.click()
     assert window.current_key == "listen"
     listen = window.panels["listen"]
     qtbot.waitUntil(lambda: listen.recognizer is not None and WORD in listen.recognizer.labels, timeout=30000)

@@ -363,7 +363,7 @@ def test_epochs_follow_the_size_of_the_data_until_chosen(qtbot, window, recordin
     assert panel.epochs_spin.value() == SMALL_DATA_EPOCHS
     panel.use_speech_commands.setChecked(True)
     assert panel.epochs_spin.value() == DEFAULT_EPOCHS
-    assert panel.acc_plot.viewRange()[0][1] >= DEFAULT_EPOCHS  # the empty curves span the run
+    assert panel.run_view.acc_plot.viewRange()[0][1] >= DEFAULT_EPOCHS  # the empty curves span the run
     panel.epochs_spin.setValue(7)
     panel.use_speech_commands.setChecked(False)
     assert panel.epochs_spin.value() == 7  # the user's choice stays
@@ -414,14 +414,14 @@ def test_training_finishes_and_use_this_model_switches_listen(qtbot, no_micropho
     assert window.last_error is None, window.last_error
     assert [e.epoch for e in epochs] == [1, 2, 3]
     assert len(ticks) > 10
-    assert panel.loss_plot.series["train_loss"][1] == [1, 2, 3]
+    assert panel.run_view.loss_plot.series["train_loss"][1] == [1, 2, 3]
     assert panel.result is not None and panel.result.best_path.exists()
-    assert panel.result_frame.isVisible() and str(panel.result.best_path) in panel.result_label.text()
-    assert "epoch 3/3" in panel.log.toPlainText()
+    assert panel.run_view.result_frame.isVisible() and str(panel.result.best_path) in panel.run_view.result_label.text()
+    assert "epoch 3/3" in panel.run_view.log_view.toPlainText()
     # the stream objective scores training on frames and validation on clips: the curves and the log say so
-    assert "━ train (frames)" in panel.acc_plot.legend_html() and "━ val (clips)" in panel.loss_plot.legend_html()
-    assert "every 10 ms frame" in panel.acc_plot.toolTip()
-    log = panel.log.toPlainText().replace("\u00a0", " ").replace("\u2060", "")
+    assert "━ train (frames)" in panel.run_view.acc_plot.legend_html() and "━ val (clips)" in panel.run_view.loss_plot.legend_html()
+    assert "every 10 ms frame" in panel.run_view.acc_plot.toolTip()
+    log = panel.run_view.log_view.toPlainText().replace("\u00a0", " ").replace("\u2060", "")
     assert "frames: loss " in log and "val clips: loss " in log and "frames/s" in log
     # listed among the recent models (Models panel, the model choosers) before "Use this model"
     assert window.ctx.settings.recent_models[0] == str(panel.result.best_path.resolve())
@@ -430,7 +430,7 @@ def test_training_finishes_and_use_this_model_switches_listen(qtbot, no_micropho
     window.show_panel("train")
 
     with qtbot.waitSignal(window.ctx.model.changed, timeout=30000):
-        panel.use_button.click()
+        panel.run_view.use_button.click()
     assert window.ctx.model.path == panel.result.best_path
     assert window.current_key == "listen"
     qtbot.waitUntil(lambda: listen.bars.labels == ["_silence_", "_unknown_", "nine", "no", "one", "three",
@@ -445,10 +445,10 @@ def test_cancelling_training_keeps_a_resumable_checkpoint(qtbot, window, recordi
     panel.layers_spin.setValue(1)
     panel.epochs_spin.setValue(500)
     panel.start()
-    qtbot.waitUntil(lambda: bool(panel.loss_plot.series["train_loss"][1]), timeout=300000)  # an epoch is done
+    qtbot.waitUntil(lambda: bool(panel.run_view.loss_plot.series["train_loss"][1]), timeout=300000)  # an epoch is done
     panel.cancel_button.click()
     qtbot.waitUntil(lambda: not panel.running, timeout=60000)
-    assert "Cancelled" in panel.stage_label.text() and panel.result is None
+    assert "Cancelled" in panel.run_view.stage_label.text() and panel.result is None
     run = next((tmp_path / "runs").glob("*-gru1x16-*"))  # named by words, network and day
     assert (run / "last.pt").exists()
     assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
@@ -524,7 +524,7 @@ def _epochs(val_losses, train_losses, val_accs):
 
 
 def test_overfitting_is_called_from_the_epoch_metrics():
-    from gui.panels.train import overfitting_note
+    from gui.panels.train_run import overfitting_note
 
     rising = _epochs([0.9, 0.5, 0.7, 1.0, 1.5], [1.0, 0.6, 0.4, 0.2, 0.1], [0.6, 0.85, 0.86, 0.84, 0.8])
     assert overfitting_note(rising) == "overfitting after epoch 2: kept epoch 3"
@@ -547,17 +547,17 @@ def test_the_panel_says_when_it_overfits(qtbot, window, recordings, tmp_path):
     panel = train_panel(window, recordings, tmp_path)
     for row in _epochs([0.9, 0.5, 0.7, 1.0, 1.5], [1.0, 0.6, 0.4, 0.2, 0.1], [0.6, 0.85, 0.86, 0.84, 0.8]):
         metrics = {k: v for k, v in row.items() if k not in ("epoch", "kept_epoch")}
-        panel._on_epoch(EpochEnd(row["epoch"], 5, metrics, kept_epoch=row["kept_epoch"]))
-    assert panel.overfit_label.isVisibleTo(panel)
-    assert panel.overfit_label.text() == ("⚠ Overfitting after epoch 2 (validation loss rising while training loss falls): "
+        panel.run_view.add_epoch(EpochEnd(row["epoch"], 5, metrics, kept_epoch=row["kept_epoch"]))
+    assert panel.run_view.overfit_label.isVisibleTo(panel)
+    assert panel.run_view.overfit_label.text() == ("⚠ Overfitting after epoch 2 (validation loss rising while training loss falls): "
                                           "kept epoch 3.")
-    assert panel.log.toPlainText().count("overfitting after epoch 2") == 1
+    assert panel.run_view.log_view.toPlainText().count("overfitting after epoch 2") == 1
 
-    panel._history.clear()  # a run whose validation set is too small to choose an epoch by
+    panel.run_view.history.clear()  # a run whose validation set is too small to choose an epoch by
     for row in _epochs([0.9, 0.5, 0.7, 1.0, 1.5], [1.0, 0.6, 0.4, 0.2, 0.1], [0.6, 0.85, 0.86, 0.84, 0.8]):
         metrics = {k: v for k, v in row.items() if k not in ("epoch", "kept_epoch")}
-        panel._on_epoch(EpochEnd(row["epoch"], 5, metrics, kept_epoch=row["epoch"], keeps_final=True))
-    assert panel.overfit_label.text().endswith(": kept the last epoch, 5, since too few validation clips tell "
+        panel.run_view.add_epoch(EpochEnd(row["epoch"], 5, metrics, kept_epoch=row["epoch"], keeps_final=True))
+    assert panel.run_view.overfit_label.text().endswith(": kept the last epoch, 5, since too few validation clips tell "
                                                "epochs apart.")
 
 
@@ -569,19 +569,19 @@ def test_long_status_lines_and_warnings_do_not_move_the_layout(qtbot, window, re
     qtbot.wait(50)
     splitter = panel.findChild(QSplitter)
     before = splitter.sizes()
-    panel.stage_label.setText("Preparing data from " + ", ".join(f"/a/very/long/folder/{i}" for i in range(30)))
-    panel.result_label.setText("<b>Finished — 97.0 % validation accuracy.</b><br>" + "/deep" * 60 + "/best.pt")
-    panel.result_frame.show()
-    panel._log("⚠ " + "a long warning " * 40)
+    panel.run_view.stage_label.setText("Preparing data from " + ", ".join(f"/a/very/long/folder/{i}" for i in range(30)))
+    panel.run_view.result_label.setText("<b>Finished — 97.0 % validation accuracy.</b><br>" + "/deep" * 60 + "/best.pt")
+    panel.run_view.result_frame.show()
+    panel.run_view.log("⚠ " + "a long warning " * 40)
     qtbot.wait(50)
     assert splitter.sizes() == before  # the form keeps its width
-    assert panel.log.lineWrapMode() == QPlainTextEdit.LineWrapMode.WidgetWidth
-    assert panel.log.horizontalScrollBar().maximum() == 0  # the warning wraps: nothing off the right edge
+    assert panel.run_view.log_view.lineWrapMode() == QPlainTextEdit.LineWrapMode.WidgetWidth
+    assert panel.run_view.log_view.horizontalScrollBar().maximum() == 0  # the warning wraps: nothing off the right edge
 
 
 def test_the_legend_does_not_cover_the_curves(qtbot, window, recordings, tmp_path):
     panel = train_panel(window, recordings, tmp_path)
-    for plot in (panel.loss_plot, panel.acc_plot):
+    for plot in (panel.run_view.loss_plot, panel.run_view.acc_plot):
         assert plot.plotItem.legend is None  # no legend box over the plot area
         assert "train" in plot.plotItem.titleLabel.text and "validation" in plot.plotItem.titleLabel.text
 
@@ -610,7 +610,7 @@ def test_the_accuracy_axis_labels_never_run_together(qtbot):
 
 
 def test_a_wrapped_epoch_line_breaks_only_between_its_parts(qapp):
-    from gui.panels.train import epoch_summary
+    from gui.panels.train_run import epoch_summary
     from speechrnn.events import TRAIN_ON_FRAMES, EpochEnd
 
     metrics = {"train_loss": 0.344, "val_loss": 1.576, "train_acc": 0.902, "val_acc": 0.25, "lr": 0.001,
