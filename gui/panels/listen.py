@@ -21,21 +21,18 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QHeaderView,
-    QMenu,
     QPushButton,
     QSlider,
     QSpinBox,
     QSplitter,
     QToolButton,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from gui.context import AppContext
 from gui.panels.base import Panel, big_label, card, column, panel_shortcut, scroll_column
+from gui.panels.heard_list import MAX_HISTORY_ITEMS, HeardList, word_text
 from gui.theme import PlotColors
 from gui.widgets.level_meter import LevelMeter, levels_dbfs
 from gui.widgets.live_views import VIRIDIS, BarsView, FrameView, WaveformView
@@ -52,9 +49,6 @@ METER_MIN_PX = 150
 REFRESH_MS = 38  # screen timer: ~26 frames/s (the goal is >= 25; each frame costs CPU)
 HISTORY_S = 3.0  # seconds shown by the waveform, feature and memory views
 HOP_S = 0.010  # fallback frame hop for the image views before a model is loaded
-MAX_HISTORY_ITEMS = 200  # detections kept in the list
-SEPARATOR_ROLE = Qt.ItemDataRole.UserRole  # marks the "— now: MODEL —" rows of the detection list
-HEARD_ROLE = Qt.ItemDataRole.UserRole + 1  # a detection row's key into ListenPanel._heard (its audio)
 WORD_SCALE = 3.4  # the recognized word, relative to the normal font
 WORD_FADE_S = 2.0  # the big word turns grey this long after its detection
 SLIDER_STEPS = 100  # sensitivity slider resolution
@@ -108,16 +102,6 @@ class FileFeed:
         return self.samples.size / self.sample_rate_hz
 
 
-def word_text(label: str) -> str:
-    return label.replace("_", " ").strip() if not label.startswith("_") else label
-
-
-def detection_tip(detection) -> str:
-    """A detection row's tooltip: where in the stream the word was."""
-    return (f"spoken {detection.start_s:.2f}–{detection.end_s:.2f} s into the stream, "
-            f"detected at {detection.time_s:.2f} s")
-
-
 class ListenPanel(Panel):
     key = "listen"
     title = "Listen"
@@ -134,10 +118,6 @@ class ListenPanel(Panel):
         self._fps_since = time.monotonic()
         self.fps = 0.0
         self.detections: list = []  # the last MAX_HISTORY_ITEMS Detections shown, newest last (tests read it)
-        # what each listed detection heard, to play or keep: key -> (detection, audio, rate_hz, clip_samples)
-        self._heard: dict[int, tuple] = {}
-        self._kept: dict[int, Path] = {}  # key -> where it was kept (kept again, the last choice wins)
-        self._heard_keys = 0
         self._generation = 0  # counts model changes (a threshold rebuild of an old model is dropped)
         self._frames_shown = 0  # recognizer frames already drawn in the feature and memory views
         self.paused = False  # the Record panel is recording a take: no detections, the recognizer is not fed
@@ -297,12 +277,13 @@ class ListenPanel(Panel):
         room_row.addStretch(1)
         left_layout.addLayout(room_row)
         history_row = QHBoxLayout()
+        self.history = HeardList(self.ctx)
         history_title = QLabel("Detections")
         history_title.setProperty("role", "muted")
         clear = QToolButton()
         clear.setText("Clear")
         clear.setToolTip("Clear the detection list")
-        clear.clicked.connect(self.clear_history)
+        clear.clicked.connect(self.history.clear_all)
         self.actions_button = QToolButton()
         self.actions_button.setToolTip("Run a command when a word is heard (a word said turns a light on)")
         self.actions_button.clicked.connect(self.edit_actions)
@@ -310,24 +291,7 @@ class ListenPanel(Panel):
         history_row.addWidget(self.actions_button)
         history_row.addWidget(clear)
         left_layout.addLayout(history_row)
-        self.history = QTreeWidget()
-        self.history.setColumnCount(3)
-        self.history.setHeaderLabels(["Time", "Word", "Score"])
-        self.history.setRootIsDecorated(False)
-        self.history.setUniformRowHeights(True)
-        header = self.history.header()
-        header.setStretchLastSection(False)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.history.setToolTip("Words recognized so far, newest first (stream time in each row's tooltip). "
-                                "Right-click a word to play what was heard, or keep it in your recordings "
-                                "folder: as a take of the word, or as other speech the model must learn to reject")
-        self.history.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.history.customContextMenuRequested.connect(self._history_menu)
-        self.history.setMinimumHeight(60)
         left_layout.addWidget(self.history, 2)
-        self._history_hint()
         splitter.addWidget(left)
 
         right, right_layout = column()
@@ -609,38 +573,7 @@ class ListenPanel(Panel):
             self.fps = self._frames_drawn / (now - self._fps_since)
             self._frames_drawn, self._fps_since = 0, now
 
-    def _history_hint(self) -> None:
-        item = QTreeWidgetItem(["Words heard are listed here (right-click to keep)"])
-        item.setFlags(Qt.ItemFlag.NoItemFlags)
-        self.history.addTopLevelItem(item)
-        item.setFirstColumnSpanned(True)
-        self._hint_shown = True
-
-    def clear_history(self) -> None:
-        self.history.clear()
-        self._heard.clear()
-        self._kept.clear()
-        self._history_hint()
-
-    def _mark_model_switch(self, name: str) -> None:
-        """Detections of the previous model stay listed, below a line naming the new model."""
-        if self._hint_shown or self.history.topLevelItemCount() == 0:
-            return
-        top = self.history.topLevelItem(0)
-        if top.data(0, SEPARATOR_ROLE):
-            self.history.takeTopLevelItem(0)  # two switches without a word between: one line is enough
-        item = QTreeWidgetItem([f"— now: {name} —"])
-        item.setData(0, SEPARATOR_ROLE, True)
-        item.setFlags(Qt.ItemFlag.NoItemFlags)
-        item.setTextAlignment(0, Qt.AlignmentFlag.AlignCenter)
-        item.setToolTip(0, f"Detections below were made by the previous model; from here on: {name}")
-        self.history.insertTopLevelItem(0, item)
-        item.setFirstColumnSpanned(True)
-
     def _show_detection(self, detection) -> None:
-        if self._hint_shown:
-            self.history.clear()
-            self._hint_shown = False
         self.detections.append(detection)
         del self.detections[:-MAX_HISTORY_ITEMS]  # a listener left running for days keeps what the list shows
         self.word_label.setText(word_text(detection.label))
@@ -649,25 +582,12 @@ class ListenPanel(Panel):
         self._last_word_time = time.monotonic()
         clock = time.strftime("%H:%M:%S")
         self.score_label.setText(f"score {detection.score:.2f}  ·  {clock}")
-        item = QTreeWidgetItem([clock, word_text(detection.label), f"{detection.score:.2f}"])
-        item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        tip = detection_tip(detection)
-        if self.word_commands is not None and self.word_commands(detection):
-            item.setText(1, f"{word_text(detection.label)}  ▸")  # its action ran
-            tip += f"\nAction: ran “{self.word_commands.command_for(detection.label)}”"
-        for index in range(3):
-            item.setToolTip(index, tip)
-        recognizer = self.recognizer
-        if recognizer is not None:  # the audio now: the recognizer may be another one when the user asks
-            self._heard_keys += 1
-            self._heard[self._heard_keys] = (detection, recognizer.heard_audio(detection),
-                                             recognizer.sample_rate_hz, recognizer.feature_config.clip_samples)
-            item.setData(0, HEARD_ROLE, self._heard_keys)
-        self.history.insertTopLevelItem(0, item)
-        while self.history.topLevelItemCount() > MAX_HISTORY_ITEMS:
-            dropped = self.history.takeTopLevelItem(self.history.topLevelItemCount() - 1)
-            self._heard.pop(dropped.data(0, HEARD_ROLE), None)
-            self._kept.pop(dropped.data(0, HEARD_ROLE), None)
+        ran = self.word_commands is not None and self.word_commands(detection)
+        action = self.word_commands.command_for(detection.label) if ran else ""
+        recognizer = self.recognizer  # the audio now: the recognizer may be another one when the user asks
+        heard = None if recognizer is None else (recognizer.heard_audio(detection), recognizer.sample_rate_hz,
+                                                  recognizer.feature_config.clip_samples)
+        self.history.add(detection, clock, heard, action)
 
     # ------------------------------------------------------------------------------ actions
     def _load_actions(self) -> None:
@@ -706,64 +626,6 @@ class ListenPanel(Panel):
         self.ctx.settings.actions_enabled = dialog.enabled()
         self._load_actions()
 
-    # ------------------------------------------------------------------ what a detection heard
-    def heard_menu(self, item: QTreeWidgetItem) -> QMenu | None:
-        """The right-click menu of a detection row (None for the hint and separator rows)."""
-        if item is None or item.data(0, HEARD_ROLE) not in self._heard:
-            return None
-        word = word_text(self._heard[item.data(0, HEARD_ROLE)][0].label)
-        menu = QMenu(self)
-        menu.addAction("▶ Play what was heard", lambda: self.play_heard(item))
-        menu.addSeparator()
-        menu.addAction(f"Right: keep as a take of “{word}”", lambda: self.keep_heard(item, correct=True))
-        menu.addAction(f"Wrong: keep as other speech (not “{word}”)", lambda: self.keep_heard(item, correct=False))
-        return menu
-
-    def _history_menu(self, position) -> None:
-        menu = self.heard_menu(self.history.itemAt(position))
-        if menu is not None:
-            menu.exec(self.history.viewport().mapToGlobal(position))
-
-    def play_heard(self, item: QTreeWidgetItem) -> str:
-        """Play a listed detection's audio; "" or the one-line reason it cannot play (also on the status bar)."""
-        from gui.playback import play_samples
-
-        _detection, audio, rate, _clip = self._heard[item.data(0, HEARD_ROLE)]
-        problem = play_samples(audio, rate)
-        self.ctx.notify.status.emit(problem or f"Playing what was heard ({audio.size / rate:.1f} s)")
-        return problem
-
-    def keep_heard(self, item: QTreeWidgetItem, correct: bool) -> Path | None:
-        """Save a listed detection's audio into the recordings folder (the Record panel's): as a take of
-        its word, or (``correct`` False) as ``_unknown_``, other speech to reject: examples for the next
-        training on that folder. Kept again (the other way), the last choice replaces the first. The
-        path, or None on an error."""
-        from speechrnn.data.spec import UNKNOWN
-        from speechrnn.errors import SpeechRNNError
-        from speechrnn.record import save_heard
-
-        key = item.data(0, HEARD_ROLE)
-        detection, audio, rate, clip = self._heard[key]
-        folder = Path(self.ctx.settings.record_folder).expanduser()
-        label = detection.label if correct else UNKNOWN
-        try:
-            path = save_heard(folder, label, audio, rate, clip)
-        except SpeechRNNError as exc:
-            self.ctx.notify.error.emit("Cannot keep the word", str(exc))
-            return None
-        previous = self._kept.get(key)
-        if previous is not None and previous != path:
-            previous.unlink(missing_ok=True)
-        self._kept[key] = path
-        word = word_text(detection.label)
-        kept = f"kept as a take of {word}" if correct else "kept as other speech"
-        item.setText(1, f"{word}  ✓ kept" if correct else f"{word}  ✗ other speech")
-        for index in range(3):
-            item.setToolTip(index, f"{detection_tip(detection)}; {kept}: {path}")
-        self.ctx.notify.status.emit(f"{kept.capitalize()}: {path} (train on {folder} to use it)")
-        self.ctx.notify.recordings_changed.emit(str(folder))
-        return path
-
     # ------------------------------------------------------------------------------ model
     def _model_loading(self, _path) -> None:
         if self.recognizer is None:
@@ -778,7 +640,7 @@ class ListenPanel(Panel):
         self._generation += 1
         self.model_chooser.set_path(path)
         if self._model_path is not None and Path(path) != self._model_path:
-            self._mark_model_switch(self.ctx.model.display_name)
+            self.history.mark_model_switch(self.ctx.model.display_name)
         self._model_path = Path(path)
         if self.word_commands is not None:
             self.word_commands.model = str(path)  # what $SPEECHRNN_MODEL says from now on

@@ -84,9 +84,9 @@ def test_the_listen_panel_picks_up_again_when_the_microphone_comes_back(qtbot, v
 def listed_words(panel) -> list[str]:
     """The words in the Listen panel's detection list, oldest first (only detection rows: not the
     hint shown before the first word, nor the "— now: MODEL —" lines of a model switch)."""
-    from gui.panels.listen import SEPARATOR_ROLE
+    from gui.panels.heard_list import SEPARATOR_ROLE
 
-    if panel._hint_shown:
+    if panel.history.hint_shown:
         return []
     rows = [panel.history.topLevelItem(i) for i in range(panel.history.topLevelItemCount())]
     return [row.text(1) for row in reversed(rows) if not row.data(0, SEPARATOR_ROLE)]

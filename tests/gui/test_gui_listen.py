@@ -144,21 +144,21 @@ def test_detections_show_the_word_large_and_in_the_history(qtbot, no_microphone,
     assert "0.88" in panel.score_label.text()
     assert panel.history.topLevelItemCount() == 2
     assert "two" in panel.history.topLevelItem(0).text(1) and "seven" in panel.history.topLevelItem(1).text(1)
-    panel.clear_history()
+    panel.history.clear_all()
     assert panel.history.topLevelItemCount() == 1 and not panel.history.topLevelItem(0).flags()  # the grey hint line
 
 
 def test_a_listener_left_running_keeps_only_the_detections_it_lists(qtbot, no_microphone, window):
     """Days of listening must not grow the app: the list, what its rows heard and the detections kept
     are all bounded by the list's length (bench.listen_soak measures the memory)."""
-    from gui.panels.listen import MAX_HISTORY_ITEMS
+    from gui.panels.heard_list import MAX_HISTORY_ITEMS
     from speechrnn.recognizer import Detection
 
     panel = listen_panel(qtbot, window)
     for n in range(MAX_HISTORY_ITEMS + 30):
         panel._show_detection(Detection("seven" if n % 2 else "two", 0.9, n, n + 0.4, n + 0.5))
     assert panel.history.topLevelItemCount() == MAX_HISTORY_ITEMS
-    assert len(panel.detections) == MAX_HISTORY_ITEMS and len(panel._heard) <= MAX_HISTORY_ITEMS
+    assert len(panel.detections) == MAX_HISTORY_ITEMS and len(panel.history.heard) <= MAX_HISTORY_ITEMS
     assert panel.detections[-1].start_s == MAX_HISTORY_ITEMS + 29  # the newest kept, the oldest dropped
     assert panel.detections[0].start_s == 30
 
@@ -450,25 +450,25 @@ def test_a_detection_is_played_and_kept_as_a_take_or_as_other_speech(qtbot, no_m
 
     played = []
     monkeypatch.setattr(gui.playback, "play_samples", lambda samples, rate: played.append((samples, rate)) or "")
-    assert panel.play_heard(yes) == ""
+    assert panel.history.play_heard(yes) == ""
     assert played[0][1] == RATE and 0.3 * RATE < played[0][0].size < 2.0 * RATE
 
-    menu = panel.heard_menu(yes)  # what a right-click on the row offers
+    menu = panel.history.heard_menu(yes)  # what a right-click on the row offers
     actions = [action for action in menu.actions() if not action.isSeparator()]
     assert [action.text() for action in actions] == [
         "▶ Play what was heard", "Right: keep as a take of “yes”", "Wrong: keep as other speech (not “yes”)"]
-    assert panel.heard_menu(None) is None
+    assert panel.history.heard_menu(None) is None
     with qtbot.waitSignal(window.ctx.notify.recordings_changed, timeout=1000) as changed:
         actions[1].trigger()
     assert changed.args == [str(mine)]
     kept_yes = mine / "yes" / "heard_nohash_0.wav"
-    kept_other = panel.keep_heard(three, correct=False)  # as if "three" had been a false alarm
+    kept_other = panel.history.keep_heard(three, correct=False)  # as if "three" had been a false alarm
     assert kept_yes.is_file()
     assert kept_other == mine / "_unknown_" / "heard_nohash_0.wav"
     assert "kept" in yes.text(1) and "other speech" in three.text(1)
-    assert panel.keep_heard(three, correct=True) == mine / "three" / "heard_nohash_0.wav"  # changed my mind:
+    assert panel.history.keep_heard(three, correct=True) == mine / "three" / "heard_nohash_0.wav"  # changed my mind:
     assert not kept_other.exists() and "kept" in three.text(1)  # the last choice replaces the first
-    kept_other = panel.keep_heard(three, correct=False)
+    kept_other = panel.history.keep_heard(three, correct=False)
     assert not (mine / "three").exists() or not any((mine / "three").iterdir())
     # the folder is a dataset as it is: the take of "yes" trains as "yes", the false alarm as _unknown_
     assert sorted(clip.label for clip in scan_folder(mine)) == ["_unknown_", "yes"]
