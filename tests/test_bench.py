@@ -363,3 +363,50 @@ def test_a_speaker_subset_keeps_every_held_out_speaker_and_a_nested_share_of_the
         write_subset(recipe, 50.0, root)  # a folder it did not write is never replaced
     assert (root / NOISE_DIR).is_dir()
     write_subset(recipe, 50.0, tmp_path / "subset50")  # its own is
+
+
+class FixedVerifier:
+    """A verifier that always names ``label``, and keeps the windows it was given."""
+
+    def __init__(self, label):
+        self.label, self.windows = label, []
+
+    def top(self, audio):
+        self.windows.append(audio.size)
+        return self.label
+
+
+def test_a_verifier_keeps_renames_or_drops_a_stream_models_detections(stream_word_model, word_model):
+    from collections import Counter
+
+    from datapaths import NOISE, SPEECH_COMMANDS
+
+    from bench.verifier_streams import Verifier, verified_recognizers
+    from speechrnn.events import run_to_end
+    from speechrnn.recognizer import Recognizer
+    from speechrnn.stream_eval import StreamConfig, stream_eval
+
+    config = StreamConfig(minutes=1.0, snr_db=20.0, seed=3)
+    alone = run_to_end(stream_eval(stream_word_model, SPEECH_COMMANDS, NOISE, config))
+    assert alone.hits >= 10 and len(alone.detections) >= alone.hits
+
+    def verified(verifier, mode):
+        counts = Counter()
+        with verified_recognizers(verifier, mode, counts):
+            result = run_to_end(stream_eval(stream_word_model, SPEECH_COMMANDS, NOISE, config))
+        return result, counts
+
+    background = FixedVerifier("_silence_")
+    dropped, counts = verified(background, "agree")
+    assert dropped.detections == [] and sum(counts.values()) == len(alone.detections)
+    assert set(background.windows) == {16000}  # 1 s of the stream around each word
+    kept, _ = verified(FixedVerifier("_silence_"), "name")  # a background verdict drops nothing in "name"
+    assert [(d["label"], d["time_s"]) for d in kept.detections] == [(d["label"], d["time_s"]) for d in alone.detections]
+    renamed, counts = verified(FixedVerifier("yes"), "relabel")
+    assert {d["label"] for d in renamed.detections} == {"yes"} and len(renamed.detections) == len(alone.detections)
+    assert renamed.hits < alone.hits  # every word is "yes" now
+    assert type(Recognizer.from_checkpoint(stream_word_model)) is Recognizer  # the swap ends with the block
+
+    # a real clip classifier, given the window around each word, agrees with the hits (28 of 28 here)
+    checked, counts = verified(Verifier(word_model), "agree")
+    assert counts["kept"] == len(checked.detections) and checked.hits >= 0.8 * alone.hits
