@@ -48,8 +48,8 @@ from PySide6.QtWidgets import (
 from gui.context import AppContext
 from gui.panels.base import Panel, heading, hint, panel_shortcut
 from gui.panels.record import ClipChecker
-from gui.theme import PlotColors
 from gui.panels.train_run import PROGRESS_STEPS, RunView
+from gui.theme import PlotColors
 from gui.worker import Task
 from speechrnn.custom_word import (
     DETECTION_THRESHOLD,
