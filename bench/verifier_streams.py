@@ -31,6 +31,7 @@ from speechrnn.recognizer import Recognizer
 
 MODES = ("agree", "relabel", "name")
 WINDOW_S = 1.0  # what the clip classifier was trained on
+CPU = torch.device("cpu")
 
 
 class Verifier:
@@ -41,14 +42,14 @@ class Verifier:
         from speechrnn.features import FeatureExtractor
 
         self.model, checkpoint = load_model(path)
-        self.model.eval()
         self.extractor = FeatureExtractor(checkpoint.feature_config)
         self.labels = list(checkpoint.labels)
 
-    @torch.no_grad()
     def top(self, audio: np.ndarray) -> str:
-        frames = self.extractor(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None])
-        return self.labels[int(self.model(frames)[0][0].argmax())]
+        from speechrnn.evaluate import clip_logits
+
+        waves = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
+        return self.labels[int(clip_logits(self.model, self.extractor, waves, CPU)[0].argmax())]
 
 
 class VerifiedRecognizer(Recognizer):

@@ -46,8 +46,6 @@ RESULT_ACCURACIES = (("test_accuracy", "test accuracy"), ("best_val_acc", "valid
 OVERFIT_EPOCHS = 3
 OVERFIT_RISE = 0.10  # 10 % above the lowest validation loss
 NO_BREAK_SPACE, WORD_JOINER = "\u00a0", "\u2060"  # keep a log line's parts whole when it wraps
-CURVES = (("train_loss", "loss", 1.0), ("val_loss", "loss", 1.0), ("train_acc", "acc", 100.0),
-          ("val_acc", "acc", 100.0))  # EpochEnd metric, chart, scale
 
 
 def unbreakable(text: str) -> str:
@@ -265,10 +263,10 @@ class RunView(QWidget):
         self.overfit_label.setVisible(bool(note))
         self._epoch_done = event.epoch
         self._epochs = event.epochs
-        charts = {"loss": self.loss_plot, "acc": self.acc_plot}
-        for name, chart, scale in CURVES:
+        for name, plot, scale in (("train_loss", self.loss_plot, 1.0), ("val_loss", self.loss_plot, 1.0),
+                                  ("train_acc", self.acc_plot, 100.0), ("val_acc", self.acc_plot, 100.0)):
             if name in event.metrics:
-                charts[chart].append(name, event.epoch, float(event.metrics[name]) * scale)
+                plot.append(name, event.epoch, float(event.metrics[name]) * scale)
         for plot in self.plots:  # "train (frames)" against "val (clips)" where they differ
             for key in plot.series:
                 plot.set_series_label(key, curve_name(key, event.train_scored_on))
